@@ -1,0 +1,163 @@
+//! edgeward on Cloudflare Workers: translate the request, provide the platform, read the config.
+//! All decisions are made by the `edgeward` core.
+
+use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use edgeward::{Gateway, Outcome};
+use futures_util::future::{select, Either};
+use std::cell::OnceCell;
+use std::time::Duration;
+use worker::js_sys::{Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::{
+    console_error, console_log, console_warn, event, AbortController, Context, Date, Delay, Env,
+    Fetch, Headers, Method, Request, RequestInit, Response, Result,
+};
+
+thread_local! {
+    /// One gateway per isolate, built from the first request's environment.
+    static GATEWAY: OnceCell<&'static Gateway> = const { OnceCell::new() };
+}
+
+fn gateway(env: &Env) -> &'static Gateway {
+    GATEWAY.with(|cell| {
+        *cell.get_or_init(|| {
+            let text = env.var("EDGEWARD_CONFIG").map(|v| v.to_string()).ok();
+            Box::leak(Box::new(Gateway::new(
+                text.as_deref(),
+                "cloudflare-workers",
+            )))
+        })
+    })
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let gateway = gateway(&env);
+    let core_request = edgeward::Request {
+        method: req.method().to_string(),
+        url: req.url()?.to_string(),
+        headers: req
+            .headers()
+            .entries()
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect(),
+    };
+    match gateway.handle(&Workers, &core_request).await {
+        Outcome::Respond(response) => to_worker_response(response),
+        Outcome::Forward(forward) => {
+            let mut init = RequestInit::new();
+            init.with_method(req.method())
+                .with_headers(to_worker_headers(forward.headers.iter())?);
+            if !matches!(req.method(), Method::Get | Method::Head) {
+                // Stream the body through; it is never buffered.
+                init.with_body(req.inner().body().map(JsValue::from));
+            }
+            let origin_request = Request::new_with_init(&forward.url, &init)?;
+            match Fetch::Request(origin_request).send().await {
+                Ok(response) => Ok(response),
+                Err(_) => to_worker_response(gateway.origin_failed(FetchError::Unreachable)),
+            }
+        }
+    }
+}
+
+fn to_worker_headers<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> Result<Headers> {
+    let headers = Headers::new();
+    for (name, value) in fields {
+        headers.append(name, value)?;
+    }
+    Ok(headers)
+}
+
+fn to_worker_response(response: edgeward::Response) -> Result<Response> {
+    Ok(Response::from_bytes(response.body)?
+        .with_status(response.status)
+        .with_headers(to_worker_headers(response.headers.iter())?))
+}
+
+/// The Workers platform: JS clock, console, WebCrypto randomness, `fetch` with an abort timer.
+struct Workers;
+
+impl Platform for Workers {
+    fn now(&self) -> u64 {
+        Date::now().as_millis() / 1000
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        match level {
+            LogLevel::Error => console_error!("edgeward: {message}"),
+            LogLevel::Warn => console_warn!("edgeward: {message}"),
+            LogLevel::Info => console_log!("edgeward: {message}"),
+        }
+    }
+
+    fn random(&self, buf: &mut [u8]) {
+        let array = Uint8Array::new_with_length(buf.len() as u32);
+        let crypto = Reflect::get(&worker::js_sys::global(), &JsValue::from_str("crypto"));
+        let filled = crypto.and_then(|crypto| {
+            let get = Reflect::get(&crypto, &JsValue::from_str("getRandomValues"))?;
+            get.unchecked_into::<worker::js_sys::Function>()
+                .call1(&crypto, &array)
+        });
+        // Without randomness nothing secure can be made: fail loudly rather than return zeros.
+        if filled.is_err() {
+            panic!("crypto.getRandomValues is unavailable");
+        }
+        array.copy_to(buf);
+    }
+
+    async fn fetch(&self, request: FetchRequest) -> std::result::Result<FetchResponse, FetchError> {
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let send = Box::pin(send(request.clone(), signal));
+        let timer = Box::pin(Delay::from(Duration::from_millis(
+            request.timeout_ms.into(),
+        )));
+        match select(send, timer).await {
+            Either::Left((result, _)) => {
+                let response = result?;
+                if response.body.len() > request.max_body_bytes {
+                    return Err(FetchError::TooLarge);
+                }
+                Ok(response)
+            }
+            Either::Right(_) => {
+                controller.abort();
+                Err(FetchError::Timeout)
+            }
+        }
+    }
+}
+
+async fn send(
+    request: FetchRequest,
+    signal: worker::AbortSignal,
+) -> std::result::Result<FetchResponse, FetchError> {
+    let unreachable = |_| FetchError::Unreachable;
+    let headers = to_worker_headers(
+        request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    )
+    .map_err(unreachable)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(request.method.to_owned()))
+        .with_headers(headers);
+    if !request.body.is_empty() {
+        init.with_body(Some(Uint8Array::from(request.body.as_slice()).into()));
+    }
+    let req = Request::new_with_init(&request.url, &init).map_err(unreachable)?;
+    let mut response = Fetch::Request(req)
+        .send_with_signal(&signal)
+        .await
+        .map_err(unreachable)?;
+    let body = response.bytes().await.map_err(unreachable)?;
+    Ok(FetchResponse {
+        status: response.status_code(),
+        headers: response.headers().entries().collect(),
+        body,
+    })
+}

@@ -1,0 +1,201 @@
+//! edgeward as a wasi:http component (Spin, or `wasmtime serve`): translate the request, provide the
+//! platform, read the config. All decisions are made by the `edgeward` core.
+//!
+//! Configuration comes from the `EDGEWARD_CONFIG` environment variable (wasi:cli/environment), the one
+//! configuration interface that Spin and `wasmtime serve` both offer at the same version: Spin 3
+//! implements `wasi:config/store@0.2.0-draft-2024-09-27`, wasmtime 49 `@0.2.0-rc.1`, and a component
+//! importing either fails to instantiate on the other.
+
+use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use edgeward::{Gateway, Outcome};
+use futures::{SinkExt, StreamExt};
+use spin_sdk::http::{
+    Fields, IncomingRequest, IncomingResponse, Method, OutgoingRequest, OutgoingResponse,
+    ResponseOutparam, Scheme,
+};
+use spin_sdk::http_component;
+
+#[http_component]
+async fn handle(request: IncomingRequest, out: ResponseOutparam) {
+    let config = std::env::var("EDGEWARD_CONFIG").ok();
+    let gateway = Gateway::new(config.as_deref(), "spin");
+    let core_request = edgeward::Request {
+        method: request.method().to_string(),
+        url: request_url(&request),
+        headers: request
+            .headers()
+            .entries()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str(),
+                    std::str::from_utf8(value).unwrap_or("\u{fffd}"),
+                )
+            })
+            .collect(),
+    };
+    let response = match gateway.handle(&Spin, &core_request).await {
+        Outcome::Respond(response) => response,
+        Outcome::Forward(forward) => match forward_to_origin(request, forward).await {
+            Ok(origin_response) => return stream_back(origin_response, out).await,
+            Err(error) => gateway.origin_failed(error),
+        },
+    };
+    respond(response, out).await;
+}
+
+/// The URL the client used: wasi:http gives scheme and authority separately (authority from `Host`).
+fn request_url(request: &IncomingRequest) -> String {
+    let scheme = match request.scheme() {
+        Some(Scheme::Https) => "https",
+        _ => "http",
+    };
+    let authority = request.authority().unwrap_or_else(|| "localhost".into());
+    let path = request.path_with_query().unwrap_or_else(|| "/".into());
+    format!("{scheme}://{authority}{path}")
+}
+
+fn fields<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> Fields {
+    let list: Vec<(String, Vec<u8>)> = headers
+        .map(|(n, v)| (n.to_owned(), v.as_bytes().to_vec()))
+        .collect();
+    // Names and values come from a parsed request or from the core; an invalid one is dropped.
+    Fields::from_list(&list).unwrap_or_else(|_| Fields::new())
+}
+
+/// Sends the request to the origin, streaming the client's body through.
+async fn forward_to_origin(
+    request: IncomingRequest,
+    forward: edgeward::Forward,
+) -> Result<IncomingResponse, FetchError> {
+    let url = url::Url::parse(&forward.url).map_err(|_| FetchError::Unreachable)?;
+    let outgoing = OutgoingRequest::new(fields(forward.headers.iter()));
+    let method = request.method();
+    let scheme = if url.scheme() == "https" {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    let authority = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    let path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let set = [
+        outgoing.set_method(&method),
+        outgoing.set_scheme(Some(&scheme)),
+        outgoing.set_authority(Some(&authority)),
+        outgoing.set_path_with_query(Some(&path)),
+    ];
+    if set.iter().any(Result::is_err) {
+        return Err(FetchError::Unreachable);
+    }
+    let mut sink = outgoing.take_body();
+    let pump = async move {
+        if !matches!(method, Method::Get | Method::Head) {
+            let mut body = request.into_body_stream();
+            while let Some(Ok(chunk)) = body.next().await {
+                if sink.send(chunk).await.is_err() {
+                    break;
+                }
+            }
+        }
+        drop(sink);
+    };
+    let send = spin_sdk::http::send::<_, IncomingResponse>(outgoing);
+    let ((), response) = futures::join!(pump, send);
+    response.map_err(|_| FetchError::Unreachable)
+}
+
+/// Streams the origin's response back to the client.
+async fn stream_back(origin: IncomingResponse, out: ResponseOutparam) {
+    let headers: Vec<(String, String)> = origin
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+        .filter(|(n, _)| {
+            !matches!(
+                n.as_str(),
+                "transfer-encoding" | "connection" | "keep-alive"
+            )
+        })
+        .collect();
+    let response = OutgoingResponse::new(fields(
+        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+    ));
+    let _ = response.set_status_code(origin.status());
+    let mut sink = response.take_body();
+    out.set(response);
+    let mut body = origin.take_body_stream();
+    while let Some(Ok(chunk)) = body.next().await {
+        if sink.send(chunk).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn respond(response: edgeward::Response, out: ResponseOutparam) {
+    let outgoing = OutgoingResponse::new(fields(response.headers.iter()));
+    let _ = outgoing.set_status_code(response.status);
+    let _ = out.set_with_body(outgoing, response.body).await;
+}
+
+/// The wasi platform: wall clock, stderr logging, wasi:random, wasi:http outgoing requests.
+struct Spin;
+
+impl Platform for Spin {
+    fn now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        eprintln!("edgeward {level:?}: {message}");
+    }
+
+    fn random(&self, buf: &mut [u8]) {
+        // Without randomness nothing secure can be made: fail loudly rather than return zeros.
+        if getrandom::fill(buf).is_err() {
+            panic!("wasi:random is unavailable");
+        }
+    }
+
+    async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
+        let mut builder = spin_sdk::http::Request::builder();
+        builder
+            .method(match request.method {
+                "POST" => Method::Post,
+                _ => Method::Get,
+            })
+            .uri(request.url.as_str())
+            .body(request.body);
+        for (name, value) in &request.headers {
+            builder.header(name.as_str(), value.as_str());
+        }
+        let response: spin_sdk::http::Response = spin_sdk::http::send(builder.build())
+            .await
+            .map_err(|_| FetchError::Unreachable)?;
+        if response.body().len() > request.max_body_bytes {
+            return Err(FetchError::TooLarge);
+        }
+        Ok(FetchResponse {
+            status: *response.status(),
+            headers: response
+                .headers()
+                .map(|(n, v)| {
+                    (
+                        n.to_ascii_lowercase(),
+                        v.as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+            body: response.into_body(),
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! The gateway configuration: one JSON document, given to the Worker as the `EDGEWARD_CONFIG`
+//! variable and to the Spin component as the `edgeward_config` variable. Every field is documented in
+//! `docs/configuration.md`; unknown fields are rejected so that a typo never silently weakens policy.
+
+use serde::Deserialize;
+use std::fmt;
+use url::Url;
+
+/// Default limit on the size of a credential, in bytes. 16 KiB is well above the largest access
+/// tokens seen in practice (x5c chains of three certificates are ≈ 3 KiB) and bounds parsing work.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// A configuration problem, naming the field at fault (`issuers[0].audiences`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Path of the offending field; empty for a document-level problem.
+    pub field: String,
+    /// What is wrong, in plain words.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "invalid configuration: {}", self.message)
+        } else {
+            write!(f, "invalid configuration: {}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl ConfigError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The whole configuration document.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Base URL of the origin API, e.g. `https://api.internal.example`. Required.
+    pub origin: String,
+    /// Largest accepted credential, in bytes.
+    #[serde(default = "default_max_token_bytes")]
+    pub max_token_bytes: usize,
+    /// Routes, first match wins.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// What happens to a request no route matches.
+    #[serde(default)]
+    pub unmatched: Unmatched,
+    /// Origin timeout in milliseconds (a shell hint; platforms may cap it).
+    #[serde(default = "default_origin_timeout_ms")]
+    pub origin_timeout_ms: u32,
+}
+
+/// One route: which requests it matches and what they need.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// `/exact/path`, or a prefix ending in `/*` (`/api/*` matches `/api` and everything below).
+    pub path: String,
+    /// Methods this route matches; empty means all.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// True for routes that need no token (health checks, public docs). Must be explicit.
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+/// The verdict for requests no route matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unmatched {
+    /// Reject with 404 (the safe default).
+    #[default]
+    Deny,
+    /// Treat as a route that requires a valid token.
+    RequireToken,
+}
+
+fn default_max_token_bytes() -> usize {
+    DEFAULT_MAX_TOKEN_BYTES
+}
+
+fn default_origin_timeout_ms() -> u32 {
+    // 30 s: longer than typical API calls, shorter than the platforms' own request limits.
+    30_000
+}
+
+impl Config {
+    /// Parses and validates a JSON document.
+    pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            ConfigError::new(field, e.inner().to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let origin = Url::parse(&self.origin)
+            .map_err(|e| ConfigError::new("origin", format!("not an absolute URL: {e}")))?;
+        if !matches!(origin.scheme(), "http" | "https") {
+            return Err(ConfigError::new("origin", "scheme must be http or https"));
+        }
+        if origin.query().is_some() || origin.fragment().is_some() {
+            return Err(ConfigError::new(
+                "origin",
+                "must not have a query or fragment",
+            ));
+        }
+        if self.max_token_bytes == 0 || self.max_token_bytes > 1024 * 1024 {
+            return Err(ConfigError::new(
+                "max_token_bytes",
+                "must be between 1 and 1048576",
+            ));
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            route.validate(&format!("routes[{i}]"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Route {
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        if !self.path.starts_with('/') {
+            return Err(ConfigError::new(
+                format!("{at}.path"),
+                "must start with '/'",
+            ));
+        }
+        if self.path.contains('*') && !self.path.ends_with("/*") {
+            return Err(ConfigError::new(
+                format!("{at}.path"),
+                "'*' is only allowed as a final '/*' segment",
+            ));
+        }
+        for (j, method) in self.methods.iter().enumerate() {
+            if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(ConfigError::new(
+                    format!("{at}.methods[{j}]"),
+                    "must be an upper-case HTTP method",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// True when this route matches the method and path.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        let method_ok = self.methods.is_empty() || self.methods.iter().any(|m| m == method);
+        let path_ok = match self.path.strip_suffix("/*") {
+            Some(prefix) => {
+                path == prefix
+                    || path
+                        .strip_prefix(prefix)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }
+            None => path == self.path,
+        };
+        method_ok && path_ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_parses_with_defaults() {
+        let config = Config::from_json(r#"{"origin":"http://127.0.0.1:9000"}"#).unwrap();
+        assert_eq!(config.max_token_bytes, DEFAULT_MAX_TOKEN_BYTES);
+        assert_eq!(config.unmatched, Unmatched::Deny);
+    }
+
+    #[test]
+    fn missing_origin_names_the_field() {
+        let err = Config::from_json(r#"{"routes":[]}"#).unwrap_err();
+        assert!(err.message.contains("origin"), "{err}");
+    }
+
+    #[test]
+    fn unknown_nested_field_is_named_with_its_path() {
+        let err = Config::from_json(
+            r#"{"origin":"http://o","routes":[{"path":"/a"},{"path":"/b","anonymus":true}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "routes[1].anonymus");
+        assert!(err.message.contains("anonymus"), "{err}");
+    }
+
+    #[test]
+    fn bad_origin_is_rejected() {
+        let err = Config::from_json(r#"{"origin":"ftp://o"}"#).unwrap_err();
+        assert_eq!(err.field, "origin");
+        let err = Config::from_json(r#"{"origin":"not a url"}"#).unwrap_err();
+        assert_eq!(err.field, "origin");
+    }
+
+    #[test]
+    fn route_patterns_match_prefixes_on_segment_boundaries() {
+        let route = Route {
+            path: "/api/*".into(),
+            methods: vec![],
+            anonymous: false,
+        };
+        assert!(route.matches("GET", "/api"));
+        assert!(route.matches("GET", "/api/x/y"));
+        assert!(!route.matches("GET", "/apix"));
+        let err =
+            Config::from_json(r#"{"origin":"http://o","routes":[{"path":"/a*"}]}"#).unwrap_err();
+        assert_eq!(err.field, "routes[0].path");
+    }
+}

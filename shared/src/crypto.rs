@@ -1,0 +1,225 @@
+//! Pluggable signature verification, in the spirit of rustls' `CryptoProvider`: the core asks a
+//! [`SignatureVerifier`] whether a signature is good and learns only yes or no ([`BadSignature`] is
+//! deliberately opaque). [`RustCrypto`] works everywhere; the Workers shell adds a WebCrypto backend.
+//!
+//! Every ECDSA signature handed to a verifier is in the fixed-length IEEE P1363 form `r || s`
+//! (RFC 7518 §3.4). X.509's DER-encoded signatures are converted by the caller, strictly.
+
+use std::future::Future;
+
+/// A signature scheme: algorithm, curve or padding, and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// ECDSA on P-256 with SHA-256 (JWS `ES256`).
+    EcdsaP256Sha256,
+    /// ECDSA on P-256 with SHA-384 (X.509 only).
+    EcdsaP256Sha384,
+    /// ECDSA on P-384 with SHA-384 (JWS `ES384`).
+    EcdsaP384Sha384,
+    /// ECDSA on P-384 with SHA-256 (X.509 only).
+    EcdsaP384Sha256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (JWS `RS256`).
+    RsaPkcs1Sha256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RsaPkcs1Sha384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RsaPkcs1Sha512,
+    /// RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt (JWS `PS256`).
+    RsaPssSha256,
+    /// RSASSA-PSS with SHA-384, MGF1-SHA-384, 48-byte salt.
+    RsaPssSha384,
+    /// RSASSA-PSS with SHA-512, MGF1-SHA-512, 64-byte salt.
+    RsaPssSha512,
+    /// Ed25519 (JWS `EdDSA` with `crv` = `Ed25519`, RFC 8037).
+    Ed25519,
+}
+
+/// A public key in the form each algorithm family needs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PublicKey {
+    /// A P-256 point, SEC1 uncompressed (`04 || x || y`).
+    P256(Vec<u8>),
+    /// A P-384 point, SEC1 uncompressed.
+    P384(Vec<u8>),
+    /// An RSA key: big-endian modulus and exponent, no leading zeros.
+    Rsa {
+        /// Modulus.
+        n: Vec<u8>,
+        /// Public exponent.
+        e: Vec<u8>,
+    },
+    /// An Ed25519 key.
+    Ed25519([u8; 32]),
+}
+
+/// Smallest RSA modulus accepted, in bits (RFC 7518 §3.3 requires 2048 or larger).
+pub const MIN_RSA_BITS: usize = 2048;
+/// Largest RSA modulus accepted, in bits: bounds the work one signature check can cost.
+pub const MAX_RSA_BITS: usize = 8192;
+
+/// The signature did not verify, or the key/scheme pair is unusable. Deliberately carries no detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadSignature;
+
+/// Verifies signatures. Implementations must give the same verdict for the same input.
+pub trait SignatureVerifier {
+    /// `Ok(())` when `signature` is a valid signature of `message` under `key` with `scheme`.
+    fn verify(
+        &self,
+        scheme: Scheme,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> impl Future<Output = Result<(), BadSignature>>;
+}
+
+/// The pure-Rust backend (RustCrypto `p256`, `p384`, `rsa`, `ed25519-dalek`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RustCrypto;
+
+impl SignatureVerifier for RustCrypto {
+    async fn verify(
+        &self,
+        scheme: Scheme,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), BadSignature> {
+        verify_sync(scheme, key, message, signature)
+    }
+}
+
+/// The RustCrypto verification, synchronous.
+pub fn verify_sync(
+    scheme: Scheme,
+    key: &PublicKey,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), BadSignature> {
+    use Scheme::*;
+    match (scheme, key) {
+        (EcdsaP256Sha256 | EcdsaP256Sha384, PublicKey::P256(point)) => {
+            ecdsa_p256(scheme, point, message, signature)
+        }
+        (EcdsaP384Sha384 | EcdsaP384Sha256, PublicKey::P384(point)) => {
+            ecdsa_p384(scheme, point, message, signature)
+        }
+        (
+            RsaPkcs1Sha256 | RsaPkcs1Sha384 | RsaPkcs1Sha512 | RsaPssSha256 | RsaPssSha384
+            | RsaPssSha512,
+            PublicKey::Rsa { n, e },
+        ) => rsa_verify(scheme, n, e, message, signature),
+        (Ed25519, PublicKey::Ed25519(bytes)) => ed25519(bytes, message, signature),
+        _ => Err(BadSignature),
+    }
+}
+
+fn digest(scheme: Scheme, message: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    use Scheme::*;
+    match scheme {
+        EcdsaP256Sha256 | EcdsaP384Sha256 | RsaPkcs1Sha256 | RsaPssSha256 => {
+            sha2::Sha256::digest(message).to_vec()
+        }
+        EcdsaP256Sha384 | EcdsaP384Sha384 | RsaPkcs1Sha384 | RsaPssSha384 => {
+            sha2::Sha384::digest(message).to_vec()
+        }
+        RsaPkcs1Sha512 | RsaPssSha512 | Ed25519 => sha2::Sha512::digest(message).to_vec(),
+    }
+}
+
+fn ecdsa_p256(
+    scheme: Scheme,
+    point: &[u8],
+    message: &[u8],
+    sig: &[u8],
+) -> Result<(), BadSignature> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|_| BadSignature)?;
+    let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| BadSignature)?;
+    key.verify_prehash(&digest(scheme, message), &sig)
+        .map_err(|_| BadSignature)
+}
+
+fn ecdsa_p384(
+    scheme: Scheme,
+    point: &[u8],
+    message: &[u8],
+    sig: &[u8],
+) -> Result<(), BadSignature> {
+    use p384::ecdsa::signature::hazmat::PrehashVerifier;
+    let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|_| BadSignature)?;
+    let sig = p384::ecdsa::Signature::from_slice(sig).map_err(|_| BadSignature)?;
+    key.verify_prehash(&digest(scheme, message), &sig)
+        .map_err(|_| BadSignature)
+}
+
+fn rsa_key(n: &[u8], e: &[u8]) -> Result<rsa::RsaPublicKey, BadSignature> {
+    let n = rsa::BigUint::from_bytes_be(n);
+    let bits = n.bits();
+    if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+        return Err(BadSignature);
+    }
+    rsa::RsaPublicKey::new_with_max_size(n, rsa::BigUint::from_bytes_be(e), MAX_RSA_BITS)
+        .map_err(|_| BadSignature)
+}
+
+fn rsa_verify(
+    scheme: Scheme,
+    n: &[u8],
+    e: &[u8],
+    message: &[u8],
+    sig: &[u8],
+) -> Result<(), BadSignature> {
+    use Scheme::*;
+    let key = rsa_key(n, e)?;
+    let hashed = digest(scheme, message);
+    let result = match scheme {
+        RsaPkcs1Sha256 => key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &hashed, sig),
+        RsaPkcs1Sha384 => key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha384>(), &hashed, sig),
+        RsaPkcs1Sha512 => key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha512>(), &hashed, sig),
+        // RFC 7518 §3.5: the salt is as long as the hash output.
+        RsaPssSha256 => key.verify(rsa::Pss::new_with_salt::<sha2::Sha256>(32), &hashed, sig),
+        RsaPssSha384 => key.verify(rsa::Pss::new_with_salt::<sha2::Sha384>(48), &hashed, sig),
+        RsaPssSha512 => key.verify(rsa::Pss::new_with_salt::<sha2::Sha512>(64), &hashed, sig),
+        _ => return Err(BadSignature),
+    };
+    result.map_err(|_| BadSignature)
+}
+
+fn ed25519(key: &[u8; 32], message: &[u8], sig: &[u8]) -> Result<(), BadSignature> {
+    let key = ed25519_dalek::VerifyingKey::from_bytes(key).map_err(|_| BadSignature)?;
+    let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| BadSignature)?;
+    key.verify_strict(message, &sig).map_err(|_| BadSignature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::signature::Signer;
+
+    #[test]
+    fn p256_round_trip_and_tamper() {
+        let secret = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let point = secret
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec();
+        let sig: p256::ecdsa::Signature = secret.sign(b"hello");
+        let key = PublicKey::P256(point);
+        assert_eq!(
+            verify_sync(Scheme::EcdsaP256Sha256, &key, b"hello", &sig.to_bytes()),
+            Ok(())
+        );
+        assert_eq!(
+            verify_sync(Scheme::EcdsaP256Sha256, &key, b"hellp", &sig.to_bytes()),
+            Err(BadSignature)
+        );
+        // A key of the wrong family never verifies.
+        assert_eq!(
+            verify_sync(Scheme::RsaPkcs1Sha256, &key, b"hello", &sig.to_bytes()),
+            Err(BadSignature)
+        );
+    }
+}

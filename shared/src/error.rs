@@ -1,0 +1,216 @@
+//! One error type for every stage, and the one place where errors become HTTP responses
+//! (RFC 6750 §3 for bearer tokens; 5xx for upstream and configuration faults).
+
+use crate::config::ConfigError;
+use crate::http::Response;
+use serde_json::json;
+
+/// Everything that stops a request, grouped by who is at fault. Each variant has a stable
+/// [`code`](Error::code); the description sent to clients never echoes token content.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// No credential where one is required (RFC 6750 §3.1: answer without an error code).
+    MissingCredential,
+    /// The request is malformed, e.g. a broken `Authorization` header (RFC 6750 `invalid_request`).
+    InvalidRequest(&'static str),
+    /// The access token fails a check (RFC 6750 `invalid_token`).
+    InvalidToken(TokenFault),
+    /// No route admits this request.
+    RouteNotFound,
+    /// A key or introspection source did not answer usably (fail closed: 503).
+    UpstreamUnavailable(&'static str),
+    /// The origin could not be reached (502).
+    OriginUnreachable,
+    /// The origin did not answer in time (504).
+    OriginTimeout,
+    /// The gateway configuration is invalid (500).
+    Config(ConfigError),
+}
+
+/// Why a token was rejected. The description is safe to show a client.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFault {
+    /// Larger than the configured limit.
+    TooLarge,
+    /// Not a well-formed compact JWS (segments, base64url, JSON objects, duplicate members).
+    Malformed,
+    /// The header names an algorithm not allowed for this issuer.
+    AlgorithmNotAllowed,
+    /// The header carries a `crit` member naming an extension we do not understand.
+    UnsupportedCritical,
+    /// No key could be found for the token.
+    UnknownKey,
+    /// The signature does not verify.
+    BadSignature,
+    /// The x5c chain does not validate to a compiled-in trust anchor.
+    UntrustedChain,
+    /// The `iss` claim names no configured issuer.
+    UnknownIssuer,
+    /// The `aud` claim does not contain a configured audience.
+    WrongAudience,
+    /// The `exp` claim is in the past (or missing).
+    Expired,
+    /// The `nbf` or `iat` claim is in the future.
+    NotYetValid,
+    /// The token is older than the configured maximum age.
+    TooOld,
+    /// The `typ` header is not the required one.
+    WrongType,
+    /// A required claim is missing or has the wrong type.
+    MissingClaim,
+}
+
+impl TokenFault {
+    /// Stable machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            TokenFault::TooLarge => "ERR_TOKEN_TOO_LARGE",
+            TokenFault::Malformed => "ERR_JWS_MALFORMED",
+            TokenFault::AlgorithmNotAllowed => "ERR_JOSE_ALG_NOT_ALLOWED",
+            TokenFault::UnsupportedCritical => "ERR_JOSE_CRIT_UNSUPPORTED",
+            TokenFault::UnknownKey => "ERR_JWKS_NO_MATCHING_KEY",
+            TokenFault::BadSignature => "ERR_JWS_SIGNATURE_INVALID",
+            TokenFault::UntrustedChain => "ERR_X5C_UNTRUSTED",
+            TokenFault::UnknownIssuer => "ERR_JWT_ISSUER_UNKNOWN",
+            TokenFault::WrongAudience => "ERR_JWT_AUDIENCE_MISMATCH",
+            TokenFault::Expired => "ERR_JWT_EXPIRED",
+            TokenFault::NotYetValid => "ERR_JWT_NOT_YET_VALID",
+            TokenFault::TooOld => "ERR_JWT_TOO_OLD",
+            TokenFault::WrongType => "ERR_JWT_TYPE_MISMATCH",
+            TokenFault::MissingClaim => "ERR_JWT_CLAIM_MISSING",
+        }
+    }
+
+    /// A short description that reveals nothing about keys or token content.
+    pub fn description(self) -> &'static str {
+        match self {
+            TokenFault::TooLarge => "token too large",
+            TokenFault::Malformed => "token is not a well-formed JWS",
+            TokenFault::AlgorithmNotAllowed => "signing algorithm not allowed",
+            TokenFault::UnsupportedCritical => "unsupported critical header",
+            TokenFault::UnknownKey => "no matching key",
+            TokenFault::BadSignature => "signature invalid",
+            TokenFault::UntrustedChain => "certificate chain not trusted",
+            TokenFault::UnknownIssuer => "issuer not accepted",
+            TokenFault::WrongAudience => "audience not accepted",
+            TokenFault::Expired => "token expired",
+            TokenFault::NotYetValid => "token not yet valid",
+            TokenFault::TooOld => "token too old",
+            TokenFault::WrongType => "token type not accepted",
+            TokenFault::MissingClaim => "required claim missing",
+        }
+    }
+}
+
+impl Error {
+    /// Stable machine-readable code, e.g. `ERR_JWT_EXPIRED`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::MissingCredential => "ERR_CREDENTIAL_MISSING",
+            Error::InvalidRequest(_) => "ERR_REQUEST_INVALID",
+            Error::InvalidToken(fault) => fault.code(),
+            Error::RouteNotFound => "ERR_ROUTE_NOT_FOUND",
+            Error::UpstreamUnavailable(_) => "ERR_UPSTREAM_UNAVAILABLE",
+            Error::OriginUnreachable => "ERR_ORIGIN_UNREACHABLE",
+            Error::OriginTimeout => "ERR_ORIGIN_TIMEOUT",
+            Error::Config(_) => "ERR_CONFIG_INVALID",
+        }
+    }
+
+    /// Renders the error as the HTTP response the client receives.
+    pub fn to_response(&self) -> Response {
+        match self {
+            Error::MissingCredential => bearer(401, None, "access token required", self.code()),
+            Error::InvalidRequest(why) => bearer(400, Some("invalid_request"), why, self.code()),
+            Error::InvalidToken(fault) => {
+                bearer(401, Some("invalid_token"), fault.description(), self.code())
+            }
+            Error::RouteNotFound => plain(404, "not_found", "no route", self.code()),
+            Error::UpstreamUnavailable(what) => {
+                let mut response = plain(503, "temporarily_unavailable", what, self.code());
+                response.headers.append("retry-after", "5");
+                response
+            }
+            Error::OriginUnreachable => {
+                plain(502, "bad_gateway", "origin unreachable", self.code())
+            }
+            Error::OriginTimeout => plain(504, "gateway_timeout", "origin timed out", self.code()),
+            Error::Config(e) => {
+                let body = json!({
+                    "error": "server_error",
+                    "error_description": "gateway configuration invalid",
+                    "code": self.code(),
+                    "field": e.field,
+                    "problem": e.message,
+                });
+                Response::json(500, &body)
+            }
+        }
+    }
+}
+
+fn plain(status: u16, error: &str, description: &str, code: &str) -> Response {
+    let body = json!({ "error": error, "error_description": description, "code": code });
+    Response::json(status, &body)
+}
+
+/// RFC 6750 §3: a `WWW-Authenticate: Bearer` challenge, plus the same facts as JSON.
+fn bearer(status: u16, error: Option<&str>, description: &str, code: &str) -> Response {
+    let challenge = match error {
+        Some(error) => {
+            format!(
+                r#"Bearer realm="edgeward", error="{error}", error_description="{description}""#
+            )
+        }
+        None => r#"Bearer realm="edgeward""#.to_owned(),
+    };
+    let body = json!({
+        "error": error.unwrap_or("unauthorized"),
+        "error_description": description,
+        "code": code,
+    });
+    let mut response = Response::json(status, &body);
+    response.headers.append("www-authenticate", &challenge);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_token_renders_rfc6750_challenge() {
+        let response = Error::InvalidToken(TokenFault::Expired).to_response();
+        assert_eq!(response.status, 401);
+        let challenge = response
+            .headers
+            .get_single("www-authenticate")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            challenge,
+            r#"Bearer realm="edgeward", error="invalid_token", error_description="token expired""#
+        );
+    }
+
+    #[test]
+    fn missing_credential_has_no_error_code() {
+        let response = Error::MissingCredential.to_response();
+        assert_eq!(response.status, 401);
+        let challenge = response
+            .headers
+            .get_single("www-authenticate")
+            .unwrap()
+            .unwrap();
+        assert_eq!(challenge, r#"Bearer realm="edgeward""#);
+    }
+
+    #[test]
+    fn upstream_unavailable_is_503_with_retry_after() {
+        let response = Error::UpstreamUnavailable("key source unavailable").to_response();
+        assert_eq!(response.status, 503);
+        assert_eq!(response.headers.get_single("retry-after"), Ok(Some("5")));
+    }
+}

@@ -1,0 +1,145 @@
+//! The request and response as plain data: what a shell hands the core and what it gets back.
+
+/// HTTP header fields with lower-cased names, in arrival order. Duplicates are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    /// An empty header list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a field; the name is lower-cased.
+    pub fn append(&mut self, name: &str, value: &str) {
+        self.0.push((name.to_ascii_lowercase(), value.to_owned()));
+    }
+
+    /// Replaces every field of this name with one field.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.remove(name);
+        self.append(name, value);
+    }
+
+    /// Removes every field of this name.
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+
+    /// Keeps only the fields for which `keep(name)` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.0.retain(|(n, _)| keep(n));
+    }
+
+    /// All values of this field name.
+    pub fn get_all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of a field that must occur at most once: `Err(())` when it occurs more than once.
+    #[allow(clippy::result_unit_err)]
+    pub fn get_single(&self, name: &str) -> Result<Option<&str>, ()> {
+        let mut values = self.get_all(name);
+        let first = values.next();
+        match values.next() {
+            Some(_) => Err(()),
+            None => Ok(first),
+        }
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Iterates over `(name, value)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+impl<'a> FromIterator<(&'a str, &'a str)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(iter: I) -> Self {
+        let mut headers = Headers::new();
+        for (name, value) in iter {
+            headers.append(name, value);
+        }
+        headers
+    }
+}
+
+/// An incoming request as the core sees it. The body never enters the core: the shell streams it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The method, e.g. `GET`.
+    pub method: String,
+    /// The absolute URL the request was received at (scheme, authority, path, query).
+    pub url: String,
+    /// The request header fields.
+    pub headers: Headers,
+}
+
+/// What the core decided: answer the client directly, or forward to an origin.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Answer the client with this response; the origin is not contacted.
+    Respond(Response),
+    /// Send the request (with its body, streamed by the shell) to the origin as described.
+    Forward(Forward),
+}
+
+/// A request to pass to the origin: the shell copies the method and streams the body.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// The absolute origin URL.
+    pub url: String,
+    /// The header fields to send, already stripped and extended by the core.
+    pub headers: Headers,
+}
+
+/// A response produced by the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The header fields.
+    pub headers: Headers,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A JSON response with `cache-control: no-store`.
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        let mut headers = Headers::new();
+        headers.append("content-type", "application/json");
+        headers.append("cache-control", "no-store");
+        Response {
+            status,
+            headers,
+            body: body.to_string().into_bytes(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_header_rejects_duplicates_case_insensitively() {
+        let headers: Headers = [("DPoP", "a"), ("dpop", "b")].into_iter().collect();
+        assert_eq!(headers.get_single("dpop"), Err(()));
+        let headers: Headers = [("Authorization", "x")].into_iter().collect();
+        assert_eq!(headers.get_single("authorization"), Ok(Some("x")));
+        assert_eq!(headers.get_single("dpop"), Ok(None));
+    }
+}

@@ -1,0 +1,37 @@
+//! edgeward core: the sans-IO gateway pipeline.
+//!
+//! The core sees a request as plain data ([`Request`]) and asks a [`Platform`] for the few effects it
+//! needs (clock, HTTP fetch, cache, randomness, logging, signature verification). It never does I/O and
+//! never reads a clock itself, so everything here runs natively under test with a fake platform.
+//!
+//! The pipeline, one stage a module (see `docs/architecture.md`):
+//! extract credential → resolve → verify (x5c / JWKS) → bind → policy → forward.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod forward;
+pub mod http;
+mod pipeline;
+pub mod platform;
+pub mod trust_anchors;
+
+pub use config::{Config, ConfigError};
+pub use error::Error;
+pub use http::{Forward, Headers, Outcome, Request, Response};
+pub use pipeline::Gateway;
+pub use platform::Platform;
+
+/// The crate version, reported by the health endpoint.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

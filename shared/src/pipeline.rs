@@ -1,0 +1,122 @@
+//! The request pipeline: extract → resolve → verify → bind → policy → forward.
+
+use crate::config::{Config, ConfigError, Unmatched};
+use crate::error::Error;
+use crate::forward;
+use crate::http::{Outcome, Request, Response};
+use crate::platform::{FetchError, LogLevel, Platform};
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use url::Url;
+
+/// Path of the health endpoint, answered by the gateway itself.
+pub const HEALTH_PATH: &str = "/.well-known/edgeward/health";
+
+/// A loaded gateway: configuration plus per-instance state. Shells keep one per isolate.
+/// An invalid configuration does not stop construction: every request then gets a 500 naming the
+/// bad field, and the problem is logged once.
+pub struct Gateway {
+    config: Result<Loaded, ConfigError>,
+    runtime: &'static str,
+    reported: AtomicBool,
+}
+
+struct Loaded {
+    config: Config,
+    origin: Url,
+}
+
+impl Gateway {
+    /// Loads the configuration text (`None` when the platform has no such variable).
+    pub fn new(config_text: Option<&str>, runtime: &'static str) -> Gateway {
+        let config = match config_text {
+            None => Err(ConfigError {
+                field: String::new(),
+                message: "no configuration given (EDGEWARD_CONFIG / edgeward_config is unset)"
+                    .into(),
+            }),
+            Some(text) => Config::from_json(text).and_then(|config| {
+                let origin = Url::parse(&config.origin).map_err(|e| ConfigError {
+                    field: "origin".into(),
+                    message: e.to_string(),
+                })?;
+                Ok(Loaded { config, origin })
+            }),
+        };
+        Gateway {
+            config,
+            runtime,
+            reported: AtomicBool::new(false),
+        }
+    }
+
+    /// Decides what to do with a request.
+    pub async fn handle<P: Platform>(&self, platform: &P, request: &Request) -> Outcome {
+        match self.decide(platform, request).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                self.log_error(platform, &error);
+                Outcome::Respond(error.to_response())
+            }
+        }
+    }
+
+    /// The response for an origin that could not be reached.
+    pub fn origin_failed(&self, error: FetchError) -> Response {
+        match error {
+            FetchError::Timeout => Error::OriginTimeout.to_response(),
+            FetchError::Unreachable | FetchError::TooLarge => {
+                Error::OriginUnreachable.to_response()
+            }
+        }
+    }
+
+    async fn decide<P: Platform>(
+        &self,
+        _platform: &P,
+        request: &Request,
+    ) -> Result<Outcome, Error> {
+        let url = Url::parse(&request.url).map_err(|_| Error::InvalidRequest("bad request URL"))?;
+        let loaded = self.config.as_ref().map_err(|e| Error::Config(e.clone()))?;
+        if url.path() == HEALTH_PATH && request.method == "GET" {
+            return Ok(Outcome::Respond(self.health()));
+        }
+        let config = &loaded.config;
+        let route = config
+            .routes
+            .iter()
+            .find(|route| route.matches(&request.method, url.path()));
+        let anonymous = match route {
+            Some(route) => route.anonymous,
+            None if config.unmatched == Unmatched::RequireToken => false,
+            None => return Err(Error::RouteNotFound),
+        };
+        if !anonymous {
+            // Token validation arrives with the verify stage; until then, fail closed.
+            return Err(Error::MissingCredential);
+        }
+        Ok(Outcome::Forward(forward::to_origin(
+            &loaded.origin,
+            &url,
+            &request.headers,
+        )))
+    }
+
+    fn health(&self) -> Response {
+        Response::json(
+            200,
+            &json!({ "status": "ok", "version": crate::VERSION, "runtime": self.runtime }),
+        )
+    }
+
+    fn log_error<P: Platform>(&self, platform: &P, error: &Error) {
+        match error {
+            Error::Config(e) => {
+                if !self.reported.swap(true, Ordering::Relaxed) {
+                    platform.log(LogLevel::Error, &e.to_string());
+                }
+            }
+            other => platform.log(LogLevel::Info, &format!("rejected: {}", other.code())),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The few effects the core asks of its host. Each shell implements [`Platform`]; tests use a fake.
+
+use std::future::Future;
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Something an operator must fix (bad configuration, unreachable upstream).
+    Error,
+    /// A rejected request or a degraded dependency.
+    Warn,
+    /// Normal operation.
+    Info,
+}
+
+/// An outgoing HTTP request the core wants made (JWKS, introspection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// Absolute URL.
+    pub url: String,
+    /// Header fields.
+    pub headers: Vec<(String, String)>,
+    /// Request body (empty for GET).
+    pub body: Vec<u8>,
+    /// Give up after this many milliseconds.
+    pub timeout_ms: u32,
+    /// Read at most this many body bytes; a longer body is an error.
+    pub max_body_bytes: usize,
+}
+
+/// The answer to a [`FetchRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchResponse {
+    /// Status code.
+    pub status: u16,
+    /// Header fields, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// Body, at most `max_body_bytes`.
+    pub body: Vec<u8>,
+}
+
+/// Why a fetch produced no response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchError {
+    /// Connection refused, reset, DNS failure, TLS failure.
+    Unreachable,
+    /// No complete answer within the timeout.
+    Timeout,
+    /// The body was longer than `max_body_bytes`.
+    TooLarge,
+}
+
+/// The host's effects. Futures need not be `Send`: both edge runtimes run one request per thread.
+pub trait Platform {
+    /// Seconds since the Unix epoch, from the host clock.
+    fn now(&self) -> u64;
+    /// Writes a log line. Callers never pass tokens, proofs or secrets.
+    fn log(&self, level: LogLevel, message: &str);
+    /// Fills `buf` with cryptographically secure random bytes.
+    fn random(&self, buf: &mut [u8]);
+    /// Performs an HTTP request.
+    fn fetch(
+        &self,
+        request: FetchRequest,
+    ) -> impl Future<Output = Result<FetchResponse, FetchError>>;
+}
