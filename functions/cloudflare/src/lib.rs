@@ -6,8 +6,8 @@ use edgeward::{Gateway, Outcome};
 use futures_util::future::{select, Either};
 use std::cell::OnceCell;
 use std::time::Duration;
-use worker::js_sys::{Reflect, Uint8Array};
-use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::Uint8Array;
+use worker::wasm_bindgen::JsValue;
 use worker::{
     console_error, console_log, console_warn, event, AbortController, Context, Date, Delay, Env,
     Fetch, Headers, Method, Request, RequestInit, Response, Result,
@@ -94,18 +94,10 @@ impl Platform for Workers {
     }
 
     fn random(&self, buf: &mut [u8]) {
-        let array = Uint8Array::new_with_length(buf.len() as u32);
-        let crypto = Reflect::get(&worker::js_sys::global(), &JsValue::from_str("crypto"));
-        let filled = crypto.and_then(|crypto| {
-            let get = Reflect::get(&crypto, &JsValue::from_str("getRandomValues"))?;
-            get.unchecked_into::<worker::js_sys::Function>()
-                .call1(&crypto, &array)
-        });
         // Without randomness nothing secure can be made: fail loudly rather than return zeros.
-        if filled.is_err() {
+        if getrandom::getrandom(buf).is_err() {
             panic!("crypto.getRandomValues is unavailable");
         }
-        array.copy_to(buf);
     }
 
     async fn fetch(&self, request: FetchRequest) -> std::result::Result<FetchResponse, FetchError> {

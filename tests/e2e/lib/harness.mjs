@@ -1,0 +1,86 @@
+// End-to-end harness: a recording origin, gateways on real runtimes (workerd via scripts/serve, the
+// Spin component under wasmtime serve), free ports, and clean shutdown.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const RUNTIMES = (process.env.EDGEWARD_E2E_RUNTIMES || 'workers,spin').split(',');
+
+/** Imports a package from the pinned npm tool folder set up by scripts/setup. */
+export async function npm(name, entry) {
+  const root = process.env.EDGEWARD_NPM;
+  if (!root) throw new Error('EDGEWARD_NPM is unset: run through scripts/test (it sources scripts/setup)');
+  return import(pathToFileURL(join(root, name, entry)).href);
+}
+
+/** A port that was free a moment ago. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** An origin that records every request it receives and echoes it back as JSON. */
+export async function startOrigin() {
+  const requests = [];
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const seen = { method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() };
+      requests.push(seen);
+      res.writeHead(200, { 'content-type': 'application/json', 'x-origin': 'test' });
+      res.end(JSON.stringify(seen));
+    });
+  });
+  const port = await freePort();
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${port}`, requests, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** Starts `scripts/serve` for a runtime with a config object; resolves once health answers. */
+export async function startGateway(runtime, config, { trustAnchors } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, typeof config === 'string' ? config : JSON.stringify(config));
+  const port = await freePort();
+  const args = ['--runtime', runtime, '--config', configFile, '--port', String(port)];
+  if (trustAnchors) args.push('--trust-anchors', trustAnchors);
+  const child = spawn(join(ROOT, 'scripts', 'serve'), args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (d) => { log += d; });
+  child.stderr.on('data', (d) => { log += d; });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`gateway (${runtime}) exited early:\n${log}`);
+    try {
+      const res = await fetch(`${url}/.well-known/edgeward/health`, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      if (res.status === 200 || res.status === 500) {
+        return { url, runtime, log: () => log, stop: () => stopGroup(child) };
+      }
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  stopGroup(child);
+  throw new Error(`gateway (${runtime}) did not come up in time:\n${log}`);
+}
+
+function stopGroup(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.on('exit', () => resolve());
+    try { process.kill(-child.pid, 'SIGTERM'); } catch { resolve(); }
+    setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 3000).unref();
+  });
+}
