@@ -341,4 +341,38 @@ mod tests {
         let short = ec.replace("f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "AAAA");
         assert_eq!(Jwk::parse(short.as_bytes()), Err(JwkError::InvalidKey));
     }
+
+    #[test]
+    fn set_keeps_only_usable_public_signature_keys() {
+        let ec = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0""#;
+        let doc = format!(
+            r#"{{"keys":[
+                {ec},"kid":"sig"}},
+                {ec},"kid":"enc","use":"enc"}},
+                {ec},"kid":"priv","d":"AA"}},
+                {ec},"kid":"ops","key_ops":["sign"]}},
+                {{"kty":"oct","kid":"hmac","k":"c2VjcmV0"}},
+                {{"kty":"EC","crv":"P-521","kid":"p521","x":"AA","y":"AA"}},
+                "not an object",
+                {{"kty":"OKP","crv":"Ed25519","kid":"ed","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}
+            ]}}"#
+        );
+        let set = JwkSet::parse(doc.as_bytes()).unwrap();
+        let kids: Vec<_> = set.keys.iter().filter_map(|k| k.kid.as_deref()).collect();
+        assert_eq!(kids, ["sig", "ops", "ed"]);
+        // key_ops without "verify" keeps the key out of lookups.
+        assert_eq!(set.find(Some("ops"), Alg::ES256).count(), 0);
+        assert_eq!(set.find(None, Alg::ES256).count(), 1);
+        assert_eq!(set.find(None, Alg::EdDSA).count(), 1);
+        assert_eq!(JwkSet::parse(br#"{"keys":{}}"#), Err(JwkError::Malformed));
+        assert_eq!(
+            JwkSet::parse(br#"{"keys":[],"keys":[]}"#),
+            Err(JwkError::Malformed)
+        );
+        let many = format!(
+            r#"{{"keys":[{}]}}"#,
+            vec!["{}"; MAX_JWKS_KEYS + 1].join(",")
+        );
+        assert_eq!(JwkSet::parse(many.as_bytes()), Err(JwkError::Malformed));
+    }
 }

@@ -124,6 +124,10 @@ pub struct Header {
 }
 
 /// A parsed, not yet verified, compact JWS.
+///
+/// The token never supplies its own verification key: `jku`, `x5u` and `jwk` are not key sources
+/// (RFC 8725 §3.10), and `kid` is only a string to look up in configured keys. [`Jws::verify`] takes
+/// the key as an argument.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Jws<'a> {
     /// The JOSE header.

@@ -195,3 +195,24 @@ impl SignatureVerifier for Sync {
 fn ecdsa_p256_sha256_p1363_verify_sync() {
     run_suite("verify_sync", &Sync);
 }
+
+/// A backend that accepts everything: the harness must fail loudly on its unexpected passes.
+struct AcceptAll;
+
+impl SignatureVerifier for AcceptAll {
+    async fn verify(
+        &self,
+        _: Scheme,
+        _: &PublicKey,
+        _: &[u8],
+        _: &[u8],
+    ) -> Result<(), edgeward::crypto::BadSignature> {
+        Ok(())
+    }
+}
+
+#[test]
+#[should_panic(expected = "unexpected verdicts")]
+fn harness_fails_on_unexpected_pass() {
+    run_suite("accept-all", &AcceptAll);
+}
