@@ -18,13 +18,17 @@
     )
 )]
 
+pub mod claims;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod forward;
 pub mod http;
+pub mod jwk;
+pub mod jws;
 mod pipeline;
 pub mod platform;
+mod strict;
 pub mod trust_anchors;
 
 pub use config::{Config, ConfigError};
