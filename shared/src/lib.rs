@@ -26,6 +26,7 @@ pub mod http;
 mod pipeline;
 pub mod platform;
 pub mod trust_anchors;
+pub mod x5c;
 
 pub use config::{Config, ConfigError};
 pub use error::Error;
