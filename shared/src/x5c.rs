@@ -23,8 +23,11 @@
 //! - §6.1.4(o): a critical extension we do not process rejects the certificate;
 //! - §4.2.1.1, §4.2.1.2: issuers carry a subjectKeyIdentifier, certificates that are not
 //!   self-issued carry an authorityKeyIdentifier with a keyIdentifier, and neither is critical;
-//! - §4.1.2.1: version 3, §4.1.2.2: positive serial of at most 20 octets, §4.1.1.2: the TBS
-//!   `signature` equals `signatureAlgorithm`, §4.2: no extension appears twice.
+//! - §4.1.2.1: version 3 only (stricter than "v3 when extensions are present"), §4.1.2.2: positive
+//!   serial of at most 20 octets, §4.1.1.2: the TBS `signature` equals `signatureAlgorithm`,
+//!   §4.2: no extension appears twice, §4.2.1.9: keyCertSign only with cA TRUE;
+//! - beyond RFC 5280: the leaf must not be a CA (cA TRUE), since a CA key must not sign tokens;
+//!   optional pins on the leaf subject and EKU ([`ChainPolicy`]).
 //!
 //! What is NOT checked (fail closed where a certificate asks for it):
 //! - name constraints (§4.2.1.10): any nameConstraints extension on a certificate in the path
@@ -34,7 +37,9 @@
 //! - revocation (CRL, OCSP): not consulted; keep leaf lifetimes short;
 //! - names in the leaf (subjectAltName is parsed for well-formedness only); bind identity with
 //!   [`ChainPolicy::leaf_subject`] and the JWT's own claims;
-//! - name comparison is binary (no RFC 4518 string preparation), which can only reject more.
+//! - name comparison is binary (no RFC 4518 string preparation), which can only reject more;
+//! - the anchors' own signatures. Anchors are re-parsed on every call (a [`ChainCache`] hit
+//!   avoids it), so keep the compiled-in set small.
 
 use crate::crypto::{PublicKey, Scheme, SignatureVerifier};
 use crate::error::{Error, TokenFault};
@@ -234,7 +239,7 @@ fn absent_or_null(params: Option<&der::Any>) -> bool {
     params.is_none() || is_null(params)
 }
 
-/// The ECDSA or Ed25519/RSA curve family of an issuer key, as far as scheme selection needs it.
+/// The ECDSA scheme for a hash and the issuer key's curve (RFC 5758 §3.2 leaves the curve to the key).
 fn ecdsa_scheme(hash_384: bool, issuer_key: &PublicKey) -> Result<Scheme, ChainError> {
     match (issuer_key, hash_384) {
         (PublicKey::P256(_), false) => Ok(Scheme::EcdsaP256Sha256),
