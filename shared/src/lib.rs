@@ -30,6 +30,7 @@ mod pipeline;
 pub mod platform;
 mod strict;
 pub mod trust_anchors;
+pub mod x5c;
 
 pub use config::{Config, ConfigError};
 pub use error::Error;

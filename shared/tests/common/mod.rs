@@ -1,0 +1,58 @@
+//! Helpers shared by the vector harnesses.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+/// Drives a future that never waits on I/O (the RustCrypto verifier is always ready).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// PEM CERTIFICATE block to DER.
+pub fn pem_to_der(pem: &str) -> Vec<u8> {
+    let (label, der) = der::pem::decode_vec(pem.as_bytes()).expect("PEM");
+    assert_eq!(label, "CERTIFICATE");
+    der
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff]+00:00` to Unix seconds (fraction truncated).
+pub fn rfc3339_to_unix(s: &str) -> u64 {
+    assert!(s.ends_with("+00:00") || s.ends_with('Z'), "UTC only: {s}");
+    let num = |a: usize, b: usize| -> i64 { s[a..b].parse().expect("digits") };
+    let (y, m, d) = (num(0, 4), num(5, 7), num(8, 10));
+    let (hh, mm, ss) = (num(11, 13), num(14, 16), num(17, 19));
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    u64::try_from(days * 86400 + hh * 3600 + mm * 60 + ss).expect("after 1970")
+}
+
+/// Validation time used when a limbo case gives none: 2024-06-01T00:00:00Z (limbo's
+/// time-independent certificates are valid from 1970 to 2969).
+pub const DEFAULT_LIMBO_TIME: u64 = 1_717_200_000;
+
+#[test]
+fn rfc3339_epoch_and_known_date() {
+    assert_eq!(rfc3339_to_unix("1970-01-01T00:00:03+00:00"), 3);
+    assert_eq!(
+        rfc3339_to_unix("2024-06-01T00:00:00+00:00"),
+        DEFAULT_LIMBO_TIME
+    );
+    assert_eq!(
+        rfc3339_to_unix("2024-03-01T00:00:00.999+00:00"),
+        1_709_251_200
+    );
+}
