@@ -1,5 +1,6 @@
 //! The few effects the core asks of its host. Each shell implements [`Platform`]; tests use a fake.
 
+use crate::crypto::SignatureVerifier;
 use std::future::Future;
 
 /// Severity of a log line.
@@ -54,6 +55,10 @@ pub enum FetchError {
 
 /// The host's effects. Futures need not be `Send`: both edge runtimes run one request per thread.
 pub trait Platform {
+    /// The signature verification backend (RustCrypto everywhere, WebCrypto on Workers).
+    type Verifier: SignatureVerifier;
+    /// The verifier to use for every signature check of this request.
+    fn verifier(&self) -> &Self::Verifier;
     /// Seconds since the Unix epoch, from the host clock.
     fn now(&self) -> u64;
     /// Writes a log line. Callers never pass tokens, proofs or secrets.

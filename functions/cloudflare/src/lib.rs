@@ -1,6 +1,7 @@
 //! edgeward on Cloudflare Workers: translate the request, provide the platform, read the config.
 //! All decisions are made by the `edgeward` core.
 
+use edgeward::crypto::RustCrypto;
 use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use edgeward::{Gateway, Outcome};
 use futures_util::future::{select, Either};
@@ -81,6 +82,12 @@ fn to_worker_response(response: edgeward::Response) -> Result<Response> {
 struct Workers;
 
 impl Platform for Workers {
+    type Verifier = RustCrypto;
+
+    fn verifier(&self) -> &RustCrypto {
+        &RustCrypto
+    }
+
     fn now(&self) -> u64 {
         Date::now().as_millis() / 1000
     }

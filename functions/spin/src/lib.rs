@@ -6,6 +6,7 @@
 //! implements `wasi:config/store@0.2.0-draft-2024-09-27`, wasmtime 49 `@0.2.0-rc.1`, and a component
 //! importing either fails to instantiate on the other.
 
+use edgeward::crypto::RustCrypto;
 use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use edgeward::{Gateway, Outcome};
 use futures::{SinkExt, StreamExt};
@@ -148,6 +149,12 @@ async fn respond(response: edgeward::Response, out: ResponseOutparam) {
 struct Spin;
 
 impl Platform for Spin {
+    type Verifier = RustCrypto;
+
+    fn verifier(&self) -> &RustCrypto {
+        &RustCrypto
+    }
+
     fn now(&self) -> u64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
