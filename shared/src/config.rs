@@ -53,9 +53,66 @@ pub struct Config {
     /// What happens to a request no route matches.
     #[serde(default)]
     pub unmatched: Unmatched,
+    /// Token issuers the gateway trusts, each with its audiences, algorithms and key source.
+    #[serde(default)]
+    pub issuers: Vec<Issuer>,
     /// Origin timeout in milliseconds (a shell hint; platforms may cap it).
     #[serde(default = "default_origin_timeout_ms")]
     pub origin_timeout_ms: u32,
+}
+
+/// A trusted token issuer (RFC 9068 §4: `iss` must match exactly).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Issuer {
+    /// The exact `iss` value.
+    pub issuer: String,
+    /// Accepted `aud` values; a token must name at least one.
+    pub audiences: Vec<String>,
+    /// Allowed JWS algorithms (`ES256`, `ES384`, `RS256`, `PS256`, `EdDSA`). Default: `["ES256"]`.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Accept tokens whose `x5c` chain validates to the compiled-in trust anchors.
+    #[serde(default)]
+    pub x5c: Option<X5cSource>,
+    /// Fetch verification keys from this JWKS URL (cached; see docs/configuration.md).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Verification keys given inline as a JWK Set (`{"keys":[...]}`).
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// Require this `typ` header, e.g. `at+jwt` (RFC 9068 §2.1). Default: not checked.
+    #[serde(default)]
+    pub require_typ: Option<String>,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+    /// Reject tokens whose `iat` is older than this many seconds. Default: not checked.
+    #[serde(default)]
+    pub max_age_seconds: Option<u64>,
+    /// Claims that must be present.
+    #[serde(default)]
+    pub required_claims: Vec<String>,
+}
+
+/// Options for the x5c key source.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct X5cSource {
+    /// Pin: the leaf certificate's subject (RFC 4514 string, e.g. `CN=signer,O=Example`).
+    #[serde(default)]
+    pub leaf_subject: Option<String>,
+    /// Pin: a dotted OID the leaf's extendedKeyUsage must contain.
+    #[serde(default)]
+    pub leaf_eku: Option<String>,
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["ES256".into()]
+}
+
+fn default_leeway() -> u64 {
+    crate::claims::DEFAULT_LEEWAY
 }
 
 /// One route: which requests it matches and what they need.
@@ -126,7 +183,76 @@ impl Config {
         for (i, route) in self.routes.iter().enumerate() {
             route.validate(&format!("routes[{i}]"))?;
         }
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            issuer.validate(&format!("issuers[{i}]"))?;
+            if self.issuers[..i]
+                .iter()
+                .any(|other| other.issuer == issuer.issuer)
+            {
+                return Err(ConfigError::new(
+                    format!("issuers[{i}].issuer"),
+                    "the same issuer is configured twice",
+                ));
+            }
+        }
         Ok(())
+    }
+}
+
+impl Issuer {
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        if self.issuer.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.issuer"),
+                "must not be empty",
+            ));
+        }
+        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::new(
+                format!("{at}.audiences"),
+                "must list at least one non-empty audience",
+            ));
+        }
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.algorithms"),
+                "must not be empty",
+            ));
+        }
+        for (j, name) in self.algorithms.iter().enumerate() {
+            crate::jws::Alg::from_name(name).map_err(|_| {
+                ConfigError::new(
+                    format!("{at}.algorithms[{j}]"),
+                    "must be one of ES256, ES384, RS256, PS256, EdDSA (none and HS* are never allowed)",
+                )
+            })?;
+        }
+        if self.x5c.is_none() && self.jwks_uri.is_none() && self.jwks.is_none() {
+            return Err(ConfigError::new(
+                at,
+                "needs a key source: x5c, jwks_uri or jwks",
+            ));
+        }
+        if let Some(uri) = &self.jwks_uri {
+            check_fetch_url(uri).map_err(|m| ConfigError::new(format!("{at}.jwks_uri"), m))?;
+        }
+        if let Some(jwks) = &self.jwks {
+            crate::jwk::JwkSet::parse(jwks.to_string().as_bytes()).map_err(|e| {
+                ConfigError::new(format!("{at}.jwks"), format!("not a usable JWK Set: {e:?}"))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Key and introspection endpoints must use https, except on loopback (local development).
+fn check_fetch_url(uri: &str) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|e| format!("not an absolute URL: {e}"))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err("must be an https URL (http is allowed only for localhost)".into()),
     }
 }
 

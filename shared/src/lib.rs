@@ -18,6 +18,8 @@
     )
 )]
 
+pub mod access_token;
+pub mod bearer;
 pub mod claims;
 pub mod config;
 pub mod crypto;

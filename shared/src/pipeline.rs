@@ -1,5 +1,7 @@
 //! The request pipeline: extract → resolve → verify → bind → policy → forward.
 
+use crate::access_token::TokenVerifier;
+use crate::bearer::{self, Credential};
 use crate::config::{Config, ConfigError, Unmatched};
 use crate::error::Error;
 use crate::forward;
@@ -24,11 +26,21 @@ pub struct Gateway {
 struct Loaded {
     config: Config,
     origin: Url,
+    tokens: TokenVerifier,
 }
 
 impl Gateway {
     /// Loads the configuration text (`None` when the platform has no such variable).
     pub fn new(config_text: Option<&str>, runtime: &'static str) -> Gateway {
+        Gateway::with_trust_anchors(config_text, runtime, crate::trust_anchors::TRUST_ANCHORS)
+    }
+
+    /// Like [`Gateway::new`], with explicit trust anchors (DER) instead of the compiled-in ones.
+    pub fn with_trust_anchors(
+        config_text: Option<&str>,
+        runtime: &'static str,
+        anchors: &'static [&'static [u8]],
+    ) -> Gateway {
         let config = match config_text {
             None => Err(ConfigError {
                 field: String::new(),
@@ -40,7 +52,12 @@ impl Gateway {
                     field: "origin".into(),
                     message: e.to_string(),
                 })?;
-                Ok(Loaded { config, origin })
+                let tokens = TokenVerifier::new(&config.issuers, anchors, config.max_token_bytes);
+                Ok(Loaded {
+                    config,
+                    origin,
+                    tokens,
+                })
             }),
         };
         Gateway {
@@ -71,11 +88,7 @@ impl Gateway {
         }
     }
 
-    async fn decide<P: Platform>(
-        &self,
-        _platform: &P,
-        request: &Request,
-    ) -> Result<Outcome, Error> {
+    async fn decide<P: Platform>(&self, platform: &P, request: &Request) -> Result<Outcome, Error> {
         let url = Url::parse(&request.url).map_err(|_| Error::InvalidRequest("bad request URL"))?;
         let loaded = self.config.as_ref().map_err(|e| Error::Config(e.clone()))?;
         if url.path() == HEALTH_PATH && request.method == "GET" {
@@ -92,8 +105,11 @@ impl Gateway {
             None => return Err(Error::RouteNotFound),
         };
         if !anonymous {
-            // Token validation arrives with the verify stage; until then, fail closed.
-            return Err(Error::MissingCredential);
+            let token = match bearer::extract(&request.headers)? {
+                Credential::None => return Err(Error::MissingCredential),
+                Credential::Bearer(token) => token,
+            };
+            let _verified = loaded.tokens.verify(platform, token).await?;
         }
         Ok(Outcome::Forward(forward::to_origin(
             &loaded.origin,

@@ -1,0 +1,150 @@
+//! The resolve and verify stages for JWT access tokens (RFC 9068, RFC 7519, RFC 8725):
+//! parse the compact JWS strictly, pick the issuer by its exact `iss`, get the key (x5c chain to the
+//! compiled-in trust anchors, or the issuer's JWKS), verify the signature, then check the claims.
+//!
+//! The `iss` claim is read before the signature is checked, but only to choose which keys and
+//! rules apply; nothing else in the token is trusted until the signature verifies. Not checked
+//! here: sender constraints (DPoP, mTLS: the bind stage) and scopes (the policy stage).
+
+use crate::claims::{self, ClaimRules};
+use crate::config::Issuer;
+use crate::error::{Error, TokenFault};
+use crate::jwk::JwkSet;
+use crate::jws::{self, Alg, Jws};
+use crate::platform::Platform;
+use crate::x5c::{self, ChainCache, ChainPolicy};
+use serde_json::{Map, Value};
+
+/// A token whose signature and claims have been verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedToken {
+    /// The issuer's `iss`, as configured.
+    pub issuer: String,
+    /// The verified claims.
+    pub claims: Map<String, Value>,
+}
+
+/// One configured issuer, ready to use.
+struct TrustedIssuer {
+    algorithms: Vec<Alg>,
+    rules: ClaimRules,
+    chain_policy: Option<ChainPolicy>,
+    inline_keys: Option<JwkSet>,
+}
+
+/// Verifies access tokens for all configured issuers. Holds per-isolate caches.
+pub(crate) struct TokenVerifier {
+    issuers: Vec<TrustedIssuer>,
+    anchors: &'static [&'static [u8]],
+    chains: ChainCache,
+    max_token_bytes: usize,
+}
+
+impl TokenVerifier {
+    /// Builds the verifier from validated configuration.
+    pub(crate) fn new(
+        issuers: &[Issuer],
+        anchors: &'static [&'static [u8]],
+        max_token_bytes: usize,
+    ) -> TokenVerifier {
+        TokenVerifier {
+            issuers: issuers.iter().map(TrustedIssuer::from_config).collect(),
+            anchors,
+            chains: ChainCache::default(),
+            max_token_bytes,
+        }
+    }
+
+    /// Verifies `token` completely, or says why not.
+    pub(crate) async fn verify<P: Platform>(
+        &self,
+        platform: &P,
+        token: &str,
+    ) -> Result<VerifiedToken, Error> {
+        let jws = jws::parse(token, self.max_token_bytes).map_err(Error::InvalidToken)?;
+        let issuer = self.issuer_for(&jws)?;
+        if !issuer.algorithms.contains(&jws.header.alg) {
+            return Err(Error::InvalidToken(TokenFault::AlgorithmNotAllowed));
+        }
+        let now = platform.now();
+        let key = self.key_for(platform, issuer, &jws, now).await?;
+        jws.verify(&key, platform.verifier())
+            .await
+            .map_err(Error::InvalidToken)?;
+        claims::check(&jws.header, &jws.claims, &issuer.rules, now).map_err(Error::InvalidToken)?;
+        Ok(VerifiedToken {
+            issuer: issuer.rules.issuer.clone(),
+            claims: jws.claims,
+        })
+    }
+
+    fn issuer_for(&self, jws: &Jws<'_>) -> Result<&TrustedIssuer, Error> {
+        let iss = match jws.claims.get("iss") {
+            Some(Value::String(iss)) => iss,
+            Some(_) => return Err(Error::InvalidToken(TokenFault::Malformed)),
+            None => return Err(Error::InvalidToken(TokenFault::MissingClaim)),
+        };
+        self.issuers
+            .iter()
+            .find(|issuer| &issuer.rules.issuer == iss)
+            .ok_or(Error::InvalidToken(TokenFault::UnknownIssuer))
+    }
+
+    /// The verification key: from the x5c chain when the issuer accepts x5c and the token carries
+    /// one, otherwise from the issuer's configured keys by `kid`.
+    async fn key_for<P: Platform>(
+        &self,
+        platform: &P,
+        issuer: &TrustedIssuer,
+        jws: &Jws<'_>,
+        now: u64,
+    ) -> Result<crate::crypto::PublicKey, Error> {
+        if let (Some(policy), Some(chain)) = (&issuer.chain_policy, &jws.header.x5c) {
+            let leaf = x5c::validate_cached(
+                &self.chains,
+                chain,
+                self.anchors,
+                now,
+                policy,
+                platform.verifier(),
+            )
+            .await?;
+            return Ok(leaf.key);
+        }
+        let kid = jws.header.kid.as_deref();
+        if let Some(keys) = &issuer.inline_keys {
+            if let Some(jwk) = keys.find(kid, jws.header.alg).next() {
+                return Ok(jwk.public_key().clone());
+            }
+        }
+        Err(Error::InvalidToken(TokenFault::UnknownKey))
+    }
+}
+
+impl TrustedIssuer {
+    /// Assumes `config.validate()` accepted the issuer (algorithms and JWKS parse).
+    fn from_config(config: &Issuer) -> TrustedIssuer {
+        let mut rules = ClaimRules::new(config.issuer.clone(), config.audiences.clone());
+        rules.leeway = config.leeway_seconds;
+        rules.require_typ = config.require_typ.clone();
+        rules.max_age = config.max_age_seconds;
+        rules.required_claims = config.required_claims.clone();
+        TrustedIssuer {
+            algorithms: config
+                .algorithms
+                .iter()
+                .filter_map(|name| Alg::from_name(name).ok())
+                .collect(),
+            rules,
+            chain_policy: config.x5c.as_ref().map(|pins| ChainPolicy {
+                leaf_subject: pins.leaf_subject.clone(),
+                leaf_eku: pins.leaf_eku.clone(),
+                ..ChainPolicy::default()
+            }),
+            inline_keys: config
+                .jwks
+                .as_ref()
+                .and_then(|jwks| JwkSet::parse(jwks.to_string().as_bytes()).ok()),
+        }
+    }
+}

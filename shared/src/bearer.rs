@@ -1,0 +1,95 @@
+//! The extract stage: the access token from the `Authorization` header (RFC 6750 §2.1).
+//!
+//! Only the header form is accepted: the form-encoded body (§2.2) and URI query (§2.3) methods
+//! leak tokens into logs and caches, and RFC 9700 §4.3.2 advises against them. Not checked here:
+//! anything about the token itself, which is the verify stage's job.
+
+use crate::error::Error;
+use crate::http::Headers;
+
+/// The credential a request carries, before verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// No `Authorization` header.
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+}
+
+/// Reads the `Authorization` header. More than one header field, another scheme, or a value that
+/// is not RFC 6750 `b64token` syntax is `invalid_request` (400).
+pub fn extract(headers: &Headers) -> Result<Credential<'_>, Error> {
+    let value = match headers.get_single("authorization") {
+        Err(()) => return Err(Error::InvalidRequest("more than one Authorization header")),
+        Ok(None) => return Ok(Credential::None),
+        Ok(Some(value)) => value,
+    };
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or(Error::InvalidRequest("malformed Authorization header"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Error::InvalidRequest("unsupported authorization scheme"));
+    }
+    let token = token.trim_start_matches(' ');
+    if !is_b64token(token) {
+        return Err(Error::InvalidRequest("malformed bearer token"));
+    }
+    Ok(Credential::Bearer(token))
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> Headers {
+        values.iter().map(|v| ("Authorization", *v)).collect()
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(
+            extract(&headers(&["bearer abc.def-_~"])),
+            Ok(Credential::Bearer("abc.def-_~"))
+        );
+        assert_eq!(
+            extract(&headers(&["BEARER a=="])),
+            Ok(Credential::Bearer("a=="))
+        );
+    }
+
+    #[test]
+    fn missing_header_is_no_credential() {
+        assert_eq!(extract(&Headers::new()), Ok(Credential::None));
+    }
+
+    #[test]
+    fn malformed_headers_are_invalid_requests() {
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "Basic dXNlcg==",
+            "Bearer a b",
+            "Bearer =",
+            "Bearer a\"b",
+            "Token",
+        ] {
+            assert!(
+                matches!(extract(&headers(&[bad])), Err(Error::InvalidRequest(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            extract(&headers(&["Bearer a", "Bearer b"])),
+            Err(Error::InvalidRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,245 @@
+//! The whole pipeline with a fake platform: extract → verify (inline JWKS) → forward, and the
+//! HTTP answer for each failure class.
+
+mod common;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use common::block_on;
+use edgeward::crypto::RustCrypto;
+use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use edgeward::{Gateway, Headers, Outcome, Request};
+use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use serde_json::{json, Value};
+use std::cell::RefCell;
+
+const NOW: u64 = 1_800_000_000;
+const ISS: &str = "https://issuer.test";
+
+struct Fake {
+    logs: RefCell<Vec<String>>,
+}
+
+impl Platform for Fake {
+    type Verifier = RustCrypto;
+    fn verifier(&self) -> &RustCrypto {
+        &RustCrypto
+    }
+    fn now(&self) -> u64 {
+        NOW
+    }
+    fn log(&self, _level: LogLevel, message: &str) {
+        self.logs.borrow_mut().push(message.to_owned());
+    }
+    fn random(&self, buf: &mut [u8]) {
+        buf.fill(7);
+    }
+    async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
+        Err(FetchError::Unreachable)
+    }
+}
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_slice(&[seed; 32]).unwrap()
+}
+
+fn jwk(signing: &SigningKey, kid: &str) -> Value {
+    let point = signing.verifying_key().to_encoded_point(false);
+    json!({
+        "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
+        "x": Base64UrlUnpadded::encode_string(point.x().unwrap()),
+        "y": Base64UrlUnpadded::encode_string(point.y().unwrap()),
+    })
+}
+
+fn token(signing: &SigningKey, header: Value, claims: Value) -> String {
+    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
+    let input = format!("{}.{}", b64(&header), b64(&claims));
+    let sig: Signature = signing.sign(input.as_bytes());
+    format!(
+        "{input}.{}",
+        Base64UrlUnpadded::encode_string(&sig.to_bytes())
+    )
+}
+
+fn good_claims() -> Value {
+    json!({ "iss": ISS, "aud": "https://api.test", "sub": "alice", "exp": NOW + 300, "iat": NOW - 10 })
+}
+
+fn gateway() -> Gateway {
+    let config = json!({
+        "origin": "http://origin.test:8080",
+        "routes": [{ "path": "/public/*", "anonymous": true }, { "path": "/api/*" }],
+        "issuers": [{
+            "issuer": ISS, "audiences": ["https://api.test"], "algorithms": ["ES256"],
+            "require_typ": "at+jwt", "jwks": { "keys": [jwk(&key(1), "k1")] },
+        }],
+    });
+    Gateway::with_trust_anchors(Some(&config.to_string()), "test", &[])
+}
+
+fn request(authorization: Option<&str>) -> Request {
+    let mut headers = Headers::new();
+    headers.append("x-edgeward-sub", "mallory");
+    if let Some(value) = authorization {
+        headers.append("authorization", value);
+    }
+    Request {
+        method: "GET".into(),
+        url: "https://gw.test/api/orders?x=1".into(),
+        headers,
+    }
+}
+
+fn run(authorization: Option<&str>) -> Outcome {
+    let fake = Fake {
+        logs: RefCell::default(),
+    };
+    block_on(gateway().handle(&fake, &request(authorization)))
+}
+
+fn rejected(outcome: Outcome) -> (u16, String, Value) {
+    match outcome {
+        Outcome::Respond(r) => {
+            let challenge = r
+                .headers
+                .get_single("www-authenticate")
+                .unwrap()
+                .unwrap_or("")
+                .to_owned();
+            (
+                r.status,
+                challenge,
+                serde_json::from_slice(&r.body).unwrap(),
+            )
+        }
+        Outcome::Forward(f) => panic!("forwarded to {}", f.url),
+    }
+}
+
+fn at_jwt() -> Value {
+    json!({ "alg": "ES256", "typ": "at+jwt", "kid": "k1" })
+}
+
+#[test]
+fn valid_token_is_forwarded_without_credentials_or_spoofed_headers() {
+    let t = token(&key(1), at_jwt(), good_claims());
+    match run(Some(&format!("Bearer {t}"))) {
+        Outcome::Forward(f) => {
+            assert_eq!(f.url, "http://origin.test:8080/api/orders?x=1");
+            assert!(f.headers.get_single("authorization").unwrap().is_none());
+            assert!(f.headers.get_single("x-edgeward-sub").unwrap().is_none());
+        }
+        Outcome::Respond(r) => panic!("rejected: {}", String::from_utf8_lossy(&r.body)),
+    }
+}
+
+#[test]
+fn each_failure_class_gets_its_rfc6750_answer() {
+    let mut expired = good_claims();
+    expired["exp"] = json!(NOW - 120);
+    let mut wrong_aud = good_claims();
+    wrong_aud["aud"] = json!("https://other.test");
+    let mut other_iss = good_claims();
+    other_iss["iss"] = json!("https://evil.test");
+    let cases = [
+        (
+            "expired",
+            token(&key(1), at_jwt(), expired),
+            "ERR_JWT_EXPIRED",
+        ),
+        (
+            "audience",
+            token(&key(1), at_jwt(), wrong_aud),
+            "ERR_JWT_AUDIENCE_MISMATCH",
+        ),
+        (
+            "issuer",
+            token(&key(1), at_jwt(), other_iss),
+            "ERR_JWT_ISSUER_UNKNOWN",
+        ),
+        (
+            "other key",
+            token(&key(2), at_jwt(), good_claims()),
+            "ERR_JWS_SIGNATURE_INVALID",
+        ),
+        (
+            "unknown kid",
+            token(
+                &key(1),
+                json!({"alg":"ES256","typ":"at+jwt","kid":"k9"}),
+                good_claims(),
+            ),
+            "ERR_JWKS_NO_MATCHING_KEY",
+        ),
+        (
+            "typ",
+            token(&key(1), json!({"alg":"ES256","kid":"k1"}), good_claims()),
+            "ERR_JWT_TYPE_MISMATCH",
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                Base64UrlUnpadded::encode_string(br#"{"alg":"none"}"#),
+                Base64UrlUnpadded::encode_string(good_claims().to_string().as_bytes())
+            ),
+            "ERR_JOSE_ALG_NOT_ALLOWED",
+        ),
+        ("garbage", "not.a.jwt".to_owned(), "ERR_JWS_MALFORMED"),
+    ];
+    for (name, t, code) in cases {
+        let (status, challenge, body) = rejected(run(Some(&format!("Bearer {t}"))));
+        assert_eq!(status, 401, "{name}");
+        assert!(
+            challenge.starts_with(r#"Bearer realm="edgeward", error="invalid_token""#),
+            "{name}: {challenge}"
+        );
+        assert_eq!(body["code"], code, "{name}");
+        assert!(
+            !challenge.contains(&t),
+            "{name}: the challenge must not echo the token"
+        );
+    }
+}
+
+#[test]
+fn oversized_token_is_rejected_before_decoding() {
+    let huge = "a".repeat(20_000);
+    let (status, _, body) = rejected(run(Some(&format!("Bearer {huge}.b.c"))));
+    assert_eq!(status, 401);
+    assert_eq!(body["code"], "ERR_TOKEN_TOO_LARGE");
+}
+
+#[test]
+fn missing_and_malformed_authorization() {
+    let (status, challenge, _) = rejected(run(None));
+    assert_eq!(
+        (status, challenge.as_str()),
+        (401, r#"Bearer realm="edgeward""#)
+    );
+    let (status, challenge, _) = rejected(run(Some("Basic dXNlcjpwdw==")));
+    assert_eq!(status, 400);
+    assert!(challenge.contains(r#"error="invalid_request""#));
+}
+
+#[test]
+fn config_errors_name_issuer_fields() {
+    let bad = json!({ "origin": "http://o", "issuers": [{ "issuer": ISS, "audiences": ["a"], "algorithms": ["HS256"], "x5c": {} }] });
+    let fake = Fake {
+        logs: RefCell::default(),
+    };
+    let gw = Gateway::with_trust_anchors(Some(&bad.to_string()), "test", &[]);
+    let (status, _, body) = rejected(block_on(gw.handle(&fake, &request(None))));
+    assert_eq!(status, 500);
+    assert_eq!(body["field"], "issuers[0].algorithms[0]");
+    // Logged once, however many requests see it.
+    block_on(gw.handle(&fake, &request(None)));
+    assert_eq!(
+        fake.logs
+            .borrow()
+            .iter()
+            .filter(|l| l.contains("algorithms"))
+            .count(),
+        1
+    );
+}
