@@ -185,8 +185,10 @@ impl Config {
         }
         for (i, issuer) in self.issuers.iter().enumerate() {
             issuer.validate(&format!("issuers[{i}]"))?;
-            if self.issuers[..i]
+            if self
+                .issuers
                 .iter()
+                .take(i)
                 .any(|other| other.issuer == issuer.issuer)
             {
                 return Err(ConfigError::new(
