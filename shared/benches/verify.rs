@@ -1,0 +1,129 @@
+//! Native micro-benchmarks of the verify stage (`cargo bench -p edgeward --bench verify`):
+//! JWS parse, signature verification per algorithm, x5c chain validation cold and cached.
+//! Figures are for comparison between changes on one machine, never asserted by tests.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use edgeward::crypto::RustCrypto;
+use edgeward::jwk::Jwk;
+use edgeward::jws;
+use edgeward::x5c::{self, ChainCache, ChainPolicy};
+use serde_json::Value;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// Tokens and public keys made by an independent implementation (jwcrypto).
+fn interop_vectors() -> Vec<(String, String, Jwk)> {
+    let text = include_str!("../tests/data/interop/jwcrypto.json");
+    let doc: Value = serde_json::from_str(text).expect("interop vectors");
+    doc["vectors"]
+        .as_array()
+        .expect("vectors")
+        .iter()
+        .map(|v| {
+            let jwk = Jwk::parse(v["jwk"].to_string().as_bytes()).expect("jwk");
+            let alg = v["alg"].as_str().expect("alg").to_owned();
+            (alg, v["token"].as_str().expect("token").to_owned(), jwk)
+        })
+        .collect()
+}
+
+fn pem(text: &str) -> Vec<u8> {
+    der::pem::decode_vec(text.as_bytes()).expect("PEM").1
+}
+
+fn parse_and_verify(c: &mut Criterion) {
+    let vectors = interop_vectors();
+    let (_, es256, _) = vectors
+        .iter()
+        .find(|(alg, ..)| alg == "ES256")
+        .expect("ES256");
+    c.bench_function("jws/parse ES256 token", |b| {
+        b.iter(|| jws::parse(black_box(es256), 16 * 1024).expect("parse"))
+    });
+    for (alg, token, jwk) in &vectors {
+        let parsed = jws::parse(token, 16 * 1024).expect("parse");
+        c.bench_function(&format!("jws/verify {alg} (RustCrypto)"), |b| {
+            b.iter(|| {
+                block_on(parsed.verify(black_box(jwk.public_key()), &RustCrypto)).expect("verify")
+            })
+        });
+    }
+}
+
+fn chains(c: &mut Criterion) {
+    let leaf = pem(include_str!("../tests/data/x5c/leaf.pem"));
+    let int = pem(include_str!("../tests/data/x5c/int.pem"));
+    let root = pem(include_str!("../tests/data/x5c/root.pem"));
+    let chain = vec![leaf, int];
+    let anchors: Vec<&[u8]> = vec![&root];
+    let policy = ChainPolicy::default();
+    // One hour after the earliest notBefore: inside every fixture's validity.
+    let probe = block_on(x5c::validate(
+        &chain,
+        &anchors,
+        4_000_000_000,
+        &policy,
+        &RustCrypto,
+    ));
+    let now = match probe {
+        Ok(_) => 4_000_000_000,
+        Err(_) => {
+            let cache = ChainCache::default();
+            (1_700_000_000..4_000_000_000)
+                .step_by(86_400 * 30)
+                .find(|t| {
+                    block_on(x5c::validate_cached(
+                        &cache,
+                        &chain,
+                        &anchors,
+                        *t,
+                        &policy,
+                        &RustCrypto,
+                    ))
+                    .is_ok()
+                })
+                .expect("a time inside the fixtures' validity")
+        }
+    };
+    c.bench_function("x5c/validate leaf+intermediate, cold", |b| {
+        b.iter(|| {
+            block_on(x5c::validate(
+                black_box(&chain),
+                &anchors,
+                now,
+                &policy,
+                &RustCrypto,
+            ))
+            .expect("valid")
+        })
+    });
+    let cache = ChainCache::default();
+    c.bench_function("x5c/validate leaf+intermediate, cached", |b| {
+        b.iter(|| {
+            block_on(x5c::validate_cached(
+                &cache,
+                black_box(&chain),
+                &anchors,
+                now,
+                &policy,
+                &RustCrypto,
+            ))
+            .expect("valid")
+        })
+    });
+}
+
+criterion_group!(benches, parse_and_verify, chains);
+criterion_main!(benches);
