@@ -3,7 +3,8 @@
 //!
 //! Every key is validated when parsed: fixed coordinate lengths, the EC point on its curve (SEC1
 //! decoding by `p256` / `p384`), the Ed25519 point decompressible, the RSA modulus within
-//! [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`]. Not checked: `x5c` / `x5t` against the key (kept, unused),
+//! [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`]. Not checked here: `x5c` against the key (the key sources in
+//! [`jwks`](crate::jwks) drop JWKs whose first certificate disagrees), `x5t` (kept, unused),
 //! `exp`-style key metadata, and symmetric (`oct`) keys, which are never accepted.
 
 use crate::crypto::{PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
@@ -57,7 +58,8 @@ pub struct Jwk {
     pub key_use: Option<String>,
     /// `key_ops` (RFC 7517 §4.3), as sent.
     pub key_ops: Option<Vec<String>>,
-    /// `x5c` (RFC 7517 §4.7), DER certificates; not checked against the key.
+    /// `x5c` (RFC 7517 §4.7), DER certificates; not checked against the key here (see
+    /// [`x5c_consistent`](crate::jwks::x5c_consistent)).
     pub x5c: Option<Vec<Vec<u8>>>,
     has_private: bool,
 }

@@ -27,6 +27,7 @@ pub mod error;
 pub mod forward;
 pub mod http;
 pub mod jwk;
+pub mod jwks;
 pub mod jws;
 mod pipeline;
 pub mod platform;
