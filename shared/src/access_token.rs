@@ -10,6 +10,7 @@ use crate::claims::{self, ClaimRules};
 use crate::config::Issuer;
 use crate::error::{Error, TokenFault};
 use crate::jwk::JwkSet;
+use crate::jwks::{InlineJwks, RemoteJwks};
 use crate::jws::{self, Alg, Jws};
 use crate::platform::Platform;
 use crate::x5c::{self, ChainCache, ChainPolicy};
@@ -29,7 +30,8 @@ struct TrustedIssuer {
     algorithms: Vec<Alg>,
     rules: ClaimRules,
     chain_policy: Option<ChainPolicy>,
-    inline_keys: Option<JwkSet>,
+    inline_keys: Option<InlineJwks>,
+    remote_keys: Option<RemoteJwks>,
 }
 
 /// Verifies access tokens for all configured issuers. Holds per-isolate caches.
@@ -91,7 +93,7 @@ impl TokenVerifier {
     }
 
     /// The verification key: from the x5c chain when the issuer accepts x5c and the token carries
-    /// one, otherwise from the issuer's configured keys by `kid`.
+    /// one, otherwise by `kid` from the inline keys, then from the issuer's JWKS endpoint.
     async fn key_for<P: Platform>(
         &self,
         platform: &P,
@@ -112,12 +114,17 @@ impl TokenVerifier {
             return Ok(leaf.key);
         }
         let kid = jws.header.kid.as_deref();
+        let alg = jws.header.alg;
         if let Some(keys) = &issuer.inline_keys {
-            if let Some(jwk) = keys.find(kid, jws.header.alg).next() {
-                return Ok(jwk.public_key().clone());
+            let found = keys.key(kid, alg);
+            if found.is_ok() || issuer.remote_keys.is_none() {
+                return found;
             }
         }
-        Err(Error::InvalidToken(TokenFault::UnknownKey))
+        match &issuer.remote_keys {
+            Some(remote) => remote.key(platform, kid, alg).await,
+            None => Err(Error::InvalidToken(TokenFault::UnknownKey)),
+        }
     }
 }
 
@@ -144,7 +151,12 @@ impl TrustedIssuer {
             inline_keys: config
                 .jwks
                 .as_ref()
-                .and_then(|jwks| JwkSet::parse(jwks.to_string().as_bytes()).ok()),
+                .and_then(|jwks| JwkSet::parse(jwks.to_string().as_bytes()).ok())
+                .map(InlineJwks::new),
+            remote_keys: config
+                .jwks_uri
+                .as_ref()
+                .map(|uri| RemoteJwks::new(uri.clone(), config.jwks_cache.policy())),
         }
     }
 }

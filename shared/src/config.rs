@@ -78,6 +78,9 @@ pub struct Issuer {
     /// Fetch verification keys from this JWKS URL (cached; see docs/configuration.md).
     #[serde(default)]
     pub jwks_uri: Option<String>,
+    /// How fetched JWKS are cached (TTL bounds, refresh cooldown, staleness, timeout).
+    #[serde(default)]
+    pub jwks_cache: JwksCache,
     /// Verification keys given inline as a JWK Set (`{"keys":[...]}`).
     #[serde(default)]
     pub jwks: Option<serde_json::Value>,
@@ -105,6 +108,54 @@ pub struct X5cSource {
     /// Pin: a dotted OID the leaf's extendedKeyUsage must contain.
     #[serde(default)]
     pub leaf_eku: Option<String>,
+}
+
+/// JWKS caching bounds, in seconds (milliseconds for the timeout). Defaults and their reasons:
+/// `docs/decisions.md` ("JWKS caching defaults").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwksCache {
+    /// Shortest cache lifetime, whatever `Cache-Control` says (default 60).
+    pub min_ttl: u64,
+    /// Longest cache lifetime (default 3600).
+    pub max_ttl: u64,
+    /// Lifetime when the response has no `max-age` (default 300).
+    pub default_ttl: u64,
+    /// At most one refetch per this many seconds, e.g. for unknown `kid`s (default 30).
+    pub refresh_cooldown: u64,
+    /// How long expired keys keep serving while the endpoint is down (default 21600).
+    pub max_stale: u64,
+    /// Fetch timeout in milliseconds (default 2000).
+    pub timeout_ms: u32,
+}
+
+impl Default for JwksCache {
+    fn default() -> Self {
+        let p = crate::jwks::JwksPolicy::default();
+        JwksCache {
+            min_ttl: p.min_ttl,
+            max_ttl: p.max_ttl,
+            default_ttl: p.default_ttl,
+            refresh_cooldown: p.refresh_cooldown,
+            max_stale: p.max_stale,
+            timeout_ms: p.fetch_timeout_ms,
+        }
+    }
+}
+
+impl JwksCache {
+    /// The policy the JWKS source uses.
+    pub fn policy(&self) -> crate::jwks::JwksPolicy {
+        crate::jwks::JwksPolicy {
+            min_ttl: self.min_ttl,
+            max_ttl: self.max_ttl,
+            default_ttl: self.default_ttl,
+            refresh_cooldown: self.refresh_cooldown,
+            max_stale: self.max_stale,
+            fetch_timeout_ms: self.timeout_ms,
+            ..crate::jwks::JwksPolicy::default()
+        }
+    }
 }
 
 fn default_algorithms() -> Vec<String> {
@@ -233,6 +284,13 @@ impl Issuer {
             return Err(ConfigError::new(
                 at,
                 "needs a key source: x5c, jwks_uri or jwks",
+            ));
+        }
+        let cache = &self.jwks_cache;
+        if cache.min_ttl > cache.max_ttl || cache.timeout_ms == 0 || cache.timeout_ms > 30_000 {
+            return Err(ConfigError::new(
+                format!("{at}.jwks_cache"),
+                "needs min_ttl <= max_ttl and 0 < timeout_ms <= 30000",
             ));
         }
         if let Some(uri) = &self.jwks_uri {

@@ -16,6 +16,8 @@ use spin_sdk::http::{
 };
 use spin_sdk::http_component;
 
+mod outbound;
+
 #[http_component]
 async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     let config = std::env::var("EDGEWARD_CONFIG").ok();
@@ -174,35 +176,6 @@ impl Platform for Spin {
     }
 
     async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        let mut builder = spin_sdk::http::Request::builder();
-        builder
-            .method(match request.method {
-                "POST" => Method::Post,
-                _ => Method::Get,
-            })
-            .uri(request.url.as_str())
-            .body(request.body);
-        for (name, value) in &request.headers {
-            builder.header(name.as_str(), value.as_str());
-        }
-        let response: spin_sdk::http::Response = spin_sdk::http::send(builder.build())
-            .await
-            .map_err(|_| FetchError::Unreachable)?;
-        if response.body().len() > request.max_body_bytes {
-            return Err(FetchError::TooLarge);
-        }
-        Ok(FetchResponse {
-            status: *response.status(),
-            headers: response
-                .headers()
-                .map(|(n, v)| {
-                    (
-                        n.to_ascii_lowercase(),
-                        v.as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect(),
-            body: response.into_body(),
-        })
+        outbound::fetch(&request)
     }
 }

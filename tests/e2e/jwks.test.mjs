@@ -1,0 +1,92 @@
+// JWKS key source end to end, on both runtimes: keys fetched from an issuer's jwks_uri through the
+// platform's HTTP client, selected by kid; an unknown kid is 401; a key source that is down is 503.
+import { describe, before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { RUNTIMES, npm, freePort, startOrigin, startGateway } from './lib/harness.mjs';
+
+const ISSUER = 'https://jwks-issuer.e2e.test';
+const AUDIENCE = 'api://orders';
+
+async function startJwksServer(jwks) {
+  const server = { hits: 0 };
+  const http = createServer((req, res) => {
+    server.hits += 1;
+    res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'max-age=300' });
+    res.end(JSON.stringify(jwks));
+  });
+  const port = await freePort();
+  await new Promise((r) => http.listen(port, '127.0.0.1', r));
+  server.url = `http://127.0.0.1:${port}/jwks.json`;
+  server.close = () => new Promise((r) => http.close(r));
+  return server;
+}
+
+for (const runtime of RUNTIMES) {
+  describe(`JWKS issuer on ${runtime}`, () => {
+    let jose, origin, jwksServer, gateway, downGateway, signingKey;
+
+    before(async () => {
+      jose = await npm('jose', 'dist/webapi/index.js');
+      const pair = await jose.generateKeyPair('ES256', { extractable: true });
+      signingKey = pair.privateKey;
+      const jwk = { ...(await jose.exportJWK(pair.publicKey)), kid: 'key-2026', use: 'sig', alg: 'ES256' };
+      jwksServer = await startJwksServer({ keys: [jwk] });
+      origin = await startOrigin();
+      const closed = await freePort();
+      const config = (jwksUri) => ({
+        origin: origin.url,
+        routes: [{ path: '/orders/*' }],
+        issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['ES256'], jwks_uri: jwksUri }],
+      });
+      [gateway, downGateway] = await Promise.all([
+        startGateway(runtime, config(jwksServer.url)),
+        startGateway(runtime, config(`http://127.0.0.1:${closed}/jwks.json`)),
+      ]);
+    });
+
+    after(async () => {
+      await Promise.all([gateway?.stop(), downGateway?.stop()]);
+      await Promise.all([origin?.close(), jwksServer?.close()]);
+    });
+
+    const mint = (kid = 'key-2026') => {
+      const now = Math.floor(Date.now() / 1000);
+      return new jose.SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'bob', exp: now + 120, iat: now })
+        .setProtectedHeader({ alg: 'ES256', kid })
+        .sign(signingKey);
+    };
+
+    async function call(url, token) {
+      const before = origin.requests.length;
+      const res = await fetch(`${url}/orders/7`, { headers: { authorization: `Bearer ${token}` } });
+      return { res, body: await res.json(), originCalls: origin.requests.length - before };
+    }
+
+    test('a token whose kid is in the issuer JWKS reaches the origin', async () => {
+      for (let i = 0; i < 3; i++) {
+        const { res, body, originCalls } = await call(gateway.url, await mint());
+        assert.equal(res.status, 200, JSON.stringify(body));
+        assert.equal(originCalls, 1);
+      }
+      // A Worker isolate keeps the keys (one fetch); a Spin instance lives for one request.
+      if (runtime === 'workers') assert.equal(jwksServer.hits, 1);
+      else assert.ok(jwksServer.hits >= 1);
+    });
+
+    test('an unknown kid is 401 and the origin is not called', async () => {
+      const { res, body, originCalls } = await call(gateway.url, await mint('not-a-key'));
+      assert.equal(res.status, 401);
+      assert.equal(body.code, 'ERR_JWKS_NO_MATCHING_KEY');
+      assert.equal(originCalls, 0);
+    });
+
+    test('a key source that is down fails closed with 503 and Retry-After', async () => {
+      const { res, body, originCalls } = await call(downGateway.url, await mint());
+      assert.equal(res.status, 503);
+      assert.ok(res.headers.get('retry-after'));
+      assert.equal(body.code, 'ERR_UPSTREAM_UNAVAILABLE');
+      assert.equal(originCalls, 0);
+    });
+  });
+}
