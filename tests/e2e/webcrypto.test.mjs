@@ -84,6 +84,10 @@ function generatedCases() {
   add('RSA signature with a leading zero byte', 'RsaPkcs1Sha256', rsaKey, `00${pkcs1}`, false);
   add('RSA modulus with a leading zero byte', 'RsaPkcs1Sha256', { ...rsaKey, n: `00${rsaKey.n}` }, pkcs1, true);
   add('RSA even exponent', 'RsaPkcs1Sha256', { ...rsaKey, e: '010000' }, pkcs1, false);
+  const e17 = crypto.generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 17 });
+  const e17Jwk = e17.publicKey.export({ format: 'jwk' });
+  family('RSA-2048 e=17 PKCS1 SHA-256', 'RsaPkcs1Sha256', { kty: 'RSA', n: b64hex(e17Jwk.n), e: b64hex(e17Jwk.e) },
+    hex(crypto.sign('sha256', msg, e17.privateKey)));
   const small = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
   const smallJwk = small.publicKey.export({ format: 'jwk' });
   add('RSA-1024 is below the size bound', 'RsaPkcs1Sha256', { kty: 'RSA', n: b64hex(smallJwk.n), e: b64hex(smallJwk.e) },

@@ -35,6 +35,10 @@ const SCHEMES: [Scheme; 11] = [
 
 /// Runs every item through both backends.
 pub async fn handle(mut req: Request) -> Result<Response> {
+    let declared = req.headers().get("content-length")?;
+    if declared.and_then(|n| n.parse::<usize>().ok()) > Some(MAX_BODY_BYTES) {
+        return Response::error("selftest: body too large", 413);
+    }
     let body = req.bytes().await?;
     if body.len() > MAX_BODY_BYTES {
         return Response::error("selftest: body too large", 413);
