@@ -1,12 +1,18 @@
 //! edgeward on Cloudflare Workers: translate the request, provide the platform, read the config.
 //! All decisions are made by the `edgeward` core.
+//!
+//! Environment: `EDGEWARD_CONFIG` (the configuration JSON), `EDGEWARD_CRYPTO` (`webcrypto`, the
+//! default, or `rustcrypto`), `EDGEWARD_SELFTEST=1` (enables the backend self-test, for tests only).
 
-use edgeward::crypto::RustCrypto;
+mod selftest;
+mod webcrypto;
+
 use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use edgeward::{Gateway, Outcome};
 use futures_util::future::{select, Either};
 use std::cell::OnceCell;
 use std::time::Duration;
+use webcrypto::{Backend, WebCrypto};
 use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::JsValue;
 use worker::{
@@ -14,26 +20,47 @@ use worker::{
     Fetch, Headers, Method, Request, RequestInit, Response, Result,
 };
 
-thread_local! {
-    /// One gateway per isolate, built from the first request's environment.
-    static GATEWAY: OnceCell<&'static Gateway> = const { OnceCell::new() };
+/// What one isolate builds from the first request's environment.
+struct Isolate {
+    gateway: Gateway,
+    platform: Workers,
+    selftest: bool,
 }
 
-fn gateway(env: &Env) -> &'static Gateway {
-    GATEWAY.with(|cell| {
+thread_local! {
+    static ISOLATE: OnceCell<&'static Isolate> = const { OnceCell::new() };
+}
+
+fn isolate(env: &Env) -> &'static Isolate {
+    ISOLATE.with(|cell| {
         *cell.get_or_init(|| {
-            let text = env.var("EDGEWARD_CONFIG").map(|v| v.to_string()).ok();
-            Box::leak(Box::new(Gateway::new(
-                text.as_deref(),
-                "cloudflare-workers",
-            )))
+            let var = |name| env.var(name).map(|v| v.to_string()).ok();
+            let config = var("EDGEWARD_CONFIG");
+            let crypto = var("EDGEWARD_CRYPTO");
+            let verifier = Backend::from_setting(crypto.as_deref()).unwrap_or_else(|message| {
+                // Both backends give the same verdicts; only speed is at stake.
+                console_error!("edgeward: {message}; using webcrypto");
+                Backend::Web(WebCrypto)
+            });
+            Box::leak(Box::new(Isolate {
+                gateway: Gateway::new(config.as_deref(), "cloudflare-workers"),
+                platform: Workers { verifier },
+                selftest: var("EDGEWARD_SELFTEST").as_deref() == Some("1"),
+            }))
         })
     })
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let gateway = gateway(&env);
+    let Isolate {
+        gateway,
+        platform,
+        selftest,
+    } = isolate(&env);
+    if *selftest && req.method() == Method::Post && req.path() == selftest::PATH {
+        return selftest::handle(req).await;
+    }
     let core_request = edgeward::Request {
         method: req.method().to_string(),
         url: req.url()?.to_string(),
@@ -45,7 +72,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect(),
     };
-    match gateway.handle(&Workers, &core_request).await {
+    match gateway.handle(platform, &core_request).await {
         Outcome::Respond(response) => to_worker_response(response),
         Outcome::Forward(forward) => {
             let mut init = RequestInit::new();
@@ -78,14 +105,17 @@ fn to_worker_response(response: edgeward::Response) -> Result<Response> {
         .with_headers(to_worker_headers(response.headers.iter())?))
 }
 
-/// The Workers platform: JS clock, console, WebCrypto randomness, `fetch` with an abort timer.
-struct Workers;
+/// The Workers platform: JS clock, console, WebCrypto randomness and signatures (or RustCrypto,
+/// by `EDGEWARD_CRYPTO`), `fetch` with an abort timer.
+struct Workers {
+    verifier: Backend,
+}
 
 impl Platform for Workers {
-    type Verifier = RustCrypto;
+    type Verifier = Backend;
 
-    fn verifier(&self) -> &RustCrypto {
-        &RustCrypto
+    fn verifier(&self) -> &Backend {
+        &self.verifier
     }
 
     fn now(&self) -> u64 {

@@ -47,14 +47,18 @@ export async function startOrigin() {
   return { url: `http://127.0.0.1:${port}`, requests, close: () => new Promise((r) => server.close(r)) };
 }
 
-/** Starts `scripts/serve` for a runtime with a config object; resolves once health answers. */
-export async function startGateway(runtime, config, { trustAnchors } = {}) {
+/**
+ * Starts `scripts/serve` for a runtime with a config object; resolves once health answers.
+ * `vars` ({ NAME: 'value' }) become extra environment variables (`--var NAME=value`).
+ */
+export async function startGateway(runtime, config, { trustAnchors, vars = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, typeof config === 'string' ? config : JSON.stringify(config));
   const port = await freePort();
   const args = ['--runtime', runtime, '--config', configFile, '--port', String(port)];
   if (trustAnchors) args.push('--trust-anchors', trustAnchors);
+  for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}=${value}`);
   const child = spawn(join(ROOT, 'scripts', 'serve'), args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (d) => { log += d; });
