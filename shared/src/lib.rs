@@ -38,7 +38,7 @@ pub mod x5c;
 pub use config::{Config, ConfigError};
 pub use error::Error;
 pub use http::{Forward, Headers, Outcome, Request, Response};
-pub use pipeline::Gateway;
+pub use pipeline::{Gateway, SecretLookup};
 pub use platform::Platform;
 
 /// The crate version, reported by the health endpoint.

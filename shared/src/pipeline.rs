@@ -11,6 +11,9 @@ use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use url::Url;
 
+/// Reads a named platform secret (Workers secret or variable, Spin environment variable).
+pub type SecretLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Path of the health endpoint, answered by the gateway itself.
 pub const HEALTH_PATH: &str = "/.well-known/edgeward/health";
 
@@ -30,14 +33,21 @@ struct Loaded {
 }
 
 impl Gateway {
-    /// Loads the configuration text (`None` when the platform has no such variable).
-    pub fn new(config_text: Option<&str>, runtime: &'static str) -> Gateway {
-        Gateway::with_trust_anchors(config_text, runtime, crate::trust_anchors::TRUST_ANCHORS)
+    /// Loads the configuration text (`None` when the platform has no such variable). Fields that
+    /// name a platform secret (e.g. a signing key) are resolved through `secrets` at load time.
+    pub fn new(
+        config_text: Option<&str>,
+        secrets: SecretLookup<'_>,
+        runtime: &'static str,
+    ) -> Gateway {
+        let anchors = crate::trust_anchors::TRUST_ANCHORS;
+        Gateway::with_trust_anchors(config_text, secrets, runtime, anchors)
     }
 
     /// Like [`Gateway::new`], with explicit trust anchors (DER) instead of the compiled-in ones.
     pub fn with_trust_anchors(
         config_text: Option<&str>,
+        _secrets: SecretLookup<'_>,
         runtime: &'static str,
         anchors: &'static [&'static [u8]],
     ) -> Gateway {

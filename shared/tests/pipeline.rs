@@ -74,7 +74,7 @@ fn gateway() -> Gateway {
             "require_typ": "at+jwt", "jwks": { "keys": [jwk(&key(1), "k1")] },
         }],
     });
-    Gateway::with_trust_anchors(Some(&config.to_string()), "test", &[])
+    Gateway::with_trust_anchors(Some(&config.to_string()), &|_| None, "test", &[])
 }
 
 fn request(authorization: Option<&str>) -> Request {
@@ -228,7 +228,7 @@ fn config_errors_name_issuer_fields() {
     let fake = Fake {
         logs: RefCell::default(),
     };
-    let gw = Gateway::with_trust_anchors(Some(&bad.to_string()), "test", &[]);
+    let gw = Gateway::with_trust_anchors(Some(&bad.to_string()), &|_| None, "test", &[]);
     let (status, _, body) = rejected(block_on(gw.handle(&fake, &request(None))));
     assert_eq!(status, 500);
     assert_eq!(body["field"], "issuers[0].algorithms[0]");

@@ -34,7 +34,7 @@ thread_local! {
 fn isolate(env: &Env) -> &'static Isolate {
     ISOLATE.with(|cell| {
         *cell.get_or_init(|| {
-            let var = |name| env.var(name).map(|v| v.to_string()).ok();
+            let var = |name: &str| env.var(name).map(|v| v.to_string()).ok();
             let config = var("EDGEWARD_CONFIG");
             let crypto = var("EDGEWARD_CRYPTO");
             let verifier = Backend::from_setting(crypto.as_deref()).unwrap_or_else(|message| {
@@ -43,7 +43,7 @@ fn isolate(env: &Env) -> &'static Isolate {
                 Backend::Web(WebCrypto)
             });
             Box::leak(Box::new(Isolate {
-                gateway: Gateway::new(config.as_deref(), "cloudflare-workers"),
+                gateway: Gateway::new(config.as_deref(), &|name| var(name), "cloudflare-workers"),
                 platform: Workers { verifier },
                 selftest: var("EDGEWARD_SELFTEST").as_deref() == Some("1"),
             }))

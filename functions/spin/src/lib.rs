@@ -21,7 +21,7 @@ mod outbound;
 #[http_component]
 async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     let config = std::env::var("EDGEWARD_CONFIG").ok();
-    let gateway = Gateway::new(config.as_deref(), "spin");
+    let gateway = Gateway::new(config.as_deref(), &|name| std::env::var(name).ok(), "spin");
     let core_request = edgeward::Request {
         method: request.method().to_string(),
         url: request_url(&request),
