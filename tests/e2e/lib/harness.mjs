@@ -88,3 +88,36 @@ function stopGroup(child) {
     setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 3000).unref();
   });
 }
+
+/** Starts the oidc-provider authorization server (scripts/lib/auth-server.mjs); resolves with its
+ *  metadata (issuer, endpoints, clients, resources) plus `token(resource, scope)` and `stop()`. */
+export async function startAuthServer() {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'lib', 'auth-server.mjs'), String(port)],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const meta = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve(JSON.parse(line));
+    });
+    child.on('exit', (code) => reject(new Error(`auth server exited with ${code}`)));
+  });
+  const basic = (c) => 'Basic ' + Buffer.from(`${c.client_id}:${c.client_secret}`).toString('base64');
+  return {
+    ...meta,
+    async token(resource, scope = 'orders:read', headers = {}) {
+      const res = await fetch(meta.token_endpoint, {
+        method: 'POST',
+        headers: { authorization: basic(meta.clients.app), 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource, scope }),
+      });
+      const body = await res.json();
+      if (!res.ok) throw new Error(`token request failed: ${JSON.stringify(body)}`);
+      return body;
+    },
+    async stats() { return (await fetch(`${meta.issuer}/_stats`)).json(); },
+    stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }),
+  };
+}

@@ -1,0 +1,81 @@
+// A real OAuth 2.0 authorization server for the demo and the end-to-end tests: panva's
+// oidc-provider (a certified OpenID provider), fully offline on loopback.
+// Usage: node auth-server.mjs PORT
+// Prints one JSON line on stdout when ready: { issuer, jwks_uri, token_endpoint,
+// introspection_endpoint, revocation_endpoint, clients: {...}, resources: {...} }.
+// Features: client_credentials, introspection (RFC 7662), JWT introspection (RFC 9701), DPoP
+// (RFC 9449), revocation (RFC 7009), resource indicators (RFC 8707) with JWT access tokens (RFC 9068)
+// for one resource and opaque ones for another. Counters at GET /_stats (introspection calls).
+import { createServer } from 'node:http';
+import { generateKeyPairSync } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const port = Number(process.argv[2] || 9000);
+const { default: Provider } = await import(pathToFileURL(join(process.env.EDGEWARD_NPM, 'oidc-provider/lib/index.js')).href);
+
+const issuer = `http://127.0.0.1:${port}`;
+const resources = { jwt: 'https://api.jwt.edgeward.test', opaque: 'https://api.opaque.edgeward.test' };
+const clients = {
+  app: { client_id: 'demo-app', client_secret: 'demo-app-secret' },
+  gateway: { client_id: 'edgeward-gateway', client_secret: 'edgeward-gateway-secret' },
+};
+const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+
+const provider = new Provider(issuer, {
+  clients: [
+    { ...clients.app, grant_types: ['client_credentials'], redirect_uris: [], response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256', scope: 'orders:read orders:write' },
+    { ...clients.gateway, grant_types: [], redirect_uris: [], response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256' },
+  ],
+  jwks: { keys: [{ ...signing, kid: 'as-es256', use: 'sig', alg: 'ES256' }] },
+  scopes: ['orders:read', 'orders:write'],
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    jwtIntrospection: { enabled: true },
+    revocation: { enabled: true },
+    dPoP: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => resources.jwt,
+      useGrantedResource: () => true,
+      getResourceServerInfo: (_ctx, resource) => {
+        if (resource === resources.jwt) {
+          return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: 600,
+            accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
+        }
+        if (resource === resources.opaque) {
+          return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: 600, accessTokenFormat: 'opaque' };
+        }
+        throw new Provider.errors.InvalidTarget();
+      },
+    },
+  },
+  ttl: { ClientCredentials: 600 },
+});
+provider.proxy = false;
+
+const stats = { introspections: 0 };
+const callback = provider.callback();
+const server = createServer((req, res) => {
+  if (req.url === '/_stats') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return res.end(JSON.stringify(stats));
+  }
+  if (req.url.startsWith('/token/introspection')) stats.introspections += 1;
+  return callback(req, res);
+});
+server.listen(port, '127.0.0.1', () => {
+  console.log(JSON.stringify({
+    issuer,
+    jwks_uri: `${issuer}/jwks`,
+    token_endpoint: `${issuer}/token`,
+    introspection_endpoint: `${issuer}/token/introspection`,
+    revocation_endpoint: `${issuer}/token/revocation`,
+    clients,
+    resources,
+  }));
+});
