@@ -21,9 +21,29 @@ use serde_json::{Map, Value};
 pub struct VerifiedToken {
     /// The issuer's `iss`, as configured.
     pub issuer: String,
-    /// The verified claims.
+    /// The verified claims (for an opaque token: the introspection answer).
     pub claims: Map<String, Value>,
+    /// How the token was resolved.
+    pub kind: TokenKind,
 }
+
+/// The two kinds of access token the gateway accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A JWT verified locally (RFC 9068).
+    Jwt,
+    /// An opaque token resolved by introspection (RFC 7662).
+    Opaque,
+}
+
+/// True when the credential has the shape of a compact JWS (three dot-separated segments); any
+/// other credential is treated as opaque.
+pub fn looks_like_jws(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// `typ` value of RFC 9701 §5 introspection responses.
+const INTROSPECTION_TYP: &str = "token-introspection+jwt";
 
 /// One configured issuer, ready to use.
 struct TrustedIssuer {
@@ -35,7 +55,7 @@ struct TrustedIssuer {
 }
 
 /// Verifies access tokens for all configured issuers. Holds per-isolate caches.
-pub(crate) struct TokenVerifier {
+pub struct TokenVerifier {
     issuers: Vec<TrustedIssuer>,
     anchors: &'static [&'static [u8]],
     chains: ChainCache,
@@ -77,7 +97,57 @@ impl TokenVerifier {
         Ok(VerifiedToken {
             issuer: issuer.rules.issuer.clone(),
             claims: jws.claims,
+            kind: TokenKind::Jwt,
         })
+    }
+
+    /// Verifies an RFC 9701 introspection response: signed by `issuer`'s keys, `typ`
+    /// `token-introspection+jwt`, `iss` = `issuer`, `aud` containing `audience` (the gateway's
+    /// client id). Returns its claims (the answer is in `token_introspection`). Not checked: `exp`
+    /// (RFC 9701 responses need not carry one) and encryption (not supported).
+    pub(crate) async fn verify_introspection_jwt<P: Platform>(
+        &self,
+        platform: &P,
+        jwt: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Map<String, Value>, Error> {
+        let bad = Error::UpstreamUnavailable("introspection answer not trusted");
+        let jws =
+            jws::parse(jwt, crate::introspection::MAX_RESPONSE_BYTES).map_err(|_| bad.clone())?;
+        let typ = jws
+            .header
+            .typ
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if typ.strip_prefix("application/").unwrap_or(&typ) != INTROSPECTION_TYP {
+            return Err(bad);
+        }
+        let trusted = self
+            .issuers
+            .iter()
+            .find(|i| i.rules.issuer == issuer)
+            .ok_or_else(|| bad.clone())?;
+        if !trusted.algorithms.contains(&jws.header.alg) {
+            return Err(bad);
+        }
+        let key = self
+            .key_for(platform, trusted, &jws, platform.now())
+            .await?;
+        jws.verify(&key, platform.verifier())
+            .await
+            .map_err(|_| bad.clone())?;
+        let iss_ok = jws.claims.get("iss").and_then(Value::as_str) == Some(issuer);
+        let aud_ok = match jws.claims.get("aud") {
+            Some(Value::String(aud)) => aud == audience,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(audience)),
+            _ => false,
+        };
+        if !iss_ok || !aud_ok {
+            return Err(bad);
+        }
+        Ok(jws.claims)
     }
 
     fn issuer_for(&self, jws: &Jws<'_>) -> Result<&TrustedIssuer, Error> {

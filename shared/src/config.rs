@@ -56,6 +56,9 @@ pub struct Config {
     /// Token issuers the gateway trusts, each with its audiences, algorithms and key source.
     #[serde(default)]
     pub issuers: Vec<Issuer>,
+    /// Introspection of opaque tokens (RFC 7662 / RFC 9701): the phantom-token pattern.
+    #[serde(default)]
+    pub introspection: Option<Introspection>,
     /// Origin timeout in milliseconds (a shell hint; platforms may cap it).
     #[serde(default = "default_origin_timeout_ms")]
     pub origin_timeout_ms: u32,
@@ -96,6 +99,119 @@ pub struct Issuer {
     /// Claims that must be present.
     #[serde(default)]
     pub required_claims: Vec<String>,
+}
+
+/// Where and how opaque tokens are introspected.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Introspection {
+    /// The AS introspection endpoint (https; http only for localhost).
+    pub endpoint: String,
+    /// The AS issuer identifier. With `response: "jwt"` it must also be listed in `issuers`
+    /// (its keys verify the signed answers). Active tokens are treated as issued by it.
+    pub issuer: String,
+    /// The gateway's client id at the AS (`client_secret_basic`).
+    pub client_id: String,
+    /// Name of the platform secret holding the client secret (never the secret itself).
+    pub client_secret_name: String,
+    /// `json` (RFC 7662) or `jwt` (RFC 9701 signed answers).
+    #[serde(default = "default_introspection_response")]
+    pub response: String,
+    /// Fetch timeout in milliseconds (default 2000).
+    #[serde(default = "default_introspection_timeout")]
+    pub timeout_ms: u32,
+    /// Longest reuse of an active answer, in seconds (default 300; never past the token's `exp`).
+    #[serde(default = "default_introspection_max_ttl")]
+    pub max_ttl: u64,
+    /// Reuse of an inactive answer, in seconds (default 10).
+    #[serde(default = "default_introspection_negative_ttl")]
+    pub negative_ttl: u64,
+    /// Most cached answers per isolate (default 1024).
+    #[serde(default = "default_introspection_capacity")]
+    pub cache_capacity: usize,
+}
+
+fn default_introspection_response() -> String {
+    "json".into()
+}
+
+fn default_introspection_timeout() -> u32 {
+    2000
+}
+
+fn default_introspection_max_ttl() -> u64 {
+    // 5 minutes: how long a revoked token may still pass (documented in docs/configuration.md).
+    300
+}
+
+fn default_introspection_negative_ttl() -> u64 {
+    10
+}
+
+fn default_introspection_capacity() -> usize {
+    // 1024 answers of ≈1 KiB: about 1 MiB per isolate, well inside the Workers 128 MiB limit.
+    1024
+}
+
+impl Introspection {
+    fn validate(&self, issuers: &[Issuer]) -> Result<(), ConfigError> {
+        let at = "introspection";
+        check_fetch_url(&self.endpoint)
+            .map_err(|m| ConfigError::new(format!("{at}.endpoint"), m))?;
+        if !matches!(self.response.as_str(), "json" | "jwt") {
+            return Err(ConfigError::new(
+                format!("{at}.response"),
+                "must be json or jwt",
+            ));
+        }
+        if self.response == "jwt" && !issuers.iter().any(|i| i.issuer == self.issuer) {
+            return Err(ConfigError::new(
+                format!("{at}.issuer"),
+                "with response jwt, the issuer must also be listed in issuers (its keys verify the answers)",
+            ));
+        }
+        if self.client_id.is_empty() || self.client_secret_name.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.client_id"),
+                "client_id and client_secret_name are required",
+            ));
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > 30_000 || self.cache_capacity == 0 {
+            return Err(ConfigError::new(
+                at,
+                "needs 0 < timeout_ms <= 30000 and cache_capacity > 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The introspector settings, with the client secret resolved from the platform.
+    pub fn settings(
+        &self,
+        secrets: crate::SecretLookup<'_>,
+    ) -> Result<crate::introspection::Settings, ConfigError> {
+        let client_secret = secrets(&self.client_secret_name).ok_or_else(|| {
+            ConfigError::new(
+                "introspection.client_secret_name",
+                format!("platform secret {} is not set", self.client_secret_name),
+            )
+        })?;
+        Ok(crate::introspection::Settings {
+            endpoint: self.endpoint.clone(),
+            client_id: self.client_id.clone(),
+            client_secret,
+            issuer: self.issuer.clone(),
+            mode: if self.response == "jwt" {
+                crate::introspection::ResponseMode::Jwt
+            } else {
+                crate::introspection::ResponseMode::Json
+            },
+            timeout_ms: self.timeout_ms,
+            max_ttl: self.max_ttl,
+            negative_ttl: self.negative_ttl,
+            capacity: self.cache_capacity,
+        })
+    }
 }
 
 /// Options for the x5c key source.
@@ -233,6 +349,9 @@ impl Config {
         }
         for (i, route) in self.routes.iter().enumerate() {
             route.validate(&format!("routes[{i}]"))?;
+        }
+        if let Some(introspection) = &self.introspection {
+            introspection.validate(&self.issuers)?;
         }
         for (i, issuer) in self.issuers.iter().enumerate() {
             issuer.validate(&format!("issuers[{i}]"))?;

@@ -60,6 +60,8 @@ pub enum TokenFault {
     WrongType,
     /// A required claim is missing or has the wrong type.
     MissingClaim,
+    /// The authorization server says the (opaque) token is not active (RFC 7662 §2.2).
+    Inactive,
 }
 
 impl TokenFault {
@@ -80,6 +82,7 @@ impl TokenFault {
             TokenFault::TooOld => "ERR_JWT_TOO_OLD",
             TokenFault::WrongType => "ERR_JWT_TYPE_MISMATCH",
             TokenFault::MissingClaim => "ERR_JWT_CLAIM_MISSING",
+            TokenFault::Inactive => "ERR_TOKEN_INACTIVE",
         }
     }
 
@@ -100,6 +103,7 @@ impl TokenFault {
             TokenFault::TooOld => "token too old",
             TokenFault::WrongType => "token type not accepted",
             TokenFault::MissingClaim => "required claim missing",
+            TokenFault::Inactive => "token is not active",
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod crypto;
 pub mod error;
 pub mod forward;
 pub mod http;
+pub mod introspection;
 pub mod jwk;
 pub mod jwks;
 pub mod jws;

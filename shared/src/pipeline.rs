@@ -1,11 +1,12 @@
 //! The request pipeline: extract → resolve → verify → bind → policy → forward.
 
-use crate::access_token::TokenVerifier;
+use crate::access_token::{looks_like_jws, TokenKind, TokenVerifier, VerifiedToken};
 use crate::bearer::{self, Credential};
 use crate::config::{Config, ConfigError, Unmatched};
 use crate::error::Error;
 use crate::forward;
 use crate::http::{Outcome, Request, Response};
+use crate::introspection::Introspector;
 use crate::platform::{FetchError, LogLevel, Platform};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,7 @@ struct Loaded {
     config: Config,
     origin: Url,
     tokens: TokenVerifier,
+    introspector: Option<Introspector>,
 }
 
 impl Gateway {
@@ -47,7 +49,7 @@ impl Gateway {
     /// Like [`Gateway::new`], with explicit trust anchors (DER) instead of the compiled-in ones.
     pub fn with_trust_anchors(
         config_text: Option<&str>,
-        _secrets: SecretLookup<'_>,
+        secrets: SecretLookup<'_>,
         runtime: &'static str,
         anchors: &'static [&'static [u8]],
     ) -> Gateway {
@@ -63,10 +65,17 @@ impl Gateway {
                     message: e.to_string(),
                 })?;
                 let tokens = TokenVerifier::new(&config.issuers, anchors, config.max_token_bytes);
+                let introspector = match &config.introspection {
+                    Some(introspection) => {
+                        Some(Introspector::new(introspection.settings(secrets)?))
+                    }
+                    None => None,
+                };
                 Ok(Loaded {
                     config,
                     origin,
                     tokens,
+                    introspector,
                 })
             }),
         };
@@ -119,7 +128,7 @@ impl Gateway {
                 Credential::None => return Err(Error::MissingCredential),
                 Credential::Bearer(token) => token,
             };
-            let _verified = loaded.tokens.verify(platform, token).await?;
+            let _verified = resolve(loaded, platform, token).await?;
         }
         Ok(Outcome::Forward(forward::to_origin(
             &loaded.origin,
@@ -145,4 +154,37 @@ impl Gateway {
             other => platform.log(LogLevel::Info, &format!("rejected: {}", other.code())),
         }
     }
+}
+
+/// The resolve and verify stages: a JWS is verified locally; any other credential is opaque and
+/// introspected when introspection is configured (else it is malformed).
+async fn resolve<P: Platform>(
+    loaded: &Loaded,
+    platform: &P,
+    token: &str,
+) -> Result<VerifiedToken, Error> {
+    if token.len() > loaded.config.max_token_bytes {
+        return Err(Error::InvalidToken(crate::error::TokenFault::TooLarge));
+    }
+    if looks_like_jws(token) {
+        return loaded.tokens.verify(platform, token).await;
+    }
+    let introspector = loaded
+        .introspector
+        .as_ref()
+        .ok_or(Error::InvalidToken(crate::error::TokenFault::Malformed))?;
+    let found = introspector
+        .introspect(platform, &loaded.tokens, token)
+        .await?;
+    let issuer = loaded
+        .config
+        .introspection
+        .as_ref()
+        .map(|i| i.issuer.clone())
+        .unwrap_or_default();
+    Ok(VerifiedToken {
+        issuer,
+        claims: found.claims,
+        kind: TokenKind::Opaque,
+    })
 }

@@ -1,0 +1,343 @@
+//! The resolve stage for opaque access tokens — the phantom-token pattern: OAuth 2.0 Token
+//! Introspection (RFC 7662), optionally answered as a signed JWT (RFC 9701), with a per-isolate
+//! cache so that a warm token costs no call to the authorization server.
+//!
+//! Split like oauth4webapi's `introspectionRequest` / `processIntrospectionResponse`:
+//! [`request`] builds the call, [`process`] judges the answer, [`Introspector`] caches and
+//! de-duplicates. Not done here: minting the JWT the origin receives (the forward stage), and DPoP
+//! binding (the bind stage reads `cnf.jkt` from the returned claims).
+//!
+//! Failure policy (fail closed): an inactive token is `401 invalid_token`; an answer that cannot be
+//! trusted or understood (timeout, connection error, non-200, wrong content type, unparsable body,
+//! bad signature) is `503` with `Retry-After`, never a pass.
+
+use crate::access_token::TokenVerifier;
+use crate::error::{Error, TokenFault};
+use crate::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use base64ct::{Base64, Encoding};
+use futures_util::lock::Mutex as AsyncMutex;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Largest introspection answer read, in bytes. RFC 7662 answers are a few hundred bytes; 64 KiB
+/// leaves room for rich claim sets while bounding what a broken or hostile AS can make us parse.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// How the authorization server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// RFC 7662 JSON (`application/json`).
+    Json,
+    /// RFC 9701 signed JWT (`application/token-introspection+jwt`), verified with the AS's keys.
+    Jwt,
+}
+
+/// What the introspector needs to know; built from the validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The introspection endpoint URL.
+    pub endpoint: String,
+    /// The gateway's client id at the AS (`client_secret_basic`, and RFC 9701 `aud`).
+    pub client_id: String,
+    /// The client secret, from a platform secret.
+    pub client_secret: String,
+    /// The AS's issuer identifier; for [`ResponseMode::Jwt`] it must name a configured issuer,
+    /// whose keys verify the answer.
+    pub issuer: String,
+    /// Response mode.
+    pub mode: ResponseMode,
+    /// Fetch timeout in milliseconds.
+    pub timeout_ms: u32,
+    /// Longest time an active answer is reused, in seconds (also bounded by the token's `exp`).
+    pub max_ttl: u64,
+    /// How long an inactive answer is reused, in seconds.
+    pub negative_ttl: u64,
+    /// Most cached answers per isolate.
+    pub capacity: usize,
+}
+
+/// The trusted facts about an active opaque token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Introspected {
+    /// The introspection claims (`active`, `sub`, `scope`, `client_id`, `exp`, `cnf`, …).
+    pub claims: Map<String, Value>,
+}
+
+/// Builds the RFC 7662 §2.1 request: a form POST authenticated with `client_secret_basic`
+/// (RFC 6749 §2.3.1: id and secret are form-urlencoded before base64).
+pub fn request(settings: &Settings, token: &str) -> FetchRequest {
+    let credentials = format!(
+        "{}:{}",
+        form_encode(&settings.client_id),
+        form_encode(&settings.client_secret)
+    );
+    let accept = match settings.mode {
+        ResponseMode::Json => "application/json",
+        ResponseMode::Jwt => "application/token-introspection+jwt",
+    };
+    FetchRequest {
+        method: "POST",
+        url: settings.endpoint.clone(),
+        headers: vec![
+            (
+                "authorization".into(),
+                format!("Basic {}", Base64::encode_string(credentials.as_bytes())),
+            ),
+            (
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("accept".into(), accept.into()),
+        ],
+        body: format!("token={}&token_type_hint=access_token", form_encode(token)).into_bytes(),
+        timeout_ms: settings.timeout_ms,
+        max_body_bytes: MAX_RESPONSE_BYTES,
+    }
+}
+
+/// The AS's answer, judged: `Ok(Some(_))` active, `Ok(None)` inactive, `Err(_)` unusable (503).
+pub async fn process<P: Platform>(
+    settings: &Settings,
+    keys: &TokenVerifier,
+    platform: &P,
+    response: Result<FetchResponse, FetchError>,
+) -> Result<Option<Introspected>, Error> {
+    let unavailable = || Error::UpstreamUnavailable("introspection unavailable");
+    let response = response.map_err(|_| unavailable())?;
+    if response.status != 200 {
+        return Err(unavailable());
+    }
+    let claims = match settings.mode {
+        ResponseMode::Json => {
+            if !content_type_is(&response, "application/json") {
+                return Err(unavailable());
+            }
+            json_object(&response.body).ok_or_else(unavailable)?
+        }
+        ResponseMode::Jwt => {
+            if !content_type_is(&response, "application/token-introspection+jwt") {
+                return Err(unavailable());
+            }
+            let text = std::str::from_utf8(&response.body).map_err(|_| unavailable())?;
+            let claims = keys
+                .verify_introspection_jwt(
+                    platform,
+                    text.trim(),
+                    &settings.issuer,
+                    &settings.client_id,
+                )
+                .await
+                .map_err(|_| unavailable())?;
+            match claims.get("token_introspection") {
+                Some(Value::Object(inner)) => inner.clone(),
+                _ => return Err(unavailable()),
+            }
+        }
+    };
+    match claims.get("active") {
+        Some(Value::Bool(true)) => Ok(Some(Introspected { claims })),
+        Some(Value::Bool(false)) => Ok(None),
+        _ => Err(unavailable()),
+    }
+}
+
+fn content_type_is(response: &FetchResponse, expected: &str) -> bool {
+    response
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .and_then(|(_, value)| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(expected))
+}
+
+/// Strict JSON object: duplicate members rejected, as for tokens.
+fn json_object(body: &[u8]) -> Option<Map<String, Value>> {
+    crate::strict::object(body)
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value (WHATWG URL §5.2).
+fn form_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    Active {
+        claims: Map<String, Value>,
+        until: u64,
+    },
+    Inactive {
+        until: u64,
+    },
+}
+
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<[u8; 32], (Entry, u64)>,
+    clock: u64,
+}
+
+/// Introspects opaque tokens with a bounded per-isolate cache (keyed by SHA-256 of the token, so
+/// raw tokens are never stored) and single-flight: a burst of the same new token costs one call.
+pub struct Introspector {
+    settings: Settings,
+    cache: Mutex<Cache>,
+    in_flight: Mutex<HashMap<[u8; 32], Arc<AsyncMutex<()>>>>,
+}
+
+impl Introspector {
+    /// A new introspector with an empty cache.
+    pub fn new(settings: Settings) -> Introspector {
+        Introspector {
+            settings,
+            cache: Mutex::default(),
+            in_flight: Mutex::default(),
+        }
+    }
+
+    /// Resolves an opaque token to its introspection claims, or says why not.
+    pub async fn introspect<P: Platform>(
+        &self,
+        platform: &P,
+        keys: &TokenVerifier,
+        token: &str,
+    ) -> Result<Introspected, Error> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(hit) = self.cached(&key, platform.now()) {
+            return hit;
+        }
+        let gate = self.gate(&key);
+        let result = {
+            let _turn = gate.lock().await;
+            match self.cached(&key, platform.now()) {
+                Some(hit) => hit,
+                None => self.call(platform, keys, token, key).await,
+            }
+        };
+        self.release(&key, gate);
+        result
+    }
+
+    async fn call<P: Platform>(
+        &self,
+        platform: &P,
+        keys: &TokenVerifier,
+        token: &str,
+        key: [u8; 32],
+    ) -> Result<Introspected, Error> {
+        let response = platform.fetch(request(&self.settings, token)).await;
+        let now = platform.now();
+        match process(&self.settings, keys, platform, response).await {
+            Ok(Some(found)) => {
+                let exp = found.claims.get("exp").and_then(Value::as_u64);
+                let until = now
+                    .saturating_add(self.settings.max_ttl)
+                    .min(exp.unwrap_or(u64::MAX));
+                if exp.is_some_and(|exp| exp <= now) {
+                    return Err(Error::InvalidToken(TokenFault::Expired));
+                }
+                let claims = found.claims.clone();
+                self.store(key, Entry::Active { claims, until });
+                Ok(found)
+            }
+            Ok(None) => {
+                let until = now.saturating_add(self.settings.negative_ttl);
+                self.store(key, Entry::Inactive { until });
+                Err(Error::InvalidToken(TokenFault::Inactive))
+            }
+            Err(error) => {
+                platform.log(LogLevel::Warn, "introspection failed; answering 503");
+                Err(error)
+            }
+        }
+    }
+
+    fn cached(&self, key: &[u8; 32], now: u64) -> Option<Result<Introspected, Error>> {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.clock += 1;
+        let tick = cache.clock;
+        let (entry, used) = cache.entries.get_mut(key)?;
+        *used = tick;
+        match entry {
+            Entry::Active { claims, until } if now < *until => Some(Ok(Introspected {
+                claims: claims.clone(),
+            })),
+            Entry::Inactive { until } if now < *until => {
+                Some(Err(Error::InvalidToken(TokenFault::Inactive)))
+            }
+            _ => None,
+        }
+    }
+
+    fn store(&self, key: [u8; 32], entry: Entry) {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.clock += 1;
+        let tick = cache.clock;
+        if cache.entries.len() >= self.settings.capacity && !cache.entries.contains_key(&key) {
+            // Least recently used goes; O(capacity), fine for the default 1024.
+            let oldest = cache
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                cache.entries.remove(&oldest);
+            }
+        }
+        cache.entries.insert(key, (entry, tick));
+    }
+
+    fn gate(&self, key: &[u8; 32]) -> Arc<AsyncMutex<()>> {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        in_flight.entry(*key).or_default().clone()
+    }
+
+    fn release(&self, key: &[u8; 32], gate: Arc<AsyncMutex<()>>) {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        drop(gate);
+        // Only the map holds it now: nobody is waiting for this token.
+        if in_flight
+            .get(key)
+            .is_some_and(|g| Arc::strong_count(g) == 1)
+        {
+            in_flight.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_encoded_before_base64() {
+        let settings = Settings {
+            endpoint: "https://as.test/introspect".into(),
+            client_id: "gw id".into(),
+            client_secret: "s:e&c".into(),
+            issuer: "https://as.test".into(),
+            mode: ResponseMode::Json,
+            timeout_ms: 2000,
+            max_ttl: 300,
+            negative_ttl: 10,
+            capacity: 8,
+        };
+        let req = request(&settings, "tok+en/=");
+        let auth = &req.headers[0].1;
+        let decoded = Base64::decode_vec(auth.trim_start_matches("Basic ")).unwrap();
+        assert_eq!(decoded, b"gw+id:s%3Ae%26c");
+        assert_eq!(
+            req.body,
+            b"token=tok%2Ben%2F%3D&token_type_hint=access_token"
+        );
+        assert_eq!(req.method, "POST");
+    }
+}

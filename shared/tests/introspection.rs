@@ -1,0 +1,371 @@
+//! Opaque tokens through the pipeline with a scripted authorization server: RFC 7662 JSON and
+//! RFC 9701 JWT answers, caching (positive and negative), single-flight, and fail-closed faults.
+
+mod common;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use common::block_on;
+use edgeward::crypto::RustCrypto;
+use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use edgeward::{Gateway, Headers, Outcome, Request};
+use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+
+const NOW: u64 = 1_800_000_000;
+const AS: &str = "https://as.test";
+
+type Script = Box<dyn Fn(&FetchRequest) -> Result<FetchResponse, FetchError>>;
+
+struct Fake {
+    now: Cell<u64>,
+    calls: Cell<usize>,
+    script: RefCell<Script>,
+    yield_once: bool,
+}
+
+impl Fake {
+    fn new(script: impl Fn(&FetchRequest) -> Result<FetchResponse, FetchError> + 'static) -> Fake {
+        Fake {
+            now: Cell::new(NOW),
+            calls: Cell::new(0),
+            script: RefCell::new(Box::new(script)),
+            yield_once: false,
+        }
+    }
+}
+
+impl Platform for Fake {
+    type Verifier = RustCrypto;
+    fn verifier(&self) -> &RustCrypto {
+        &RustCrypto
+    }
+    fn now(&self) -> u64 {
+        self.now.get()
+    }
+    fn log(&self, _level: LogLevel, message: &str) {
+        assert!(
+            !message.contains("opaque-"),
+            "a token reached the log: {message}"
+        );
+    }
+    fn random(&self, buf: &mut [u8]) {
+        buf.fill(1);
+    }
+    async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
+        self.calls.set(self.calls.get() + 1);
+        if self.yield_once {
+            YieldOnce(false).await;
+        }
+        (self.script.borrow())(&request)
+    }
+}
+
+/// Returns Pending once, so concurrent requests interleave like isolate requests do.
+struct YieldOnce(bool);
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+fn json_answer(body: Value) -> Result<FetchResponse, FetchError> {
+    Ok(FetchResponse {
+        status: 200,
+        headers: vec![(
+            "content-type".into(),
+            "application/json; charset=utf-8".into(),
+        )],
+        body: body.to_string().into_bytes(),
+    })
+}
+
+fn active() -> Value {
+    json!({ "active": true, "sub": "alice", "scope": "orders:read", "client_id": "app", "exp": NOW + 600, "iss": AS })
+}
+
+fn as_key() -> SigningKey {
+    SigningKey::from_slice(&[9; 32]).unwrap()
+}
+
+fn config(mode: &str) -> String {
+    let point = as_key().verifying_key().to_encoded_point(false);
+    let jwk = json!({ "kty": "EC", "crv": "P-256", "kid": "as1",
+        "x": Base64UrlUnpadded::encode_string(point.x().unwrap()),
+        "y": Base64UrlUnpadded::encode_string(point.y().unwrap()) });
+    json!({
+        "origin": "http://origin.test",
+        "routes": [{ "path": "/*" }],
+        "issuers": [{ "issuer": AS, "audiences": ["api"], "jwks": { "keys": [jwk] } }],
+        "introspection": { "endpoint": "https://as.test/introspect", "issuer": AS, "client_id": "gw",
+            "client_secret_name": "GW_SECRET", "response": mode, "max_ttl": 300, "negative_ttl": 10 },
+    })
+    .to_string()
+}
+
+fn gateway(mode: &str) -> Gateway {
+    let secrets = |name: &str| (name == "GW_SECRET").then(|| "s3cret".to_owned());
+    Gateway::with_trust_anchors(Some(&config(mode)), &secrets, "test", &[])
+}
+
+fn request(token: &str) -> Request {
+    let mut headers = Headers::new();
+    headers.append("authorization", &format!("Bearer {token}"));
+    Request {
+        method: "GET".into(),
+        url: "https://gw.test/orders".into(),
+        headers,
+    }
+}
+
+fn status(outcome: &Outcome) -> (u16, String) {
+    match outcome {
+        Outcome::Forward(_) => (200, String::new()),
+        Outcome::Respond(r) => {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            (
+                r.status,
+                body["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+    }
+}
+
+#[test]
+fn active_opaque_token_is_forwarded_and_cached_until_ttl() {
+    let fake = Fake::new(|req| {
+        assert_eq!(req.url, "https://as.test/introspect");
+        assert!(req
+            .headers
+            .iter()
+            .any(|(n, v)| n == "authorization" && v.starts_with("Basic ")));
+        assert!(String::from_utf8_lossy(&req.body).starts_with("token=opaque-1&"));
+        json_answer(active())
+    });
+    let gw = gateway("json");
+    for _ in 0..3 {
+        assert_eq!(
+            status(&block_on(gw.handle(&fake, &request("opaque-1")))).0,
+            200
+        );
+    }
+    assert_eq!(
+        fake.calls.get(),
+        1,
+        "warm requests are served from the cache"
+    );
+    fake.now.set(NOW + 301);
+    assert_eq!(
+        status(&block_on(gw.handle(&fake, &request("opaque-1")))).0,
+        200
+    );
+    assert_eq!(fake.calls.get(), 2, "max_ttl bounds the reuse");
+}
+
+#[test]
+fn positive_ttl_never_outlives_exp() {
+    let fake = Fake::new(|_| json_answer(json!({ "active": true, "exp": NOW + 20 })));
+    let gw = gateway("json");
+    assert_eq!(
+        status(&block_on(gw.handle(&fake, &request("opaque-2")))).0,
+        200
+    );
+    fake.now.set(NOW + 21);
+    block_on(gw.handle(&fake, &request("opaque-2")));
+    assert_eq!(fake.calls.get(), 2);
+}
+
+#[test]
+fn inactive_is_401_and_negatively_cached() {
+    let fake = Fake::new(|_| json_answer(json!({ "active": false })));
+    let gw = gateway("json");
+    for _ in 0..3 {
+        assert_eq!(
+            status(&block_on(gw.handle(&fake, &request("opaque-3")))),
+            (401, "ERR_TOKEN_INACTIVE".into())
+        );
+    }
+    assert_eq!(fake.calls.get(), 1);
+    fake.now.set(NOW + 11);
+    block_on(gw.handle(&fake, &request("opaque-3")));
+    assert_eq!(fake.calls.get(), 2, "negative_ttl bounds the reuse");
+}
+
+#[test]
+fn every_authorization_server_fault_is_503_and_not_cached() {
+    let faults: Vec<Box<dyn Fn() -> Result<FetchResponse, FetchError>>> = vec![
+        Box::new(|| Err(FetchError::Unreachable)),
+        Box::new(|| Err(FetchError::Timeout)),
+        Box::new(|| Err(FetchError::TooLarge)),
+        Box::new(|| {
+            Ok(FetchResponse {
+                status: 500,
+                headers: vec![],
+                body: b"oops".to_vec(),
+            })
+        }),
+        Box::new(|| {
+            Ok(FetchResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: b"{garbage".to_vec(),
+            })
+        }),
+        Box::new(|| {
+            Ok(FetchResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "text/html".into())],
+                body: br#"{"active":true}"#.to_vec(),
+            })
+        }),
+        Box::new(|| json_answer(json!({ "active": "yes" }))),
+        Box::new(|| {
+            Ok(FetchResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: br#"{"active":false,"active":true}"#.to_vec(),
+            })
+        }),
+    ];
+    for (i, fault) in faults.into_iter().enumerate() {
+        let fake = Fake::new(move |_| fault());
+        let gw = gateway("json");
+        let outcome = block_on(gw.handle(&fake, &request("opaque-4")));
+        assert_eq!(
+            status(&outcome),
+            (503, "ERR_UPSTREAM_UNAVAILABLE".into()),
+            "fault #{i}"
+        );
+        if let Outcome::Respond(r) = &outcome {
+            assert!(r.headers.get_single("retry-after").unwrap().is_some());
+        }
+        block_on(gw.handle(&fake, &request("opaque-4")));
+        assert_eq!(fake.calls.get(), 2, "fault #{i}: failures are not cached");
+        // Recovery once the AS answers again.
+        *fake.script.borrow_mut() = Box::new(|_| json_answer(active()));
+        assert_eq!(
+            status(&block_on(gw.handle(&fake, &request("opaque-4")))).0,
+            200,
+            "fault #{i}"
+        );
+    }
+}
+
+#[test]
+fn a_burst_of_the_same_new_token_costs_one_call() {
+    let mut fake = Fake::new(|_| json_answer(active()));
+    fake.yield_once = true;
+    let gw = gateway("json");
+    let requests: Vec<Request> = (0..64).map(|_| request("opaque-5")).collect();
+    let outcomes = block_on(futures_util::future::join_all(
+        requests.iter().map(|r| gw.handle(&fake, r)),
+    ));
+    assert!(outcomes.iter().all(|o| status(o).0 == 200));
+    assert_eq!(fake.calls.get(), 1);
+}
+
+fn signed(header: Value, claims: Value) -> String {
+    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
+    let input = format!("{}.{}", b64(&header), b64(&claims));
+    let sig: Signature = as_key().sign(input.as_bytes());
+    format!(
+        "{input}.{}",
+        Base64UrlUnpadded::encode_string(&sig.to_bytes())
+    )
+}
+
+fn jwt_answer(jwt: String) -> Result<FetchResponse, FetchError> {
+    Ok(FetchResponse {
+        status: 200,
+        headers: vec![(
+            "content-type".into(),
+            "application/token-introspection+jwt".into(),
+        )],
+        body: jwt.into_bytes(),
+    })
+}
+
+#[test]
+fn rfc9701_signed_answers_are_verified() {
+    let header = json!({ "alg": "ES256", "kid": "as1", "typ": "token-introspection+jwt" });
+    let good = json!({ "iss": AS, "aud": "gw", "iat": NOW, "token_introspection": active() });
+    let fake = Fake::new(move |req| {
+        assert!(req
+            .headers
+            .iter()
+            .any(|(n, v)| n == "accept" && v == "application/token-introspection+jwt"));
+        jwt_answer(signed(header.clone(), good.clone()))
+    });
+    assert_eq!(
+        status(&block_on(
+            gateway("jwt").handle(&fake, &request("opaque-6"))
+        ))
+        .0,
+        200
+    );
+
+    let bad_cases = [
+        (
+            json!({ "alg": "ES256", "kid": "as1", "typ": "JWT" }),
+            json!({ "iss": AS, "aud": "gw", "token_introspection": active() }),
+        ),
+        (
+            json!({ "alg": "ES256", "kid": "as1", "typ": "token-introspection+jwt" }),
+            json!({ "iss": AS, "aud": "other", "token_introspection": active() }),
+        ),
+        (
+            json!({ "alg": "ES256", "kid": "as1", "typ": "token-introspection+jwt" }),
+            json!({ "iss": "https://evil.test", "aud": "gw", "token_introspection": active() }),
+        ),
+        (
+            json!({ "alg": "ES256", "kid": "as1", "typ": "token-introspection+jwt" }),
+            json!({ "iss": AS, "aud": "gw" }),
+        ),
+    ];
+    for (i, (h, c)) in bad_cases.into_iter().enumerate() {
+        let fake = Fake::new(move |_| jwt_answer(signed(h.clone(), c.clone())));
+        assert_eq!(
+            status(&block_on(
+                gateway("jwt").handle(&fake, &request("opaque-7"))
+            ))
+            .0,
+            503,
+            "case {i}"
+        );
+    }
+    // A JSON answer where a signed one is expected is not trusted.
+    let fake = Fake::new(|_| json_answer(active()));
+    assert_eq!(
+        status(&block_on(
+            gateway("jwt").handle(&fake, &request("opaque-8"))
+        ))
+        .0,
+        503
+    );
+}
+
+#[test]
+fn missing_client_secret_is_a_config_error_naming_the_field() {
+    let fake = Fake::new(|_| json_answer(active()));
+    let gw = Gateway::with_trust_anchors(Some(&config("json")), &|_| None, "test", &[]);
+    let outcome = block_on(gw.handle(&fake, &request("opaque-9")));
+    match outcome {
+        Outcome::Respond(r) => {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(r.status, 500);
+            assert_eq!(body["field"], "introspection.client_secret_name");
+        }
+        Outcome::Forward(_) => panic!("forwarded"),
+    }
+    assert_eq!(fake.calls.get(), 0);
+}
