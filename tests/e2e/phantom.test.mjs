@@ -1,0 +1,105 @@
+// The phantom-token pattern against a real authorization server (oidc-provider), on both runtimes:
+// opaque access tokens are introspected (RFC 7662 JSON and RFC 9701 signed JWT), cached, and an AS
+// that is down or broken fails closed with 503.
+import { describe, before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { RUNTIMES, freePort, startAuthServer, startOrigin, startGateway } from './lib/harness.mjs';
+
+/** A fake AS introspection endpoint that misbehaves in a chosen way. */
+async function startBrokenAs(mode) {
+  const port = await freePort();
+  const server = createServer((req, res) => {
+    req.resume();
+    if (mode === 'slow') return setTimeout(() => res.end('{"active":true}'), 5000);
+    if (mode === 'error') { res.writeHead(500); return res.end('boom'); }
+    if (mode === 'garbage') { res.writeHead(200, { 'content-type': 'application/json' }); return res.end('{"active":tr'); }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return res.end(JSON.stringify({ active: true, padding: 'x'.repeat(200_000) }));
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${port}/introspect`, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
+}
+
+for (const runtime of RUNTIMES) {
+  describe(`phantom token on ${runtime}`, () => {
+    let as, origin, json, signed, broken = {}, faulty = {};
+    const secretVar = { EDGEWARD_INTROSPECTION_SECRET: 'edgeward-gateway-secret' };
+
+    const config = (endpoint, response, issuers = []) => ({
+      origin: origin.url,
+      routes: [{ path: '/orders/*' }],
+      issuers,
+      introspection: { endpoint, issuer: as.issuer, client_id: 'edgeward-gateway',
+        client_secret_name: 'EDGEWARD_INTROSPECTION_SECRET', response, timeout_ms: 1000, max_ttl: 60, negative_ttl: 5 },
+    });
+
+    before(async () => {
+      as = await startAuthServer();
+      origin = await startOrigin();
+      const asIssuer = { issuer: as.issuer, audiences: [as.resources.jwt], jwks_uri: as.jwks_uri };
+      for (const mode of ['slow', 'error', 'garbage', 'huge']) broken[mode] = await startBrokenAs(mode);
+      const stopped = `http://127.0.0.1:${await freePort()}/introspect`;
+      const gateways = await Promise.all([
+        startGateway(runtime, config(as.introspection_endpoint, 'json'), { vars: secretVar }),
+        startGateway(runtime, config(as.introspection_endpoint, 'jwt', [asIssuer]), { vars: secretVar }),
+        startGateway(runtime, config(stopped, 'json'), { vars: secretVar }),
+        ...Object.values(broken).map((b) => startGateway(runtime, config(b.url, 'json'), { vars: secretVar })),
+      ]);
+      [json, signed, faulty.stopped, faulty.slow, faulty.error, faulty.garbage, faulty.huge] = gateways;
+    });
+
+    after(async () => {
+      await Promise.all([json, signed, ...Object.values(faulty)].filter(Boolean).map((g) => g.stop()));
+      await Promise.all([origin?.close(), as?.stop(), ...Object.values(broken).map((b) => b.close())]);
+    });
+
+    async function call(gateway, token) {
+      const before = origin.requests.length;
+      const res = await fetch(`${gateway.url}/orders/1`, { headers: { authorization: `Bearer ${token}` } });
+      return { res, body: await res.json(), originCalls: origin.requests.length - before };
+    }
+
+    test('an opaque token is introspected (RFC 7662 JSON) and the request reaches the origin', async () => {
+      const { access_token: token } = await as.token(as.resources.opaque);
+      const { res, body, originCalls } = await call(json, token);
+      assert.equal(res.status, 200, JSON.stringify(body));
+      assert.equal(originCalls, 1);
+      assert.equal(body.headers.authorization, undefined, 'the opaque token is not forwarded');
+    });
+
+    test('with RFC 9701 signed introspection answers, verified with the AS keys', async () => {
+      const { access_token: token } = await as.token(as.resources.opaque);
+      const { res, body } = await call(signed, token);
+      assert.equal(res.status, 200, JSON.stringify(body));
+    });
+
+    test('an unknown opaque token is 401 invalid_token (inactive)', async () => {
+      const { res, body, originCalls } = await call(json, 'this-token-was-never-issued-by-the-as');
+      assert.equal(res.status, 401);
+      assert.equal(body.code, 'ERR_TOKEN_INACTIVE');
+      assert.match(res.headers.get('www-authenticate'), /error="invalid_token"/);
+      assert.equal(originCalls, 0);
+    });
+
+    test('64 parallel requests with the same fresh token cost one AS call per isolate', async () => {
+      const { access_token: token } = await as.token(as.resources.opaque);
+      const before = (await as.stats()).introspections;
+      const results = await Promise.all(Array.from({ length: 64 }, () => call(json, token)));
+      assert.ok(results.every((r) => r.res.status === 200));
+      const calls = (await as.stats()).introspections - before;
+      // A Worker isolate shares one cache; each Spin instance serves one request (no shared cache yet).
+      if (runtime === 'workers') assert.equal(calls, 1);
+      else assert.ok(calls >= 1 && calls <= 64);
+    });
+
+    for (const fault of ['stopped', 'slow', 'error', 'garbage', 'huge']) {
+      test(`an AS that is ${fault} fails closed: 503 with Retry-After, origin not called`, async () => {
+        const { res, body, originCalls } = await call(faulty[fault], `opaque-${fault}-token`);
+        assert.equal(res.status, 503, JSON.stringify(body));
+        assert.ok(res.headers.get('retry-after'));
+        assert.equal(originCalls, 0);
+      });
+    }
+  });
+}
