@@ -23,15 +23,15 @@ async function startBrokenAs(mode) {
 
 for (const runtime of RUNTIMES) {
   describe(`phantom token on ${runtime}`, () => {
-    let as, origin, json, signed, broken = {}, faulty = {};
+    let as, origin, json, signed, shortLived, broken = {}, faulty = {};
     const secretVar = { EDGEWARD_INTROSPECTION_SECRET: 'edgeward-gateway-secret' };
 
-    const config = (endpoint, response, issuers = []) => ({
+    const config = (endpoint, response, issuers = [], maxTtl = 60) => ({
       origin: origin.url,
       routes: [{ path: '/orders/*' }],
       issuers,
       introspection: { endpoint, issuer: as.issuer, client_id: 'edgeward-gateway',
-        client_secret_name: 'EDGEWARD_INTROSPECTION_SECRET', response, timeout_ms: 1000, max_ttl: 60, negative_ttl: 5 },
+        client_secret_name: 'EDGEWARD_INTROSPECTION_SECRET', response, timeout_ms: 1000, max_ttl: maxTtl, negative_ttl: 5 },
     });
 
     before(async () => {
@@ -44,13 +44,14 @@ for (const runtime of RUNTIMES) {
         startGateway(runtime, config(as.introspection_endpoint, 'json'), { vars: secretVar }),
         startGateway(runtime, config(as.introspection_endpoint, 'jwt', [asIssuer]), { vars: secretVar }),
         startGateway(runtime, config(stopped, 'json'), { vars: secretVar }),
+        startGateway(runtime, config(as.introspection_endpoint, 'json', [], 2), { vars: secretVar }),
         ...Object.values(broken).map((b) => startGateway(runtime, config(b.url, 'json'), { vars: secretVar })),
       ]);
-      [json, signed, faulty.stopped, faulty.slow, faulty.error, faulty.garbage, faulty.huge] = gateways;
+      [json, signed, faulty.stopped, shortLived, faulty.slow, faulty.error, faulty.garbage, faulty.huge] = gateways;
     });
 
     after(async () => {
-      await Promise.all([json, signed, ...Object.values(faulty)].filter(Boolean).map((g) => g.stop()));
+      await Promise.all([json, signed, shortLived, ...Object.values(faulty)].filter(Boolean).map((g) => g.stop()));
       await Promise.all([origin?.close(), as?.stop(), ...Object.values(broken).map((b) => b.close())]);
     });
 
@@ -72,6 +73,18 @@ for (const runtime of RUNTIMES) {
       const { access_token: token } = await as.token(as.resources.opaque);
       const { res, body } = await call(signed, token);
       assert.equal(res.status, 200, JSON.stringify(body));
+    });
+
+    test('a revoked token stops working once its cached answer expires (max_ttl)', async () => {
+      const { access_token: token } = await as.token(as.resources.opaque);
+      assert.equal((await call(shortLived, token)).res.status, 200);
+      await as.revoke(token);
+      // Within max_ttl a Worker isolate may still serve the cached answer; after it, never.
+      await new Promise((r) => setTimeout(r, 2500));
+      const { res, body, originCalls } = await call(shortLived, token);
+      assert.equal(res.status, 401, JSON.stringify(body));
+      assert.equal(body.code, 'ERR_TOKEN_INACTIVE');
+      assert.equal(originCalls, 0);
     });
 
     test('an unknown opaque token is 401 invalid_token (inactive)', async () => {

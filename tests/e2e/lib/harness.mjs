@@ -118,6 +118,14 @@ export async function startAuthServer() {
       return body;
     },
     async stats() { return (await fetch(`${meta.issuer}/_stats`)).json(); },
+    async revoke(token) {
+      const res = await fetch(meta.revocation_endpoint, {
+        method: 'POST',
+        headers: { authorization: basic(meta.clients.app), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+      });
+      if (!res.ok) throw new Error(`revocation failed: ${res.status}`);
+    },
     stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }),
   };
 }
