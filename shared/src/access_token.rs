@@ -112,6 +112,20 @@ impl TokenVerifier {
         issuer: &str,
         audience: &str,
     ) -> Result<Map<String, Value>, Error> {
+        self.verify_signed_answer(platform, jwt, issuer, audience, INTROSPECTION_TYP)
+            .await
+    }
+
+    /// Verifies a JWT the issuer signed for the gateway: `typ` (case-insensitive, optional
+    /// `application/` prefix), signature with the issuer's keys, `iss`, `aud` containing `audience`.
+    pub(crate) async fn verify_signed_answer<P: Platform>(
+        &self,
+        platform: &P,
+        jwt: &str,
+        issuer: &str,
+        audience: &str,
+        expected_typ: &str,
+    ) -> Result<Map<String, Value>, Error> {
         let bad = Error::UpstreamUnavailable("introspection answer not trusted");
         let jws =
             jws::parse(jwt, crate::introspection::MAX_RESPONSE_BYTES).map_err(|_| bad.clone())?;
@@ -121,7 +135,7 @@ impl TokenVerifier {
             .as_deref()
             .unwrap_or_default()
             .to_ascii_lowercase();
-        if typ.strip_prefix("application/").unwrap_or(&typ) != INTROSPECTION_TYP {
+        if typ.strip_prefix("application/").unwrap_or(&typ) != expected_typ {
             return Err(bad);
         }
         let trusted = self

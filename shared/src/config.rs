@@ -129,6 +129,10 @@ pub struct Introspection {
     /// Most cached answers per isolate (default 1024).
     #[serde(default = "default_introspection_capacity")]
     pub cache_capacity: usize,
+    /// Accept signed warm-up pushes at `/.well-known/edgeward/introspection/warm` (default false).
+    /// The issuer must be listed in `issuers`: its keys authenticate the pushes.
+    #[serde(default)]
+    pub warmup: bool,
 }
 
 fn default_introspection_response() -> String {
@@ -164,10 +168,12 @@ impl Introspection {
                 "must be json or jwt",
             ));
         }
-        if self.response == "jwt" && !issuers.iter().any(|i| i.issuer == self.issuer) {
+        if (self.response == "jwt" || self.warmup)
+            && !issuers.iter().any(|i| i.issuer == self.issuer)
+        {
             return Err(ConfigError::new(
                 format!("{at}.issuer"),
-                "with response jwt, the issuer must also be listed in issuers (its keys verify the answers)",
+                "with response jwt or warmup, the issuer must also be listed in issuers (its keys verify signed answers)",
             ));
         }
         if self.client_id.is_empty() || self.client_secret_name.is_empty() {

@@ -94,6 +94,12 @@ pub enum Outcome {
     Respond(Response),
     /// Send the request (with its body, streamed by the shell) to the origin as described.
     Forward(Forward),
+    /// The gateway itself needs the request body (at most `max_bytes`; longer is a 413): read it
+    /// and call [`Gateway::handle_body`](crate::Gateway::handle_body).
+    ReadBody {
+        /// Largest body to read.
+        max_bytes: usize,
+    },
 }
 
 /// A request to pass to the origin: the shell copies the method and streams the body.

@@ -162,6 +162,12 @@ fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// Key of an answer in the shared tier: the token's SHA-256, never the token.
+fn shared_key(key: &[u8; 32]) -> String {
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    format!("edgeward/introspection/{hex}")
+}
+
 #[derive(Debug, Clone)]
 enum Entry {
     Active {
@@ -213,7 +219,10 @@ impl Introspector {
             let _turn = gate.lock().await;
             match self.cached(&key, platform.now()) {
                 Some(hit) => hit,
-                None => self.call(platform, keys, token, key).await,
+                None => match self.shared_get(platform, &key).await {
+                    Some(hit) => hit,
+                    None => self.call(platform, keys, token, key).await,
+                },
             }
         };
         self.release(&key, gate);
@@ -239,12 +248,14 @@ impl Introspector {
                     return Err(Error::InvalidToken(TokenFault::Expired));
                 }
                 let claims = found.claims.clone();
-                self.store(key, Entry::Active { claims, until });
+                self.remember(platform, key, Entry::Active { claims, until }, now)
+                    .await;
                 Ok(found)
             }
             Ok(None) => {
                 let until = now.saturating_add(self.settings.negative_ttl);
-                self.store(key, Entry::Inactive { until });
+                self.remember(platform, key, Entry::Inactive { until }, now)
+                    .await;
                 Err(Error::InvalidToken(TokenFault::Inactive))
             }
             Err(error) => {
@@ -252,6 +263,63 @@ impl Introspector {
                 Err(error)
             }
         }
+    }
+
+    /// Stores an answer pushed ahead of use (the warm-up endpoint): `token_hash` is SHA-256 of
+    /// the token, `claims` its introspection claims (must be active), kept until `until`.
+    pub async fn warm<P: Platform>(
+        &self,
+        platform: &P,
+        token_hash: [u8; 32],
+        claims: Map<String, Value>,
+        until: u64,
+    ) {
+        let now = platform.now();
+        let until = until.min(now.saturating_add(self.settings.max_ttl));
+        self.remember(platform, token_hash, Entry::Active { claims, until }, now)
+            .await;
+    }
+
+    /// Keeps an answer in this isolate and in the platform's shared tier.
+    async fn remember<P: Platform>(&self, platform: &P, key: [u8; 32], entry: Entry, now: u64) {
+        let (value, until) = match &entry {
+            Entry::Active { claims, until } => (
+                serde_json::json!({ "active": true, "claims": claims, "until": until }),
+                *until,
+            ),
+            Entry::Inactive { until } => (
+                serde_json::json!({ "active": false, "until": until }),
+                *until,
+            ),
+        };
+        self.store(key, entry);
+        if until > now {
+            let ttl = until - now;
+            platform
+                .cache_put(&shared_key(&key), value.to_string().into_bytes(), ttl)
+                .await;
+        }
+    }
+
+    /// A still-valid answer from the shared tier, copied into this isolate.
+    async fn shared_get<P: Platform>(
+        &self,
+        platform: &P,
+        key: &[u8; 32],
+    ) -> Option<Result<Introspected, Error>> {
+        let bytes = platform.cache_get(&shared_key(key)).await?;
+        let value = crate::strict::object(&bytes)?;
+        let until = value.get("until").and_then(Value::as_u64)?;
+        let entry = match (value.get("active"), value.get("claims")) {
+            (Some(Value::Bool(true)), Some(Value::Object(claims))) => Entry::Active {
+                claims: claims.clone(),
+                until,
+            },
+            (Some(Value::Bool(false)), _) => Entry::Inactive { until },
+            _ => return None,
+        };
+        self.store(*key, entry);
+        self.cached(key, platform.now())
     }
 
     fn cached(&self, key: &[u8; 32], now: u64) -> Option<Result<Introspected, Error>> {

@@ -34,6 +34,7 @@ mod pipeline;
 pub mod platform;
 mod strict;
 pub mod trust_anchors;
+pub mod warmup;
 pub mod x5c;
 
 pub use config::{Config, ConfigError};

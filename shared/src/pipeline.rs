@@ -97,6 +97,47 @@ impl Gateway {
         }
     }
 
+    /// Finishes a request for which [`handle`](Gateway::handle) asked for the body
+    /// ([`Outcome::ReadBody`]): the introspection warm-up push.
+    pub async fn handle_body<P: Platform>(
+        &self,
+        platform: &P,
+        request: &Request,
+        body: &[u8],
+    ) -> Response {
+        let answer = match self.config.as_ref() {
+            Err(e) => Err(Error::Config(e.clone())),
+            Ok(loaded) => match (&loaded.introspector, &loaded.config.introspection) {
+                (Some(introspector), Some(settings)) if settings.warmup => {
+                    let url = Url::parse(&request.url).ok();
+                    if url.as_ref().map(Url::path) != Some(crate::warmup::WARMUP_PATH) {
+                        Err(Error::RouteNotFound)
+                    } else {
+                        crate::warmup::accept(
+                            platform,
+                            &loaded.tokens,
+                            introspector,
+                            &settings.issuer,
+                            &settings.client_id,
+                            body,
+                        )
+                        .await
+                    }
+                }
+                _ => Err(Error::RouteNotFound),
+            },
+        };
+        answer.unwrap_or_else(|error| {
+            self.log_error(platform, &error);
+            error.to_response()
+        })
+    }
+
+    /// The response for a body longer than [`Outcome::ReadBody`] allowed.
+    pub fn body_too_large(&self) -> Response {
+        Error::InvalidRequest("request body too large").to_response()
+    }
+
     /// The response for an origin that could not be reached.
     pub fn origin_failed(&self, error: FetchError) -> Response {
         match error {
@@ -112,6 +153,9 @@ impl Gateway {
         let loaded = self.config.as_ref().map_err(|e| Error::Config(e.clone()))?;
         if url.path() == HEALTH_PATH && request.method == "GET" {
             return Ok(Outcome::Respond(self.health()));
+        }
+        if url.path() == crate::warmup::WARMUP_PATH && request.method == "POST" {
+            return warmup_gate(loaded, platform);
         }
         let config = &loaded.config;
         let route = config
@@ -186,5 +230,25 @@ async fn resolve<P: Platform>(
         issuer,
         claims: found.claims,
         kind: TokenKind::Opaque,
+    })
+}
+
+/// The warm-up endpoint exists only when enabled, and only where a shared cache tier exists.
+fn warmup_gate<P: Platform>(loaded: &Loaded, platform: &P) -> Result<Outcome, Error> {
+    let enabled = loaded
+        .config
+        .introspection
+        .as_ref()
+        .is_some_and(|i| i.warmup);
+    if !enabled {
+        return Err(Error::RouteNotFound);
+    }
+    if !platform.has_shared_cache() {
+        return Err(Error::UpstreamUnavailable(
+            "no shared cache tier on this platform",
+        ));
+    }
+    Ok(Outcome::ReadBody {
+        max_bytes: crate::warmup::MAX_PUSH_BYTES,
     })
 }

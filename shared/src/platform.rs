@@ -70,4 +70,20 @@ pub trait Platform {
         &self,
         request: FetchRequest,
     ) -> impl Future<Output = Result<FetchResponse, FetchError>>;
+
+    /// Reads an entry of the shared cache tier (shared by all isolates/instances of a location:
+    /// the Cache API on Workers). Default: no shared tier.
+    fn cache_get(&self, _key: &str) -> impl Future<Output = Option<Vec<u8>>> {
+        async { None }
+    }
+
+    /// Writes an entry of the shared cache tier for `ttl` seconds. Default: no shared tier.
+    fn cache_put(&self, _key: &str, _value: Vec<u8>, _ttl: u64) -> impl Future<Output = ()> {
+        async {}
+    }
+
+    /// True when [`cache_put`](Platform::cache_put) stores somewhere other requests can read.
+    fn has_shared_cache(&self) -> bool {
+        false
+    }
 }

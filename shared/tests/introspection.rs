@@ -11,6 +11,8 @@ use edgeward::{Gateway, Headers, Outcome, Request};
 use p256::ecdsa::{signature::Signer, Signature, SigningKey};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
 
 const NOW: u64 = 1_800_000_000;
 const AS: &str = "https://as.test";
@@ -22,6 +24,7 @@ struct Fake {
     calls: Cell<usize>,
     script: RefCell<Script>,
     yield_once: bool,
+    shared: Option<Rc<RefCell<HashMap<String, Vec<u8>>>>>,
 }
 
 impl Fake {
@@ -31,6 +34,7 @@ impl Fake {
             calls: Cell::new(0),
             script: RefCell::new(Box::new(script)),
             yield_once: false,
+            shared: None,
         }
     }
 }
@@ -51,6 +55,21 @@ impl Platform for Fake {
     }
     fn random(&self, buf: &mut [u8]) {
         buf.fill(1);
+    }
+    async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        assert!(
+            !key.contains("opaque-"),
+            "a raw token was used as a cache key"
+        );
+        self.shared.as_ref()?.borrow().get(key).cloned()
+    }
+    async fn cache_put(&self, key: &str, value: Vec<u8>, _ttl: u64) {
+        if let Some(shared) = &self.shared {
+            shared.borrow_mut().insert(key.to_owned(), value);
+        }
+    }
+    fn has_shared_cache(&self) -> bool {
+        self.shared.is_some()
     }
     async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
         self.calls.set(self.calls.get() + 1);
@@ -114,8 +133,12 @@ fn config(mode: &str) -> String {
 }
 
 fn gateway(mode: &str) -> Gateway {
+    gateway_from(&config(mode))
+}
+
+fn gateway_from(config: &str) -> Gateway {
     let secrets = |name: &str| (name == "GW_SECRET").then(|| "s3cret".to_owned());
-    Gateway::with_trust_anchors(Some(&config(mode)), &secrets, "test", &[])
+    Gateway::with_trust_anchors(Some(config), &secrets, "test", &[])
 }
 
 fn request(token: &str) -> Request {
@@ -131,6 +154,7 @@ fn request(token: &str) -> Request {
 fn status(outcome: &Outcome) -> (u16, String) {
     match outcome {
         Outcome::Forward(_) => (200, String::new()),
+        Outcome::ReadBody { .. } => (0, "read body".into()),
         Outcome::Respond(r) => {
             let body: Value = serde_json::from_slice(&r.body).unwrap();
             (
@@ -365,7 +389,121 @@ fn missing_client_secret_is_a_config_error_naming_the_field() {
             assert_eq!(r.status, 500);
             assert_eq!(body["field"], "introspection.client_secret_name");
         }
-        Outcome::Forward(_) => panic!("forwarded"),
+        other => panic!("unexpected {other:?}"),
     }
     assert_eq!(fake.calls.get(), 0);
+}
+
+#[test]
+fn the_shared_tier_serves_a_new_isolate_without_an_as_call() {
+    let shared = Rc::new(RefCell::new(HashMap::new()));
+    let mut first = Fake::new(|_| json_answer(active()));
+    first.shared = Some(shared.clone());
+    assert_eq!(
+        status(&block_on(
+            gateway("json").handle(&first, &request("opaque-10"))
+        ))
+        .0,
+        200
+    );
+    assert_eq!(first.calls.get(), 1);
+    let mut second = Fake::new(|_| panic!("the AS must not be called"));
+    second.shared = Some(shared);
+    assert_eq!(
+        status(&block_on(
+            gateway("json").handle(&second, &request("opaque-10"))
+        ))
+        .0,
+        200
+    );
+}
+
+fn warm_config() -> String {
+    let mut config: Value = serde_json::from_str(&config("json")).unwrap();
+    config["introspection"]["warmup"] = json!(true);
+    config.to_string()
+}
+
+fn push(token: &str, key: &SigningKey, iat: u64) -> Vec<u8> {
+    use sha2::Digest;
+    let hash = Base64UrlUnpadded::encode_string(&sha2::Sha256::digest(token.as_bytes()));
+    let claims = json!({ "iss": AS, "aud": "gw", "iat": iat,
+        "entries": [{ "token_hash": hash, "claims": active() }] });
+    let header = json!({ "alg": "ES256", "kid": "as1", "typ": "edgeward-warmup+jwt" });
+    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
+    let input = format!("{}.{}", b64(&header), b64(&claims));
+    let sig: Signature = key.sign(input.as_bytes());
+    format!(
+        "{input}.{}",
+        Base64UrlUnpadded::encode_string(&sig.to_bytes())
+    )
+    .into_bytes()
+}
+
+fn warm_request() -> Request {
+    Request {
+        method: "POST".into(),
+        url: "https://gw.test/.well-known/edgeward/introspection/warm".into(),
+        headers: Headers::new(),
+    }
+}
+
+#[test]
+fn a_signed_warmup_push_fills_the_shared_tier_ahead_of_use() {
+    let shared = Rc::new(RefCell::new(HashMap::new()));
+    let mut pusher = Fake::new(|_| panic!("no AS call during a push"));
+    pusher.shared = Some(shared.clone());
+    let gw = gateway_from(&warm_config());
+    assert!(matches!(
+        block_on(gw.handle(&pusher, &warm_request())),
+        Outcome::ReadBody { .. }
+    ));
+    let answer =
+        block_on(gw.handle_body(&pusher, &warm_request(), &push("opaque-11", &as_key(), NOW)));
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    // A new isolate: the pushed entry is used, the AS never asked.
+    let mut user = Fake::new(|_| panic!("the AS must not be called"));
+    user.shared = Some(shared);
+    assert_eq!(
+        status(&block_on(
+            gateway_from(&warm_config()).handle(&user, &request("opaque-11"))
+        ))
+        .0,
+        200
+    );
+}
+
+#[test]
+fn warmup_pushes_must_be_authentic_fresh_enabled_and_shared() {
+    let mut fake = Fake::new(|_| panic!("no AS call"));
+    fake.shared = Some(Rc::default());
+    let gw = gateway_from(&warm_config());
+    let other_key = SigningKey::from_slice(&[3; 32]).unwrap();
+    let forged =
+        block_on(gw.handle_body(&fake, &warm_request(), &push("opaque-12", &other_key, NOW)));
+    assert_eq!(forged.status, 401);
+    let stale = block_on(gw.handle_body(
+        &fake,
+        &warm_request(),
+        &push("opaque-12", &as_key(), NOW - 600),
+    ));
+    assert_eq!(stale.status, 401);
+    let garbage = block_on(gw.handle_body(&fake, &warm_request(), b"\xff\xfe"));
+    assert_eq!(garbage.status, 400);
+    // Disabled by default: the endpoint does not exist.
+    assert_eq!(
+        status(&block_on(gateway("json").handle(&fake, &warm_request()))).0,
+        404
+    );
+    // Without a shared tier (Spin today) a push could not help anyone.
+    let no_shared = Fake::new(|_| panic!("no AS call"));
+    assert_eq!(
+        status(&block_on(gw.handle(&no_shared, &warm_request()))).0,
+        503
+    );
 }

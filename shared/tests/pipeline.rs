@@ -113,6 +113,7 @@ fn rejected(outcome: Outcome) -> (u16, String, Value) {
             )
         }
         Outcome::Forward(f) => panic!("forwarded to {}", f.url),
+        other => panic!("unexpected {other:?}"),
     }
 }
 
@@ -130,6 +131,7 @@ fn valid_token_is_forwarded_without_credentials_or_spoofed_headers() {
             assert!(f.headers.get_single("x-edgeward-sub").unwrap().is_none());
         }
         Outcome::Respond(r) => panic!("rejected: {}", String::from_utf8_lossy(&r.body)),
+        other => panic!("unexpected {other:?}"),
     }
 }
 

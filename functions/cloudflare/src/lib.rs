@@ -5,6 +5,7 @@
 //! default, or `rustcrypto`), `EDGEWARD_SELFTEST=1` (enables the backend self-test, for tests only).
 
 mod selftest;
+mod shared_cache;
 mod webcrypto;
 
 use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
@@ -52,7 +53,7 @@ fn isolate(env: &Env) -> &'static Isolate {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let Isolate {
         gateway,
         platform,
@@ -74,6 +75,15 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     };
     match gateway.handle(platform, &core_request).await {
         Outcome::Respond(response) => to_worker_response(response),
+        Outcome::ReadBody { max_bytes } => {
+            let body = req.bytes().await?;
+            let response = if body.len() > max_bytes {
+                gateway.body_too_large()
+            } else {
+                gateway.handle_body(platform, &core_request, &body).await
+            };
+            to_worker_response(response)
+        }
         Outcome::Forward(forward) => {
             let mut init = RequestInit::new();
             init.with_method(req.method())
@@ -135,6 +145,18 @@ impl Platform for Workers {
         if getrandom::getrandom(buf).is_err() {
             panic!("crypto.getRandomValues is unavailable");
         }
+    }
+
+    async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        shared_cache::get(key).await
+    }
+
+    async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: u64) {
+        shared_cache::put(key, value, ttl).await
+    }
+
+    fn has_shared_cache(&self) -> bool {
+        true
     }
 
     async fn fetch(&self, request: FetchRequest) -> std::result::Result<FetchResponse, FetchError> {

@@ -39,12 +39,29 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     };
     let response = match gateway.handle(&Spin, &core_request).await {
         Outcome::Respond(response) => response,
+        Outcome::ReadBody { max_bytes } => match read_body(request, max_bytes).await {
+            Some(body) => gateway.handle_body(&Spin, &core_request, &body).await,
+            None => gateway.body_too_large(),
+        },
         Outcome::Forward(forward) => match forward_to_origin(request, forward).await {
             Ok(origin_response) => return stream_back(origin_response, out).await,
             Err(error) => gateway.origin_failed(error),
         },
     };
     respond(response, out).await;
+}
+
+/// Reads the request body, or `None` when it is longer than `max_bytes` or broken.
+async fn read_body(request: IncomingRequest, max_bytes: usize) -> Option<Vec<u8>> {
+    let mut stream = request.into_body_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk.ok()?);
+        if body.len() > max_bytes {
+            return None;
+        }
+    }
+    Some(body)
 }
 
 /// The URL the client used: wasi:http gives scheme and authority separately (authority from `Host`).
