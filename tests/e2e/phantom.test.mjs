@@ -4,7 +4,8 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { RUNTIMES, freePort, startAuthServer, startOrigin, startGateway } from './lib/harness.mjs';
+import { createHash } from 'node:crypto';
+import { RUNTIMES, npm, freePort, startAuthServer, startOrigin, startGateway } from './lib/harness.mjs';
 
 /** A fake AS introspection endpoint that misbehaves in a chosen way. */
 async function startBrokenAs(mode) {
@@ -23,7 +24,7 @@ async function startBrokenAs(mode) {
 
 for (const runtime of RUNTIMES) {
   describe(`phantom token on ${runtime}`, () => {
-    let as, origin, json, signed, shortLived, broken = {}, faulty = {};
+    let as, origin, json, signed, shortLived, warm, pusherKey, jose, broken = {}, faulty = {};
     const secretVar = { EDGEWARD_INTROSPECTION_SECRET: 'edgeward-gateway-secret' };
 
     const config = (endpoint, response, issuers = [], maxTtl = 60) => ({
@@ -40,18 +41,27 @@ for (const runtime of RUNTIMES) {
       const asIssuer = { issuer: as.issuer, audiences: [as.resources.jwt], jwks_uri: as.jwks_uri };
       for (const mode of ['slow', 'error', 'garbage', 'huge']) broken[mode] = await startBrokenAs(mode);
       const stopped = `http://127.0.0.1:${await freePort()}/introspect`;
+      jose = await npm('jose', 'dist/webapi/index.js');
+      const pair = await jose.generateKeyPair('ES256');
+      pusherKey = pair.privateKey;
+      const pusherJwk = { ...(await jose.exportJWK(pair.publicKey)), kid: 'pusher' };
+      const warmConfig = config(as.introspection_endpoint, 'json',
+        [{ issuer: 'https://pusher.e2e.test', audiences: ['unused'], jwks: { keys: [pusherJwk] } }]);
+      warmConfig.introspection.issuer = 'https://pusher.e2e.test';
+      warmConfig.introspection.warmup = true;
       const gateways = await Promise.all([
         startGateway(runtime, config(as.introspection_endpoint, 'json'), { vars: secretVar }),
         startGateway(runtime, config(as.introspection_endpoint, 'jwt', [asIssuer]), { vars: secretVar }),
         startGateway(runtime, config(stopped, 'json'), { vars: secretVar }),
         startGateway(runtime, config(as.introspection_endpoint, 'json', [], 2), { vars: secretVar }),
+        startGateway(runtime, warmConfig, { vars: secretVar }),
         ...Object.values(broken).map((b) => startGateway(runtime, config(b.url, 'json'), { vars: secretVar })),
       ]);
-      [json, signed, faulty.stopped, shortLived, faulty.slow, faulty.error, faulty.garbage, faulty.huge] = gateways;
+      [json, signed, faulty.stopped, shortLived, warm, faulty.slow, faulty.error, faulty.garbage, faulty.huge] = gateways;
     });
 
     after(async () => {
-      await Promise.all([json, signed, shortLived, ...Object.values(faulty)].filter(Boolean).map((g) => g.stop()));
+      await Promise.all([json, signed, shortLived, warm, ...Object.values(faulty)].filter(Boolean).map((g) => g.stop()));
       await Promise.all([origin?.close(), as?.stop(), ...Object.values(broken).map((b) => b.close())]);
     });
 
@@ -85,6 +95,31 @@ for (const runtime of RUNTIMES) {
       assert.equal(res.status, 401, JSON.stringify(body));
       assert.equal(body.code, 'ERR_TOKEN_INACTIVE');
       assert.equal(originCalls, 0);
+    });
+
+    test('a signed warm-up push makes a token pass without any AS call (Workers); refused without a shared tier (Spin)', async () => {
+      const token = `pushed-${Date.now()}-token`;
+      const now = Math.floor(Date.now() / 1000);
+      const entry = { token_hash: createHash('sha256').update(token).digest('base64url'),
+        claims: { active: true, sub: 'pushed-user', scope: 'orders:read', exp: now + 120 } };
+      const body = await new jose.SignJWT({ entries: [entry] })
+        .setProtectedHeader({ alg: 'ES256', kid: 'pusher', typ: 'edgeward-warmup+jwt' })
+        .setIssuer('https://pusher.e2e.test').setAudience('edgeward-gateway').setIssuedAt()
+        .sign(pusherKey);
+      const pushed = await fetch(`${warm.url}/.well-known/edgeward/introspection/warm`, {
+        method: 'POST', headers: { 'content-type': 'application/jwt' }, body });
+      if (runtime !== 'workers') {
+        assert.equal(pushed.status, 503);
+        return;
+      }
+      assert.equal(pushed.status, 200, await pushed.clone().text());
+      assert.deepEqual(await pushed.json(), { stored: 1 });
+      const before = (await as.stats()).introspections;
+      assert.equal((await call(warm, token)).res.status, 200);
+      assert.equal((await as.stats()).introspections - before, 0);
+      const forged = await fetch(`${warm.url}/.well-known/edgeward/introspection/warm`, {
+        method: 'POST', body: body.slice(0, -4) + 'AAAA' });
+      assert.equal(forged.status, 401);
     });
 
     test('an unknown opaque token is 401 invalid_token (inactive)', async () => {
