@@ -20,7 +20,7 @@ use x509_cert::Certificate;
 /// `edgeward inspect`.
 #[derive(Args)]
 pub struct InspectArgs {
-    /// The compact JWS.
+    /// The compact JWS, or `-` to read it from stdin.
     token: String,
     /// PEM trust anchors to validate the token's `x5c` chain against.
     #[arg(long, conflicts_with = "jwks")]
@@ -44,7 +44,13 @@ pub struct InspectArgs {
 
 /// Decodes, verifies and prints the verdict: `Ok` for VALID, [`Failure::Failed`] for INVALID.
 pub fn run(args: &InspectArgs) -> Result<()> {
-    let token = args.token.trim();
+    let token = if args.token == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| usage(format!("cannot read the token from stdin: {e}")))?
+    } else {
+        args.token.clone()
+    };
+    let token = token.trim();
     print_decoded(token);
     if args.trust_anchors.is_none() && args.jwks.is_none() {
         return Err(usage(
@@ -73,6 +79,21 @@ fn print_decoded(token: &str) {
             .and_then(|value| serde_json::to_string_pretty(&value).ok())
             .unwrap_or_else(|| "(not base64url JSON)".into());
         println!("{label}:\n{shown}");
+    }
+    // The x5c certificates, readable: subject, issuer and validity of each.
+    if let Ok(jws) = jws::parse(token, edgeward::config::DEFAULT_MAX_TOKEN_BYTES) {
+        for (i, der) in jws.header.x5c.iter().flatten().enumerate() {
+            match Certificate::from_der(der) {
+                Ok(cert) => {
+                    let tbs = &cert.tbs_certificate;
+                    println!(
+                        "x5c[{i}]: subject {}, issuer {}, valid {} .. {}",
+                        tbs.subject, tbs.issuer, tbs.validity.not_before, tbs.validity.not_after
+                    );
+                }
+                Err(e) => println!("x5c[{i}]: not a certificate ({e})"),
+            }
+        }
     }
 }
 

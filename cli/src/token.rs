@@ -128,9 +128,8 @@ fn x5c_header(path: &Path, key: &p256::SecretKey) -> Result<Value> {
         != Some(&point[..])
     {
         return Err(usage(format!(
-            "the first certificate in {} does not hold the key {}",
-            path.display(),
-            "given with --key"
+            "the first certificate in {} does not hold the --key key",
+            path.display()
         )));
     }
     let encoded = certs

@@ -32,6 +32,32 @@ pub fn run(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Runs `edgeward ARGS` in `dir` with `input` on stdin.
+pub fn run_stdin(dir: &Path, args: &[&str], input: &str) -> Run {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeward"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run edgeward");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
 /// Runs `edgeward ARGS` in `dir` and asserts success.
 pub fn ok(dir: &Path, args: &[&str]) -> Run {
     let r = run(dir, args);
