@@ -34,6 +34,9 @@ pub struct InspectArgs {
     /// Required audience (default: any audience the token names).
     #[arg(long)]
     aud: Option<String>,
+    /// Required `typ` header, e.g. `at+jwt` (as an issuer's `require_typ`).
+    #[arg(long)]
+    typ: Option<String>,
     /// Verify as of this Unix time (default: now).
     #[arg(long)]
     now: Option<u64>,
@@ -117,14 +120,29 @@ fn verify(args: &InspectArgs, token: &str) -> Result<std::result::Result<String,
         Ok(found) => found,
         Err(reason) => return Ok(Err(reason)),
     };
-    if block_on(jws.verify(&key, &RustCrypto)).is_err() {
-        return Ok(Err(format!(
-            "signature: does not verify with the {source} key"
-        )));
+    match block_on(jws.verify(&key, &RustCrypto)) {
+        Ok(()) => {}
+        Err(TokenFault::AlgorithmNotAllowed) => {
+            return Ok(Err(format!(
+                "alg: {} does not fit the {source} key",
+                jws.header.alg.name()
+            )))
+        }
+        Err(_) => {
+            return Ok(Err(format!(
+                "signature: does not verify with the {source} key"
+            )))
+        }
     }
     let rules = rules(args, &jws.claims);
     if let Err(fault) = claims::check(&jws.header, &jws.claims, &rules, now) {
-        return Ok(Err(claim_reason(fault, &jws.claims, &rules, now)));
+        return Ok(Err(claim_reason(
+            fault,
+            &jws.header,
+            &jws.claims,
+            &rules,
+            now,
+        )));
     }
     let mut note = format!(" (signature by the {source} key");
     if args.iss.is_none() || args.aud.is_none() {
@@ -251,12 +269,14 @@ fn rules(args: &InspectArgs, claims: &Map<String, Value>) -> ClaimRules {
     };
     let mut rules = ClaimRules::new(issuer, audiences);
     rules.leeway = args.leeway;
+    rules.require_typ = args.typ.clone();
     rules
 }
 
 /// Names the exact failing claim check, with the numbers that decided it.
 fn claim_reason(
     fault: TokenFault,
+    header: &edgeward::jws::Header,
     claims: &Map<String, Value>,
     rules: &ClaimRules,
     now: u64,
@@ -299,6 +319,14 @@ fn claim_reason(
             format!("claim {}: missing", missing.join(", "))
         }
         TokenFault::Malformed => "claims: iss, aud, exp, nbf or iat has the wrong JSON type".into(),
+        TokenFault::WrongType => format!(
+            "header typ: {} is not {:?}",
+            header
+                .typ
+                .as_deref()
+                .map_or("missing".into(), |t| format!("{t:?}")),
+            rules.require_typ.as_deref().unwrap_or_default()
+        ),
         other => format!("claims: {}", other.description()),
     }
 }

@@ -148,6 +148,33 @@ fn expired_certificate_and_wrong_issuer_are_named() {
         "{}",
         r.verdict()
     );
+    let r = run(
+        &dir,
+        &[
+            "inspect",
+            &token,
+            "--trust-anchors",
+            "ca/trust-anchors.pem",
+            "--typ",
+            "dpop+jwt",
+        ],
+    );
+    assert_eq!(
+        r.verdict(),
+        "INVALID: header typ: \"at+jwt\" is not \"dpop+jwt\""
+    );
+    let r = run(
+        &dir,
+        &[
+            "inspect",
+            &token,
+            "--trust-anchors",
+            "ca/trust-anchors.pem",
+            "--typ",
+            "application/AT+JWT",
+        ],
+    );
+    assert!(r.verdict().starts_with("VALID"), "{}", r.verdict());
 }
 
 #[test]
@@ -310,10 +337,6 @@ fn private_key_files_are_0600_and_never_printed() {
     ] {
         let mode = fs::metadata(dir.join(key)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{key}");
-    }
-    for public in ["ca/root.pem", "ca/trust-anchors.pem", "leaf/chain.pem"] {
-        let mode = fs::metadata(dir.join(public)).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o644, "{public}");
     }
     assert!(!printed.contains("PRIVATE KEY"), "{printed}");
     assert!(!printed.contains("\"d\""), "{printed}");
