@@ -164,13 +164,14 @@ impl Gateway {
         }
     }
 
+    /// The stages in order: policy (route lookup) → extract → resolve + verify → bind → forward.
     async fn decide<P: Platform>(&self, platform: &P, request: &Request) -> Result<Outcome, Error> {
         let url = Url::parse(&request.url).map_err(|_| Error::InvalidRequest("bad request URL"))?;
         let loaded = self.config.as_ref().map_err(|e| Error::Config(e.clone()))?;
         if url.path() == HEALTH_PATH && request.method == "GET" {
             return Ok(Outcome::Respond(self.health()));
         }
-        let Some(route) = policy(&loaded.config, request, &url)? else {
+        let Some(dpop_mode) = policy(&loaded.config, request, &url)? else {
             return Ok(Outcome::Forward(forward_stage(
                 loaded,
                 &url,
@@ -182,7 +183,7 @@ impl Gateway {
         let token = credential.token().ok_or(Error::MissingCredential)?;
         let verified = loaded.tokens.verify(platform, token).await?;
         let response_headers = bind(
-            loaded, platform, request, &url, route, credential, &verified,
+            loaded, platform, request, &url, dpop_mode, credential, &verified,
         )
         .await?;
         Ok(Outcome::Forward(forward_stage(

@@ -103,7 +103,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 }
 
 /// The client certificate from `request.cf.tlsClientAuth` (zones with mTLS enabled). Workers gives
-/// its SHA-256 fingerprint (hex), not the DER, which is all RFC 8705 binding needs.
+/// its SHA-256 fingerprint (hex), not the DER, which is all RFC 8705 binding needs. Cloudflare sets
+/// every `tlsClientAuth` field as a string (empty when no certificate was presented); workers-rs
+/// unwraps them, so a runtime that left one out would fail this request, not answer 2xx.
 fn client_cert(req: &Request) -> Option<edgeward::ClientCert> {
     let auth = req.cf()?.tls_client_auth()?;
     if auth.cert_presented() != "1" {
