@@ -1,4 +1,5 @@
-//! The extract stage: the access token from the `Authorization` header (RFC 6750 §2.1).
+//! The extract stage: the access token from the `Authorization` header, `Bearer` (RFC 6750 §2.1)
+//! or `DPoP` (RFC 9449 §7.1). The `DPoP` proof header itself is read by the bind stage.
 //!
 //! Only the header form is accepted: the form-encoded body (§2.2) and URI query (§2.3) methods
 //! leak tokens into logs and caches, and RFC 9700 §4.3.2 advises against them. Not checked here:
@@ -14,10 +15,23 @@ pub enum Credential<'a> {
     None,
     /// `Authorization: Bearer <token>`.
     Bearer(&'a str),
+    /// `Authorization: DPoP <token>` (RFC 9449 §7.1), to be checked with a `DPoP` proof.
+    Dpop(&'a str),
 }
 
-/// Reads the `Authorization` header. More than one header field, another scheme, or a value that
-/// is not RFC 6750 `b64token` syntax is `invalid_request` (400).
+impl<'a> Credential<'a> {
+    /// The access token, whatever the scheme.
+    pub fn token(self) -> Option<&'a str> {
+        match self {
+            Credential::None => None,
+            Credential::Bearer(token) | Credential::Dpop(token) => Some(token),
+        }
+    }
+}
+
+/// Reads the `Authorization` header. More than one header field, a scheme other than `Bearer` or
+/// `DPoP` (both case-insensitive), or a value that is not RFC 6750 `b64token` syntax (the same as
+/// RFC 9110 `token68`, which RFC 9449 uses) is `invalid_request` (400).
 pub fn extract(headers: &Headers) -> Result<Credential<'_>, Error> {
     let value = match headers.get_single("authorization") {
         Err(()) => return Err(Error::InvalidRequest("more than one Authorization header")),
@@ -27,14 +41,19 @@ pub fn extract(headers: &Headers) -> Result<Credential<'_>, Error> {
     let (scheme, token) = value
         .split_once(' ')
         .ok_or(Error::InvalidRequest("malformed Authorization header"))?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    if !dpop && !scheme.eq_ignore_ascii_case("bearer") {
         return Err(Error::InvalidRequest("unsupported authorization scheme"));
     }
     let token = token.trim_start_matches(' ');
     if !is_b64token(token) {
-        return Err(Error::InvalidRequest("malformed bearer token"));
+        return Err(Error::InvalidRequest("malformed access token"));
     }
-    Ok(Credential::Bearer(token))
+    Ok(if dpop {
+        Credential::Dpop(token)
+    } else {
+        Credential::Bearer(token)
+    })
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -64,6 +83,24 @@ mod tests {
             extract(&headers(&["BEARER a=="])),
             Ok(Credential::Bearer("a=="))
         );
+    }
+
+    #[test]
+    fn dpop_scheme_is_accepted() {
+        // RFC 9449 §7.1 example token.
+        assert_eq!(
+            extract(&headers(&[
+                "DPoP Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"
+            ])),
+            Ok(Credential::Dpop(
+                "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"
+            ))
+        );
+        assert_eq!(
+            extract(&headers(&["dpop a.b"])),
+            Ok(Credential::Dpop("a.b"))
+        );
+        assert!(extract(&headers(&["DPoP"])).is_err());
     }
 
     #[test]

@@ -62,6 +62,103 @@ pub struct Config {
     /// Origin timeout in milliseconds (a shell hint; platforms may cap it).
     #[serde(default = "default_origin_timeout_ms")]
     pub origin_timeout_ms: u32,
+    /// The URL clients use to reach the gateway when it sits behind a proxy or under a path
+    /// prefix, e.g. `https://api.example.com/v1`. DPoP `htu` (RFC 9449 §4.3) is compared with this
+    /// URL's scheme and authority, its path prepended to the request path. Default: the request URL.
+    #[serde(default)]
+    pub public_base_url: Option<String>,
+    /// DPoP proof rules (RFC 9449).
+    #[serde(default)]
+    pub dpop: Dpop,
+    /// Certificate-bound tokens (RFC 8705): where the client certificate comes from.
+    #[serde(default)]
+    pub mtls: Mtls,
+}
+
+/// DPoP proof rules (RFC 9449). Defaults and their reasons: `docs/configuration.md` ("DPoP").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dpop {
+    /// Allowed proof `alg` values (asymmetric only). Default: ES256, ES384, RS256, PS256, EdDSA.
+    pub algorithms: Vec<String>,
+    /// Largest accepted proof, in bytes, checked before decoding (default 8192).
+    pub max_proof_bytes: usize,
+    /// Oldest accepted proof: `iat` at most this many seconds in the past (default 300).
+    pub iat_window_seconds: u64,
+    /// Clock skew accepted for a proof from the future, in seconds (default 60).
+    pub iat_leeway_seconds: u64,
+    /// `best_effort` (per-isolate cache) or `strict` (the platform's shared store, fail closed).
+    pub replay: ReplayMode,
+    /// Capacity of the per-isolate `jti` cache (default 10000).
+    pub replay_cache_entries: usize,
+    /// Name of the platform secret keying stateless nonces; when set, nonces are required.
+    pub nonce_secret: Option<String>,
+    /// Nonce time bucket in seconds: a nonce is accepted for one to two buckets (default 300).
+    pub nonce_bucket_seconds: u64,
+}
+
+impl Default for Dpop {
+    fn default() -> Self {
+        Dpop {
+            algorithms: crate::dpop::DEFAULT_ALGORITHMS
+                .iter()
+                .map(|a| a.name().to_owned())
+                .collect(),
+            max_proof_bytes: crate::dpop::DEFAULT_MAX_PROOF_BYTES,
+            iat_window_seconds: crate::dpop::DEFAULT_IAT_WINDOW,
+            iat_leeway_seconds: crate::dpop::DEFAULT_IAT_LEEWAY,
+            replay: ReplayMode::BestEffort,
+            replay_cache_entries: crate::dpop::DEFAULT_REPLAY_CACHE_ENTRIES,
+            nonce_secret: None,
+            nonce_bucket_seconds: crate::dpop::DEFAULT_NONCE_BUCKET,
+        }
+    }
+}
+
+/// How `jti` replay is detected (RFC 9449 §11.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayMode {
+    /// A bounded per-isolate cache: catches replays that land on the same isolate.
+    #[default]
+    BestEffort,
+    /// The platform's shared store as well; without one, or when it fails, answer 503.
+    Strict,
+}
+
+/// Per-route DPoP mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DpopMode {
+    /// Only DPoP-bound tokens presented with `Authorization: DPoP` and a valid proof.
+    Required,
+    /// A DPoP-bound token (`cnf.jkt`) needs its proof; an unbound Bearer token is accepted.
+    #[default]
+    Optional,
+    /// Only unbound Bearer tokens; the DPoP scheme and DPoP-bound tokens are refused.
+    Disabled,
+}
+
+/// Where the TLS client certificate comes from (RFC 8705).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mtls {
+    /// Header set by a TLS terminator in front of the gateway, e.g. `client-cert`. Trusted only
+    /// when named here; always stripped before forwarding. Default: none (platform data only).
+    pub client_cert_header: Option<String>,
+    /// How that header encodes the certificate.
+    pub client_cert_encoding: CertEncoding,
+}
+
+/// Encodings of a forwarded client certificate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertEncoding {
+    /// RFC 9440 `Client-Cert`: a structured-field byte sequence, `:<base64 DER>:`.
+    #[default]
+    Rfc9440,
+    /// URL-encoded PEM, as nginx's `$ssl_client_escaped_cert` and Envoy's XFCC `Cert=` give it.
+    PemUrlEncoded,
 }
 
 /// A trusted token issuer (RFC 9068 §4: `iss` must match exactly).
@@ -300,6 +397,9 @@ pub struct Route {
     /// True for routes that need no token (health checks, public docs). Must be explicit.
     #[serde(default)]
     pub anonymous: bool,
+    /// DPoP on this route (RFC 9449): `required`, `optional` (the default) or `disabled`.
+    #[serde(default)]
+    pub dpop: DpopMode,
 }
 
 /// The verdict for requests no route matches.
@@ -359,6 +459,12 @@ impl Config {
         if let Some(introspection) = &self.introspection {
             introspection.validate(&self.issuers)?;
         }
+        if let Some(base) = &self.public_base_url {
+            crate::dpop::parse_public_base(base)
+                .map_err(|m| ConfigError::new("public_base_url", m))?;
+        }
+        self.dpop.validate()?;
+        self.mtls.validate()?;
         for (i, issuer) in self.issuers.iter().enumerate() {
             issuer.validate(&format!("issuers[{i}]"))?;
             if self
@@ -425,6 +531,84 @@ impl Issuer {
             crate::jwk::JwkSet::parse(jwks.to_string().as_bytes()).map_err(|e| {
                 ConfigError::new(format!("{at}.jwks"), format!("not a usable JWK Set: {e:?}"))
             })?;
+        }
+        Ok(())
+    }
+}
+
+impl Dpop {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::new("dpop.algorithms", "must not be empty"));
+        }
+        for (j, name) in self.algorithms.iter().enumerate() {
+            crate::jws::Alg::from_name(name).map_err(|_| {
+                ConfigError::new(
+                    format!("dpop.algorithms[{j}]"),
+                    "must be one of ES256, ES384, RS256, PS256, EdDSA (none and HS* are never allowed)",
+                )
+            })?;
+        }
+        let checks: [(&str, bool, &str); 5] = [
+            (
+                "dpop.max_proof_bytes",
+                (256..=65_536).contains(&self.max_proof_bytes),
+                "must be between 256 and 65536",
+            ),
+            (
+                "dpop.iat_window_seconds",
+                (1..=3600).contains(&self.iat_window_seconds),
+                "must be between 1 and 3600",
+            ),
+            (
+                "dpop.iat_leeway_seconds",
+                self.iat_leeway_seconds <= 600,
+                "must be at most 600",
+            ),
+            (
+                "dpop.replay_cache_entries",
+                (1..=1_000_000).contains(&self.replay_cache_entries),
+                "must be between 1 and 1000000",
+            ),
+            (
+                "dpop.nonce_bucket_seconds",
+                (10..=3600).contains(&self.nonce_bucket_seconds),
+                "must be between 10 and 3600",
+            ),
+        ];
+        for (field, ok, message) in checks {
+            if !ok {
+                return Err(ConfigError::new(field, message));
+            }
+        }
+        if self.nonce_secret.as_deref() == Some("") {
+            return Err(ConfigError::new(
+                "dpop.nonce_secret",
+                "must name a platform secret",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Mtls {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let Some(name) = &self.client_cert_header else {
+            return Ok(());
+        };
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+        let lower = name.to_ascii_lowercase();
+        if !token
+            || matches!(lower.as_str(), "authorization" | "dpop" | "host")
+            || lower.starts_with(crate::forward::NAMESPACE)
+        {
+            return Err(ConfigError::new(
+                "mtls.client_cert_header",
+                "must be a header name (letters, digits, '-', '_'), not a credential or x-edgeward-* field",
+            ));
         }
         Ok(())
     }
@@ -523,6 +707,7 @@ mod tests {
             path: "/api/*".into(),
             methods: vec![],
             anonymous: false,
+            dpop: DpopMode::Optional,
         };
         assert!(route.matches("GET", "/api"));
         assert!(route.matches("GET", "/api/x/y"));

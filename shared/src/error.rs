@@ -2,6 +2,7 @@
 //! (RFC 6750 §3 for bearer tokens; 5xx for upstream and configuration faults).
 
 use crate::config::ConfigError;
+use crate::dpop::AlgSet;
 use crate::http::Response;
 use serde_json::json;
 
@@ -16,6 +17,27 @@ pub enum Error {
     InvalidRequest(&'static str),
     /// The access token fails a check (RFC 6750 `invalid_token`).
     InvalidToken(TokenFault),
+    /// The DPoP proof fails a check (RFC 9449 §7.1 `invalid_dpop_proof`). `algs` are the proof
+    /// algorithms accepted, announced in the challenge (RFC 9449 §7.1).
+    InvalidDpopProof {
+        /// What is wrong with the proof.
+        fault: DpopFault,
+        /// Accepted proof algorithms.
+        algs: AlgSet,
+    },
+    /// The proof lacks the current server nonce (RFC 9449 §9 `use_dpop_nonce`): the response
+    /// carries a fresh one in `DPoP-Nonce`.
+    UseDpopNonce {
+        /// The nonce the client must put in its next proof.
+        nonce: String,
+        /// Accepted proof algorithms.
+        algs: AlgSet,
+    },
+    /// The route requires a DPoP-bound token and got something else (RFC 9449 §7.1).
+    DpopRequired {
+        /// Accepted proof algorithms.
+        algs: AlgSet,
+    },
     /// No route admits this request.
     RouteNotFound,
     /// A key or introspection source did not answer usably (fail closed: 503).
@@ -62,6 +84,99 @@ pub enum TokenFault {
     MissingClaim,
     /// The authorization server says the (opaque) token is not active (RFC 7662 §2.2).
     Inactive,
+    /// A DPoP-bound token (`cnf.jkt`) presented as a Bearer token, or on a route with DPoP
+    /// disabled (RFC 9449 §7.2: no downgrade).
+    DpopBoundAsBearer,
+    /// The `DPoP` scheme with a token that is not DPoP-bound (no `cnf.jkt`, RFC 9449 §6).
+    NotDpopBound,
+    /// A certificate-bound token (`cnf["x5t#S256"]`) without a client certificate (RFC 8705 §3).
+    CertificateMissing,
+    /// The client certificate is not the one the token is bound to (RFC 8705 §3).
+    CertificateMismatch,
+}
+
+/// Why a DPoP proof was rejected (RFC 9449 §4.3). The description is safe to show a client.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpopFault {
+    /// `Authorization: DPoP` without a `DPoP` header field.
+    Missing,
+    /// More than one `DPoP` header field (§4.3 check 1).
+    Multiple,
+    /// Larger than the configured limit.
+    TooLarge,
+    /// Not a well-formed compact JWS, or a claim of the wrong type (§4.3 check 2).
+    Malformed,
+    /// `typ` is not `dpop+jwt` (§4.3 check 4).
+    WrongType,
+    /// `alg` is not an allowed asymmetric algorithm (§4.3 check 5), or does not fit the `jwk`.
+    AlgorithmNotAllowed,
+    /// The `jwk` header is missing or not a usable public key.
+    BadKey,
+    /// The `jwk` header contains private key members (§4.3 check 7).
+    PrivateKey,
+    /// The signature does not verify with the `jwk` (§4.3 check 6).
+    BadSignature,
+    /// `jti`, `htm`, `htu`, `iat` or (with an access token) `ath` is missing (§4.3 check 3).
+    MissingClaim,
+    /// `htm` is not the request method (§4.3 check 8).
+    MethodMismatch,
+    /// `htu` is not the request URL (§4.3 check 9).
+    UrlMismatch,
+    /// `iat` is outside the accepted window (§4.3 check 11).
+    OutsideWindow,
+    /// `ath` is not the hash of the access token (§4.3 check 12).
+    AthMismatch,
+    /// The proof's key is not the one the token is bound to (`cnf.jkt`, §4.3 check 12).
+    KeyMismatch,
+    /// The `jti` was seen before (§11.1).
+    Replayed,
+}
+
+impl DpopFault {
+    /// Stable machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            DpopFault::Missing => "ERR_DPOP_PROOF_MISSING",
+            DpopFault::Multiple => "ERR_DPOP_PROOF_MULTIPLE",
+            DpopFault::TooLarge => "ERR_DPOP_PROOF_TOO_LARGE",
+            DpopFault::Malformed => "ERR_DPOP_PROOF_MALFORMED",
+            DpopFault::WrongType => "ERR_DPOP_TYPE_MISMATCH",
+            DpopFault::AlgorithmNotAllowed => "ERR_DPOP_ALG_NOT_ALLOWED",
+            DpopFault::BadKey => "ERR_DPOP_JWK_INVALID",
+            DpopFault::PrivateKey => "ERR_DPOP_JWK_PRIVATE",
+            DpopFault::BadSignature => "ERR_DPOP_SIGNATURE_INVALID",
+            DpopFault::MissingClaim => "ERR_DPOP_CLAIM_MISSING",
+            DpopFault::MethodMismatch => "ERR_DPOP_HTM_MISMATCH",
+            DpopFault::UrlMismatch => "ERR_DPOP_HTU_MISMATCH",
+            DpopFault::OutsideWindow => "ERR_DPOP_IAT_OUTSIDE_WINDOW",
+            DpopFault::AthMismatch => "ERR_DPOP_ATH_MISMATCH",
+            DpopFault::KeyMismatch => "ERR_DPOP_JKT_MISMATCH",
+            DpopFault::Replayed => "ERR_DPOP_REPLAYED",
+        }
+    }
+
+    /// A short description that reveals nothing about keys or proof content.
+    pub fn description(self) -> &'static str {
+        match self {
+            DpopFault::Missing => "DPoP proof missing",
+            DpopFault::Multiple => "more than one DPoP proof",
+            DpopFault::TooLarge => "DPoP proof too large",
+            DpopFault::Malformed => "DPoP proof is not a well-formed JWT",
+            DpopFault::WrongType => "DPoP proof typ must be dpop+jwt",
+            DpopFault::AlgorithmNotAllowed => "DPoP proof algorithm not allowed",
+            DpopFault::BadKey => "DPoP proof jwk missing or invalid",
+            DpopFault::PrivateKey => "DPoP proof jwk contains a private key",
+            DpopFault::BadSignature => "DPoP proof signature invalid",
+            DpopFault::MissingClaim => "DPoP proof claim missing",
+            DpopFault::MethodMismatch => "DPoP proof htm does not match the request",
+            DpopFault::UrlMismatch => "DPoP proof htu does not match the request",
+            DpopFault::OutsideWindow => "DPoP proof iat outside the accepted window",
+            DpopFault::AthMismatch => "DPoP proof ath does not match the access token",
+            DpopFault::KeyMismatch => "DPoP proof key does not match the token binding",
+            DpopFault::Replayed => "DPoP proof replayed",
+        }
+    }
 }
 
 impl TokenFault {
@@ -83,6 +198,10 @@ impl TokenFault {
             TokenFault::WrongType => "ERR_JWT_TYPE_MISMATCH",
             TokenFault::MissingClaim => "ERR_JWT_CLAIM_MISSING",
             TokenFault::Inactive => "ERR_TOKEN_INACTIVE",
+            TokenFault::DpopBoundAsBearer => "ERR_DPOP_BOUND_TOKEN_AS_BEARER",
+            TokenFault::NotDpopBound => "ERR_DPOP_TOKEN_NOT_BOUND",
+            TokenFault::CertificateMissing => "ERR_MTLS_CERT_MISSING",
+            TokenFault::CertificateMismatch => "ERR_MTLS_CERT_MISMATCH",
         }
     }
 
@@ -104,6 +223,10 @@ impl TokenFault {
             TokenFault::WrongType => "token type not accepted",
             TokenFault::MissingClaim => "required claim missing",
             TokenFault::Inactive => "token is not active",
+            TokenFault::DpopBoundAsBearer => "DPoP-bound token must be presented with DPoP",
+            TokenFault::NotDpopBound => "token is not DPoP-bound",
+            TokenFault::CertificateMissing => "certificate-bound token without client certificate",
+            TokenFault::CertificateMismatch => "client certificate does not match the token",
         }
     }
 }
@@ -115,6 +238,9 @@ impl Error {
             Error::MissingCredential => "ERR_CREDENTIAL_MISSING",
             Error::InvalidRequest(_) => "ERR_REQUEST_INVALID",
             Error::InvalidToken(fault) => fault.code(),
+            Error::InvalidDpopProof { fault, .. } => fault.code(),
+            Error::UseDpopNonce { .. } => "ERR_DPOP_NONCE_REQUIRED",
+            Error::DpopRequired { .. } => "ERR_DPOP_REQUIRED",
             Error::RouteNotFound => "ERR_ROUTE_NOT_FOUND",
             Error::UpstreamUnavailable(_) => "ERR_UPSTREAM_UNAVAILABLE",
             Error::OriginUnreachable => "ERR_ORIGIN_UNREACHABLE",
@@ -131,6 +257,28 @@ impl Error {
             Error::InvalidToken(fault) => {
                 bearer(401, Some("invalid_token"), fault.description(), self.code())
             }
+            Error::InvalidDpopProof { fault, algs } => dpop(
+                "invalid_dpop_proof",
+                fault.description(),
+                *algs,
+                self.code(),
+            ),
+            Error::UseDpopNonce { nonce, algs } => {
+                let mut response = dpop(
+                    "use_dpop_nonce",
+                    "DPoP proof must carry the server nonce",
+                    *algs,
+                    self.code(),
+                );
+                response.headers.append("dpop-nonce", nonce);
+                response
+            }
+            Error::DpopRequired { algs } => dpop(
+                "invalid_token",
+                "DPoP-bound token required",
+                *algs,
+                self.code(),
+            ),
             Error::RouteNotFound => plain(404, "not_found", "no route", self.code()),
             Error::UpstreamUnavailable(what) => {
                 let mut response = plain(503, "temporarily_unavailable", what, self.code());
@@ -180,6 +328,17 @@ fn bearer(status: u16, error: Option<&str>, description: &str, code: &str) -> Re
     response
 }
 
+/// RFC 9449 §7.1: a `WWW-Authenticate: DPoP` challenge with the accepted `algs`, plus the JSON.
+fn dpop(error: &str, description: &str, algs: AlgSet, code: &str) -> Response {
+    let challenge = format!(
+        r#"DPoP realm="edgeward", error="{error}", error_description="{description}", algs="{algs}""#
+    );
+    let body = json!({ "error": error, "error_description": description, "code": code });
+    let mut response = Response::json(401, &body);
+    response.headers.append("www-authenticate", &challenge);
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +356,35 @@ mod tests {
             challenge,
             r#"Bearer realm="edgeward", error="invalid_token", error_description="token expired""#
         );
+    }
+
+    #[test]
+    fn dpop_errors_render_rfc9449_challenges() {
+        let algs = AlgSet::default_proof_algs();
+        let response = Error::InvalidDpopProof {
+            fault: DpopFault::AthMismatch,
+            algs,
+        }
+        .to_response();
+        assert_eq!(response.status, 401);
+        assert_eq!(
+            response.headers.get_single("www-authenticate"),
+            Ok(Some(
+                r#"DPoP realm="edgeward", error="invalid_dpop_proof", error_description="DPoP proof ath does not match the access token", algs="ES256 ES384 RS256 PS256 EdDSA""#
+            ))
+        );
+        let response = Error::UseDpopNonce {
+            nonce: "n0nce".into(),
+            algs,
+        }
+        .to_response();
+        assert_eq!(response.status, 401);
+        assert_eq!(response.headers.get_single("dpop-nonce"), Ok(Some("n0nce")));
+        let challenge = response.headers.get_single("www-authenticate");
+        assert!(challenge
+            .unwrap()
+            .unwrap()
+            .contains(r#"error="use_dpop_nonce""#));
     }
 
     #[test]

@@ -26,16 +26,41 @@ const HOP_BY_HOP: &[&str] = &[
 /// Credentials that are not forwarded: the origin trusts the gateway's assertion instead.
 const CREDENTIALS: &[&str] = &["authorization", "dpop"];
 
+/// Client-certificate fields TLS terminators commonly set (RFC 9440 `Client-Cert` /
+/// `Client-Cert-Chain`, Envoy's XFCC, nginx / HAProxy conventions, Cloudflare's forwarding header).
+/// Always stripped: the origin must never take a client-supplied one for the terminator's.
+const CLIENT_CERT_FIELDS: &[&str] = &[
+    "client-cert",
+    "client-cert-chain",
+    "x-client-cert",
+    "x-forwarded-client-cert",
+    "x-ssl-client-cert",
+    "ssl-client-cert",
+    "cf-client-cert-der-base64",
+];
+
 /// Builds the request for the origin: the origin base URL joined with the request's path and
-/// query, and the incoming headers minus hop-by-hop fields, credentials and the gateway namespace.
-pub fn to_origin(origin: &Url, request_url: &Url, incoming: &Headers) -> Forward {
+/// query, and the incoming headers minus hop-by-hop fields, credentials, client-certificate
+/// fields (the well-known ones and `cert_field`, the configured `mtls.client_cert_header`) and
+/// the gateway namespace.
+pub fn to_origin(
+    origin: &Url,
+    request_url: &Url,
+    incoming: &Headers,
+    cert_field: Option<&str>,
+) -> Forward {
     let mut headers = incoming.clone();
     headers.retain(|name| {
-        !name.starts_with(NAMESPACE) && !HOP_BY_HOP.contains(&name) && !CREDENTIALS.contains(&name)
+        !name.starts_with(NAMESPACE)
+            && !HOP_BY_HOP.contains(&name)
+            && !CREDENTIALS.contains(&name)
+            && !CLIENT_CERT_FIELDS.contains(&name)
+            && !cert_field.is_some_and(|field| field.eq_ignore_ascii_case(name))
     });
     Forward {
         url: origin_url(origin, request_url),
         headers,
+        response_headers: Headers::new(),
     }
 }
 
@@ -64,9 +89,10 @@ mod tests {
             &url("http://o:9/base/"),
             &url("https://gw/a/b?x=1"),
             &headers,
+            None,
         );
         assert_eq!(fwd.url, "http://o:9/base/a/b?x=1");
-        let fwd = to_origin(&url("http://o:9"), &url("https://gw/"), &headers);
+        let fwd = to_origin(&url("http://o:9"), &url("https://gw/"), &headers, None);
         assert_eq!(fwd.url, "http://o:9/");
     }
 
@@ -79,11 +105,22 @@ mod tests {
             ("Connection", "close"),
             ("Host", "gw"),
             ("Accept", "text/plain"),
+            ("Client-Cert", ":AAAA:"),
+            ("X-Forwarded-Client-Cert", "Hash=00"),
+            ("X-My-Cert", "x"),
         ]
         .into_iter()
         .collect();
-        let fwd = to_origin(&url("http://o"), &url("http://gw/"), &headers);
+        let fwd = to_origin(
+            &url("http://o"),
+            &url("http://gw/"),
+            &headers,
+            Some("X-My-Cert"),
+        );
         let names: Vec<_> = fwd.headers.iter().map(|(n, _)| n.to_owned()).collect();
         assert_eq!(names, vec!["accept"]);
+        let fwd = to_origin(&url("http://o"), &url("http://gw/"), &headers, None);
+        let names: Vec<_> = fwd.headers.iter().map(|(n, _)| n.to_owned()).collect();
+        assert_eq!(names, vec!["accept", "x-my-cert"]);
     }
 }

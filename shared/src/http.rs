@@ -76,6 +76,16 @@ impl<'a> FromIterator<(&'a str, &'a str)> for Headers {
     }
 }
 
+/// The value of one ASCII hex digit.
+pub(crate) fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
 /// An incoming request as the core sees it. The body never enters the core: the shell streams it.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -85,6 +95,48 @@ pub struct Request {
     pub url: String,
     /// The request header fields.
     pub headers: Headers,
+    /// The TLS client certificate the platform itself saw (RFC 8705 §3), e.g. from Workers'
+    /// `request.cf.tlsClientAuth`. `None` when there was none or the platform does not say; a
+    /// certificate forwarded in a header by a TLS terminator is read by the core instead, and only
+    /// when `mtls.client_cert_header` is configured.
+    pub client_cert: Option<ClientCert>,
+}
+
+/// A TLS client certificate, reduced to what certificate-bound tokens need: its SHA-256
+/// thumbprint (RFC 8705 §3.1, `x5t#S256`). The chain is not validated here: a self-signed
+/// certificate is fine (RFC 8705 §2.2), the binding to the token is what counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCert {
+    /// SHA-256 of the certificate's DER encoding.
+    pub sha256: [u8; 32],
+}
+
+impl ClientCert {
+    /// From the DER certificate.
+    pub fn from_der(der: &[u8]) -> ClientCert {
+        use sha2::Digest;
+        ClientCert {
+            sha256: sha2::Sha256::digest(der).into(),
+        }
+    }
+
+    /// From a hex SHA-256 fingerprint (64 hex digits, either case), as Workers'
+    /// `tlsClientAuth.certFingerprintSHA256` gives it. `None` for anything else (e.g. empty).
+    pub fn from_sha256_hex(hex: &str) -> Option<ClientCert> {
+        let bytes = hex.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut sha256 = [0u8; 32];
+        for (out, pair) in sha256.iter_mut().zip(bytes.chunks_exact(2)) {
+            let (high, low) = match pair {
+                [high, low] => (hex_digit(*high)?, hex_digit(*low)?),
+                _ => return None,
+            };
+            *out = high << 4 | low;
+        }
+        Some(ClientCert { sha256 })
+    }
 }
 
 /// What the core decided: answer the client directly, or forward to an origin.
@@ -109,6 +161,9 @@ pub struct Forward {
     pub url: String,
     /// The header fields to send, already stripped and extended by the core.
     pub headers: Headers,
+    /// Header fields the shell appends to the origin's response before returning it to the
+    /// client, e.g. a fresh `DPoP-Nonce` (RFC 9449 §8.2). Usually empty.
+    pub response_headers: Headers,
 }
 
 /// A response produced by the core.

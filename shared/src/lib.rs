@@ -5,7 +5,7 @@
 //! never reads a clock itself, so everything here runs natively under test with a fake platform.
 //!
 //! The pipeline, one stage a module (see `docs/architecture.md`):
-//! extract credential → resolve → verify (x5c / JWKS) → bind → policy → forward.
+//! extract credential → resolve → verify (x5c / JWKS) → bind (DPoP, mTLS) → policy → forward.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(
@@ -23,6 +23,7 @@ pub mod bearer;
 pub mod claims;
 pub mod config;
 pub mod crypto;
+pub mod dpop;
 pub mod error;
 pub mod forward;
 pub mod http;
@@ -30,6 +31,7 @@ pub mod introspection;
 pub mod jwk;
 pub mod jwks;
 pub mod jws;
+pub mod mtls;
 mod pipeline;
 pub mod platform;
 mod strict;
@@ -39,7 +41,7 @@ pub mod x5c;
 
 pub use config::{Config, ConfigError};
 pub use error::Error;
-pub use http::{Forward, Headers, Outcome, Request, Response};
+pub use http::{ClientCert, Forward, Headers, Outcome, Request, Response};
 pub use pipeline::{Gateway, SecretLookup};
 pub use platform::Platform;
 

@@ -2,11 +2,14 @@
 
 use crate::access_token::{looks_like_jws, TokenKind, TokenVerifier, VerifiedToken};
 use crate::bearer::{self, Credential};
-use crate::config::{Config, ConfigError, Unmatched};
-use crate::error::Error;
+use crate::config::{Config, ConfigError, DpopMode, ReplayMode, Unmatched};
+use crate::dpop::{self, AlgSet, NonceKey, ProofRequest, ProofRules, ReplayCache};
+use crate::error::{DpopFault, Error, TokenFault};
 use crate::forward;
-use crate::http::{Outcome, Request, Response};
+use crate::http::{Headers, Outcome, Request, Response};
 use crate::introspection::Introspector;
+use crate::jws::Alg;
+use crate::mtls;
 use crate::platform::{FetchError, LogLevel, Platform};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +35,55 @@ struct Loaded {
     origin: Url,
     tokens: TokenVerifier,
     introspector: Option<Introspector>,
+    public_base: Option<Url>,
+    dpop: DpopState,
+}
+
+/// The DPoP rules and per-isolate state (RFC 9449).
+struct DpopState {
+    rules: ProofRules,
+    nonce: Option<NonceKey>,
+    replay: ReplayMode,
+    seen: ReplayCache,
+}
+
+impl DpopState {
+    fn load(config: &crate::config::Dpop, secrets: SecretLookup<'_>) -> Result<Self, ConfigError> {
+        let nonce = match &config.nonce_secret {
+            None => None,
+            Some(name) => {
+                let field = || "dpop.nonce_secret".to_owned();
+                let secret = secrets(name).ok_or_else(|| ConfigError {
+                    field: field(),
+                    message: format!("the platform secret {name} is not set"),
+                })?;
+                let key = NonceKey::new(secret.as_bytes(), config.nonce_bucket_seconds);
+                Some(key.ok_or_else(|| ConfigError {
+                    field: field(),
+                    message: format!(
+                        "the platform secret {name} must be at least {} bytes",
+                        dpop::MIN_NONCE_SECRET_BYTES
+                    ),
+                })?)
+            }
+        };
+        Ok(DpopState {
+            rules: ProofRules {
+                algs: AlgSet::new(
+                    config
+                        .algorithms
+                        .iter()
+                        .filter_map(|name| Alg::from_name(name).ok()),
+                ),
+                max_proof_bytes: config.max_proof_bytes,
+                iat_window: config.iat_window_seconds,
+                iat_leeway: config.iat_leeway_seconds,
+            },
+            nonce,
+            replay: config.replay,
+            seen: ReplayCache::new(config.replay_cache_entries),
+        })
+    }
 }
 
 impl Gateway {
@@ -64,6 +116,18 @@ impl Gateway {
                     field: "origin".into(),
                     message: e.to_string(),
                 })?;
+                let public_base = match &config.public_base_url {
+                    None => None,
+                    Some(base) => {
+                        Some(
+                            dpop::parse_public_base(base).map_err(|message| ConfigError {
+                                field: "public_base_url".into(),
+                                message,
+                            })?,
+                        )
+                    }
+                };
+                let dpop = DpopState::load(&config.dpop, secrets)?;
                 let tokens = TokenVerifier::new(&config.issuers, anchors, config.max_token_bytes);
                 let introspector = match &config.introspection {
                     Some(introspection) => {
@@ -76,6 +140,8 @@ impl Gateway {
                     origin,
                     tokens,
                     introspector,
+                    public_base,
+                    dpop,
                 })
             }),
         };
@@ -148,6 +214,7 @@ impl Gateway {
         }
     }
 
+    /// The stages in order: policy (route lookup) → extract → resolve + verify → bind → forward.
     async fn decide<P: Platform>(&self, platform: &P, request: &Request) -> Result<Outcome, Error> {
         let url = Url::parse(&request.url).map_err(|_| Error::InvalidRequest("bad request URL"))?;
         let loaded = self.config.as_ref().map_err(|e| Error::Config(e.clone()))?;
@@ -157,27 +224,26 @@ impl Gateway {
         if url.path() == crate::warmup::WARMUP_PATH && request.method == "POST" {
             return warmup_gate(loaded, platform);
         }
-        let config = &loaded.config;
-        let route = config
-            .routes
-            .iter()
-            .find(|route| route.matches(&request.method, url.path()));
-        let anonymous = match route {
-            Some(route) => route.anonymous,
-            None if config.unmatched == Unmatched::RequireToken => false,
-            None => return Err(Error::RouteNotFound),
+        let Some(dpop_mode) = policy(&loaded.config, request, &url)? else {
+            return Ok(Outcome::Forward(forward_stage(
+                loaded,
+                &url,
+                request,
+                Headers::new(),
+            )));
         };
-        if !anonymous {
-            let token = match bearer::extract(&request.headers)? {
-                Credential::None => return Err(Error::MissingCredential),
-                Credential::Bearer(token) => token,
-            };
-            let _verified = resolve(loaded, platform, token).await?;
-        }
-        Ok(Outcome::Forward(forward::to_origin(
-            &loaded.origin,
+        let credential = bearer::extract(&request.headers)?;
+        let token = credential.token().ok_or(Error::MissingCredential)?;
+        let verified = resolve(loaded, platform, token).await?;
+        let response_headers = bind(
+            loaded, platform, request, &url, dpop_mode, credential, &verified,
+        )
+        .await?;
+        Ok(Outcome::Forward(forward_stage(
+            loaded,
             &url,
-            &request.headers,
+            request,
+            response_headers,
         )))
     }
 
@@ -251,4 +317,155 @@ fn warmup_gate<P: Platform>(loaded: &Loaded, platform: &P) -> Result<Outcome, Er
     Ok(Outcome::ReadBody {
         max_bytes: crate::warmup::MAX_PUSH_BYTES,
     })
+}
+
+/// What the route table asks of this request: `None` for an anonymous route, otherwise the DPoP
+/// mode of the route that needs a token (`optional` for unmatched requests under `require_token`).
+fn policy(config: &Config, request: &Request, url: &Url) -> Result<Option<DpopMode>, Error> {
+    let route = config
+        .routes
+        .iter()
+        .find(|route| route.matches(&request.method, url.path()));
+    match route {
+        Some(route) if route.anonymous => Ok(None),
+        Some(route) => Ok(Some(route.dpop)),
+        None if config.unmatched == Unmatched::RequireToken => Ok(Some(DpopMode::default())),
+        None => Err(Error::RouteNotFound),
+    }
+}
+
+/// The bind stage: sender constraints of a verified token. DPoP (RFC 9449 §7) by the route's mode,
+/// then the certificate binding (RFC 8705 §3), which applies whenever the token has
+/// `cnf["x5t#S256"]`. Returns the header fields for the client's response (a fresh `DPoP-Nonce`).
+async fn bind<P: Platform>(
+    loaded: &Loaded,
+    platform: &P,
+    request: &Request,
+    url: &Url,
+    mode: DpopMode,
+    credential: Credential<'_>,
+    token: &VerifiedToken,
+) -> Result<Headers, Error> {
+    let mut response_headers = Headers::new();
+    let algs = loaded.dpop.rules.algs;
+    let jkt = dpop::bound_jkt(&token.claims).map_err(Error::InvalidToken)?;
+    match (mode, credential, jkt) {
+        (DpopMode::Disabled, Credential::Dpop(_), _) => {
+            return Err(Error::InvalidRequest("DPoP is not accepted on this route"));
+        }
+        (_, Credential::Bearer(_), Some(_)) => {
+            return Err(Error::InvalidToken(TokenFault::DpopBoundAsBearer));
+        }
+        (DpopMode::Required, Credential::Bearer(_), None) => {
+            return Err(Error::DpopRequired { algs });
+        }
+        (_, Credential::Dpop(_), None) => {
+            return Err(Error::InvalidToken(TokenFault::NotDpopBound));
+        }
+        (_, Credential::Dpop(access_token), Some(jkt)) => {
+            check_proof(loaded, platform, request, url, access_token, jkt).await?;
+            if let Some(key) = &loaded.dpop.nonce {
+                response_headers.append("dpop-nonce", &key.issue(platform.now()));
+            }
+        }
+        (_, Credential::Bearer(_) | Credential::None, None) => {}
+        (_, Credential::None, Some(_)) => return Err(Error::MissingCredential),
+    }
+    bind_certificate(loaded, request, token)?;
+    Ok(response_headers)
+}
+
+/// RFC 9449 §4.3 for one request: the stateless checks, then `cnf.jkt`, the nonce and replay.
+async fn check_proof<P: Platform>(
+    loaded: &Loaded,
+    platform: &P,
+    request: &Request,
+    url: &Url,
+    access_token: &str,
+    jkt: &str,
+) -> Result<(), Error> {
+    let state = &loaded.dpop;
+    let algs = state.rules.algs;
+    let invalid = |fault| Error::InvalidDpopProof { fault, algs };
+    let proof = match request.headers.get_single("dpop") {
+        Err(()) => return Err(invalid(DpopFault::Multiple)),
+        Ok(None) => return Err(invalid(DpopFault::Missing)),
+        Ok(Some(proof)) => proof,
+    };
+    let htu = dpop::public_htu(url, loaded.public_base.as_ref())
+        .ok_or(Error::InvalidRequest("bad request URL"))?;
+    let now = platform.now();
+    let expected = ProofRequest {
+        method: &request.method,
+        htu: &htu,
+        access_token: Some(access_token),
+    };
+    let proof = dpop::verify_proof(proof, &expected, &state.rules, now, platform.verifier())
+        .await
+        .map_err(invalid)?;
+    if proof.jkt != jkt {
+        return Err(invalid(DpopFault::KeyMismatch));
+    }
+    if let Some(key) = &state.nonce {
+        if !proof.nonce.as_deref().is_some_and(|n| key.accepts(n, now)) {
+            let nonce = key.issue(now);
+            return Err(Error::UseDpopNonce { nonce, algs });
+        }
+    }
+    let key = proof.replay_key();
+    let expires = proof.iat.saturating_add(state.rules.iat_window);
+    if !state.seen.first_use(key, expires, now) {
+        return Err(invalid(DpopFault::Replayed));
+    }
+    let strict = state.replay == ReplayMode::Strict;
+    if !platform.has_replay_store() {
+        return match strict {
+            true => Err(Error::UpstreamUnavailable("replay store unavailable")),
+            false => Ok(()),
+        };
+    }
+    match platform
+        .replay_check(&key, expires.saturating_sub(now).max(1))
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(invalid(DpopFault::Replayed)),
+        Err(_) if strict => Err(Error::UpstreamUnavailable("replay store unavailable")),
+        Err(_) => Ok(()),
+    }
+}
+
+/// RFC 8705 §3: a token with `cnf["x5t#S256"]` needs that client certificate. The certificate the
+/// platform saw wins; the configured `mtls.client_cert_header` is read only when there is none.
+fn bind_certificate(
+    loaded: &Loaded,
+    request: &Request,
+    token: &VerifiedToken,
+) -> Result<(), Error> {
+    let Some(x5t) = mtls::bound_thumbprint(&token.claims).map_err(Error::InvalidToken)? else {
+        return Ok(());
+    };
+    let mtls_config = &loaded.config.mtls;
+    let from_header = match &mtls_config.client_cert_header {
+        Some(name) if request.client_cert.is_none() => match request.headers.get_single(name) {
+            Err(()) => return Err(Error::InvalidRequest("more than one client certificate")),
+            Ok(value) => value.and_then(|v| mtls::from_header(v, mtls_config.client_cert_encoding)),
+        },
+        _ => None,
+    };
+    let cert = request.client_cert.or(from_header);
+    mtls::check(x5t, cert.as_ref()).map_err(Error::InvalidToken)
+}
+
+/// The forward stage, with the response header fields the shell adds to the origin's answer.
+fn forward_stage(
+    loaded: &Loaded,
+    url: &Url,
+    request: &Request,
+    response_headers: Headers,
+) -> crate::http::Forward {
+    let cert_field = loaded.config.mtls.client_cert_header.as_deref();
+    let mut forward = forward::to_origin(&loaded.origin, url, &request.headers, cert_field);
+    forward.response_headers = response_headers;
+    forward
 }

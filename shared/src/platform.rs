@@ -86,4 +86,23 @@ pub trait Platform {
     fn has_shared_cache(&self) -> bool {
         false
     }
+    /// True when [`replay_check`](Platform::replay_check) is backed by a store shared by every
+    /// instance (a Durable Object, a key-value store). `dpop.replay: "strict"` needs one and
+    /// answers 503 without it. Default: `false`.
+    fn has_replay_store(&self) -> bool {
+        false
+    }
+
+    /// Records `key` (a SHA-256 over a DPoP proof's key thumbprint and `jti`) for `ttl` seconds in
+    /// the shared store: `Ok(true)` when this is its first use, `Ok(false)` when it was seen before
+    /// (RFC 9449 §11.1). Must be atomic across instances. The default has no store and says
+    /// `Ok(true)`: the per-isolate cache is then the only replay check.
+    fn replay_check(
+        &self,
+        key: &[u8; 32],
+        ttl: u64,
+    ) -> impl Future<Output = Result<bool, FetchError>> {
+        let _ = (key, ttl);
+        std::future::ready(Ok(true))
+    }
 }

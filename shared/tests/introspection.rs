@@ -17,6 +17,9 @@ use std::rc::Rc;
 const NOW: u64 = 1_800_000_000;
 const AS: &str = "https://as.test";
 
+/// The platform's shared cache tier, shared by several fake isolates.
+type SharedTier = Rc<RefCell<HashMap<String, Vec<u8>>>>;
+
 type Script = Box<dyn Fn(&FetchRequest) -> Result<FetchResponse, FetchError>>;
 
 struct Fake {
@@ -24,7 +27,7 @@ struct Fake {
     calls: Cell<usize>,
     script: RefCell<Script>,
     yield_once: bool,
-    shared: Option<Rc<RefCell<HashMap<String, Vec<u8>>>>>,
+    shared: Option<SharedTier>,
 }
 
 impl Fake {
@@ -148,6 +151,7 @@ fn request(token: &str) -> Request {
         method: "GET".into(),
         url: "https://gw.test/orders".into(),
         headers,
+        client_cert: None,
     }
 }
 
@@ -445,6 +449,7 @@ fn warm_request() -> Request {
         method: "POST".into(),
         url: "https://gw.test/.well-known/edgeward/introspection/warm".into(),
         headers: Headers::new(),
+        client_cert: None,
     }
 }
 

@@ -87,6 +87,7 @@ fn request(authorization: Option<&str>) -> Request {
         method: "GET".into(),
         url: "https://gw.test/api/orders?x=1".into(),
         headers,
+        client_cert: None,
     }
 }
 

@@ -72,6 +72,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect(),
+        client_cert: client_cert(&req),
     };
     match gateway.handle(platform, &core_request).await {
         Outcome::Respond(response) => to_worker_response(response),
@@ -94,11 +95,33 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
             }
             let origin_request = Request::new_with_init(&forward.url, &init)?;
             match Fetch::Request(origin_request).send().await {
-                Ok(response) => Ok(response),
+                Ok(response) if forward.response_headers.is_empty() => Ok(response),
+                Ok(response) => {
+                    // A fetched response's headers are immutable: copy them, then add ours.
+                    let headers = to_worker_headers(forward.response_headers.iter())?;
+                    for (name, value) in response.headers().entries() {
+                        if forward.response_headers.get_all(&name).next().is_none() {
+                            headers.append(&name, &value)?;
+                        }
+                    }
+                    Ok(response.with_headers(headers))
+                }
                 Err(_) => to_worker_response(gateway.origin_failed(FetchError::Unreachable)),
             }
         }
     }
+}
+
+/// The client certificate from `request.cf.tlsClientAuth` (zones with mTLS enabled). Workers gives
+/// its SHA-256 fingerprint (hex), not the DER, which is all RFC 8705 binding needs. Cloudflare sets
+/// every `tlsClientAuth` field as a string (empty when no certificate was presented); workers-rs
+/// unwraps them, so a runtime that left one out would fail this request, not answer 2xx.
+fn client_cert(req: &Request) -> Option<edgeward::ClientCert> {
+    let auth = req.cf()?.tls_client_auth()?;
+    if auth.cert_presented() != "1" {
+        return None;
+    }
+    edgeward::ClientCert::from_sha256_hex(&auth.cert_fingerprint_sha256())
 }
 
 fn to_worker_headers<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> Result<Headers> {

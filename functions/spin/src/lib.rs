@@ -36,6 +36,9 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
                 )
             })
             .collect(),
+        // wasi:http does not expose the TLS client certificate: a TLS terminator in front forwards
+        // it in the header named by `mtls.client_cert_header`, which the core reads.
+        client_cert: None,
     };
     let response = match gateway.handle(&Spin, &core_request).await {
         Outcome::Respond(response) => response,
@@ -43,10 +46,13 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
             Some(body) => gateway.handle_body(&Spin, &core_request, &body).await,
             None => gateway.body_too_large(),
         },
-        Outcome::Forward(forward) => match forward_to_origin(request, forward).await {
-            Ok(origin_response) => return stream_back(origin_response, out).await,
-            Err(error) => gateway.origin_failed(error),
-        },
+        Outcome::Forward(forward) => {
+            let extra = forward.response_headers.clone();
+            match forward_to_origin(request, forward).await {
+                Ok(origin_response) => return stream_back(origin_response, extra, out).await,
+                Err(error) => gateway.origin_failed(error),
+            }
+        }
     };
     respond(response, out).await;
 }
@@ -130,9 +136,10 @@ async fn forward_to_origin(
     response.map_err(|_| FetchError::Unreachable)
 }
 
-/// Streams the origin's response back to the client.
-async fn stream_back(origin: IncomingResponse, out: ResponseOutparam) {
-    let headers: Vec<(String, String)> = origin
+/// Streams the origin's response back to the client, with the core's `extra` header fields
+/// (which replace the origin's fields of the same name).
+async fn stream_back(origin: IncomingResponse, extra: edgeward::Headers, out: ResponseOutparam) {
+    let mut headers: Vec<(String, String)> = origin
         .headers()
         .entries()
         .into_iter()
@@ -141,9 +148,10 @@ async fn stream_back(origin: IncomingResponse, out: ResponseOutparam) {
             !matches!(
                 n.as_str(),
                 "transfer-encoding" | "connection" | "keep-alive"
-            )
+            ) && extra.get_all(n).next().is_none()
         })
         .collect();
+    headers.extend(extra.iter().map(|(n, v)| (n.to_owned(), v.to_owned())));
     let response = OutgoingResponse::new(fields(
         headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
     ));
