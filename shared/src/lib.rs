@@ -31,6 +31,7 @@ pub mod jwks;
 pub mod jws;
 mod pipeline;
 pub mod platform;
+pub mod policy;
 mod strict;
 pub mod trust_anchors;
 pub mod x5c;

@@ -1,12 +1,13 @@
 //! The request pipeline: extract → resolve → verify → bind → policy → forward.
 
-use crate::access_token::TokenVerifier;
+use crate::access_token::{TokenVerifier, VerifiedToken};
 use crate::bearer::{self, Credential};
-use crate::config::{Config, ConfigError, Unmatched};
+use crate::config::{Config, ConfigError, Route, Unmatched};
 use crate::error::Error;
 use crate::forward;
 use crate::http::{Outcome, Request, Response};
 use crate::platform::{FetchError, LogLevel, Platform};
+use crate::policy;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use url::Url;
@@ -30,6 +31,28 @@ struct Loaded {
     config: Config,
     origin: Url,
     tokens: TokenVerifier,
+}
+
+/// The policy stage: the route's token requirements, then the origin (claim-based routing).
+fn policy_stage(
+    loaded: &Loaded,
+    route: Option<&Route>,
+    token: Option<&VerifiedToken>,
+    now: u64,
+) -> Result<Url, Error> {
+    let (Some(route), Some(token)) = (route, token) else {
+        return Ok(loaded.origin.clone());
+    };
+    policy::check(route, token, now)?;
+    match &route.origin_by_claim {
+        None => Ok(loaded.origin.clone()),
+        Some(by_claim) => Url::parse(policy::origin_for(by_claim, &token.claims)).map_err(|e| {
+            Error::Config(ConfigError {
+                field: "routes[].origin_by_claim".into(),
+                message: e.to_string(),
+            })
+        }),
+    }
 }
 
 impl Gateway {
@@ -114,15 +137,17 @@ impl Gateway {
             None if config.unmatched == Unmatched::RequireToken => false,
             None => return Err(Error::RouteNotFound),
         };
+        let mut verified = None;
         if !anonymous {
             let token = match bearer::extract(&request.headers)? {
                 Credential::None => return Err(Error::MissingCredential),
                 Credential::Bearer(token) => token,
             };
-            let _verified = loaded.tokens.verify(platform, token).await?;
+            verified = Some(loaded.tokens.verify(platform, token).await?);
         }
+        let origin = policy_stage(loaded, route, verified.as_ref(), platform.now())?;
         Ok(Outcome::Forward(forward::to_origin(
-            &loaded.origin,
+            &origin,
             &url,
             &request.headers,
         )))
