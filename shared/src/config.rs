@@ -419,7 +419,10 @@ impl Forwarding {
                 "must not be empty",
             ));
         }
-        if self.max_claim_header_bytes == 0 || self.max_claim_headers_bytes > 64 * 1024 {
+        let budget = 1..=64 * 1024;
+        if !budget.contains(&self.max_claim_header_bytes)
+            || !budget.contains(&self.max_claim_headers_bytes)
+        {
             return Err(ConfigError::new(
                 format!("{at}.max_claim_header_bytes"),
                 "budgets must be between 1 and 65536",
@@ -510,7 +513,6 @@ impl Forwarding {
 
 /// The secrets named by [`Forwarding`], read once when the configuration loads. Values never appear
 /// in errors or logs.
-#[allow(dead_code)] // used by the forward stage (next commit)
 pub(crate) struct ForwardingSecrets {
     /// The gateway's private JWK (JSON text).
     pub signing_key: Option<String>,
@@ -519,7 +521,6 @@ pub(crate) struct ForwardingSecrets {
 }
 
 /// Resolves the platform secrets [`Forwarding`] names through the shell's lookup.
-#[allow(dead_code)] // used by the forward stage (next commit)
 pub(crate) fn forwarding_secrets(
     forwarding: &Forwarding,
     secrets: crate::SecretLookup<'_>,

@@ -19,6 +19,7 @@
 )]
 
 pub mod access_token;
+pub mod assertion;
 pub mod bearer;
 pub mod claims;
 pub mod config;
@@ -29,10 +30,12 @@ pub mod http;
 pub mod jwk;
 pub mod jwks;
 pub mod jws;
+pub mod message_signature;
 mod pipeline;
 pub mod platform;
 pub mod policy;
 mod strict;
+pub mod trace_context;
 pub mod trust_anchors;
 pub mod x5c;
 

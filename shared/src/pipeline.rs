@@ -2,12 +2,13 @@
 
 use crate::access_token::{TokenVerifier, VerifiedToken};
 use crate::bearer::{self, Credential};
-use crate::config::{Config, ConfigError, Route, Unmatched};
+use crate::config::{self, Config, ConfigError, Route, Unmatched};
 use crate::error::Error;
-use crate::forward;
+use crate::forward::Forwarder;
 use crate::http::{Outcome, Request, Response};
 use crate::platform::{FetchError, LogLevel, Platform};
 use crate::policy;
+use crate::trace_context::TraceContext;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use url::Url;
@@ -17,6 +18,9 @@ pub type SecretLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Path of the health endpoint, answered by the gateway itself.
 pub const HEALTH_PATH: &str = "/.well-known/edgeward/health";
+
+/// Path of the gateway's own JWK Set (the assertion and `ecdsa-p256-sha256` signature keys).
+pub const JWKS_PATH: &str = "/.well-known/edgeward/jwks.json";
 
 /// A loaded gateway: configuration plus per-instance state. Shells keep one per isolate.
 /// An invalid configuration does not stop construction: every request then gets a 500 naming the
@@ -31,6 +35,7 @@ struct Loaded {
     config: Config,
     origin: Url,
     tokens: TokenVerifier,
+    forwarder: Forwarder,
 }
 
 /// The policy stage: the route's token requirements, then the origin (claim-based routing).
@@ -70,7 +75,7 @@ impl Gateway {
     /// Like [`Gateway::new`], with explicit trust anchors (DER) instead of the compiled-in ones.
     pub fn with_trust_anchors(
         config_text: Option<&str>,
-        _secrets: SecretLookup<'_>,
+        secrets: SecretLookup<'_>,
         runtime: &'static str,
         anchors: &'static [&'static [u8]],
     ) -> Gateway {
@@ -86,10 +91,15 @@ impl Gateway {
                     message: e.to_string(),
                 })?;
                 let tokens = TokenVerifier::new(&config.issuers, anchors, config.max_token_bytes);
+                let forwarder = Forwarder::new(
+                    &config.forwarding,
+                    config::forwarding_secrets(&config.forwarding, secrets)?,
+                )?;
                 Ok(Loaded {
                     config,
                     origin,
                     tokens,
+                    forwarder,
                 })
             }),
         };
@@ -102,10 +112,11 @@ impl Gateway {
 
     /// Decides what to do with a request.
     pub async fn handle<P: Platform>(&self, platform: &P, request: &Request) -> Outcome {
-        match self.decide(platform, request).await {
+        let trace = TraceContext::for_request(&request.headers, platform);
+        match self.decide(platform, request, &trace).await {
             Ok(outcome) => outcome,
             Err(error) => {
-                self.log_error(platform, &error);
+                self.log_error(platform, &error, &trace.request_id);
                 Outcome::Respond(error.to_response())
             }
         }
@@ -121,11 +132,21 @@ impl Gateway {
         }
     }
 
-    async fn decide<P: Platform>(&self, platform: &P, request: &Request) -> Result<Outcome, Error> {
+    async fn decide<P: Platform>(
+        &self,
+        platform: &P,
+        request: &Request,
+        trace: &TraceContext,
+    ) -> Result<Outcome, Error> {
         let url = Url::parse(&request.url).map_err(|_| Error::InvalidRequest("bad request URL"))?;
         let loaded = self.config.as_ref().map_err(|e| Error::Config(e.clone()))?;
         if url.path() == HEALTH_PATH && request.method == "GET" {
             return Ok(Outcome::Respond(self.health()));
+        }
+        if url.path() == JWKS_PATH && request.method == "GET" {
+            let mut response = Response::json(200, &loaded.forwarder.jwks());
+            response.headers.set("cache-control", "public, max-age=300");
+            return Ok(Outcome::Respond(response));
         }
         let config = &loaded.config;
         let route = config
@@ -146,11 +167,17 @@ impl Gateway {
             verified = Some(loaded.tokens.verify(platform, token).await?);
         }
         let origin = policy_stage(loaded, route, verified.as_ref(), platform.now())?;
-        Ok(Outcome::Forward(forward::to_origin(
+        // The forward stage.
+        let forward = loaded.forwarder.forward(
+            platform,
+            &request.method,
             &origin,
             &url,
             &request.headers,
-        )))
+            verified.as_ref(),
+            trace,
+        )?;
+        Ok(Outcome::Forward(forward))
     }
 
     fn health(&self) -> Response {
@@ -160,14 +187,17 @@ impl Gateway {
         )
     }
 
-    fn log_error<P: Platform>(&self, platform: &P, error: &Error) {
+    fn log_error<P: Platform>(&self, platform: &P, error: &Error, request_id: &str) {
         match error {
             Error::Config(e) => {
                 if !self.reported.swap(true, Ordering::Relaxed) {
-                    platform.log(LogLevel::Error, &e.to_string());
+                    platform.log(LogLevel::Error, &format!("{e} request_id={request_id}"));
                 }
             }
-            other => platform.log(LogLevel::Info, &format!("rejected: {}", other.code())),
+            other => platform.log(
+                LogLevel::Info,
+                &format!("rejected: {} request_id={request_id}", other.code()),
+            ),
         }
     }
 }

@@ -264,3 +264,269 @@ fn bad_route_config_is_named() {
         assert_eq!(body["field"], field, "{body}");
     }
 }
+
+fn signed_forwarding(algorithm: &str) -> Value {
+    json!({
+        "gateway_id": "https://gw.test",
+        "claim_headers": { "sub": "x-edgeward-sub", "tenant": "x-tenant", "roles": "x-roles" },
+        "signing_key_secret": "EDGEWARD_SIGNING_KEY",
+        "assertion": { "claims": ["tenant", "scope"] },
+        "message_signature": { "algorithm": algorithm, "hmac_secret": "EDGEWARD_HMAC", "cover": ["content-digest"] },
+    })
+}
+
+fn routes() -> Value {
+    json!([{ "path": "/public/*", "anonymous": true }, { "path": "/api/*" }])
+}
+
+#[test]
+fn claim_headers_are_stripped_with_and_without_a_token_and_set_from_the_token() {
+    let gw = gateway(&config(routes(), signed_forwarding("ecdsa-p256-sha256")));
+    let spoofed = [
+        ("x-tenant", "victim"),
+        ("X-Roles", "admin"),
+        ("x-edgeward-sub", "root"),
+        ("x-edgeward-assertion", "forged"),
+        ("signature", "edgeward=:AAAA:"),
+        ("signature-input", "edgeward=();created=1"),
+    ];
+    // Anonymous route: no token, every spoofed field gone, no claim headers.
+    let f = forwarded(run(&gw, &get("/public/doc", &spoofed)));
+    for (name, _) in spoofed.iter().take(4) {
+        assert!(
+            f.headers
+                .get_all(name)
+                .all(|v| v != "victim" && v != "admin" && v != "root" && v != "forged"),
+            "{name} leaked"
+        );
+    }
+    assert!(f.headers.get_single("x-tenant").unwrap().is_none());
+    // Protected route: claim headers come from the token only.
+    let t = bearer(claims(
+        json!({ "tenant": "acme corp", "roles": ["a", "b"] }),
+    ));
+    let mut with_token = spoofed.to_vec();
+    with_token.push(("authorization", &t));
+    let f = forwarded(run(&gw, &get("/api/x", &with_token)));
+    assert_eq!(f.headers.get_single("x-tenant"), Ok(Some("acme%20corp")));
+    assert_eq!(f.headers.get_single("x-roles"), Ok(Some("a,b")));
+    assert_eq!(f.headers.get_single("x-edgeward-sub"), Ok(Some("alice")));
+    assert_eq!(f.headers.get_single("authorization"), Ok(None));
+    assert_eq!(f.headers.get_all("signature").count(), 1);
+    assert_ne!(
+        f.headers.get_single("x-edgeward-assertion"),
+        Ok(Some("forged"))
+    );
+}
+
+#[test]
+fn credentials_forwarded_only_when_configured() {
+    let t = bearer(claims(json!({})));
+    let gw = gateway(&config(routes(), json!({ "forward_credentials": true })));
+    let f = forwarded(run(
+        &gw,
+        &get("/api/x", &[("authorization", &t), ("dpop", "p")]),
+    ));
+    assert_eq!(f.headers.get_single("authorization"), Ok(Some(t.as_str())));
+    assert_eq!(f.headers.get_single("dpop"), Ok(Some("p")));
+}
+
+#[test]
+fn claim_header_budgets_and_unrepresentable_values_refuse_the_request() {
+    let forwarding = json!({ "claim_headers": { "a": "x-a", "b": "x-b", "o": "x-o" },
+        "max_claim_header_bytes": 10, "max_claim_headers_bytes": 15 });
+    let gw = gateway(&config(routes(), forwarding));
+    let send = |extra: Value| {
+        let t = bearer(claims(extra));
+        run(&gw, &get("/api/x", &[("authorization", &t)]))
+    };
+    forwarded(send(json!({ "a": "0123456789", "b": "01234" })));
+    let code = |o: Outcome| {
+        let r = responded(o);
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        (r.status, body["code"].as_str().unwrap().to_owned())
+    };
+    let over = (403, "ERR_FORWARD_CLAIM_HEADER".to_owned());
+    assert_eq!(code(send(json!({ "a": "0123456789a" }))), over);
+    assert_eq!(
+        code(send(json!({ "a": "0123456789", "b": "012345" }))),
+        over
+    );
+    // Encoding counts: 4 spaces become 12 bytes.
+    assert_eq!(code(send(json!({ "a": "    " }))), over);
+    assert_eq!(code(send(json!({ "o": { "nested": true } }))), over);
+}
+
+#[test]
+fn signature_and_assertion_verify_with_the_published_jwks() {
+    use edgeward::message_signature::{find, signature_base, verify, Message, VerifyingKey};
+    let gw = gateway(&config(routes(), signed_forwarding("ecdsa-p256-sha256")));
+    let jwks = responded(run(&gw, &get("/.well-known/edgeward/jwks.json", &[])));
+    assert_eq!(jwks.status, 200);
+    assert_eq!(
+        jwks.headers.get_single("cache-control"),
+        Ok(Some("public, max-age=300"))
+    );
+    let jwks: Value = serde_json::from_slice(&jwks.body).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert!(jwks["keys"][0].get("d").is_none());
+    let public = edgeward::jwk::JwkSet::parse(jwks.to_string().as_bytes()).unwrap();
+    let key = public.keys[0].public_key().clone();
+
+    let t = bearer(claims(json!({ "tenant": "acme", "scope": "a b" })));
+    let f = forwarded(run(
+        &gw,
+        &get(
+            "/api/x?q=1",
+            &[("authorization", &t), ("content-digest", "sha-256=:AAAA:")],
+        ),
+    ));
+    let (params, signature) = find(&f.headers, "edgeward").unwrap();
+    assert_eq!(
+        params.components,
+        [
+            "@method",
+            "@target-uri",
+            "x-edgeward-sub",
+            "x-tenant",
+            "x-edgeward-assertion",
+            "content-digest"
+        ]
+    );
+    assert_eq!(params.integer("created"), Some(NOW as i64));
+    assert_eq!(params.integer("expires"), Some(NOW as i64 + 30));
+    assert_eq!(params.string("keyid"), Some("gw-1"));
+    assert_eq!(params.string("alg"), Some("ecdsa-p256-sha256"));
+    assert!(params.string("nonce").is_some_and(|n| n.len() == 22));
+    let message = Message {
+        method: "GET",
+        target_uri: &f.url,
+        headers: &f.headers,
+        status: None,
+    };
+    let base = signature_base(&message, &params).unwrap();
+    verify(&VerifyingKey::EcdsaP256(key.clone()), &base, &signature).unwrap();
+    let mut tampered = f.headers.clone();
+    tampered.set("x-tenant", "other");
+    let message = Message {
+        headers: &tampered,
+        ..message
+    };
+    let base = signature_base(&message, &params).unwrap();
+    assert!(verify(&VerifyingKey::EcdsaP256(key.clone()), &base, &signature).is_err());
+
+    let jwt = f
+        .headers
+        .get_single("x-edgeward-assertion")
+        .unwrap()
+        .unwrap();
+    let jws = edgeward::jws::parse(jwt, 10_000).unwrap();
+    assert_eq!(jws.header.typ.as_deref(), Some("edgeward-assertion+jwt"));
+    edgeward::crypto::verify_sync(
+        edgeward::crypto::Scheme::EcdsaP256Sha256,
+        &key,
+        jws.signing_input.as_bytes(),
+        &jws.signature,
+    )
+    .unwrap();
+    assert_eq!(jws.claims["iss"], "https://gw.test");
+    assert_eq!(jws.claims["aud"], "http://origin.test:8080");
+    assert_eq!(jws.claims["sub"], "alice");
+    assert_eq!(jws.claims["tenant"], "acme");
+    assert_eq!(jws.claims["scope"], "a b");
+    assert_eq!(jws.claims["exp"], NOW + 30);
+}
+
+#[test]
+fn hmac_signature_verifies_with_the_shared_secret() {
+    use edgeward::message_signature::{find, signature_base, verify, Message, VerifyingKey};
+    let gw = gateway(&config(routes(), signed_forwarding("hmac-sha256")));
+    let t = bearer(claims(json!({})));
+    let f = forwarded(run(&gw, &get("/api/x", &[("authorization", &t)])));
+    let (params, signature) = find(&f.headers, "edgeward").unwrap();
+    assert_eq!(params.string("keyid"), Some("edgeward-hmac"));
+    let message = Message {
+        method: "GET",
+        target_uri: &f.url,
+        headers: &f.headers,
+        status: None,
+    };
+    let base = signature_base(&message, &params).unwrap();
+    verify(&VerifyingKey::Hmac(vec![9; 32]), &base, &signature).unwrap();
+    assert!(verify(&VerifyingKey::Hmac(vec![8; 32]), &base, &signature).is_err());
+}
+
+#[test]
+fn missing_or_bad_secrets_are_config_errors_that_never_show_the_value() {
+    let mut cfg = config(routes(), signed_forwarding("ecdsa-p256-sha256"));
+    cfg["forwarding"]["signing_key_secret"] = json!("NOT_SET");
+    let r = responded(run(&gateway(&cfg), &get("/api/x", &[])));
+    assert_eq!(r.status, 500);
+    let body: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["field"], "forwarding.signing_key_secret");
+    let secrets = |_: &str| Some("{\"kty\":\"EC\",\"d\":\"c2VjcmV0\"}".to_owned());
+    let text = config(routes(), signed_forwarding("ecdsa-p256-sha256")).to_string();
+    let gw = Gateway::with_trust_anchors(Some(&text), &secrets, "test", &[]);
+    let r = responded(run(&gw, &get("/api/x", &[])));
+    let body = String::from_utf8(r.body).unwrap();
+    assert!(body.contains("forwarding.signing_key_secret"), "{body}");
+    assert!(!body.contains("c2VjcmV0"), "{body}");
+}
+
+#[test]
+fn traceparent_is_continued_or_created_and_request_id_is_logged() {
+    let gw = gateway(&config(routes(), json!({})));
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let f = forwarded(run(
+        &gw,
+        &get(
+            "/public/x",
+            &[
+                ("traceparent", incoming),
+                ("tracestate", "k=v"),
+                ("x-request-id", "req-1"),
+            ],
+        ),
+    ));
+    let tp = f.headers.get_single("traceparent").unwrap().unwrap();
+    assert!(
+        tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{tp}"
+    );
+    assert!(
+        tp.ends_with("-01") && !tp.contains("00f067aa0ba902b7"),
+        "{tp}"
+    );
+    assert_eq!(f.headers.get_single("tracestate"), Ok(Some("k=v")));
+    assert_eq!(f.headers.get_single("x-request-id"), Ok(Some("req-1")));
+
+    let f = forwarded(run(
+        &gw,
+        &get(
+            "/public/x",
+            &[
+                ("traceparent", "garbage"),
+                ("tracestate", "k=v"),
+                ("x-request-id", "bad id"),
+            ],
+        ),
+    ));
+    let tp = f
+        .headers
+        .get_single("traceparent")
+        .unwrap()
+        .unwrap()
+        .to_owned();
+    assert!(edgeward::trace_context::parse(&tp).is_some(), "{tp}");
+    assert_eq!(f.headers.get_single("tracestate"), Ok(None));
+    let trace_id = tp.split('-').nth(1).unwrap();
+    assert_eq!(f.headers.get_single("x-request-id"), Ok(Some(trace_id)));
+
+    let fake = Fake::new();
+    block_on(gw.handle(&fake, &get("/api/x", &[("x-request-id", "req-42")])));
+    assert!(fake
+        .logs
+        .borrow()
+        .iter()
+        .any(|l| l.contains("ERR_CREDENTIAL_MISSING") && l.contains("request_id=req-42")));
+}
