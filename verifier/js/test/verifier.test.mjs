@@ -1,7 +1,7 @@
 // The JS verifier against the gateway's real output. The fixture is written by the Rust test
 // verifier/tests/gateway.rs (which also fails when the committed copy is out of date):
 //   EDGEWARD_VERIFIER_FIXTURE=verifier/js/test/fixture.json cargo test -p edgeward-verifier
-// Run: node --test verifier/js/test/   (Node >= 20). EDGEWARD_VERIFIER_FIXTURE overrides the path.
+// Run: node --test verifier/js/test/verifier.test.mjs   (Node >= 20). EDGEWARD_VERIFIER_FIXTURE overrides the path.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
