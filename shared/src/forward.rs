@@ -4,9 +4,9 @@
 //! fields, and (unless `forward_credentials`) `Authorization` and `DPoP`.
 //!
 //! Then the gateway adds, in this order: `traceparent` / `x-request-id`
-//! ([`trace_context`](crate::trace_context)), the claim headers (header-safe, within budgets), the
-//! signed assertion ([`assertion`](crate::assertion)) and the RFC 9421 signature
-//! ([`message_signature`](crate::message_signature)) covering `@method`, `@target-uri`, every
+//! ([`crate::trace_context`]), the claim headers (header-safe, within budgets), the
+//! signed assertion ([`crate::assertion`]) and the RFC 9421 signature
+//! ([`crate::message_signature`]) covering `@method`, `@target-uri`, every
 //! claim header and the assertion header that was set, plus configured extra fields such as
 //! `content-digest` when the request has them. The body is never read: `content-digest` is covered
 //! only as the client sent it (the origin checks the body against it while reading).
@@ -300,6 +300,8 @@ fn percent_encode(s: &str) -> String {
 
 /// Builds the request for the origin: the origin base URL joined with the request's path and
 /// query, and the incoming headers minus hop-by-hop fields, credentials and the gateway namespace.
+/// This is the stripping alone, as with default [`Forwarding`] settings; the pipeline uses
+/// [`Forwarder`], which also strips the configured header names and adds trace, claims and proofs.
 pub fn to_origin(origin: &Url, request_url: &Url, incoming: &Headers) -> Forward {
     let mut headers = incoming.clone();
     headers.retain(|name| {
