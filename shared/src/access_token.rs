@@ -7,7 +7,7 @@
 //! here: sender constraints (DPoP, mTLS: the bind stage) and scopes (the policy stage).
 
 use crate::claims::{self, ClaimRules};
-use crate::config::Issuer;
+use crate::config::{Issuer, TokenKind};
 use crate::error::{Error, TokenFault};
 use crate::jwk::JwkSet;
 use crate::jwks::{InlineJwks, RemoteJwks};
@@ -25,15 +25,6 @@ pub struct VerifiedToken {
     pub claims: Map<String, Value>,
     /// How the token was resolved.
     pub kind: TokenKind,
-}
-
-/// The two kinds of access token the gateway accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenKind {
-    /// A JWT verified locally (RFC 9068).
-    Jwt,
-    /// An opaque token resolved by introspection (RFC 7662).
-    Opaque,
 }
 
 /// True when the credential has the shape of a compact JWS (three dot-separated segments); any

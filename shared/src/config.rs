@@ -62,6 +62,9 @@ pub struct Config {
     /// Origin timeout in milliseconds (a shell hint; platforms may cap it).
     #[serde(default = "default_origin_timeout_ms")]
     pub origin_timeout_ms: u32,
+    /// What the origin receives: claim headers, the signed assertion, the message signature.
+    #[serde(default)]
+    pub forwarding: Forwarding,
     /// The URL clients use to reach the gateway when it sits behind a proxy or under a path
     /// prefix, e.g. `https://api.example.com/v1`. DPoP `htu` (RFC 9449 §4.3) is compared with this
     /// URL's scheme and authority, its path prepended to the request path. Default: the request URL.
@@ -386,7 +389,7 @@ fn default_leeway() -> u64 {
 }
 
 /// One route: which requests it matches and what they need.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// `/exact/path`, or a prefix ending in `/*` (`/api/*` matches `/api` and everything below).
@@ -400,6 +403,368 @@ pub struct Route {
     /// DPoP on this route (RFC 9449): `required`, `optional` (the default) or `disabled`.
     #[serde(default)]
     pub dpop: DpopMode,
+    /// Every one of these scopes is required (`scope` / `scp` claim, RFC 9068 §2.2.3).
+    #[serde(default)]
+    pub scopes_all: Vec<String>,
+    /// At least one of these scopes is required (when non-empty).
+    #[serde(default)]
+    pub scopes_any: Vec<String>,
+    /// Claim rules, all of which must hold.
+    #[serde(default)]
+    pub claims: Vec<ClaimRule>,
+    /// Only tokens from these issuers (exact `iss`); empty means any configured issuer.
+    #[serde(default)]
+    pub issuers: Vec<String>,
+    /// The kind of access token this route accepts. Default: any.
+    #[serde(default)]
+    pub token_kind: Option<TokenKind>,
+    /// Step-up (RFC 9470 §3): the token's `acr` must be one of these (when non-empty).
+    #[serde(default)]
+    pub acr_values: Vec<String>,
+    /// Step-up (RFC 9470 §3): the token's `auth_time` must be at most this many seconds ago.
+    #[serde(default)]
+    pub max_age: Option<u64>,
+    /// Pick the origin from a claim value (data sovereignty). Default: the top-level `origin`.
+    #[serde(default)]
+    pub origin_by_claim: Option<OriginByClaim>,
+}
+
+/// One claim requirement: the claim (a top-level name, or a JSON Pointer such as
+/// `/realm_access/roles` when it starts with `/`) and exactly one test.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRule {
+    /// Claim name, or a JSON Pointer (RFC 6901) starting with `/`.
+    pub claim: String,
+    /// The claim equals this JSON value exactly.
+    #[serde(default)]
+    pub equals: Option<serde_json::Value>,
+    /// The claim equals one of these JSON values.
+    #[serde(default)]
+    pub one_of: Option<Vec<serde_json::Value>>,
+    /// The claim is an array that contains this JSON value.
+    #[serde(default)]
+    pub contains: Option<serde_json::Value>,
+    /// `true`: the claim is present; `false`: it is absent.
+    #[serde(default)]
+    pub exists: Option<bool>,
+}
+
+/// The kinds of access token: what a route can demand, and how a token was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// A JWT access token verified locally (RFC 9068).
+    Jwt,
+    /// An opaque token resolved by introspection (RFC 7662).
+    Opaque,
+}
+
+/// Claim-based origin selection: `origins[claim value]`, else `default`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginByClaim {
+    /// The claim whose string value selects the origin.
+    pub claim: String,
+    /// Claim value → origin base URL.
+    pub origins: std::collections::BTreeMap<String, String>,
+    /// Origin when the claim is absent, not a string, or not in `origins`.
+    pub default: String,
+}
+
+/// Default budget for one claim header value, in bytes after encoding. Common proxies and origin
+/// servers accept 8 KiB per field line; 1 KiB holds any realistic identifier, tenant or role list
+/// and keeps one oversized claim from crowding out the rest.
+pub const DEFAULT_MAX_CLAIM_HEADER_BYTES: usize = 1024;
+/// Default budget for all claim header values together, in bytes. Together with the assertion
+/// (≈ 1 KiB) and the signature fields it stays well under the 8 KiB total many origins enforce.
+pub const DEFAULT_MAX_CLAIM_HEADERS_BYTES: usize = 4096;
+/// Default header carrying the signed assertion.
+pub const DEFAULT_ASSERTION_HEADER: &str = "x-edgeward-assertion";
+/// Default assertion lifetime in seconds: long enough for one origin hop with clock skew, short
+/// enough that a leaked assertion is useless soon.
+pub const DEFAULT_ASSERTION_TTL: u64 = 30;
+/// Longest assertion lifetime allowed (the issue's bound: `exp` ≤ `iat` + 60 s).
+pub const MAX_ASSERTION_TTL: u64 = 60;
+/// Default RFC 9421 signature label.
+pub const DEFAULT_SIGNATURE_LABEL: &str = "edgeward";
+/// Default signature lifetime (`expires` − `created`) in seconds, like the assertion's.
+pub const DEFAULT_SIGNATURE_TTL: u64 = 30;
+/// Default `keyid` for the `hmac-sha256` signature.
+pub const DEFAULT_HMAC_KEYID: &str = "edgeward-hmac";
+
+/// What the origin receives besides the client's own fields (see `docs/configuration.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Forwarding {
+    /// The gateway's identity: `iss` of the assertion. Default `edgeward`.
+    pub gateway_id: String,
+    /// Forward the client's `Authorization` and `DPoP` fields to the origin. Default false.
+    pub forward_credentials: bool,
+    /// Claim name (or JSON Pointer) → header name. Incoming fields with these names are always
+    /// stripped.
+    pub claim_headers: std::collections::BTreeMap<String, String>,
+    /// Budget for one claim header value, in bytes.
+    pub max_claim_header_bytes: usize,
+    /// Budget for all claim header values together, in bytes.
+    pub max_claim_headers_bytes: usize,
+    /// Name of the platform secret holding the gateway's P-256 private JWK.
+    pub signing_key_secret: Option<String>,
+    /// The signed assertion (a JWT for the origin); absent: none is sent.
+    pub assertion: Option<AssertionConfig>,
+    /// The RFC 9421 message signature; absent: none is sent.
+    pub message_signature: Option<MessageSignatureConfig>,
+}
+
+impl Default for Forwarding {
+    fn default() -> Self {
+        Forwarding {
+            gateway_id: "edgeward".into(),
+            forward_credentials: false,
+            claim_headers: Default::default(),
+            max_claim_header_bytes: DEFAULT_MAX_CLAIM_HEADER_BYTES,
+            max_claim_headers_bytes: DEFAULT_MAX_CLAIM_HEADERS_BYTES,
+            signing_key_secret: None,
+            assertion: None,
+            message_signature: None,
+        }
+    }
+}
+
+/// The signed assertion's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssertionConfig {
+    /// The header that carries it.
+    pub header: String,
+    /// Token claims copied into the assertion (besides `sub`).
+    pub claims: Vec<String>,
+    /// Lifetime in seconds (1 – 60).
+    pub ttl_seconds: u64,
+}
+
+impl Default for AssertionConfig {
+    fn default() -> Self {
+        AssertionConfig {
+            header: DEFAULT_ASSERTION_HEADER.into(),
+            claims: Vec::new(),
+            ttl_seconds: DEFAULT_ASSERTION_TTL,
+        }
+    }
+}
+
+/// RFC 9421 signature algorithms the gateway can use (RFC 9421 §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SignatureAlgorithm {
+    /// ECDSA P-256 SHA-256 with the gateway signing key (RFC 9421 §3.3.4).
+    #[serde(rename = "ecdsa-p256-sha256")]
+    EcdsaP256Sha256,
+    /// HMAC-SHA256 with a shared secret (RFC 9421 §3.3.3).
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256,
+}
+
+/// The message signature's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageSignatureConfig {
+    /// `ecdsa-p256-sha256` (gateway key) or `hmac-sha256` (shared secret).
+    pub algorithm: SignatureAlgorithm,
+    /// The signature label. Default `edgeward`.
+    #[serde(default = "default_label")]
+    pub label: String,
+    /// `expires` − `created`, in seconds (1 – 60).
+    #[serde(default = "default_signature_ttl")]
+    pub ttl_seconds: u64,
+    /// Name of the platform secret holding the HMAC key (standard base64, ≥ 32 bytes).
+    #[serde(default)]
+    pub hmac_secret: Option<String>,
+    /// `keyid` for `hmac-sha256`. Default `edgeward-hmac`.
+    #[serde(default = "default_hmac_keyid")]
+    pub hmac_keyid: String,
+    /// Further header fields to cover when the request has them, e.g. `content-digest`.
+    #[serde(default)]
+    pub cover: Vec<String>,
+}
+
+fn default_label() -> String {
+    DEFAULT_SIGNATURE_LABEL.into()
+}
+
+fn default_signature_ttl() -> u64 {
+    DEFAULT_SIGNATURE_TTL
+}
+
+fn default_hmac_keyid() -> String {
+    DEFAULT_HMAC_KEYID.into()
+}
+
+/// Fields the gateway controls or that must never be configured as claim / assertion headers.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "dpop",
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "signature",
+    "signature-input",
+    "traceparent",
+    "tracestate",
+    "x-request-id",
+    "content-type",
+    "content-digest",
+    "cookie",
+];
+
+/// RFC 9110 §5.1 field name (`token`), lower-case.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+impl Forwarding {
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        if self.gateway_id.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.gateway_id"),
+                "must not be empty",
+            ));
+        }
+        let budget = 1..=64 * 1024;
+        if !budget.contains(&self.max_claim_header_bytes)
+            || !budget.contains(&self.max_claim_headers_bytes)
+        {
+            return Err(ConfigError::new(
+                format!("{at}.max_claim_header_bytes"),
+                "budgets must be between 1 and 65536",
+            ));
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for (claim, header) in &self.claim_headers {
+            let field = format!("{at}.claim_headers.{claim}");
+            if claim.is_empty()
+                || !is_header_name(header)
+                || RESERVED_HEADERS.contains(&header.as_str())
+            {
+                return Err(ConfigError::new(
+                    field,
+                    "must map a claim to a lower-case header name the gateway does not reserve",
+                ));
+            }
+            if names.contains(&header.as_str()) {
+                return Err(ConfigError::new(field, "header name used twice"));
+            }
+            names.push(header);
+        }
+        let needs_key = self.assertion.is_some()
+            || self
+                .message_signature
+                .as_ref()
+                .is_some_and(|m| m.algorithm == SignatureAlgorithm::EcdsaP256Sha256);
+        if needs_key && self.signing_key_secret.is_none() {
+            return Err(ConfigError::new(
+                format!("{at}.signing_key_secret"),
+                "required by the assertion and by ecdsa-p256-sha256 signatures",
+            ));
+        }
+        if let Some(assertion) = &self.assertion {
+            let header = assertion.header.as_str();
+            if !is_header_name(header)
+                || RESERVED_HEADERS.contains(&header)
+                || names.contains(&header)
+            {
+                return Err(ConfigError::new(
+                    format!("{at}.assertion.header"),
+                    "must be a lower-case header name not otherwise used",
+                ));
+            }
+            if !(1..=MAX_ASSERTION_TTL).contains(&assertion.ttl_seconds) {
+                return Err(ConfigError::new(
+                    format!("{at}.assertion.ttl_seconds"),
+                    "must be between 1 and 60",
+                ));
+            }
+        }
+        if let Some(sig) = &self.message_signature {
+            let at = format!("{at}.message_signature");
+            if !is_header_name(&sig.label) {
+                return Err(ConfigError::new(
+                    format!("{at}.label"),
+                    "must be a lower-case token",
+                ));
+            }
+            if !(1..=MAX_ASSERTION_TTL).contains(&sig.ttl_seconds) {
+                return Err(ConfigError::new(
+                    format!("{at}.ttl_seconds"),
+                    "must be between 1 and 60",
+                ));
+            }
+            if sig.algorithm == SignatureAlgorithm::HmacSha256 && sig.hmac_secret.is_none() {
+                return Err(ConfigError::new(
+                    format!("{at}.hmac_secret"),
+                    "required by hmac-sha256",
+                ));
+            }
+            if !is_scope_token(&sig.hmac_keyid) {
+                return Err(ConfigError::new(
+                    format!("{at}.hmac_keyid"),
+                    "must be printable ASCII without spaces or quotes",
+                ));
+            }
+            if sig.cover.iter().any(|h| !is_header_name(h)) {
+                return Err(ConfigError::new(
+                    format!("{at}.cover"),
+                    "must list lower-case header names",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The secrets named by [`Forwarding`], read once when the configuration loads. Values never appear
+/// in errors or logs.
+pub(crate) struct ForwardingSecrets {
+    /// The gateway's private JWK (JSON text).
+    pub signing_key: Option<String>,
+    /// The HMAC key, standard base64.
+    pub hmac_key: Option<String>,
+}
+
+/// Resolves the platform secrets [`Forwarding`] names through the shell's lookup.
+pub(crate) fn forwarding_secrets(
+    forwarding: &Forwarding,
+    secrets: crate::SecretLookup<'_>,
+) -> Result<ForwardingSecrets, ConfigError> {
+    let read = |field: &str, name: &Option<String>| match name {
+        None => Ok(None),
+        Some(name) => secrets(name).map(Some).ok_or_else(|| {
+            ConfigError::new(field, format!("the platform secret {name} is not set"))
+        }),
+    };
+    Ok(ForwardingSecrets {
+        signing_key: read(
+            "forwarding.signing_key_secret",
+            &forwarding.signing_key_secret,
+        )?,
+        hmac_key: read(
+            "forwarding.message_signature.hmac_secret",
+            &forwarding
+                .message_signature
+                .as_ref()
+                .and_then(|m| m.hmac_secret.clone()),
+        )?,
+    })
 }
 
 /// The verdict for requests no route matches.
@@ -436,17 +801,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let origin = Url::parse(&self.origin)
-            .map_err(|e| ConfigError::new("origin", format!("not an absolute URL: {e}")))?;
-        if !matches!(origin.scheme(), "http" | "https") {
-            return Err(ConfigError::new("origin", "scheme must be http or https"));
-        }
-        if origin.query().is_some() || origin.fragment().is_some() {
-            return Err(ConfigError::new(
-                "origin",
-                "must not have a query or fragment",
-            ));
-        }
+        check_origin_url(&self.origin).map_err(|m| ConfigError::new("origin", m))?;
         if self.max_token_bytes == 0 || self.max_token_bytes > 1024 * 1024 {
             return Err(ConfigError::new(
                 "max_token_bytes",
@@ -465,6 +820,7 @@ impl Config {
         }
         self.dpop.validate()?;
         self.mtls.validate()?;
+        self.forwarding.validate("forwarding")?;
         for (i, issuer) in self.issuers.iter().enumerate() {
             issuer.validate(&format!("issuers[{i}]"))?;
             if self
@@ -614,6 +970,18 @@ impl Mtls {
     }
 }
 
+/// An origin base URL: absolute, http or https, no query or fragment.
+fn check_origin_url(text: &str) -> Result<Url, String> {
+    let origin = Url::parse(text).map_err(|e| format!("not an absolute URL: {e}"))?;
+    if !matches!(origin.scheme(), "http" | "https") {
+        return Err("scheme must be http or https".into());
+    }
+    if origin.query().is_some() || origin.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    Ok(origin)
+}
+
 /// Key and introspection endpoints must use https, except on loopback (local development).
 fn check_fetch_url(uri: &str) -> Result<(), String> {
     let url = Url::parse(uri).map_err(|e| format!("not an absolute URL: {e}"))?;
@@ -647,6 +1015,61 @@ impl Route {
                 ));
             }
         }
+        let requires_token = !self.scopes_all.is_empty()
+            || !self.scopes_any.is_empty()
+            || !self.claims.is_empty()
+            || !self.issuers.is_empty()
+            || self.token_kind.is_some()
+            || !self.acr_values.is_empty()
+            || self.max_age.is_some()
+            || self.origin_by_claim.is_some();
+        if self.anonymous && requires_token {
+            return Err(ConfigError::new(
+                at,
+                "an anonymous route cannot have token requirements or claim-based routing",
+            ));
+        }
+        for (field, scopes) in [
+            ("scopes_all", &self.scopes_all),
+            ("scopes_any", &self.scopes_any),
+        ] {
+            if scopes.iter().any(|s| !is_scope_token(s)) {
+                return Err(ConfigError::new(
+                    format!("{at}.{field}"),
+                    "scopes are non-empty printable ASCII without spaces, '\\' or '\"' (RFC 6749 §3.3)",
+                ));
+            }
+        }
+        if self.acr_values.iter().any(|v| !is_scope_token(v)) {
+            return Err(ConfigError::new(
+                format!("{at}.acr_values"),
+                "values are non-empty printable ASCII without spaces, '\\' or '\"'",
+            ));
+        }
+        for (j, rule) in self.claims.iter().enumerate() {
+            let tests = usize::from(rule.equals.is_some())
+                + usize::from(rule.one_of.is_some())
+                + usize::from(rule.contains.is_some())
+                + usize::from(rule.exists.is_some());
+            if rule.claim.is_empty() || tests != 1 {
+                return Err(ConfigError::new(
+                    format!("{at}.claims[{j}]"),
+                    "needs a non-empty claim and exactly one of equals, one_of, contains, exists",
+                ));
+            }
+        }
+        if let Some(by_claim) = &self.origin_by_claim {
+            let at = format!("{at}.origin_by_claim");
+            if by_claim.claim.is_empty() {
+                return Err(ConfigError::new(format!("{at}.claim"), "must not be empty"));
+            }
+            check_origin_url(&by_claim.default)
+                .map_err(|m| ConfigError::new(format!("{at}.default"), m))?;
+            for (value, url) in &by_claim.origins {
+                check_origin_url(url)
+                    .map_err(|m| ConfigError::new(format!("{at}.origins.{value}"), m))?;
+            }
+        }
         Ok(())
     }
 
@@ -664,6 +1087,14 @@ impl Route {
         };
         method_ok && path_ok
     }
+}
+
+/// RFC 6749 §3.3 `scope-token`: `%x21 / %x23-5B / %x5D-7E`, so it can also sit inside a quoted
+/// `WWW-Authenticate` parameter without escaping.
+fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 #[cfg(test)]
@@ -705,9 +1136,7 @@ mod tests {
     fn route_patterns_match_prefixes_on_segment_boundaries() {
         let route = Route {
             path: "/api/*".into(),
-            methods: vec![],
-            anonymous: false,
-            dpop: DpopMode::Optional,
+            ..Route::default()
         };
         assert!(route.matches("GET", "/api"));
         assert!(route.matches("GET", "/api/x/y"));

@@ -48,6 +48,25 @@ pub enum Error {
     OriginTimeout,
     /// The gateway configuration is invalid (500).
     Config(ConfigError),
+    /// A valid token that does not meet the route's scopes, claim rules, issuers or token kind
+    /// (RFC 6750 §3.1 `insufficient_scope`, 403). `scope` lists the scopes the route needs.
+    InsufficientScope {
+        /// Space-separated scopes the route requires, if it requires any.
+        scope: Option<String>,
+        /// Which requirement failed, safe to show the client.
+        description: &'static str,
+    },
+    /// Step-up authentication needed (RFC 9470 §3 `insufficient_user_authentication`, 401).
+    InsufficientUserAuthentication {
+        /// Which requirement failed.
+        description: &'static str,
+        /// Space-separated acceptable `acr` values.
+        acr_values: Option<String>,
+        /// The required maximum authentication age in seconds.
+        max_age: Option<u64>,
+    },
+    /// A claim cannot be forwarded as a header: over budget or not representable (403).
+    ClaimNotForwardable(&'static str),
 }
 
 /// Why a token was rejected. The description is safe to show a client.
@@ -246,6 +265,9 @@ impl Error {
             Error::OriginUnreachable => "ERR_ORIGIN_UNREACHABLE",
             Error::OriginTimeout => "ERR_ORIGIN_TIMEOUT",
             Error::Config(_) => "ERR_CONFIG_INVALID",
+            Error::InsufficientScope { .. } => "ERR_POLICY_INSUFFICIENT_SCOPE",
+            Error::InsufficientUserAuthentication { .. } => "ERR_POLICY_STEP_UP_REQUIRED",
+            Error::ClaimNotForwardable(_) => "ERR_FORWARD_CLAIM_HEADER",
         }
     }
 
@@ -299,8 +321,47 @@ impl Error {
                 });
                 Response::json(500, &body)
             }
+            Error::InsufficientScope { scope, description } => {
+                let mut response =
+                    bearer(403, Some("insufficient_scope"), description, self.code());
+                if let Some(scope) = scope {
+                    extend_challenge(&mut response, &format!(r#", scope="{scope}""#));
+                }
+                response
+            }
+            Error::InsufficientUserAuthentication {
+                description,
+                acr_values,
+                max_age,
+            } => {
+                let error = "insufficient_user_authentication";
+                let mut response = bearer(401, Some(error), description, self.code());
+                if let Some(acr_values) = acr_values {
+                    extend_challenge(&mut response, &format!(r#", acr_values="{acr_values}""#));
+                }
+                if let Some(max_age) = max_age {
+                    extend_challenge(&mut response, &format!(r#", max_age="{max_age}""#));
+                }
+                response
+            }
+            Error::ClaimNotForwardable(why) => plain(403, "access_denied", why, self.code()),
         }
     }
+}
+
+/// Appends auth-params to the `WWW-Authenticate` challenge of a response built by [`bearer`].
+/// Values come from validated configuration (RFC 6749 §3.3 scope tokens, integers): never quoted
+/// strings that would need escaping, never client input.
+fn extend_challenge(response: &mut Response, params: &str) {
+    let challenge = response
+        .headers
+        .get_all("www-authenticate")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    response
+        .headers
+        .set("www-authenticate", &format!("{challenge}{params}"));
 }
 
 fn plain(status: u16, error: &str, description: &str, code: &str) -> Response {

@@ -1,7 +1,26 @@
 //! The forward stage: what the origin receives. Headers a client could use to spoof the gateway
-//! are always stripped, whether or not the request carries a token.
+//! are always stripped, whether or not the request carries a token: the `x-edgeward-` namespace,
+//! the configured claim and assertion header names, `Signature` / `Signature-Input`, hop-by-hop
+//! fields, and (unless `forward_credentials`) `Authorization` and `DPoP`.
+//!
+//! Then the gateway adds, in this order: `traceparent` / `x-request-id`
+//! ([`crate::trace_context`]), the claim headers (header-safe, within budgets), the
+//! signed assertion ([`crate::assertion`]) and the RFC 9421 signature
+//! ([`crate::message_signature`]) covering `@method`, `@target-uri`, every
+//! claim header and the assertion header that was set, plus configured extra fields such as
+//! `content-digest` when the request has them. The body is never read: `content-digest` is covered
+//! only as the client sent it (the origin checks the body against it while reading).
 
+use crate::access_token::VerifiedToken;
+use crate::assertion::{self, AssertionClaims, GatewayKey};
+use crate::config::{ConfigError, Forwarding, ForwardingSecrets, SignatureAlgorithm};
+use crate::error::Error;
 use crate::http::{Forward, Headers};
+use crate::message_signature::{self, Message, Param, SignatureParams, SigningKey};
+use crate::platform::Platform;
+use crate::trace_context::TraceContext;
+use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+use serde_json::Value;
 use url::Url;
 
 /// Prefix of the header names the gateway owns. Incoming fields with this prefix are always
@@ -39,10 +58,277 @@ const CLIENT_CERT_FIELDS: &[&str] = &[
     "cf-client-cert-der-base64",
 ];
 
+/// True for incoming fields that are stripped in every configuration: the gateway namespace,
+/// hop-by-hop fields and client-certificate fields (the well-known ones and `cert_field`, the
+/// configured `mtls.client_cert_header`).
+fn always_stripped(name: &str, cert_field: Option<&str>) -> bool {
+    name.starts_with(NAMESPACE)
+        || HOP_BY_HOP.contains(&name)
+        || CLIENT_CERT_FIELDS.contains(&name)
+        || cert_field.is_some_and(|field| field.eq_ignore_ascii_case(name))
+}
+
+/// Fields the gateway sets itself; incoming ones are dropped (trace fields are re-set).
+const GATEWAY_FIELDS: &[&str] = &[
+    "signature",
+    "signature-input",
+    "traceparent",
+    "tracestate",
+    "x-request-id",
+];
+
+/// Shortest accepted HMAC key, in bytes: the SHA-256 output length (RFC 2104 §3).
+pub const MIN_HMAC_KEY_BYTES: usize = 32;
+
+/// The forward stage with its keys, built once when the configuration loads.
+pub struct Forwarder {
+    settings: Forwarding,
+    key: Option<GatewayKey>,
+    hmac: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarder")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Forwarder {
+    /// Parses the secrets the settings name. Errors name the field, never the secret's value.
+    pub(crate) fn new(
+        settings: &Forwarding,
+        secrets: ForwardingSecrets,
+    ) -> Result<Forwarder, ConfigError> {
+        let key = match secrets.signing_key {
+            None => None,
+            Some(text) => Some(GatewayKey::from_jwk(&text).map_err(|m| ConfigError {
+                field: "forwarding.signing_key_secret".into(),
+                message: format!("the secret is not a usable private P-256 JWK: {m}"),
+            })?),
+        };
+        let hmac = match secrets.hmac_key {
+            None => None,
+            Some(text) => {
+                let bytes = Base64::decode_vec(text.trim()).ok();
+                match bytes {
+                    Some(bytes) if bytes.len() >= MIN_HMAC_KEY_BYTES => Some(bytes),
+                    _ => {
+                        return Err(ConfigError {
+                            field: "forwarding.message_signature.hmac_secret".into(),
+                            message: format!(
+                                "the secret must be standard base64 of at least {MIN_HMAC_KEY_BYTES} bytes"
+                            ),
+                        })
+                    }
+                }
+            }
+        };
+        Ok(Forwarder {
+            settings: settings.clone(),
+            key,
+            hmac,
+        })
+    }
+
+    /// The gateway's public keys as a JWK Set (RFC 7517 §5), for its JWKS endpoint.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self.key.iter().map(|k| k.public_jwk().clone()).collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// Builds the origin request: strip, trace, claim headers, assertion, signature.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn forward<P: Platform>(
+        &self,
+        platform: &P,
+        method: &str,
+        origin: &Url,
+        request_url: &Url,
+        incoming: &Headers,
+        cert_field: Option<&str>,
+        token: Option<&VerifiedToken>,
+        trace: &TraceContext,
+    ) -> Result<Forward, Error> {
+        let settings = &self.settings;
+        let assertion_header = settings.assertion.as_ref().map(|a| a.header.as_str());
+        let mut headers = incoming.clone();
+        headers.retain(|name| {
+            !always_stripped(name, cert_field)
+                && (settings.forward_credentials || !CREDENTIALS.contains(&name))
+                && !GATEWAY_FIELDS.contains(&name)
+                && !settings.claim_headers.values().any(|h| h == name)
+                && assertion_header != Some(name)
+        });
+        if trace.continued {
+            if let Ok(Some(state)) = incoming.get_single("tracestate") {
+                headers.append("tracestate", state);
+            }
+        }
+        headers.append("traceparent", &trace.traceparent());
+        headers.append("x-request-id", &trace.request_id);
+
+        let mut covered: Vec<String> = vec!["@method".into(), "@target-uri".into()];
+        if let Some(token) = token {
+            let mut total = 0;
+            for (claim, header) in &settings.claim_headers {
+                let Some(value) = crate::policy::claim(&token.claims, claim) else {
+                    continue;
+                };
+                let value = header_value(value)?;
+                total += value.len();
+                if value.len() > settings.max_claim_header_bytes {
+                    return Err(Error::ClaimNotForwardable(
+                        "claim header over its size budget",
+                    ));
+                }
+                if total > settings.max_claim_headers_bytes {
+                    return Err(Error::ClaimNotForwardable(
+                        "claim headers over their size budget",
+                    ));
+                }
+                headers.append(header, &value);
+                covered.push(header.clone());
+            }
+        }
+
+        let url = origin_url(origin, request_url);
+        let now = platform.now();
+        if let (Some(config), Some(key)) = (&settings.assertion, &self.key) {
+            let jti = random_b64(platform);
+            let audience = origin.origin().ascii_serialization();
+            let jwt = assertion::issue(
+                key,
+                &AssertionClaims {
+                    issuer: &settings.gateway_id,
+                    audience: &audience,
+                    token: token.map(|t| &t.claims),
+                    selected: &config.claims,
+                    jti: &jti,
+                    now,
+                    ttl: config.ttl_seconds,
+                },
+            );
+            headers.append(&config.header, &jwt);
+            covered.push(config.header.clone());
+        }
+
+        if let Some(config) = &settings.message_signature {
+            for extra in &config.cover {
+                if headers.get_all(extra).next().is_some() && !covered.contains(extra) {
+                    covered.push(extra.clone());
+                }
+            }
+            let (key, keyid) = match (config.algorithm, &self.key, &self.hmac) {
+                (SignatureAlgorithm::EcdsaP256Sha256, Some(key), _) => (
+                    SigningKey::EcdsaP256(key.signing_key()),
+                    key.kid().to_owned(),
+                ),
+                (SignatureAlgorithm::HmacSha256, _, Some(secret)) => {
+                    (SigningKey::Hmac(secret), config.hmac_keyid.clone())
+                }
+                // Config validation and `Forwarder::new` guarantee the key exists.
+                _ => {
+                    return Err(Error::Config(ConfigError {
+                        field: "forwarding.message_signature".into(),
+                        message: "no key for the signature algorithm".into(),
+                    }))
+                }
+            };
+            let alg = match config.algorithm {
+                SignatureAlgorithm::EcdsaP256Sha256 => "ecdsa-p256-sha256",
+                SignatureAlgorithm::HmacSha256 => "hmac-sha256",
+            };
+            let params = SignatureParams {
+                components: covered,
+                params: vec![
+                    ("created".into(), Param::Integer(now as i64)),
+                    (
+                        "expires".into(),
+                        Param::Integer((now + config.ttl_seconds) as i64),
+                    ),
+                    ("nonce".into(), Param::String(random_b64(platform))),
+                    ("keyid".into(), Param::String(keyid)),
+                    ("alg".into(), Param::String(alg.into())),
+                ],
+            };
+            let message = Message {
+                method,
+                target_uri: &url,
+                headers: &headers,
+                status: None,
+            };
+            let base = message_signature::signature_base(&message, &params)
+                .map_err(|_| Error::ClaimNotForwardable("request cannot be signed"))?;
+            let signature = message_signature::sign(&key, &base);
+            headers.append(
+                "signature-input",
+                &message_signature::signature_input_member(&config.label, &params),
+            );
+            headers.append(
+                "signature",
+                &message_signature::signature_member(&config.label, &signature),
+            );
+        }
+        Ok(Forward {
+            url,
+            headers,
+            response_headers: Headers::new(),
+        })
+    }
+}
+
+/// 128 random bits from the platform, base64url: `jti` and `nonce` values.
+fn random_b64<P: Platform>(platform: &P) -> String {
+    let mut bytes = [0u8; 16];
+    platform.random(&mut bytes);
+    Base64UrlUnpadded::encode_string(&bytes)
+}
+
+/// A claim value as a header-safe string (RFC 9110 §5.5 field values, visible ASCII only):
+/// strings are percent-encoded (every byte outside `0x21..=0x7E`, and `%` and `,`, becomes `%XX` of
+/// its UTF-8 bytes, so spaces, controls and non-ASCII can never reach the origin raw); numbers and
+/// booleans as JSON; arrays of those joined with `,`. `null`, objects and nested arrays cannot be
+/// forwarded: the request is refused rather than forwarded without the claim.
+pub fn header_value(value: &Value) -> Result<String, Error> {
+    fn scalar(value: &Value) -> Result<String, Error> {
+        match value {
+            Value::String(s) => Ok(percent_encode(s)),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            _ => Err(Error::ClaimNotForwardable(
+                "claim value cannot be forwarded as a header",
+            )),
+        }
+    }
+    match value {
+        Value::Array(items) => Ok(items
+            .iter()
+            .map(scalar)
+            .collect::<Result<Vec<_>, _>>()?
+            .join(",")),
+        other => scalar(other),
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (0x21..=0x7e).contains(&b) && b != b'%' && b != b',' {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 /// Builds the request for the origin: the origin base URL joined with the request's path and
-/// query, and the incoming headers minus hop-by-hop fields, credentials, client-certificate
-/// fields (the well-known ones and `cert_field`, the configured `mtls.client_cert_header`) and
-/// the gateway namespace.
+/// query, and the incoming headers minus hop-by-hop fields, credentials and the gateway namespace.
+/// This is the stripping alone, as with default [`Forwarding`] settings; the pipeline uses
+/// [`Forwarder`], which also strips the configured header names and adds trace, claims and proofs.
 pub fn to_origin(
     origin: &Url,
     request_url: &Url,
@@ -50,13 +336,7 @@ pub fn to_origin(
     cert_field: Option<&str>,
 ) -> Forward {
     let mut headers = incoming.clone();
-    headers.retain(|name| {
-        !name.starts_with(NAMESPACE)
-            && !HOP_BY_HOP.contains(&name)
-            && !CREDENTIALS.contains(&name)
-            && !CLIENT_CERT_FIELDS.contains(&name)
-            && !cert_field.is_some_and(|field| field.eq_ignore_ascii_case(name))
-    });
+    headers.retain(|name| !always_stripped(name, cert_field) && !CREDENTIALS.contains(&name));
     Forward {
         url: origin_url(origin, request_url),
         headers,
@@ -94,6 +374,23 @@ mod tests {
         assert_eq!(fwd.url, "http://o:9/base/a/b?x=1");
         let fwd = to_origin(&url("http://o:9"), &url("https://gw/"), &headers, None);
         assert_eq!(fwd.url, "http://o:9/");
+    }
+
+    #[test]
+    fn header_values_are_visible_ascii() {
+        use serde_json::json;
+        let v = |j: Value| header_value(&j).map_err(|e| e.code());
+        assert_eq!(v(json!("alice")), Ok("alice".into()));
+        assert_eq!(
+            v(json!("a b\r\nX-Evil: 1")),
+            Ok("a%20b%0D%0AX-Evil:%201".into())
+        );
+        assert_eq!(v(json!("Zoë,%")), Ok("Zo%C3%AB%2C%25".into()));
+        assert_eq!(v(json!(["a", "b,c", 3, true])), Ok("a,b%2Cc,3,true".into()));
+        assert_eq!(v(json!(12.5)), Ok("12.5".into()));
+        for bad in [json!(null), json!({"a": 1}), json!([["a"]]), json!([null])] {
+            assert_eq!(v(bad), Err("ERR_FORWARD_CLAIM_HEADER"));
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@
 )]
 
 pub mod access_token;
+pub mod assertion;
 pub mod bearer;
 pub mod claims;
 pub mod config;
@@ -31,10 +32,13 @@ pub mod introspection;
 pub mod jwk;
 pub mod jwks;
 pub mod jws;
+pub mod message_signature;
 pub mod mtls;
 mod pipeline;
 pub mod platform;
+pub mod policy;
 mod strict;
+pub mod trace_context;
 pub mod trust_anchors;
 pub mod warmup;
 pub mod x5c;

@@ -1,16 +1,18 @@
 //! The request pipeline: extract → resolve → verify → bind → policy → forward.
 
-use crate::access_token::{looks_like_jws, TokenKind, TokenVerifier, VerifiedToken};
+use crate::access_token::{looks_like_jws, TokenVerifier, VerifiedToken};
 use crate::bearer::{self, Credential};
-use crate::config::{Config, ConfigError, DpopMode, ReplayMode, Unmatched};
+use crate::config::{self, Config, ConfigError, DpopMode, ReplayMode, Route, TokenKind, Unmatched};
 use crate::dpop::{self, AlgSet, NonceKey, ProofRequest, ProofRules, ReplayCache};
 use crate::error::{DpopFault, Error, TokenFault};
-use crate::forward;
+use crate::forward::Forwarder;
 use crate::http::{Headers, Outcome, Request, Response};
 use crate::introspection::Introspector;
 use crate::jws::Alg;
 use crate::mtls;
 use crate::platform::{FetchError, LogLevel, Platform};
+use crate::policy;
+use crate::trace_context::TraceContext;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use url::Url;
@@ -20,6 +22,9 @@ pub type SecretLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Path of the health endpoint, answered by the gateway itself.
 pub const HEALTH_PATH: &str = "/.well-known/edgeward/health";
+
+/// Path of the gateway's own JWK Set (the assertion and `ecdsa-p256-sha256` signature keys).
+pub const JWKS_PATH: &str = "/.well-known/edgeward/jwks.json";
 
 /// A loaded gateway: configuration plus per-instance state. Shells keep one per isolate.
 /// An invalid configuration does not stop construction: every request then gets a 500 naming the
@@ -37,6 +42,7 @@ struct Loaded {
     introspector: Option<Introspector>,
     public_base: Option<Url>,
     dpop: DpopState,
+    forwarder: Forwarder,
 }
 
 /// The DPoP rules and per-isolate state (RFC 9449).
@@ -83,6 +89,28 @@ impl DpopState {
             replay: config.replay,
             seen: ReplayCache::new(config.replay_cache_entries),
         })
+    }
+}
+
+/// The policy stage: the route's token requirements, then the origin (claim-based routing).
+fn policy_stage(
+    loaded: &Loaded,
+    route: Option<&Route>,
+    token: Option<&VerifiedToken>,
+    now: u64,
+) -> Result<Url, Error> {
+    let (Some(route), Some(token)) = (route, token) else {
+        return Ok(loaded.origin.clone());
+    };
+    policy::check(route, token, now)?;
+    match &route.origin_by_claim {
+        None => Ok(loaded.origin.clone()),
+        Some(by_claim) => Url::parse(policy::origin_for(by_claim, &token.claims)).map_err(|e| {
+            Error::Config(ConfigError {
+                field: "routes[].origin_by_claim".into(),
+                message: e.to_string(),
+            })
+        }),
     }
 }
 
@@ -135,6 +163,10 @@ impl Gateway {
                     }
                     None => None,
                 };
+                let forwarder = Forwarder::new(
+                    &config.forwarding,
+                    config::forwarding_secrets(&config.forwarding, secrets)?,
+                )?;
                 Ok(Loaded {
                     config,
                     origin,
@@ -142,6 +174,7 @@ impl Gateway {
                     introspector,
                     public_base,
                     dpop,
+                    forwarder,
                 })
             }),
         };
@@ -154,10 +187,11 @@ impl Gateway {
 
     /// Decides what to do with a request.
     pub async fn handle<P: Platform>(&self, platform: &P, request: &Request) -> Outcome {
-        match self.decide(platform, request).await {
+        let trace = TraceContext::for_request(&request.headers, platform);
+        match self.decide(platform, request, &trace).await {
             Ok(outcome) => outcome,
             Err(error) => {
-                self.log_error(platform, &error);
+                self.log_error(platform, &error, &trace.request_id);
                 Outcome::Respond(error.to_response())
             }
         }
@@ -194,7 +228,8 @@ impl Gateway {
             },
         };
         answer.unwrap_or_else(|error| {
-            self.log_error(platform, &error);
+            let trace = TraceContext::for_request(&request.headers, platform);
+            self.log_error(platform, &error, &trace.request_id);
             error.to_response()
         })
     }
@@ -214,37 +249,62 @@ impl Gateway {
         }
     }
 
-    /// The stages in order: policy (route lookup) → extract → resolve + verify → bind → forward.
-    async fn decide<P: Platform>(&self, platform: &P, request: &Request) -> Result<Outcome, Error> {
+    /// The stages in order: route lookup → extract → resolve + verify → bind → policy → forward.
+    async fn decide<P: Platform>(
+        &self,
+        platform: &P,
+        request: &Request,
+        trace: &TraceContext,
+    ) -> Result<Outcome, Error> {
         let url = Url::parse(&request.url).map_err(|_| Error::InvalidRequest("bad request URL"))?;
         let loaded = self.config.as_ref().map_err(|e| Error::Config(e.clone()))?;
         if url.path() == HEALTH_PATH && request.method == "GET" {
             return Ok(Outcome::Respond(self.health()));
         }
+        if url.path() == JWKS_PATH && request.method == "GET" {
+            let mut response = Response::json(200, &loaded.forwarder.jwks());
+            response.headers.set("cache-control", "public, max-age=300");
+            return Ok(Outcome::Respond(response));
+        }
         if url.path() == crate::warmup::WARMUP_PATH && request.method == "POST" {
             return warmup_gate(loaded, platform);
         }
-        let Some(dpop_mode) = policy(&loaded.config, request, &url)? else {
-            return Ok(Outcome::Forward(forward_stage(
-                loaded,
-                &url,
-                request,
-                Headers::new(),
-            )));
+        let config = &loaded.config;
+        let route = config
+            .routes
+            .iter()
+            .find(|route| route.matches(&request.method, url.path()));
+        let anonymous = match route {
+            Some(route) => route.anonymous,
+            None if config.unmatched == Unmatched::RequireToken => false,
+            None => return Err(Error::RouteNotFound),
         };
-        let credential = bearer::extract(&request.headers)?;
-        let token = credential.token().ok_or(Error::MissingCredential)?;
-        let verified = resolve(loaded, platform, token).await?;
-        let response_headers = bind(
-            loaded, platform, request, &url, dpop_mode, credential, &verified,
-        )
-        .await?;
-        Ok(Outcome::Forward(forward_stage(
-            loaded,
+        let mut verified = None;
+        let mut response_headers = Headers::new();
+        if !anonymous {
+            let dpop_mode = route.map(|route| route.dpop).unwrap_or_default();
+            let credential = bearer::extract(&request.headers)?;
+            let token = credential.token().ok_or(Error::MissingCredential)?;
+            let token = resolve(loaded, platform, token).await?;
+            response_headers = bind(
+                loaded, platform, request, &url, dpop_mode, credential, &token,
+            )
+            .await?;
+            verified = Some(token);
+        }
+        let origin = policy_stage(loaded, route, verified.as_ref(), platform.now())?;
+        let mut forward = loaded.forwarder.forward(
+            platform,
+            &request.method,
+            &origin,
             &url,
-            request,
-            response_headers,
-        )))
+            &request.headers,
+            config.mtls.client_cert_header.as_deref(),
+            verified.as_ref(),
+            trace,
+        )?;
+        forward.response_headers = response_headers;
+        Ok(Outcome::Forward(forward))
     }
 
     fn health(&self) -> Response {
@@ -254,14 +314,17 @@ impl Gateway {
         )
     }
 
-    fn log_error<P: Platform>(&self, platform: &P, error: &Error) {
+    fn log_error<P: Platform>(&self, platform: &P, error: &Error, request_id: &str) {
         match error {
             Error::Config(e) => {
                 if !self.reported.swap(true, Ordering::Relaxed) {
-                    platform.log(LogLevel::Error, &e.to_string());
+                    platform.log(LogLevel::Error, &format!("{e} request_id={request_id}"));
                 }
             }
-            other => platform.log(LogLevel::Info, &format!("rejected: {}", other.code())),
+            other => platform.log(
+                LogLevel::Info,
+                &format!("rejected: {} request_id={request_id}", other.code()),
+            ),
         }
     }
 }
@@ -317,21 +380,6 @@ fn warmup_gate<P: Platform>(loaded: &Loaded, platform: &P) -> Result<Outcome, Er
     Ok(Outcome::ReadBody {
         max_bytes: crate::warmup::MAX_PUSH_BYTES,
     })
-}
-
-/// What the route table asks of this request: `None` for an anonymous route, otherwise the DPoP
-/// mode of the route that needs a token (`optional` for unmatched requests under `require_token`).
-fn policy(config: &Config, request: &Request, url: &Url) -> Result<Option<DpopMode>, Error> {
-    let route = config
-        .routes
-        .iter()
-        .find(|route| route.matches(&request.method, url.path()));
-    match route {
-        Some(route) if route.anonymous => Ok(None),
-        Some(route) => Ok(Some(route.dpop)),
-        None if config.unmatched == Unmatched::RequireToken => Ok(Some(DpopMode::default())),
-        None => Err(Error::RouteNotFound),
-    }
 }
 
 /// The bind stage: sender constraints of a verified token. DPoP (RFC 9449 §7) by the route's mode,
@@ -455,17 +503,4 @@ fn bind_certificate(
     };
     let cert = request.client_cert.or(from_header);
     mtls::check(x5t, cert.as_ref()).map_err(Error::InvalidToken)
-}
-
-/// The forward stage, with the response header fields the shell adds to the origin's answer.
-fn forward_stage(
-    loaded: &Loaded,
-    url: &Url,
-    request: &Request,
-    response_headers: Headers,
-) -> crate::http::Forward {
-    let cert_field = loaded.config.mtls.client_cert_header.as_deref();
-    let mut forward = forward::to_origin(&loaded.origin, url, &request.headers, cert_field);
-    forward.response_headers = response_headers;
-    forward
 }
