@@ -4,8 +4,12 @@ import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RUNTIMES, startOrigin, startGateway, freePort } from './lib/harness.mjs';
 
-for (const runtime of RUNTIMES) {
-  describe(`skeleton on ${runtime}`, () => {
+// Workers twice: on bare workerd (as every other test file) and through `wrangler dev`, the path
+// users take with scripts/serve --runtime workers.
+const targets = RUNTIMES.flatMap((r) => (r === 'workers' ? [[r, 'workerd'], [r, 'wrangler']] : [[r]]));
+
+for (const [runtime, engine] of targets) {
+  describe(`skeleton on ${runtime}${engine ? ` (${engine})` : ''}`, () => {
     let origin, gateway, broken, orphan;
 
     before(async () => {
@@ -13,9 +17,9 @@ for (const runtime of RUNTIMES) {
       const closedPort = await freePort();
       const routes = [{ path: '/public/*', anonymous: true }, { path: '/api/*' }];
       [gateway, broken, orphan] = await Promise.all([
-        startGateway(runtime, { origin: origin.url, routes }),
-        startGateway(runtime, { origin: origin.url, routes: [{ path: '/x', methods: ['get'] }] }),
-        startGateway(runtime, { origin: `http://127.0.0.1:${closedPort}`, routes }),
+        startGateway(runtime, { origin: origin.url, routes }, { engine }),
+        startGateway(runtime, { origin: origin.url, routes: [{ path: '/x', methods: ['get'] }] }, { engine }),
+        startGateway(runtime, { origin: `http://127.0.0.1:${closedPort}`, routes }, { engine }),
       ]);
     });
 

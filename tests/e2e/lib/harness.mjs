@@ -10,6 +10,20 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const RUNTIMES = (process.env.EDGEWARD_E2E_RUNTIMES || 'workers,spin').split(',');
 
+/** How the `workers` runtime is served in tests: bare workerd (default: starts in about a second,
+ *  light enough to run several gateways at once) or `wrangler` (wrangler dev, the user path; the
+ *  skeleton test always covers it too). */
+export const WORKERS_ENGINE = process.env.EDGEWARD_E2E_WORKERS || 'workerd';
+
+/** Every gateway process group started by this test file; all are killed when it exits, even
+ *  when a `before` hook failed half-way. */
+const live = new Set();
+process.on('exit', () => {
+  for (const pid of live) {
+    try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
 /** Imports a package from the pinned npm tool folder set up by scripts/setup. */
 export async function npm(name, entry) {
   const root = process.env.EDGEWARD_NPM;
@@ -51,15 +65,18 @@ export async function startOrigin() {
  * Starts `scripts/serve` for a runtime with a config object; resolves once health answers.
  * `vars` ({ NAME: 'value' }) become extra environment variables (`--var NAME=value`).
  */
-export async function startGateway(runtime, config, { trustAnchors, vars = {} } = {}) {
+export async function startGateway(runtime, config, { trustAnchors, vars = {}, engine } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, typeof config === 'string' ? config : JSON.stringify(config));
   const port = await freePort();
-  const args = ['--runtime', runtime, '--config', configFile, '--port', String(port)];
+  const serveAs = runtime === 'workers' ? (engine || WORKERS_ENGINE).replace('wrangler', 'workers') : runtime;
+  const args = ['--runtime', serveAs, '--config', configFile, '--port', String(port)];
   if (trustAnchors) args.push('--trust-anchors', trustAnchors);
   for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}=${value}`);
   const child = spawn(join(ROOT, 'scripts', 'serve'), args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child.pid);
+  child.on('exit', () => live.delete(child.pid));
   let log = '';
   child.stdout.on('data', (d) => { log += d; });
   child.stderr.on('data', (d) => { log += d; });
