@@ -7,9 +7,13 @@ import { spawn } from 'node:child_process';
 const [runs, url, authorization, cmd, ...args] = process.argv.slice(2);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const times = [];
+let child = null;
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => { child?.kill('SIGKILL'); process.exit(130); }); // never leave a gateway behind
+}
 for (let i = 0; i < Number(runs); i++) {
   const started = performance.now();
-  const child = spawn(cmd, args, { stdio: 'ignore' });
+  child = spawn(cmd, args, { stdio: 'ignore' });
   let ms = null;
   try {
     while (performance.now() - started < 30_000) {
