@@ -6,7 +6,7 @@
 //   files: dpop-probe.txt (1), dpop-warm.txt (WARM_PROOFS), dpop-run.txt (RUN_PROOFS), so the
 //   probe, the warm-up and the measured run against one gateway process never replay a proof.
 // Writes OUT_DIR/fixtures.json and the proof files.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createHash, randomUUID } from 'node:crypto';
@@ -67,12 +67,12 @@ const htu = new URL(PATH, gatewayUrl).href;
 const proof = () => new jose.SignJWT({ htm: 'GET', htu, iat: now, jti: randomUUID(), ath })
   .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: dpopJwk })
   .sign(dpopKeys.privateKey);
-async function proofFile(name, count) {
-  const lines = [];
-  for (let i = 0; i < count; i += 500) {
-    lines.push(...(await Promise.all(Array.from({ length: Math.min(500, count - i) }, proof))));
+async function proofFile(name, count) { // written in batches: the full run needs ~290k proofs
+  writeFileSync(join(out, name), '');
+  for (let i = 0; i < count; i += 1000) {
+    const batch = await Promise.all(Array.from({ length: Math.min(1000, count - i) }, proof));
+    appendFileSync(join(out, name), batch.join('\n') + '\n');
   }
-  writeFileSync(join(out, name), lines.join('\n') + '\n');
 }
 await proofFile('dpop-probe.txt', 1);
 await proofFile('dpop-warm.txt', Number(warmProofs));
