@@ -1,0 +1,127 @@
+//! Native benchmark of the whole pipeline with a fake platform (`cargo bench -p edgeward --bench
+//! pipeline`): `Gateway::handle` from request to `Outcome`, for an anonymous route (no token work),
+//! a valid ES256 token from inline JWKS (extract → verify → claims → forward), and an expired token
+//! (the 401 path). Same fake platform as `tests/pipeline.rs`. Figures compare changes on one
+//! machine; nothing here is asserted by tests.
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use criterion::{criterion_group, criterion_main, Criterion};
+use edgeward::crypto::RustCrypto;
+use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use edgeward::{Gateway, Headers, Outcome, Request};
+use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+const NOW: u64 = 1_800_000_000;
+const ISS: &str = "https://issuer.test";
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// Fixed clock, no network, logs dropped.
+struct Fake;
+
+impl Platform for Fake {
+    type Verifier = RustCrypto;
+    fn verifier(&self) -> &RustCrypto {
+        &RustCrypto
+    }
+    fn now(&self) -> u64 {
+        NOW
+    }
+    fn log(&self, _level: LogLevel, _message: &str) {}
+    fn random(&self, buf: &mut [u8]) {
+        buf.fill(7);
+    }
+    async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
+        Err(FetchError::Unreachable)
+    }
+}
+
+fn signing_key() -> SigningKey {
+    SigningKey::from_slice(&[1; 32]).expect("key")
+}
+
+fn token(claims: Value) -> String {
+    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
+    let header = json!({ "alg": "ES256", "typ": "at+jwt", "kid": "k1" });
+    let input = format!("{}.{}", b64(&header), b64(&claims));
+    let sig: Signature = signing_key().sign(input.as_bytes());
+    format!(
+        "{input}.{}",
+        Base64UrlUnpadded::encode_string(&sig.to_bytes())
+    )
+}
+
+fn gateway() -> Gateway {
+    let point = signing_key().verifying_key().to_encoded_point(false);
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
+        "x": Base64UrlUnpadded::encode_string(point.x().expect("x")),
+        "y": Base64UrlUnpadded::encode_string(point.y().expect("y")),
+    });
+    let config = json!({
+        "origin": "http://origin.test:8080",
+        "routes": [{ "path": "/public/*", "anonymous": true }, { "path": "/api/*" }],
+        "issuers": [{
+            "issuer": ISS, "audiences": ["https://api.test"], "algorithms": ["ES256"],
+            "require_typ": "at+jwt", "jwks": { "keys": [jwk] },
+        }],
+    });
+    Gateway::with_trust_anchors(Some(&config.to_string()), &|_| None, "bench", &[])
+}
+
+fn request(path: &str, token: Option<&str>) -> Request {
+    let mut headers = Headers::new();
+    headers.append("host", "gw.test");
+    headers.append("user-agent", "bench");
+    if let Some(t) = token {
+        headers.append("authorization", &format!("Bearer {t}"));
+    }
+    Request {
+        method: "GET".into(),
+        url: format!("https://gw.test{path}"),
+        headers,
+        client_cert: None,
+    }
+}
+
+fn pipeline(c: &mut Criterion) {
+    let gw = gateway();
+    let claims = |exp: u64| json!({ "iss": ISS, "aud": "https://api.test", "sub": "alice", "exp": exp, "iat": NOW - 10 });
+    let cases = [
+        ("anonymous route", request("/public/doc", None), true),
+        (
+            "inline JWKS ES256, valid",
+            request("/api/orders?x=1", Some(&token(claims(NOW + 300)))),
+            true,
+        ),
+        (
+            "inline JWKS ES256, expired (401)",
+            request("/api/orders", Some(&token(claims(NOW - 600)))),
+            false,
+        ),
+    ];
+    for (name, req, forwards) in &cases {
+        // The outcome is checked once, outside the timed loop.
+        let forwarded = matches!(block_on(gw.handle(&Fake, req)), Outcome::Forward(_));
+        assert_eq!(forwarded, *forwards, "{name}");
+        c.bench_function(&format!("pipeline/{name}"), |b| {
+            b.iter(|| block_on(gw.handle(&Fake, black_box(req))))
+        });
+    }
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
