@@ -4,7 +4,7 @@
 Seeds are a handful of valid and near-valid inputs per target, made from the repository's own test
 data: the jwcrypto interop vectors, the x5c fixture certificates, the README configuration and
 introspection answers signed with the fuzz crate's fixed AS key (P-256 scalar [9; 32], public half in
-fuzz/src/lib.rs). Deterministic except for ECDSA nonces; rerunning rewrites every seed-* file.
+fuzz/src/lib.rs). Deterministic (RFC 6979 ECDSA): rerunning rewrites every seed-* file identically.
 """
 import base64
 import json
@@ -53,7 +53,7 @@ def as_jwt(claims: dict, typ: str = "token-introspection+jwt") -> str:
     key = ec.derive_private_key(int.from_bytes(bytes([9]) * 32, "big"), ec.SECP256R1())
     header = {"alg": "ES256", "kid": "as1", "typ": typ}
     signing_input = f"{b64u(js(header).encode())}.{b64u(js(claims).encode())}"
-    r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256(), deterministic_signing=True)))
     return f"{signing_input}.{b64u(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
@@ -68,7 +68,7 @@ write("jws", "crit", unsigned({"alg": "ES256", "crit": ["ext"], "ext": 1}, claim
 write("jws", "x5c", unsigned({"alg": "ES256", "x5c": [base64.b64encode(der("leaf")).decode()]}, claims))
 write("jws", "alg-none", unsigned({"alg": "none"}, claims, b"x"))
 write("jws", "huge-times", unsigned({"alg": "ES256", "typ": "at+jwt"},
-                                     dict(claims, exp=1.8e308, nbf=-1e308, iat=18446744073709551615)))
+                                     dict(claims, exp=1.7e308, nbf=-1.7e308, iat=18446744073709551615)))
 
 # jwk: every interop key, a set of all, and refusals.
 for v in vectors:

@@ -18,15 +18,27 @@ fuzz_target!(|data: &[u8]| {
     let token = &vectors()[0].token;
     for (method, url, auth) in [
         ("GET", "https://gw.test/.well-known/edgeward/health", None),
-        ("GET", "https://gw.test/api/orders?x=1", Some(format!("Bearer {token}"))),
-        ("POST", "https://gw.test/other", Some("Bearer opaque-fuzz-token".to_owned())),
+        (
+            "GET",
+            "https://gw.test/api/orders?x=1",
+            Some(format!("Bearer {token}")),
+        ),
+        (
+            "POST",
+            "https://gw.test/other",
+            Some("Bearer opaque-fuzz-token".to_owned()),
+        ),
         ("DELETE", "https://gw.test/", None),
     ] {
         let mut headers = Headers::new();
         if let Some(auth) = auth {
             headers.append("authorization", &auth);
         }
-        let request = Request { method: method.into(), url: url.into(), headers };
+        let request = Request {
+            method: method.into(),
+            url: url.into(),
+            headers,
+        };
         let _ = block_on(gateway.handle(&platform, &request));
     }
 });

@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
         };
         let first = block_on(gateway.handle(&platform, &request));
         if let Outcome::Respond(r) = &first {
-            assert!(r.status >= 400, "an opaque token is either forwarded or refused");
+            assert!(
+                r.status >= 400,
+                "an opaque token is either forwarded or refused"
+            );
         }
         // Second call: answered from the cache (or re-asked) at a later time.
         platform.now = NOW + 5;

@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = block_on(parsed.verify(jwk.public_key(), &RustCrypto));
     }
     // A key of another family must never verify.
-    let other = vectors().iter().find(|v| v.alg != parsed.header.alg.name()).unwrap();
+    let other = vectors()
+        .iter()
+        .find(|v| v.alg != parsed.header.alg.name())
+        .unwrap();
     let other = Jwk::from_object(other.jwk.as_object().unwrap()).unwrap();
     if !parsed.header.alg.fits(other.public_key()) {
         assert!(block_on(parsed.verify(other.public_key(), &RustCrypto)).is_err());

@@ -76,14 +76,28 @@ fn answer(a: Answer, json_type: &str) -> Result<FetchResponse, FetchError> {
         Answer::Fail(0) => Err(FetchError::Timeout),
         Answer::Fail(1) => Err(FetchError::TooLarge),
         Answer::Fail(_) => Err(FetchError::Unreachable),
-        Answer::Ok { status, content_type, cache_control, age, body } => {
+        Answer::Ok {
+            status,
+            content_type,
+            cache_control,
+            age,
+            body,
+        } => {
             let mut headers = Vec::new();
-            for (name, value) in [("content-type", content_type), ("cache-control", cache_control), ("age", age)] {
+            for (name, value) in [
+                ("content-type", content_type),
+                ("cache-control", cache_control),
+                ("age", age),
+            ] {
                 if let Some(value) = value {
                     headers.push((name.to_owned(), value));
                 }
             }
-            Ok(FetchResponse { status, headers, body })
+            Ok(FetchResponse {
+                status,
+                headers,
+                body,
+            })
         }
         Answer::Json(body) => Ok(FetchResponse {
             status: 200,
@@ -149,7 +163,11 @@ fuzz_target!(|input: Input| {
         jwks: answer(input.jwks, "application/json"),
         introspection: answer(input.introspection, introspection_type),
     };
-    let request = Request { method, url, headers };
+    let request = Request {
+        method,
+        url,
+        headers,
+    };
     let runs = if input.repeat { 2 } else { 1 };
     for _ in 0..runs {
         match block_on(gateway.handle(&platform, &request)) {
@@ -158,7 +176,10 @@ fuzz_target!(|input: Input| {
                 assert!(f.url.starts_with("http://origin.test/base"), "{}", f.url);
                 // Credentials and the gateway's own namespace never reach the origin.
                 for (name, _) in f.headers.iter() {
-                    assert!(!matches!(name, "authorization" | "dpop" | "host"), "{name} forwarded");
+                    assert!(
+                        !matches!(name, "authorization" | "dpop" | "host"),
+                        "{name} forwarded"
+                    );
                     assert!(!name.starts_with("x-edgeward-"), "{name} forwarded");
                 }
             }

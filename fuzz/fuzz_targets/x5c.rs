@@ -39,11 +39,21 @@ fuzz_target!(|data: &[u8]| {
     }
     let result = block_on(x5c::validate(&chain, anchors(), now, &policy, &RustCrypto));
     if let Ok(leaf) = &result {
-        assert!(leaf.not_before <= now && now <= leaf.not_after, "validated outside validity");
+        assert!(
+            leaf.not_before <= now && now <= leaf.not_after,
+            "validated outside validity"
+        );
     }
     // The cached variant must agree with the uncached one.
     let cache = ChainCache::new(4);
-    let cached = block_on(x5c::validate_cached(&cache, &chain, anchors(), now, &policy, &RustCrypto));
+    let cached = block_on(x5c::validate_cached(
+        &cache,
+        &chain,
+        anchors(),
+        now,
+        &policy,
+        &RustCrypto,
+    ));
     assert_eq!(result.is_ok(), cached.is_ok());
 
     for der in &chain {
