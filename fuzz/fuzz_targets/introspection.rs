@@ -5,7 +5,9 @@
 #![no_main]
 
 use edgeward::{Headers, Outcome, Request};
-use edgeward_fuzz::{answer, block_on, gateway, Fake, NOW, OPAQUE_TOKEN};
+use edgeward_fuzz::{
+    answer, block_on, gateway_from, introspection_config, Fake, NOW, OPAQUE_TOKEN,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         ("json", "application/json; charset=utf-8"),
         ("jwt", "application/token-introspection+jwt"),
     ] {
-        let gateway = gateway(mode);
+        let gateway = gateway_from(&introspection_config(mode));
         let mut platform = Fake::offline();
         platform.introspection = Ok(answer(content_type, data));
         let mut headers = Headers::new();

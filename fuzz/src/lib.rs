@@ -176,9 +176,25 @@ pub fn config(mode: &str) -> String {
     .to_string()
 }
 
-/// A gateway for [`config`]; panics if the fixed configuration does not load.
+/// A gateway for [`config`].
 pub fn gateway(mode: &str) -> Gateway {
     gateway_from(&config(mode))
+}
+
+/// The lighter configuration of the `introspection` target: only the AS as an issuer, so that
+/// building a gateway per input does not validate the five interop keys each time.
+pub fn introspection_config(mode: &str) -> String {
+    json!({
+        "origin": "http://origin.test/base",
+        "routes": [{ "path": "/*" }],
+        "issuers": [
+            { "issuer": AS, "audiences": ["gw"],
+              "jwks": { "keys": [{ "kty": "EC", "crv": "P-256", "kid": "as1", "x": AS_X, "y": AS_Y }] } },
+        ],
+        "introspection": { "endpoint": "https://as.test/introspect", "issuer": AS, "client_id": "gw",
+            "client_secret_name": "GW_SECRET", "response": mode, "max_ttl": 300, "negative_ttl": 10 },
+    })
+    .to_string()
 }
 
 /// A gateway for any configuration text (an invalid one answers every request with 500).
