@@ -1,0 +1,198 @@
+//! Regression tests for the fuzz targets in `fuzz/` (see `fuzz/README.md`): input-driven times,
+//! lifetimes and sizes at their extremes must give an answer, never an arithmetic panic (these
+//! tests run in debug builds, where an overflow panics). Inputs a fuzz target ever crashes on are
+//! replayed here as plain tests.
+
+mod common;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use common::block_on;
+use edgeward::claims::{self, ClaimRules};
+use edgeward::crypto::RustCrypto;
+use edgeward::error::TokenFault;
+use edgeward::jws;
+use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use edgeward::{Gateway, Headers, Outcome, Request};
+use serde_json::{json, Value};
+use std::cell::Cell;
+
+struct Fake {
+    now: Cell<u64>,
+    answer: FetchResponse,
+}
+
+impl Platform for Fake {
+    type Verifier = RustCrypto;
+    fn verifier(&self) -> &RustCrypto {
+        &RustCrypto
+    }
+    fn now(&self) -> u64 {
+        self.now.get()
+    }
+    fn log(&self, _level: LogLevel, _message: &str) {}
+    fn random(&self, buf: &mut [u8]) {
+        buf.fill(7);
+    }
+    async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
+        Ok(self.answer.clone())
+    }
+}
+
+fn answer(content_type: &str, cache_control: &str, body: &Value) -> FetchResponse {
+    FetchResponse {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), content_type.into()),
+            ("cache-control".into(), cache_control.into()),
+            ("age".into(), "99999999999999999999999".into()),
+        ],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+fn status(outcome: &Outcome) -> u16 {
+    match outcome {
+        Outcome::Forward(_) => 200,
+        Outcome::Respond(r) => r.status,
+    }
+}
+
+fn get(token: &str) -> Request {
+    let mut headers = Headers::new();
+    headers.append("authorization", &format!("Bearer {token}"));
+    Request {
+        method: "GET".into(),
+        url: "https://gw.test/api".into(),
+        headers,
+    }
+}
+
+/// `claims::check` compares in f64, so `exp + leeway` and `iat + max_age + leeway` cannot overflow
+/// whatever the token or the configuration says; pinned here with every extreme at once.
+#[test]
+fn claim_times_at_the_extremes() {
+    // The shape of fuzz/corpus/jws/seed-huge-times.
+    let b64 = |v: Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
+    let token = format!(
+        "{}.{}.{}",
+        b64(json!({ "alg": "ES256", "typ": "at+jwt" })),
+        b64(
+            json!({ "iss": "https://issuer.example", "aud": "edgeward", "sub": "s",
+            "exp": 1.7e308, "nbf": -1.7e308, "iat": u64::MAX })
+        ),
+        Base64UrlUnpadded::encode_string(&[0; 64]),
+    );
+    let parsed = jws::parse(&token, 16 * 1024).unwrap();
+    let mut rules = ClaimRules::new("https://issuer.example", vec!["edgeward".into()]);
+    for (leeway, max_age) in [(0, None), (u64::MAX, Some(u64::MAX)), (0, Some(0))] {
+        rules.leeway = leeway;
+        rules.max_age = max_age;
+        for now in [0, 1_900_000_000, u64::MAX] {
+            let _ = claims::check(&parsed.header, &parsed.claims, &rules, now);
+        }
+    }
+
+    let header = parsed.header.clone();
+    let claims = |exp: Value| {
+        json!({ "iss": "https://issuer.example", "aud": "edgeward", "exp": exp })
+            .as_object()
+            .unwrap()
+            .clone()
+    };
+    rules.max_age = None;
+    rules.leeway = u64::MAX;
+    assert_eq!(
+        claims::check(&header, &claims(json!(u64::MAX)), &rules, u64::MAX),
+        Ok(())
+    );
+    rules.leeway = 0;
+    assert_eq!(
+        claims::check(&header, &claims(json!(i64::MIN)), &rules, 0),
+        Err(TokenFault::Expired)
+    );
+    assert_eq!(
+        claims::check(&header, &claims(json!(-1.7e308)), &rules, 0),
+        Err(TokenFault::Expired)
+    );
+}
+
+/// Introspection: `now + max_ttl` / `now + negative_ttl` and an `exp` of u64::MAX near the end of
+/// time (introspection.rs uses saturating_add).
+#[test]
+fn introspection_lifetimes_at_the_extremes() {
+    let config = json!({
+        "origin": "http://origin.test",
+        "routes": [{ "path": "/*" }],
+        "issuers": [{ "issuer": "https://as.test", "audiences": ["gw"], "jwks_uri": "https://as.test/jwks" }],
+        "introspection": { "endpoint": "https://as.test/introspect", "issuer": "https://as.test",
+            "client_id": "gw", "client_secret_name": "S", "max_ttl": u64::MAX, "negative_ttl": u64::MAX },
+    })
+    .to_string();
+    let secrets = |_: &str| Some("s".to_owned());
+    for active in [true, false] {
+        for now in [0, u64::MAX - 1, u64::MAX] {
+            let gateway = Gateway::with_trust_anchors(Some(&config), &secrets, "test", &[]);
+            let body = json!({ "active": active, "exp": u64::MAX });
+            let platform = Fake {
+                now: Cell::new(now),
+                answer: answer("application/json", "max-age=1", &body),
+            };
+            let first = status(&block_on(gateway.handle(&platform, &get("opaque"))));
+            let second = status(&block_on(gateway.handle(&platform, &get("opaque"))));
+            let expected = if active && now < u64::MAX { 200 } else { 401 };
+            assert_eq!(
+                (first, second),
+                (expected, expected),
+                "active {active} now {now}"
+            );
+        }
+    }
+}
+
+/// Remote JWKS: a huge `max-age`, a huge `Age`, and `max_stale` / `max_ttl` of u64::MAX near the
+/// end of time (jwks.rs uses saturating_add and a capped delta-seconds parser).
+#[test]
+fn jwks_cache_lifetimes_at_the_extremes() {
+    let config = json!({
+        "origin": "http://origin.test",
+        "routes": [{ "path": "/*" }],
+        "issuers": [{ "issuer": "https://issuer.example", "audiences": ["edgeward"],
+            "jwks_uri": "https://issuer.example/jwks",
+            "jwks_cache": { "min_ttl": 0, "max_ttl": u64::MAX, "default_ttl": u64::MAX,
+                "refresh_cooldown": u64::MAX, "max_stale": u64::MAX, "timeout_ms": 1 } }],
+    })
+    .to_string();
+    let jwks = json!({ "keys": [{ "kty": "EC", "crv": "P-256", "kid": "k",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] });
+    // Signed by nobody: the key lookup and cache run, the signature check then fails (401).
+    let token = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsifQ.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlIn0.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let secrets = |_: &str| None;
+    // At now = u64::MAX nothing cached is ever fresh or within max_stale (`now < fresh_until`
+    // with a saturated fresh_until), so the answer is the fail-closed 503: a harmless edge at the
+    // end of time, not a panic. Everywhere else the key is found and the signature fails (401).
+    let expected = |now: u64| -> &[u16] {
+        if now == u64::MAX {
+            &[503]
+        } else {
+            &[401]
+        }
+    };
+    for cache_control in ["max-age=99999999999999999999999", "no-store", ""] {
+        for now in [0, u64::MAX - 1, u64::MAX] {
+            let gateway = Gateway::with_trust_anchors(Some(&config), &secrets, "test", &[]);
+            let platform = Fake {
+                now: Cell::new(now),
+                answer: answer("application/json", cache_control, &jwks),
+            };
+            for now in [now, now, now.saturating_add(1)] {
+                platform.now.set(now);
+                let outcome = block_on(gateway.handle(&platform, &get(token)));
+                assert!(
+                    expected(now).contains(&status(&outcome)),
+                    "{cache_control} at {now}"
+                );
+            }
+        }
+    }
+}
