@@ -256,7 +256,10 @@ impl Gateway {
         request: &Request,
         trace: &TraceContext,
     ) -> Result<Outcome, Error> {
-        let url = Url::parse(&request.url).map_err(|_| Error::InvalidRequest("bad request URL"))?;
+        let url = Url::parse(&request.url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .ok_or(Error::InvalidRequest("bad request URL"))?;
         let loaded = self.config.as_ref().map_err(|e| Error::Config(e.clone()))?;
         if url.path() == HEALTH_PATH && request.method == "GET" {
             return Ok(Outcome::Respond(self.health()));
