@@ -38,6 +38,7 @@ fuzz_target!(|data: &[u8]| {
             method: method.into(),
             url: url.into(),
             headers,
+            client_cert: None,
         };
         let _ = block_on(gateway.handle(&platform, &request));
     }

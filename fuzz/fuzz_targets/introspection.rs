@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
             method: "GET".into(),
             url: "https://gw.test/api/orders".into(),
             headers,
+            client_cert: None,
         };
         let first = block_on(gateway.handle(&platform, &request));
         if let Outcome::Respond(r) = &first {

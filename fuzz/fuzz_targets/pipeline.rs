@@ -167,11 +167,13 @@ fuzz_target!(|input: Input| {
         method,
         url,
         headers,
+        client_cert: None,
     };
     let runs = if input.repeat { 2 } else { 1 };
     for _ in 0..runs {
         match block_on(gateway.handle(&platform, &request)) {
             Outcome::Respond(r) => assert!(r.status >= 200 && r.status < 600),
+            Outcome::ReadBody { max_bytes } => assert!(max_bytes > 0),
             Outcome::Forward(f) => {
                 assert!(f.url.starts_with("http://origin.test/base"), "{}", f.url);
                 // Credentials and the gateway's own namespace never reach the origin.

@@ -54,6 +54,7 @@ fn status(outcome: &Outcome) -> u16 {
     match outcome {
         Outcome::Forward(_) => 200,
         Outcome::Respond(r) => r.status,
+        Outcome::ReadBody { .. } => 0,
     }
 }
 
@@ -64,6 +65,7 @@ fn get(token: &str) -> Request {
         method: "GET".into(),
         url: "https://gw.test/api".into(),
         headers,
+        client_cert: None,
     }
 }
 
