@@ -14,12 +14,12 @@
 use crate::access_token::TokenVerifier;
 use crate::error::{Error, TokenFault};
 use crate::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use crate::single_flight::{Flights, Turn};
 use base64ct::{Base64, Encoding};
-use futures_util::lock::Mutex as AsyncMutex;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 /// Largest introspection answer read, in bytes. RFC 7662 answers are a few hundred bytes; 64 KiB
 /// leaves room for rich claim sets while bounding what a broken or hostile AS can make us parse.
@@ -190,7 +190,7 @@ struct Cache {
 pub struct Introspector {
     settings: Settings,
     cache: Mutex<Cache>,
-    in_flight: Mutex<HashMap<[u8; 32], Arc<AsyncMutex<()>>>>,
+    flights: Flights,
 }
 
 impl Introspector {
@@ -199,7 +199,7 @@ impl Introspector {
         Introspector {
             settings,
             cache: Mutex::default(),
-            in_flight: Mutex::default(),
+            flights: Flights::default(),
         }
     }
 
@@ -214,19 +214,18 @@ impl Introspector {
         if let Some(hit) = self.cached(&key, platform.now()) {
             return hit;
         }
-        let gate = self.gate(&key);
-        let result = {
-            let _turn = gate.lock().await;
-            match self.cached(&key, platform.now()) {
+        // Waiters give up a little after the claimant's own call would have timed out.
+        let deadline = self.settings.timeout_ms.saturating_add(1000);
+        match self.flights.claim_or_wait(platform, key, deadline).await {
+            Turn::Claimed(_claim) => match self.shared_get(platform, &key).await {
                 Some(hit) => hit,
-                None => match self.shared_get(platform, &key).await {
-                    Some(hit) => hit,
-                    None => self.call(platform, keys, token, key).await,
-                },
-            }
-        };
-        self.release(&key, gate);
-        result
+                None => self.call(platform, keys, token, key).await,
+            },
+            // The claimant stored its answer, unless its call failed: then share its 503.
+            Turn::Finished | Turn::TimedOut => self
+                .cached(&key, platform.now())
+                .unwrap_or(Err(Error::UpstreamUnavailable("introspection unavailable"))),
+        }
     }
 
     async fn call<P: Platform>(
@@ -355,29 +354,6 @@ impl Introspector {
             }
         }
         cache.entries.insert(key, (entry, tick));
-    }
-
-    fn gate(&self, key: &[u8; 32]) -> Arc<AsyncMutex<()>> {
-        let mut in_flight = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        in_flight.entry(*key).or_default().clone()
-    }
-
-    fn release(&self, key: &[u8; 32], gate: Arc<AsyncMutex<()>>) {
-        let mut in_flight = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        drop(gate);
-        // Only the map holds it now: nobody is waiting for this token.
-        if in_flight
-            .get(key)
-            .is_some_and(|g| Arc::strong_count(g) == 1)
-        {
-            in_flight.remove(key);
-        }
     }
 }
 

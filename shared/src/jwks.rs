@@ -15,8 +15,9 @@
 //!   200, body too large, not a JWK Set, no usable key) keeps the previous set, which keeps serving
 //!   until [`JwksPolicy::max_stale`] after it expired; after that, and when no set was ever
 //!   fetched, lookups fail closed with [`Error::UpstreamUnavailable`] (503).
-//! - **Single flight.** Callers that need a refresh queue on an async mutex held only around the
-//!   fetch; whoever gets it second finds that a refresh happened meanwhile and uses its result.
+//! - **Single flight.** The first caller that needs a refresh claims it; the others poll between
+//!   short sleeps in their own request context (never on another request's wake-up, which Workers
+//!   cancels as a hung request) and then use the refreshed set.
 //!
 //! `x5c` in a JWK (RFC 7517 §4.7): the first certificate's public key must equal the JWK's key,
 //! otherwise the JWK is dropped. NOT checked: the `x5c` chain itself (validation of JWKS `x5c`
@@ -29,9 +30,9 @@ use crate::error::{Error, TokenFault};
 use crate::jwk::{Jwk, JwkSet, MAX_JWKS_BYTES};
 use crate::jws::Alg;
 use crate::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use crate::single_flight::{Flights, Turn};
 use crate::x5c::{public_key_from_spki, MAX_CERT_BYTES};
 use der::{Decode, Encode};
-use futures_util::lock::Mutex as AsyncMutex;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use x509_cert::Certificate;
 
@@ -100,7 +101,7 @@ pub struct RemoteJwks {
     uri: String,
     policy: JwksPolicy,
     state: Mutex<State>,
-    refresh: AsyncMutex<()>,
+    flights: Flights,
 }
 
 #[derive(Debug, Default)]
@@ -139,7 +140,7 @@ impl RemoteJwks {
             uri,
             policy,
             state: Mutex::new(State::default()),
-            refresh: AsyncMutex::new(()),
+            flights: Flights::default(),
         }
     }
 
@@ -166,10 +167,17 @@ impl RemoteJwks {
             Step::Done(result) => return result,
             Step::Refresh(seen) => seen,
         };
-        let _turn = self.refresh.lock().await;
-        let attempts = self.lock().attempts;
-        if attempts == seen {
-            self.refresh(platform).await;
+        // One refresh per source at a time; waiters poll (see `single_flight`) and then read the
+        // set the claimant stored — or, when it failed, whatever the cache still allows.
+        let deadline = self.policy.fetch_timeout_ms.saturating_add(1000);
+        if let Turn::Claimed(_claim) = self
+            .flights
+            .claim_or_wait(platform, [0; 32], deadline)
+            .await
+        {
+            if self.lock().attempts == seen {
+                self.refresh(platform).await;
+            }
         }
         let state = self.lock();
         self.answer(&state, platform.now(), kid, alg)

@@ -37,6 +37,7 @@ pub mod mtls;
 mod pipeline;
 pub mod platform;
 pub mod policy;
+pub mod single_flight;
 mod strict;
 pub mod trace_context;
 pub mod trust_anchors;

@@ -82,6 +82,14 @@ pub trait Platform {
         async {}
     }
 
+    /// Waits about `ms` milliseconds, in this request's own context. Used by single-flight waiters:
+    /// on Workers a request must never wait on a wake-up from another request (the runtime cancels
+    /// it as hung), so waiters poll the shared state between short sleeps. Default: yield once
+    /// (hosts that serve one request per instance never have waiters).
+    fn sleep(&self, _ms: u32) -> impl Future<Output = ()> {
+        YieldOnce(false)
+    }
+
     /// True when [`cache_put`](Platform::cache_put) stores somewhere other requests can read.
     fn has_shared_cache(&self) -> bool {
         false
@@ -104,5 +112,25 @@ pub trait Platform {
     ) -> impl Future<Output = Result<bool, FetchError>> {
         let _ = (key, ttl);
         std::future::ready(Ok(true))
+    }
+}
+
+/// A future that is pending once, waking itself: lets other tasks on the same thread run.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
     }
 }

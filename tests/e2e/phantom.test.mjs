@@ -68,7 +68,12 @@ for (const runtime of RUNTIMES) {
     async function call(gateway, token) {
       const before = origin.requests.length;
       const res = await fetch(`${gateway.url}/orders/1`, { headers: { authorization: `Bearer ${token}` } });
-      return { res, body: await res.json(), originCalls: origin.requests.length - before };
+      const text = await res.text();
+      let body;
+      try { body = JSON.parse(text); } catch {
+        throw new Error(`not JSON (${res.status}): ${text}\n--- gateway log ---\n${gateway.log().slice(-3000)}`);
+      }
+      return { res, body, originCalls: origin.requests.length - before };
     }
 
     test('an opaque token is introspected (RFC 7662 JSON) and the request reaches the origin', async () => {

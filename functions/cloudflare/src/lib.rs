@@ -182,6 +182,10 @@ impl Platform for Workers {
         true
     }
 
+    async fn sleep(&self, ms: u32) {
+        Delay::from(Duration::from_millis(ms.into())).await
+    }
+
     async fn fetch(&self, request: FetchRequest) -> std::result::Result<FetchResponse, FetchError> {
         let controller = AbortController::default();
         let signal = controller.signal();
