@@ -198,3 +198,29 @@ fn jwks_cache_lifetimes_at_the_extremes() {
         }
     }
 }
+
+/// Found by the `config` fuzz target: a non-ASCII host name made `url`'s IDNA adapter panic.
+/// It must be an ordinary configuration error, and a request URL with such a host a 400.
+#[test]
+fn non_ascii_hosts_are_errors_not_panics() {
+    let config = "{\"origin\":\"http://origin.ex\u{20f}ample.test\"}";
+    let _ = edgeward::Config::from_json(config);
+    let _ = edgeward::Config::from_json("{\"origin\":\"http://b\u{fc}cher.example\"}");
+    let gw = Gateway::with_trust_anchors(
+        Some(r#"{"origin":"http://origin.test","routes":[{"path":"/*","anonymous":true}]}"#),
+        &|_| None,
+        "test",
+        &[],
+    );
+    let fake = Fake {
+        now: Cell::new(1_800_000_000),
+        answer: answer("application/json", "", &json!({})),
+    };
+    let request = Request {
+        method: "GET".into(),
+        url: "http://gate\u{20f}way.example/x".into(),
+        headers: Headers::new(),
+        client_cert: None,
+    };
+    let _ = block_on(gw.handle(&fake, &request));
+}
