@@ -25,6 +25,9 @@ pub struct VerifiedToken {
     pub claims: Map<String, Value>,
     /// How the token was resolved.
     pub kind: TokenKind,
+    /// For an opaque token answered in `application_jwt` mode: the AS's JWT, sent to the origin
+    /// as `Authorization: Bearer` in place of the opaque token (the phantom-token pattern).
+    pub phantom_jwt: Option<String>,
 }
 
 /// True when the credential has the shape of a compact JWS (three dot-separated segments); any
@@ -89,6 +92,7 @@ impl TokenVerifier {
             issuer: issuer.rules.issuer.clone(),
             claims: jws.claims,
             kind: TokenKind::Jwt,
+            phantom_jwt: None,
         })
     }
 

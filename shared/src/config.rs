@@ -214,7 +214,8 @@ pub struct Introspection {
     pub client_id: String,
     /// Name of the platform secret holding the client secret (never the secret itself).
     pub client_secret_name: String,
-    /// `json` (RFC 7662) or `jwt` (RFC 9701 signed answers).
+    /// `json` (RFC 7662), `jwt` (RFC 9701 signed answers) or `application_jwt` (the AS returns the
+    /// JWT to forward, Curity's phantom-token style).
     #[serde(default = "default_introspection_response")]
     pub response: String,
     /// Fetch timeout in milliseconds (default 2000).
@@ -262,13 +263,13 @@ impl Introspection {
         let at = "introspection";
         check_fetch_url(&self.endpoint)
             .map_err(|m| ConfigError::new(format!("{at}.endpoint"), m))?;
-        if !matches!(self.response.as_str(), "json" | "jwt") {
+        if !matches!(self.response.as_str(), "json" | "jwt" | "application_jwt") {
             return Err(ConfigError::new(
                 format!("{at}.response"),
-                "must be json or jwt",
+                "must be json, jwt or application_jwt",
             ));
         }
-        if (self.response == "jwt" || self.warmup)
+        if (self.response != "json" || self.warmup)
             && !issuers.iter().any(|i| i.issuer == self.issuer)
         {
             return Err(ConfigError::new(
@@ -307,10 +308,10 @@ impl Introspection {
             client_id: self.client_id.clone(),
             client_secret,
             issuer: self.issuer.clone(),
-            mode: if self.response == "jwt" {
-                crate::introspection::ResponseMode::Jwt
-            } else {
-                crate::introspection::ResponseMode::Json
+            mode: match self.response.as_str() {
+                "jwt" => crate::introspection::ResponseMode::Jwt,
+                "application_jwt" => crate::introspection::ResponseMode::ApplicationJwt,
+                _ => crate::introspection::ResponseMode::Json,
             },
             timeout_ms: self.timeout_ms,
             max_ttl: self.max_ttl,

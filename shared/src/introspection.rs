@@ -32,6 +32,10 @@ pub enum ResponseMode {
     Json,
     /// RFC 9701 signed JWT (`application/token-introspection+jwt`), verified with the AS's keys.
     Jwt,
+    /// The phantom-token answer (Curity style, `Accept: application/jwt`): the AS returns the JWT
+    /// to forward, verified here as an access token before use; `204` (or `active: false` JSON)
+    /// means inactive.
+    ApplicationJwt,
 }
 
 /// What the introspector needs to know; built from the validated configuration.
@@ -63,6 +67,8 @@ pub struct Settings {
 pub struct Introspected {
     /// The introspection claims (`active`, `sub`, `scope`, `client_id`, `exp`, `cnf`, …).
     pub claims: Map<String, Value>,
+    /// With [`ResponseMode::ApplicationJwt`]: the verified JWT the AS gave for the origin.
+    pub jwt: Option<String>,
 }
 
 /// Builds the RFC 7662 §2.1 request: a form POST authenticated with `client_secret_basic`
@@ -76,6 +82,7 @@ pub fn request(settings: &Settings, token: &str) -> FetchRequest {
     let accept = match settings.mode {
         ResponseMode::Json => "application/json",
         ResponseMode::Jwt => "application/token-introspection+jwt",
+        ResponseMode::ApplicationJwt => "application/jwt",
     };
     FetchRequest {
         method: "POST",
@@ -106,11 +113,14 @@ pub async fn process<P: Platform>(
 ) -> Result<Option<Introspected>, Error> {
     let unavailable = || Error::UpstreamUnavailable("introspection unavailable");
     let response = response.map_err(|_| unavailable())?;
+    if settings.mode == ResponseMode::ApplicationJwt {
+        return phantom_jwt(keys, platform, &response).await;
+    }
     if response.status != 200 {
         return Err(unavailable());
     }
     let claims = match settings.mode {
-        ResponseMode::Json => {
+        ResponseMode::Json | ResponseMode::ApplicationJwt => {
             if !content_type_is(&response, "application/json") {
                 return Err(unavailable());
             }
@@ -137,10 +147,48 @@ pub async fn process<P: Platform>(
         }
     };
     match claims.get("active") {
-        Some(Value::Bool(true)) => Ok(Some(Introspected { claims })),
+        Some(Value::Bool(true)) => Ok(Some(Introspected { claims, jwt: None })),
         Some(Value::Bool(false)) => Ok(None),
         _ => Err(unavailable()),
     }
+}
+
+/// The phantom-token answer: `204` is inactive; `200 application/jwt` is the JWT for the origin,
+/// verified like any access token (issuer, signature, audience, expiry); `200 application/json`
+/// with `active: false` is inactive. Anything else cannot be trusted (503).
+async fn phantom_jwt<P: Platform>(
+    keys: &TokenVerifier,
+    platform: &P,
+    response: &FetchResponse,
+) -> Result<Option<Introspected>, Error> {
+    let unavailable = || Error::UpstreamUnavailable("introspection unavailable");
+    match response.status {
+        204 => return Ok(None),
+        200 => {}
+        _ => return Err(unavailable()),
+    }
+    if content_type_is(response, "application/json") {
+        return match json_object(&response.body).and_then(|m| m.get("active").cloned()) {
+            Some(Value::Bool(false)) => Ok(None),
+            _ => Err(unavailable()),
+        };
+    }
+    if !content_type_is(response, "application/jwt") {
+        return Err(unavailable());
+    }
+    let jwt = std::str::from_utf8(&response.body)
+        .map_err(|_| unavailable())?
+        .trim();
+    let verified = keys
+        .verify(platform, jwt)
+        .await
+        .map_err(|_| Error::UpstreamUnavailable("introspection answer not trusted"))?;
+    let mut claims = verified.claims;
+    claims.insert("active".into(), Value::Bool(true));
+    Ok(Some(Introspected {
+        claims,
+        jwt: Some(jwt.to_owned()),
+    }))
 }
 
 fn content_type_is(response: &FetchResponse, expected: &str) -> bool {
@@ -172,6 +220,7 @@ fn shared_key(key: &[u8; 32]) -> String {
 enum Entry {
     Active {
         claims: Map<String, Value>,
+        jwt: Option<String>,
         until: u64,
     },
     Inactive {
@@ -246,8 +295,8 @@ impl Introspector {
                 if exp.is_some_and(|exp| exp <= now) {
                     return Err(Error::InvalidToken(TokenFault::Expired));
                 }
-                let claims = found.claims.clone();
-                self.remember(platform, key, Entry::Active { claims, until }, now)
+                let (claims, jwt) = (found.claims.clone(), found.jwt.clone());
+                self.remember(platform, key, Entry::Active { claims, jwt, until }, now)
                     .await;
                 Ok(found)
             }
@@ -275,15 +324,21 @@ impl Introspector {
     ) {
         let now = platform.now();
         let until = until.min(now.saturating_add(self.settings.max_ttl));
-        self.remember(platform, token_hash, Entry::Active { claims, until }, now)
-            .await;
+        let jwt = None;
+        self.remember(
+            platform,
+            token_hash,
+            Entry::Active { claims, jwt, until },
+            now,
+        )
+        .await;
     }
 
     /// Keeps an answer in this isolate and in the platform's shared tier.
     async fn remember<P: Platform>(&self, platform: &P, key: [u8; 32], entry: Entry, now: u64) {
         let (value, until) = match &entry {
-            Entry::Active { claims, until } => (
-                serde_json::json!({ "active": true, "claims": claims, "until": until }),
+            Entry::Active { claims, jwt, until } => (
+                serde_json::json!({ "active": true, "claims": claims, "jwt": jwt, "until": until }),
                 *until,
             ),
             Entry::Inactive { until } => (
@@ -312,6 +367,7 @@ impl Introspector {
         let entry = match (value.get("active"), value.get("claims")) {
             (Some(Value::Bool(true)), Some(Value::Object(claims))) => Entry::Active {
                 claims: claims.clone(),
+                jwt: value.get("jwt").and_then(Value::as_str).map(str::to_owned),
                 until,
             },
             (Some(Value::Bool(false)), _) => Entry::Inactive { until },
@@ -328,8 +384,9 @@ impl Introspector {
         let (entry, used) = cache.entries.get_mut(key)?;
         *used = tick;
         match entry {
-            Entry::Active { claims, until } if now < *until => Some(Ok(Introspected {
+            Entry::Active { claims, jwt, until } if now < *until => Some(Ok(Introspected {
                 claims: claims.clone(),
+                jwt: jwt.clone(),
             })),
             Entry::Inactive { until } if now < *until => {
                 Some(Err(Error::InvalidToken(TokenFault::Inactive)))

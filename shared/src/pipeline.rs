@@ -307,6 +307,12 @@ impl Gateway {
             trace,
         )?;
         forward.response_headers = response_headers;
+        if let Some(jwt) = verified.as_ref().and_then(|t| t.phantom_jwt.as_deref()) {
+            // The phantom-token pattern: the origin gets the AS's JWT, never the opaque token.
+            forward
+                .headers
+                .set("authorization", &format!("Bearer {jwt}"));
+        }
         Ok(Outcome::Forward(forward))
     }
 
@@ -362,6 +368,7 @@ async fn resolve<P: Platform>(
         issuer,
         claims: found.claims,
         kind: TokenKind::Opaque,
+        phantom_jwt: found.jwt,
     })
 }
 

@@ -160,6 +160,7 @@ mod tests {
             issuer: "https://issuer.test".into(),
             claims: claims.as_object().unwrap().clone(),
             kind: TokenKind::Jwt,
+            phantom_jwt: None,
         }
     }
 

@@ -512,3 +512,66 @@ fn warmup_pushes_must_be_authentic_fresh_enabled_and_shared() {
         503
     );
 }
+
+fn phantom_answer(
+    status: u16,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<FetchResponse, FetchError> {
+    Ok(FetchResponse {
+        status,
+        headers: vec![("content-type".into(), content_type.into())],
+        body,
+    })
+}
+
+#[test]
+fn application_jwt_mode_forwards_the_verified_as_jwt_instead_of_the_opaque_token() {
+    let header = json!({ "alg": "ES256", "kid": "as1", "typ": "at+jwt" });
+    let claims = json!({ "iss": AS, "aud": "api", "sub": "alice", "exp": NOW + 600 });
+    let jwt = signed(header.clone(), claims);
+    let answer = jwt.clone();
+    let fake = Fake::new(move |req| {
+        assert!(req
+            .headers
+            .iter()
+            .any(|(n, v)| n == "accept" && v == "application/jwt"));
+        phantom_answer(200, "application/jwt", answer.clone().into_bytes())
+    });
+    let gw = gateway("application_jwt");
+    for _ in 0..2 {
+        match block_on(gw.handle(&fake, &request("opaque-20"))) {
+            Outcome::Forward(f) => {
+                let auth = f.headers.get_single("authorization").unwrap().unwrap();
+                assert_eq!(
+                    auth,
+                    format!("Bearer {jwt}"),
+                    "the origin gets the AS's JWT"
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(fake.calls.get(), 1, "the JWT is cached with the answer");
+
+    let inactive = Fake::new(|_| phantom_answer(204, "text/plain", vec![]));
+    assert_eq!(
+        status(&block_on(
+            gateway("application_jwt").handle(&inactive, &request("opaque-21"))
+        )),
+        (401, "ERR_TOKEN_INACTIVE".into())
+    );
+
+    // A JWT the gateway cannot verify (wrong audience, forged) is never forwarded: 503.
+    let bad_claims = json!({ "iss": AS, "aud": "elsewhere", "sub": "alice", "exp": NOW + 600 });
+    let forged = signed(header, bad_claims);
+    let untrusted =
+        Fake::new(move |_| phantom_answer(200, "application/jwt", forged.clone().into_bytes()));
+    assert_eq!(
+        status(&block_on(
+            gateway("application_jwt").handle(&untrusted, &request("opaque-22"))
+        ))
+        .0,
+        503
+    );
+}
