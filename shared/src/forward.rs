@@ -138,6 +138,32 @@ impl Forwarder {
         serde_json::json!({ "keys": keys })
     }
 
+    /// The phantom-token JWT for an opaque token the AS answered as JSON: the introspected claims
+    /// (without `active` and `token_type`) as an RFC 9068 access token signed by the gateway key —
+    /// `iss` is the gateway (`gateway_id`), the AS's `iss` moves to `token_iss`. `None` without a
+    /// gateway signing key (`forwarding.signing_key_secret`). The origin verifies it with
+    /// `/.well-known/edgeward/jwks.json`, like the assertion.
+    pub(crate) fn phantom_jwt<P: Platform>(
+        &self,
+        platform: &P,
+        token: &VerifiedToken,
+    ) -> Option<String> {
+        let key = self.key.as_ref()?;
+        let mut claims = token.claims.clone();
+        claims.remove("active");
+        claims.remove("token_type");
+        if let Some(iss) = claims.remove("iss") {
+            claims.insert("token_iss".into(), iss);
+        }
+        claims.insert(
+            "iss".into(),
+            Value::String(self.settings.gateway_id.clone()),
+        );
+        claims.insert("iat".into(), Value::from(platform.now()));
+        let header = serde_json::json!({ "alg": "ES256", "typ": "at+jwt", "kid": key.kid() });
+        Some(key.sign_jws(&header, &Value::Object(claims)))
+    }
+
     /// Builds the origin request: strip, trace, claim headers, assertion, signature.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward<P: Platform>(

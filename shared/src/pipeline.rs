@@ -307,8 +307,11 @@ impl Gateway {
             trace,
         )?;
         forward.response_headers = response_headers;
-        if let Some(jwt) = verified.as_ref().and_then(|t| t.phantom_jwt.as_deref()) {
-            // The phantom-token pattern: the origin gets the AS's JWT, never the opaque token.
+        if let Some(jwt) = verified
+            .as_ref()
+            .and_then(|t| phantom_jwt(loaded, platform, t))
+        {
+            // The phantom-token pattern: the origin gets a JWT, never the opaque token.
             forward
                 .headers
                 .set("authorization", &format!("Bearer {jwt}"));
@@ -513,4 +516,20 @@ fn bind_certificate(
     };
     let cert = request.client_cert.or(from_header);
     mtls::check(x5t, cert.as_ref()).map_err(Error::InvalidToken)
+}
+
+/// The JWT the origin receives for an opaque token: the AS's own (`application_jwt` mode), else one
+/// minted by the gateway from the introspected claims when it has a signing key.
+fn phantom_jwt<P: Platform>(
+    loaded: &Loaded,
+    platform: &P,
+    token: &VerifiedToken,
+) -> Option<String> {
+    if token.kind != TokenKind::Opaque {
+        return None;
+    }
+    match &token.phantom_jwt {
+        Some(jwt) => Some(jwt.clone()),
+        None => loaded.forwarder.phantom_jwt(platform, token),
+    }
 }

@@ -575,3 +575,48 @@ fn application_jwt_mode_forwards_the_verified_as_jwt_instead_of_the_opaque_token
         503
     );
 }
+
+#[test]
+fn json_mode_origin_gets_a_gateway_minted_jwt_of_the_introspected_claims() {
+    let gw_key = SigningKey::from_slice(&[5; 32]).unwrap();
+    let point = gw_key.verifying_key().to_encoded_point(false);
+    let b64 = |b: &[u8]| Base64UrlUnpadded::encode_string(b);
+    let private_jwk = json!({ "kty": "EC", "crv": "P-256", "kid": "gw-1",
+        "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap()), "d": b64(&gw_key.to_bytes()) })
+    .to_string();
+    let mut config: Value = serde_json::from_str(&config("json")).unwrap();
+    config["forwarding"] = json!({ "gateway_id": "gw-test", "signing_key_secret": "GW_KEY" });
+    let secrets = move |name: &str| match name {
+        "GW_SECRET" => Some("s3cret".to_owned()),
+        "GW_KEY" => Some(private_jwk.clone()),
+        _ => None,
+    };
+    let gw = Gateway::with_trust_anchors(Some(&config.to_string()), &secrets, "test", &[]);
+    let fake = Fake::new(|_| json_answer(active()));
+    let forward = match block_on(gw.handle(&fake, &request("opaque-30"))) {
+        Outcome::Forward(f) => f,
+        other => panic!("unexpected {other:?}"),
+    };
+    let auth = forward
+        .headers
+        .get_single("authorization")
+        .unwrap()
+        .unwrap()
+        .to_owned();
+    let jwt = auth.strip_prefix("Bearer ").unwrap();
+    assert_ne!(
+        jwt, "opaque-30",
+        "the opaque token never reaches the origin"
+    );
+    let parsed = edgeward::jws::parse(jwt, 16 * 1024).unwrap();
+    let key = edgeward::crypto::PublicKey::P256(point.as_bytes().to_vec());
+    block_on(parsed.verify(&key, &RustCrypto)).expect("signed by the gateway key");
+    assert_eq!(parsed.header.kid.as_deref(), Some("gw-1"));
+    assert_eq!(parsed.header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(parsed.claims["iss"], "gw-test");
+    assert_eq!(parsed.claims["token_iss"], AS);
+    assert_eq!(parsed.claims["sub"], "alice");
+    assert_eq!(parsed.claims["scope"], "orders:read");
+    assert_eq!(parsed.claims["exp"], NOW + 600);
+    assert!(parsed.claims.get("active").is_none());
+}
