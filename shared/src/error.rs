@@ -38,6 +38,12 @@ pub enum Error {
         /// Accepted proof algorithms.
         algs: AlgSet,
     },
+    /// No credential on a route that requires DPoP: like [`Error::MissingCredential`] (no error
+    /// code, RFC 6750 §3.1), but the challenge is `DPoP` with the accepted `algs` (RFC 9449 §7.1).
+    MissingDpopCredential {
+        /// Accepted proof algorithms.
+        algs: AlgSet,
+    },
     /// No route admits this request.
     RouteNotFound,
     /// A key or introspection source did not answer usably (fail closed: 503).
@@ -254,7 +260,9 @@ impl Error {
     /// Stable machine-readable code, e.g. `ERR_JWT_EXPIRED`.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::MissingCredential => "ERR_CREDENTIAL_MISSING",
+            Error::MissingCredential | Error::MissingDpopCredential { .. } => {
+                "ERR_CREDENTIAL_MISSING"
+            }
             Error::InvalidRequest(_) => "ERR_REQUEST_INVALID",
             Error::InvalidToken(fault) => fault.code(),
             Error::InvalidDpopProof { fault, .. } => fault.code(),
@@ -275,6 +283,14 @@ impl Error {
     pub fn to_response(&self) -> Response {
         match self {
             Error::MissingCredential => bearer(401, None, "access token required", self.code()),
+            Error::MissingDpopCredential { algs } => {
+                let body = json!({ "error": "unauthorized",
+                    "error_description": "DPoP-bound access token required", "code": self.code() });
+                let mut response = Response::json(401, &body);
+                let challenge = format!(r#"DPoP realm="edgeward", algs="{algs}""#);
+                response.headers.append("www-authenticate", &challenge);
+                response
+            }
             Error::InvalidRequest(why) => bearer(400, Some("invalid_request"), why, self.code()),
             Error::InvalidToken(fault) => {
                 bearer(401, Some("invalid_token"), fault.description(), self.code())

@@ -287,7 +287,14 @@ impl Gateway {
         if !anonymous {
             let dpop_mode = route.map(|route| route.dpop).unwrap_or_default();
             let credential = bearer::extract(&request.headers)?;
-            let token = credential.token().ok_or(Error::MissingCredential)?;
+            let token = match credential.token() {
+                Some(token) => token,
+                None if dpop_mode == DpopMode::Required => {
+                    let algs = loaded.dpop.rules.algs;
+                    return Err(Error::MissingDpopCredential { algs });
+                }
+                None => return Err(Error::MissingCredential),
+            };
             let token = resolve(loaded, platform, token).await?;
             response_headers = bind(
                 loaded, platform, request, &url, dpop_mode, credential, &token,

@@ -321,6 +321,18 @@ fn route_modes_and_no_downgrade() {
         (401, Some("ERR_DPOP_TOKEN_NOT_BOUND"))
     );
 
+    // required, no credential at all: 401 without an error code, but a DPoP challenge with algs.
+    let (status, challenge, _, body) = rejected(run(strict, request(strict, &[])));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("ERR_CREDENTIAL_MISSING"))
+    );
+    assert!(
+        challenge.starts_with(r#"DPoP realm="edgeward", algs=""#),
+        "{challenge}"
+    );
+    assert!(!challenge.contains("error="), "{challenge}");
+
     // required: unbound Bearer gets the DPoP challenge; a bound token with its proof passes.
     let (status, challenge, _, body) = rejected(run(strict, bearer(&unbound)));
     assert_eq!(
