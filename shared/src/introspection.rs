@@ -124,7 +124,7 @@ pub async fn process<P: Platform>(
             if !content_type_is(&response, "application/json") {
                 return Err(unavailable());
             }
-            json_object(&response.body).ok_or_else(unavailable)?
+            crate::strict::object(&response.body).ok_or_else(unavailable)?
         }
         ResponseMode::Jwt => {
             if !content_type_is(&response, "application/token-introspection+jwt") {
@@ -168,7 +168,7 @@ async fn phantom_jwt<P: Platform>(
         _ => return Err(unavailable()),
     }
     if content_type_is(response, "application/json") {
-        return match json_object(&response.body).and_then(|m| m.get("active").cloned()) {
+        return match crate::strict::object(&response.body).and_then(|m| m.get("active").cloned()) {
             Some(Value::Bool(false)) => Ok(None),
             _ => Err(unavailable()),
         };
@@ -198,11 +198,6 @@ fn content_type_is(response: &FetchResponse, expected: &str) -> bool {
         .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
         .and_then(|(_, value)| value.split(';').next())
         .is_some_and(|media| media.trim().eq_ignore_ascii_case(expected))
-}
-
-/// Strict JSON object: duplicate members rejected, as for tokens.
-fn json_object(body: &[u8]) -> Option<Map<String, Value>> {
-    crate::strict::object(body)
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value (WHATWG URL §5.2).

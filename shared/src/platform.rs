@@ -87,7 +87,7 @@ pub trait Platform {
     /// it as hung), so waiters poll the shared state between short sleeps. Default: yield once
     /// (hosts that serve one request per instance never have waiters).
     fn sleep(&self, _ms: u32) -> impl Future<Output = ()> {
-        YieldOnce(false)
+        yield_now()
     }
 
     /// True when [`cache_put`](Platform::cache_put) stores somewhere other requests can read.
@@ -115,7 +115,12 @@ pub trait Platform {
     }
 }
 
-/// A future that is pending once, waking itself: lets other tasks on the same thread run.
+/// A future that is pending once, waking itself: lets other tasks on the same thread run (the
+/// default [`Platform::sleep`]; test platforms use it to interleave requests like an isolate does).
+pub fn yield_now() -> impl Future<Output = ()> {
+    YieldOnce(false)
+}
+
 struct YieldOnce(bool);
 
 impl Future for YieldOnce {

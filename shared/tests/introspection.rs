@@ -77,27 +77,9 @@ impl Platform for Fake {
     async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
         self.calls.set(self.calls.get() + 1);
         if self.yield_once {
-            YieldOnce(false).await;
+            edgeward::platform::yield_now().await;
         }
         (self.script.borrow())(&request)
-    }
-}
-
-/// Returns Pending once, so concurrent requests interleave like isolate requests do.
-struct YieldOnce(bool);
-impl std::future::Future for YieldOnce {
-    type Output = ();
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if self.0 {
-            std::task::Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
     }
 }
 

@@ -11,9 +11,6 @@ use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Plat
 use futures_executor::block_on;
 use futures_util::future::join_all;
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 type Responder = Box<dyn FnMut() -> Result<FetchResponse, FetchError>>;
 
@@ -68,21 +65,6 @@ fn ok(doc: String, headers: Vec<(String, String)>) -> FetchResponse {
     }
 }
 
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
 impl Platform for FakePlatform {
     type Verifier = RustCrypto;
     fn verifier(&self) -> &RustCrypto {
@@ -101,7 +83,7 @@ impl Platform for FakePlatform {
         self.calls.set(self.calls.get() + 1);
         self.requests.borrow_mut().push(request);
         if self.yield_in_fetch {
-            YieldOnce(false).await;
+            edgeward::platform::yield_now().await;
         }
         (self.responder.borrow_mut())()
     }
