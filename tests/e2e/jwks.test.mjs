@@ -3,7 +3,7 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { RUNTIMES, npm, freePort, startOrigin, startGateway } from './lib/harness.mjs';
+import { RUNTIMES, npm, freePort, startOrigin, startGateway, CLOSED_ORIGIN } from './lib/harness.mjs';
 
 const ISSUER = 'https://jwks-issuer.e2e.test';
 const AUDIENCE = 'api://orders';
@@ -33,7 +33,6 @@ for (const runtime of RUNTIMES) {
       const jwk = { ...(await jose.exportJWK(pair.publicKey)), kid: 'key-2026', use: 'sig', alg: 'ES256' };
       jwksServer = await startJwksServer({ keys: [jwk] });
       origin = await startOrigin();
-      const closed = await freePort();
       const config = (jwksUri) => ({
         origin: origin.url,
         routes: [{ path: '/orders/*' }],
@@ -41,7 +40,7 @@ for (const runtime of RUNTIMES) {
       });
       [gateway, downGateway] = await Promise.all([
         startGateway(runtime, config(jwksServer.url)),
-        startGateway(runtime, config(`http://127.0.0.1:${closed}/jwks.json`)),
+        startGateway(runtime, config(`${CLOSED_ORIGIN}/jwks.json`)),
       ]);
     });
 

@@ -5,7 +5,7 @@ import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
-import { RUNTIMES, npm, freePort, startAuthServer, startOrigin, startGateway } from './lib/harness.mjs';
+import { RUNTIMES, npm, freePort, startAuthServer, CLOSED_ORIGIN, startOrigin, startGateway } from './lib/harness.mjs';
 
 /** A fake AS introspection endpoint that misbehaves in a chosen way. */
 async function startBrokenAs(mode) {
@@ -40,7 +40,7 @@ for (const runtime of RUNTIMES) {
       origin = await startOrigin();
       const asIssuer = { issuer: as.issuer, audiences: [as.resources.jwt], jwks_uri: as.jwks_uri };
       for (const mode of ['slow', 'error', 'garbage', 'huge']) broken[mode] = await startBrokenAs(mode);
-      const stopped = `http://127.0.0.1:${await freePort()}/introspect`;
+      const stopped = `${CLOSED_ORIGIN}/introspect`;
       jose = await npm('jose', 'dist/webapi/index.js');
       const pair = await jose.generateKeyPair('ES256');
       pusherKey = pair.privateKey;

@@ -2,7 +2,7 @@
 // error paths (invalid config → 500 naming the field, origin down → 502, no token → 401).
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RUNTIMES, startOrigin, startGateway, freePort } from './lib/harness.mjs';
+import { RUNTIMES, startOrigin, startGateway, CLOSED_ORIGIN } from './lib/harness.mjs';
 
 // Workers twice: on bare workerd (as every other test file) and through `wrangler dev`, the path
 // users take with scripts/serve --runtime workers.
@@ -14,12 +14,11 @@ for (const [runtime, engine] of targets) {
 
     before(async () => {
       origin = await startOrigin();
-      const closedPort = await freePort();
       const routes = [{ path: '/public/*', anonymous: true }, { path: '/api/*' }];
       [gateway, broken, orphan] = await Promise.all([
         startGateway(runtime, { origin: origin.url, routes }, { engine }),
         startGateway(runtime, { origin: origin.url, routes: [{ path: '/x', methods: ['get'] }] }, { engine }),
-        startGateway(runtime, { origin: `http://127.0.0.1:${closedPort}`, routes }, { engine }),
+        startGateway(runtime, { origin: CLOSED_ORIGIN, routes }, { engine }),
       ]);
     });
 

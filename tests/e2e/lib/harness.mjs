@@ -31,17 +31,32 @@ export async function npm(name, entry) {
   return import(pathToFileURL(join(root, name, entry)).href);
 }
 
-/** A port that was free a moment ago. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
+/** Ports already handed out by this test file: the kernel may offer a just-released port again,
+ *  and two gateways (or a gateway and a "closed" port) must never share one. */
+const handedOut = new Set();
+
+/** A port that was free a moment ago and has not been handed out before in this process. */
+export async function freePort() {
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const server = createServer();
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address();
+        server.close(() => resolve(port));
+      });
+      server.on('error', reject);
     });
-    server.on('error', reject);
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
+
+/** An address where nothing listens, ever: port 1 (tcpmux) is privileged and unused on test
+ *  machines. A released ephemeral port is not: the runtimes started next may bind it, which turned
+ *  an "origin down" test into a 404 from a neighbouring process. */
+export const CLOSED_ORIGIN = 'http://127.0.0.1:1';
 
 /** An origin that records every request it receives and echoes it back as JSON. */
 export async function startOrigin() {
