@@ -1,5 +1,5 @@
 // End-to-end harness: a recording origin, gateways on real runtimes (workerd via scripts/serve, the
-// Spin component under wasmtime serve), free ports, and clean shutdown.
+// Spin component on the Spin test host, tests/spin-host), free ports, and clean shutdown.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -79,8 +79,9 @@ export async function startOrigin() {
 /**
  * Starts `scripts/serve` for a runtime with a config object; resolves once health answers.
  * `vars` ({ NAME: 'value' }) become extra environment variables (`--var NAME=value`).
+ * `keyValueStore: false` (Spin) withholds the key-value store from the component.
  */
-export async function startGateway(runtime, config, { trustAnchors, vars = {}, engine } = {}) {
+export async function startGateway(runtime, config, { trustAnchors, vars = {}, engine, keyValueStore = true } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, typeof config === 'string' ? config : JSON.stringify(config));
@@ -89,6 +90,7 @@ export async function startGateway(runtime, config, { trustAnchors, vars = {}, e
   const args = ['--runtime', serveAs, '--config', configFile, '--port', String(port)];
   if (trustAnchors) args.push('--trust-anchors', trustAnchors);
   for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}=${value}`);
+  if (!keyValueStore) args.push('--no-key-value-store');
   const child = spawn(join(ROOT, 'scripts', 'serve'), args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child.pid);
   child.on('exit', () => live.delete(child.pid));
