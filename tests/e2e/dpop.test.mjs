@@ -89,11 +89,8 @@ for (const runtime of RUNTIMES) {
       });
     }
 
-    test('a replayed proof is rejected (per-isolate cache on Workers)', async (t) => {
-      if (runtime !== 'workers') {
-        t.skip('a Spin instance serves one request: replay needs dpop.replay "strict" with a shared store, not built yet');
-        return;
-      }
+    test('a replayed proof is rejected (per-isolate cache on Workers, key-value store on Spin)', async () => {
+      // On Spin every request is a fresh instance: only the shared store can see the replay.
       const token = await boundToken(as.resources.jwt);
       const url = `${gateway.url}/orders/4`;
       const headers = { authorization: `DPoP ${token}`, dpop: await proof(clientKey, 'GET', url, token) };
@@ -102,6 +99,66 @@ for (const runtime of RUNTIMES) {
       assert.equal(replay.res.status, 401);
       assert.equal(replay.body.code, 'ERR_DPOP_REPLAYED');
       assert.equal(replay.originCalls, 0);
+    });
+
+    // Both runtimes: Spin's key-value store (every request a fresh instance) and, on Workers, the
+    // ReplayStore Durable Object (cross-isolate and wrangler dev cases: the block further down).
+    describe('dpop.replay "strict"', () => {
+      let strict, storeless;
+      const strictConfig = () => ({
+        origin: origin.url,
+        routes: [{ path: '/orders/*', dpop: 'required' }],
+        issuers: [{ issuer: as.issuer, audiences: [as.resources.jwt], algorithms: ['ES256'], jwks_uri: as.jwks_uri }],
+        dpop: { replay: 'strict' },
+      });
+
+      before(async () => {
+        [strict, storeless] = await Promise.all([
+          startGateway(runtime, strictConfig()),
+          startGateway(runtime, strictConfig(), runtime === 'spin' ? { keyValueStore: false } : { replayStore: false }),
+        ]);
+      });
+
+      after(async () => {
+        await Promise.all([strict?.stop(), storeless?.stop()]);
+      });
+
+      async function callAt(gw, headers) {
+        const before = origin.requests.length;
+        const res = await fetch(`${gw.url}/orders/6`, { headers });
+        return { res, body: await res.json(), originCalls: origin.requests.length - before };
+      }
+
+      test('the same proof twice: the second is a replay (on Spin, seen by another instance)', async () => {
+        const token = await boundToken(as.resources.jwt);
+        const headers = { authorization: `DPoP ${token}`, dpop: await proof(clientKey, 'GET', `${strict.url}/orders/6`, token) };
+        const first = await callAt(strict, headers);
+        assert.equal(first.res.status, 200, JSON.stringify(first.body));
+        const replay = await callAt(strict, headers);
+        assert.equal(replay.res.status, 401);
+        assert.equal(replay.body.code, 'ERR_DPOP_REPLAYED');
+        assert.equal(replay.originCalls, 0);
+      });
+
+      test('the same proof 8 times at once: exactly one passes (atomic first use)', async () => {
+        const token = await boundToken(as.resources.jwt);
+        const headers = { authorization: `DPoP ${token}`, dpop: await proof(clientKey, 'GET', `${strict.url}/orders/6`, token) };
+        const before = origin.requests.length;
+        const results = await Promise.all(Array.from({ length: 8 }, () => callAt(strict, headers)));
+        const statuses = results.map((r) => r.res.status).sort();
+        assert.deepEqual(statuses, [200, 401, 401, 401, 401, 401, 401, 401]);
+        assert.equal(origin.requests.length - before, 1);
+      });
+
+      test('without the shared store, strict fails closed: 503, origin not called', async () => {
+        const token = await boundToken(as.resources.jwt);
+        const headers = { authorization: `DPoP ${token}`, dpop: await proof(clientKey, 'GET', `${storeless.url}/orders/6`, token) };
+        const { res, body, originCalls } = await callAt(storeless, headers);
+        assert.equal(res.status, 503, JSON.stringify(body));
+        assert.equal(body.code, 'ERR_UPSTREAM_UNAVAILABLE');
+        assert.ok(res.headers.get('retry-after'));
+        assert.equal(originCalls, 0);
+      });
     });
 
     test('a route that requires DPoP refuses an unbound Bearer token', async () => {

@@ -1,5 +1,5 @@
 // End-to-end harness: a recording origin, gateways on real runtimes (workerd via scripts/serve, the
-// Spin component under wasmtime serve), free ports, and clean shutdown.
+// Spin component on the Spin test host, tests/spin-host), free ports, and clean shutdown.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -81,9 +81,11 @@ export async function startOrigin() {
  * `vars` ({ NAME: 'value' }) become extra environment variables (`--var NAME=value`).
  * Bare workerd only: `replicas` more copies of the gateway, each its own isolate sharing the first
  * one's DPoP replay store (their URLs follow the first in `urls`); `replayStore: false` leaves the
- * store's binding out.
+ * store's binding out. Spin only: `keyValueStore: false` withholds the key-value store.
  */
-export async function startGateway(runtime, config, { trustAnchors, vars = {}, engine, replicas = 0, replayStore = true } = {}) {
+export async function startGateway(runtime, config, {
+  trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true,
+} = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, typeof config === 'string' ? config : JSON.stringify(config));
@@ -96,6 +98,7 @@ export async function startGateway(runtime, config, { trustAnchors, vars = {}, e
   for (let i = 0; i < replicas; i++) replicaPorts.push(await freePort());
   for (const replicaPort of replicaPorts) args.push('--replica-port', String(replicaPort));
   if (!replayStore) args.push('--no-replay-store');
+  if (!keyValueStore) args.push('--no-key-value-store');
   const child = spawn(join(ROOT, 'scripts', 'serve'), args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child.pid);
   child.on('exit', () => live.delete(child.pid));
