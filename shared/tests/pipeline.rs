@@ -246,3 +246,43 @@ fn config_errors_name_issuer_fields() {
         1
     );
 }
+
+#[test]
+fn origin_timeout_reaches_the_shell_and_origin_faults_answer_json() {
+    let fake = Fake {
+        logs: RefCell::default(),
+    };
+    let anonymous = |extra: Value| {
+        let mut config =
+            json!({ "origin": "http://o.test", "routes": [{ "path": "/*", "anonymous": true }] });
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        Gateway::with_trust_anchors(Some(&config.to_string()), &|_| None, "test", &[])
+    };
+    for (extra, want) in [
+        (json!({}), edgeward::config::DEFAULT_ORIGIN_TIMEOUT_MS),
+        (json!({ "origin_timeout_ms": 1234 }), 1234),
+    ] {
+        match block_on(anonymous(extra).handle(&fake, &request(None))) {
+            Outcome::Forward(f) => assert_eq!(f.timeout_ms, want),
+            other => panic!("not forwarded: {other:?}"),
+        }
+    }
+    let gw = anonymous(json!({}));
+    for (error, status, code) in [
+        (FetchError::Timeout, 504, "ERR_ORIGIN_TIMEOUT"),
+        (FetchError::Unreachable, 502, "ERR_ORIGIN_UNREACHABLE"),
+        (FetchError::TooLarge, 502, "ERR_ORIGIN_UNREACHABLE"),
+    ] {
+        let response = gw.origin_failed(error);
+        assert_eq!(response.status, status);
+        assert_eq!(
+            response.headers.get_single("content-type"),
+            Ok(Some("application/json"))
+        );
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(body["code"], code);
+    }
+}
