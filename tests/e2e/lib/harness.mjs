@@ -79,6 +79,7 @@ export async function startOrigin() {
 /**
  * Starts `scripts/serve` for a runtime with a config object; resolves once health answers.
  * `vars` ({ NAME: 'value' }) become extra environment variables (`--var NAME=value`).
+ * The result's `pid` is the runtime's own process once it is up (scripts/serve execs it).
  */
 export async function startGateway(runtime, config, { trustAnchors, vars = {}, engine } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
@@ -103,7 +104,7 @@ export async function startGateway(runtime, config, { trustAnchors, vars = {}, e
       const res = await fetch(`${url}/.well-known/edgeward/health`, { signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();
       if (res.status === 200 || res.status === 500) {
-        return { url, runtime, log: () => log, stop: () => stopGroup(child) };
+        return { url, runtime, pid: child.pid, log: () => log, stop: () => stopGroup(child) };
       }
     } catch { /* not up yet */ }
     await new Promise((r) => setTimeout(r, 250));
