@@ -1154,6 +1154,29 @@ mod tests {
     }
 
     #[test]
+    fn introspection_and_key_endpoints_need_https_except_on_loopback() {
+        // RFC 7662 §4 and RFC 8725 §3.10: tokens and keys travel only over TLS.
+        let config = |url: &str| {
+            format!(
+                r#"{{"origin":"http://o","issuers":[{{"issuer":"https://i","audiences":["a"],"jwks_uri":"{url}/jwks"}}],
+                  "introspection":{{"endpoint":"{url}/introspect","issuer":"https://i","client_id":"gw","client_secret_name":"S"}}}}"#
+            )
+        };
+        for ok in [
+            "https://as.example",
+            "http://127.0.0.1:9000",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            assert!(Config::from_json(&config(ok)).is_ok(), "{ok}");
+        }
+        for bad in ["http://as.example", "http://10.0.0.1", "ftp://as.example"] {
+            let err = Config::from_json(&config(bad)).unwrap_err();
+            assert!(err.message.contains("https"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn bad_origin_is_rejected() {
         let err = Config::from_json(r#"{"origin":"ftp://o"}"#).unwrap_err();
         assert_eq!(err.field, "origin");

@@ -286,3 +286,36 @@ fn origin_timeout_reaches_the_shell_and_origin_faults_answer_json() {
         assert_eq!(body["code"], code);
     }
 }
+
+#[test]
+fn encrypted_tokens_are_not_decrypted_and_are_refused() {
+    // RFC 9068 §4 step 2 (decrypt with the keys agreed with the AS) is not implemented: a compact
+    // JWE (five segments, RFC 7516 §7.1) is refused as malformed, never taken for a JWS.
+    let header = Base64UrlUnpadded::encode_string(br#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#);
+    let jwe = format!("{header}.a2V5.aXY.Y2lwaGVy.dGFn");
+    let (status, challenge, body) = rejected(run(Some(&format!("Bearer {jwe}"))));
+    assert_eq!(status, 401);
+    assert!(challenge.contains(r#"error="invalid_token""#));
+    assert_eq!(body["code"], "ERR_JWS_MALFORMED");
+}
+
+#[test]
+fn other_kinds_of_jwt_from_the_same_issuer_key_are_not_access_tokens() {
+    // RFC 8725 §3.11–3.12: a DPoP proof, an RFC 9701 introspection answer or the gateway's own
+    // assertion, even signed by a trusted key with good claims, is told apart by `typ`.
+    for typ in [
+        "dpop+jwt",
+        "token-introspection+jwt",
+        "edgeward-assertion+jwt",
+        "JWT",
+    ] {
+        let header = json!({ "alg": "ES256", "typ": typ, "kid": "k1" });
+        let t = token(&key(1), header, good_claims());
+        let (status, _, body) = rejected(run(Some(&format!("Bearer {t}"))));
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("ERR_JWT_TYPE_MISMATCH")),
+            "{typ}"
+        );
+    }
+}
