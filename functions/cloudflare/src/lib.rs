@@ -122,6 +122,7 @@ async fn send_to_origin(
     let fetch = Fetch::Request(request);
     let send = Box::pin(fetch.send_with_signal(&signal));
     let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms.into())));
+    // Bound to a local so that the futures, which borrow `signal`, are dropped before it.
     let outcome = match select(send, timer).await {
         Either::Left((response, _)) => response.map_err(|_| FetchError::Unreachable),
         Either::Right(_) => {
