@@ -319,3 +319,21 @@ fn other_kinds_of_jwt_from_the_same_issuer_key_are_not_access_tokens() {
         );
     }
 }
+
+#[test]
+fn a_token_in_the_query_string_is_not_a_credential() {
+    // RFC 6750 §2.3 is not supported (RFC 9700 §4.3.2): a valid token in `access_token` is ignored,
+    // so the request has no credential (§3.1: 401 without an error code).
+    let t = token(&key(1), at_jwt(), good_claims());
+    let mut request = request(None);
+    request.url = format!("https://gw.test/api/orders?access_token={t}");
+    let fake = Fake {
+        logs: RefCell::default(),
+    };
+    let (status, challenge, body) = rejected(block_on(gateway().handle(&fake, &request)));
+    assert_eq!(
+        (status, challenge.as_str()),
+        (401, r#"Bearer realm="edgeward""#)
+    );
+    assert_eq!(body["code"], "ERR_CREDENTIAL_MISSING");
+}
