@@ -7,6 +7,8 @@ introspection answers signed with the fuzz crate's fixed AS key (P-256 scalar [9
 fuzz/src/lib.rs). Deterministic (RFC 6979 ECDSA): rerunning rewrites every seed-* file identically.
 """
 import base64
+import hashlib
+import hmac
 import json
 import pathlib
 import random
@@ -144,4 +146,105 @@ rng = random.Random(9421)
 for n, size in enumerate([16, 64, 256, 1024]):
     write("pipeline", f"random-{n}", bytes(rng.randrange(256) for _ in range(size)))
 write("pipeline", "interop-token", b"\x00" * 4 + b"\x01" * 60)
+# dpop: flag byte, "METHOD URL NOW", then a proof (raw) or header JSON + newline + claims JSON (the
+# target signs them with the client key, P-256 scalar [5; 32]). The access token is the target's own
+# (fuzz/src/lib.rs dpop_access_token: the same header and claims bytes, signed with [6; 32]).
+def p256_key(byte: int):
+    return ec.derive_private_key(int.from_bytes(bytes([byte]) * 32, "big"), ec.SECP256R1())
+
+
+def public_jwk(key) -> dict:
+    numbers = key.public_key().public_numbers()
+    return {"kty": "EC", "crv": "P-256", "x": b64u(numbers.x.to_bytes(32, "big")),
+            "y": b64u(numbers.y.to_bytes(32, "big"))}
+
+
+def es256(key, header: bytes, claims: bytes) -> str:
+    signing_input = f"{b64u(header)}.{b64u(claims)}"
+    r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256(), deterministic_signing=True)))
+    return f"{signing_input}.{b64u(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def sha256_b64u(data: bytes) -> str:
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(data)
+    return b64u(digest.finalize())
+
+
+client = p256_key(5)
+client_jwk = public_jwk(client)
+jkt = sha256_b64u(js({k: client_jwk[k] for k in ("crv", "kty", "x", "y")}).encode())
+token_claims = (f'{{"aud":"gw","cnf":{{"jkt":"{jkt}"}},"exp":4102444800,"iat":{NOW},'
+                f'"iss":"https://dpop-issuer.test","sub":"alice"}}')
+access_token = es256(p256_key(6), b'{"alg":"ES256","kid":"iss1","typ":"at+jwt"}', token_claims.encode())
+ath = sha256_b64u(access_token.encode())
+
+
+def nonce(secret: bytes, now: int) -> str:
+    mac = hmac.new(secret, b"edgeward/dpop/nonce/v1\0" + struct.pack(">Q", now // 300), hashlib.sha256)
+    return b64u(mac.digest())
+
+
+def dpop(name: str, flags: int, method: str, url: str, header: dict, claims: dict, now: int = NOW) -> None:
+    write("dpop", name, bytes([flags]) + f"{method} {url} {now}\n{js(header)}\n{js(claims)}".encode())
+
+
+proof_header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": client_jwk}
+api = "https://gw.test/api/orders"
+proof = {"jti": "j1", "htm": "GET", "htu": api, "iat": NOW, "ath": ath}
+dpop("signed", 1 | 2, "GET", api, proof_header, proof)
+dpop("gateway-optional", 1 | 2 | 4, "GET", api, proof_header, proof)
+dpop("gateway-required", 1 | 2 | 4 | 32, "POST", api, proof_header, dict(proof, htm="POST"))
+dpop("gateway-twice", 1 | 4 | 8, "GET", api, proof_header, proof)
+dpop("gateway-nonce", 1 | 4 | 16, "GET", api, proof_header, dict(proof, nonce=nonce(b"n" * 32, NOW)))
+dpop("gateway-public-base", 1 | 4 | 64, "GET", "http://10.0.0.7:8080/api/orders?x=1", proof_header,
+     dict(proof, htu="https://api.example/v1/api/orders"))
+dpop("htu-normalised", 1 | 2, "GET", "https://gw.test/api/%7Eorders", proof_header,
+     dict(proof, htu="HTTPS://GW.test:443/api/./%7eorders?q#f"))
+dpop("nonce-standalone", 1, "GET", api, proof_header, dict(proof, nonce=nonce(bytes([1]) * 32, NOW)))
+dpop("private-jwk", 1, "GET", api, dict(proof_header, jwk=dict(client_jwk, d="AAAA")), proof)
+dpop("alg-hs256", 1, "GET", api, dict(proof_header, alg="HS256"), proof)
+dpop("typ-jwt", 1, "GET", api, dict(proof_header, typ="JWT"), proof)
+dpop("iat-float", 1, "GET", api, proof_header, dict(proof, iat=1.9e9))
+raw = es256(client, js(proof_header).encode(), js(proof).encode())
+write("dpop", "raw-gateway", bytes([2 | 4]) + f"GET {api} {NOW}\n{raw}".encode())
+# RFC 9449 §4.1 Figure 2 and §7.1 Figure 13, at their own times.
+write("dpop", "rfc9449-token-request", b"\x00POST https://server.example.com/token 1562262616\n" + (
+    b"eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpD"
+    b"a0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6"
+    b"IlAtMjU2In19.eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUu"
+    b"Y29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-"
+    b"FNyJK70nfbV37xRZT3Lg"))
+
+# htu: two flag bytes (which path characters to percent-encode, spelling changes), then the URI.
+for n, uri in enumerate([
+    "https://gw.test/api/orders",
+    "HTTPS://Example.COM:443/a/./b/../c?q=1#frag",
+    "http://example.com:80/%7euser/%41%2f%2F",
+    "https://example.com:8443/a%20b/~x_y-z.w",
+    "http://[::1]:8080/x",
+    "https://user:pw@example.com/",
+    "http://10.0.0.7",
+    "https://xn--bcher-kva.example/b%C3%BCcher",
+    "https://example.com/%zz/%4",
+]):
+    write("htu", f"uri-{n}", bytes([0xA5, 0x0F]) + uri.encode())
+
+# rfc9421: flag byte, "METHOD TARGET-URI", then header lines: the requests the gateway forwarded in
+# verifier/js/test/fixture.json (ECDSA and HMAC), as is and re-signed, and RFC 9421 §B.2.5.
+fixture = json.loads((ROOT / "verifier/js/test/fixture.json").read_text())
+for kind in ("ecdsa", "hmac"):
+    case = fixture[kind]
+    text = f"{case['method']} {case['target_uri']}\n" + "\n".join(f"{n}: {v}" for n, v in case["headers"])
+    write("rfc9421", f"gateway-{kind}", b"\x00" + text.encode())
+    write("rfc9421", f"gateway-{kind}-resigned", b"\x01" + text.encode())
+write("rfc9421", "rfc9421-b25", b"\x02POST https://example.com/foo?param=Value&Pet=dog\n"
+      b"host: example.com\ndate: Tue, 20 Apr 2021 02:07:55 GMT\ncontent-type: application/json\n"
+      b'signature-input: sig-b25=("date" "@authority" "content-type");created=1618884473;keyid="test-shared-secret"\n'
+      b"signature: sig-b25=:pxcQw6G3AjtMBQjwo8XzkZf/bws5LelbaMk5rGIGtE8=:")
+write("rfc9421", "many-members", b"\x03GET https://o.test/p?q\nx-a: 1\n"
+      b'signature-input: edgeward=("@method" "@target-uri" "@authority" "@scheme" "@request-target" "@path" "@query" "x-a");'
+      b'created=1800000000;expires=1800000030;nonce="n";keyid="edgeward-hmac";alg="hmac-sha256", b=();tag="t"\n'
+      b"signature: edgeward=:AAAA:, b=:/w==:")
+
 print(f"seeds written under {CORPUS}")

@@ -202,3 +202,99 @@ pub fn gateway_from(text: &str) -> Gateway {
     let secrets = |name: &str| (name == "GW_SECRET").then(|| "s3cret".to_owned());
     Gateway::with_trust_anchors(Some(text), &secrets, "fuzz", anchors())
 }
+
+/// Private scalar of the DPoP client key of the `dpop` target (P-256, `[5; 32]`); `fuzz/gen-seeds.py`
+/// puts its public half in the seed proofs' `jwk`.
+pub const DPOP_KEY: [u8; 32] = [5; 32];
+/// Private scalar of the issuer key that signs the `dpop` target's DPoP-bound access token.
+pub const DPOP_ISSUER_KEY: [u8; 32] = [6; 32];
+/// `iss` of that access token.
+pub const DPOP_ISS: &str = "https://dpop-issuer.test";
+/// Header of that access token, byte for byte (`fuzz/gen-seeds.py` signs the same bytes).
+pub const DPOP_TOKEN_HEADER: &str = r#"{"alg":"ES256","kid":"iss1","typ":"at+jwt"}"#;
+
+/// Compact ES256 JWS over the exact `header` and `claims` bytes, signed with the P-256 `scalar`
+/// (RFC 6979 deterministic, like Python's `deterministic_signing=True`).
+pub fn es256(scalar: &[u8; 32], header: &[u8], claims: &[u8]) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+    let key = SigningKey::from_slice(scalar).unwrap();
+    let input = format!(
+        "{}.{}",
+        Base64UrlUnpadded::encode_string(header),
+        Base64UrlUnpadded::encode_string(claims)
+    );
+    let signature: Signature = key.sign(input.as_bytes());
+    format!(
+        "{input}.{}",
+        Base64UrlUnpadded::encode_string(&signature.to_bytes())
+    )
+}
+
+/// Public JWK (`kty`, `crv`, `x`, `y`) of a P-256 scalar.
+pub fn p256_jwk(scalar: &[u8; 32]) -> Value {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let key = p256::ecdsa::SigningKey::from_slice(scalar).unwrap();
+    let point = key.verifying_key().to_encoded_point(false);
+    json!({
+        "kty": "EC", "crv": "P-256",
+        "x": Base64UrlUnpadded::encode_string(point.x().unwrap()),
+        "y": Base64UrlUnpadded::encode_string(point.y().unwrap()),
+    })
+}
+
+/// RFC 7638 thumbprint of the DPoP client key ([`DPOP_KEY`]): the `cnf.jkt` of the access token.
+pub fn dpop_jkt() -> &'static str {
+    static JKT: OnceLock<String> = OnceLock::new();
+    JKT.get_or_init(|| {
+        let jwk = p256_jwk(&DPOP_KEY);
+        edgeward::jwk::Jwk::from_object(jwk.as_object().unwrap())
+            .unwrap()
+            .thumbprint_sha256()
+    })
+}
+
+/// The DPoP-bound access token of the `dpop` target: [`DPOP_TOKEN_HEADER`] and the claims below,
+/// signed with [`DPOP_ISSUER_KEY`]. `fuzz/gen-seeds.py` builds the same bytes for the seeds' `ath`.
+pub fn dpop_access_token() -> &'static str {
+    static TOKEN: OnceLock<String> = OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let claims = format!(
+            r#"{{"aud":"gw","cnf":{{"jkt":"{}"}},"exp":4102444800,"iat":{NOW},"iss":"{DPOP_ISS}","sub":"alice"}}"#,
+            dpop_jkt()
+        );
+        es256(&DPOP_ISSUER_KEY, DPOP_TOKEN_HEADER.as_bytes(), claims.as_bytes())
+    })
+}
+
+/// Gateway configuration of the `dpop` target: the DPoP issuer inline, `/api/*` with DPoP
+/// `required` or `optional`, an optional nonce secret (`DPOP_NONCE`) and public base URL.
+pub fn dpop_config(required: bool, nonce: bool, public_base: bool) -> String {
+    let mut issuer_key = p256_jwk(&DPOP_ISSUER_KEY);
+    issuer_key["kid"] = json!("iss1");
+    let mut config = json!({
+        "origin": "http://origin.test/base",
+        "routes": [{ "path": "/api/*", "dpop": if required { "required" } else { "optional" } }],
+        "issuers": [{ "issuer": DPOP_ISS, "audiences": ["gw"], "algorithms": ["ES256"],
+            "jwks": { "keys": [issuer_key] } }],
+        "dpop": {},
+    });
+    if nonce {
+        config["dpop"]["nonce_secret"] = json!("DPOP_NONCE");
+    }
+    if public_base {
+        config["public_base_url"] = json!("https://api.example/v1");
+    }
+    config.to_string()
+}
+
+/// A gateway for [`dpop_config`]; the nonce secret is 32 bytes of `n`.
+pub fn dpop_gateway(required: bool, nonce: bool, public_base: bool) -> Gateway {
+    let secrets = |name: &str| (name == "DPOP_NONCE").then(|| "n".repeat(32));
+    Gateway::with_trust_anchors(
+        Some(&dpop_config(required, nonce, public_base)),
+        &secrets,
+        "fuzz",
+        anchors(),
+    )
+}

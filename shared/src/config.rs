@@ -59,7 +59,9 @@ pub struct Config {
     /// Introspection of opaque tokens (RFC 7662 / RFC 9701): the phantom-token pattern.
     #[serde(default)]
     pub introspection: Option<Introspection>,
-    /// Origin timeout in milliseconds (a shell hint; platforms may cap it).
+    /// How long to wait for the origin's response head, in milliseconds (1 to
+    /// [`MAX_ORIGIN_TIMEOUT_MS`]; default [`DEFAULT_ORIGIN_TIMEOUT_MS`]). Past it the client gets
+    /// 504 `ERR_ORIGIN_TIMEOUT`. Platforms may cut requests sooner.
     #[serde(default = "default_origin_timeout_ms")]
     pub origin_timeout_ms: u32,
     /// What the origin receives: claim headers, the signed assertion, the message signature.
@@ -783,9 +785,16 @@ fn default_max_token_bytes() -> usize {
     DEFAULT_MAX_TOKEN_BYTES
 }
 
+/// Default origin timeout: 30 s, longer than typical API calls, shorter than the platforms' own
+/// request limits and than common client timeouts (so the client sees the gateway's 504).
+pub const DEFAULT_ORIGIN_TIMEOUT_MS: u32 = 30_000;
+
+/// Longest origin timeout accepted: 5 minutes. Longer waits hold a connection and an isolate's
+/// memory for a request that few clients still wait for.
+pub const MAX_ORIGIN_TIMEOUT_MS: u32 = 300_000;
+
 fn default_origin_timeout_ms() -> u32 {
-    // 30 s: longer than typical API calls, shorter than the platforms' own request limits.
-    30_000
+    DEFAULT_ORIGIN_TIMEOUT_MS
 }
 
 impl Config {
@@ -803,6 +812,12 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         check_origin_url(&self.origin).map_err(|m| ConfigError::new("origin", m))?;
+        if self.origin_timeout_ms == 0 || self.origin_timeout_ms > MAX_ORIGIN_TIMEOUT_MS {
+            return Err(ConfigError::new(
+                "origin_timeout_ms",
+                format!("must be between 1 and {MAX_ORIGIN_TIMEOUT_MS}"),
+            ));
+        }
         if self.max_token_bytes == 0 || self.max_token_bytes > 1024 * 1024 {
             return Err(ConfigError::new(
                 "max_token_bytes",
@@ -1123,6 +1138,42 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.field, "routes[1].anonymus");
         assert!(err.message.contains("anonymus"), "{err}");
+    }
+
+    #[test]
+    fn origin_timeout_defaults_and_bounds() {
+        let config = Config::from_json(r#"{"origin":"http://o"}"#).unwrap();
+        assert_eq!(config.origin_timeout_ms, DEFAULT_ORIGIN_TIMEOUT_MS);
+        let config = Config::from_json(r#"{"origin":"http://o","origin_timeout_ms":300000}"#);
+        assert_eq!(config.unwrap().origin_timeout_ms, MAX_ORIGIN_TIMEOUT_MS);
+        for bad in [0, MAX_ORIGIN_TIMEOUT_MS + 1] {
+            let text = format!(r#"{{"origin":"http://o","origin_timeout_ms":{bad}}}"#);
+            let err = Config::from_json(&text).unwrap_err();
+            assert_eq!(err.field, "origin_timeout_ms", "{bad}");
+        }
+    }
+
+    #[test]
+    fn introspection_and_key_endpoints_need_https_except_on_loopback() {
+        // RFC 7662 §4 and RFC 8725 §3.10: tokens and keys travel only over TLS.
+        let config = |url: &str| {
+            format!(
+                r#"{{"origin":"http://o","issuers":[{{"issuer":"https://i","audiences":["a"],"jwks_uri":"{url}/jwks"}}],
+                  "introspection":{{"endpoint":"{url}/introspect","issuer":"https://i","client_id":"gw","client_secret_name":"S"}}}}"#
+            )
+        };
+        for ok in [
+            "https://as.example",
+            "http://127.0.0.1:9000",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            assert!(Config::from_json(&config(ok)).is_ok(), "{ok}");
+        }
+        for bad in ["http://as.example", "http://10.0.0.1", "ftp://as.example"] {
+            let err = Config::from_json(&config(bad)).unwrap_err();
+            assert!(err.message.contains("https"), "{bad}: {err}");
+        }
     }
 
     #[test]

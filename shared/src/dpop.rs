@@ -293,7 +293,9 @@ pub fn normalize_htu(uri: &str) -> Option<String> {
 }
 
 /// RFC 3986 §6.2.2.2: `%xx` of an unreserved character becomes the character, other `%xx` get
-/// upper-case hex digits. A `%` not followed by two hex digits is kept as it is.
+/// upper-case hex digits. A `%` not followed by two hex digits is data, so it becomes `%25`
+/// (§2.4): kept bare, it could pair with a decoded character into a new escape (`%%615` would
+/// become `%a5`), and the result would not be in normal form.
 fn normalize_percent(path: &str) -> String {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -313,6 +315,10 @@ fn normalize_percent(path: &str) -> String {
             Some(v) => {
                 out.extend_from_slice(format!("%{v:02X}").as_bytes());
                 i += 3;
+            }
+            None if b == b'%' => {
+                out.extend_from_slice(b"%25");
+                i += 1;
             }
             None => {
                 out.push(b);

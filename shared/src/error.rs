@@ -476,6 +476,129 @@ mod tests {
         assert_eq!(challenge, r#"Bearer realm="edgeward""#);
     }
 
+    /// Every fault a client can cause, with the status RFC 6750 §3.1 / RFC 9449 §7.1 give it.
+    fn client_errors() -> Vec<(Error, u16)> {
+        use DpopFault as D;
+        use TokenFault as T;
+        let algs = AlgSet::default_proof_algs();
+        let tokens = [
+            T::TooLarge,
+            T::Malformed,
+            T::AlgorithmNotAllowed,
+            T::UnsupportedCritical,
+            T::UnknownKey,
+            T::BadSignature,
+            T::UntrustedChain,
+            T::UnknownIssuer,
+            T::WrongAudience,
+            T::Expired,
+            T::NotYetValid,
+            T::TooOld,
+            T::WrongType,
+            T::MissingClaim,
+            T::Inactive,
+            T::DpopBoundAsBearer,
+            T::NotDpopBound,
+            T::CertificateMissing,
+            T::CertificateMismatch,
+        ];
+        let proofs = [
+            D::Missing,
+            D::Multiple,
+            D::TooLarge,
+            D::Malformed,
+            D::WrongType,
+            D::AlgorithmNotAllowed,
+            D::BadKey,
+            D::PrivateKey,
+            D::BadSignature,
+            D::MissingClaim,
+            D::MethodMismatch,
+            D::UrlMismatch,
+            D::OutsideWindow,
+            D::AthMismatch,
+            D::KeyMismatch,
+            D::Replayed,
+        ];
+        let mut all = vec![
+            (Error::MissingCredential, 401),
+            (Error::MissingDpopCredential { algs }, 401),
+            (Error::InvalidRequest("malformed Authorization header"), 400),
+            (
+                Error::UseDpopNonce {
+                    nonce: "n".into(),
+                    algs,
+                },
+                401,
+            ),
+            (Error::DpopRequired { algs }, 401),
+            (
+                Error::InsufficientScope {
+                    scope: Some("a b".into()),
+                    description: "scope",
+                },
+                403,
+            ),
+            (
+                Error::InsufficientScope {
+                    scope: None,
+                    description: "claim",
+                },
+                403,
+            ),
+        ];
+        all.extend(tokens.map(|t| (Error::InvalidToken(t), 401)));
+        all.extend(proofs.map(|fault| (Error::InvalidDpopProof { fault, algs }, 401)));
+        all
+    }
+
+    #[test]
+    fn every_challenge_follows_rfc6750_section_3() {
+        for (error, status) in client_errors() {
+            let response = error.to_response();
+            assert_eq!(response.status, status, "{error:?}");
+            // §3: a challenge on every refusal, exactly one, with the Bearer or DPoP scheme.
+            let challenge = response.headers.get_single("www-authenticate");
+            let challenge = challenge.unwrap().unwrap();
+            let (scheme, params) = challenge.split_once(' ').unwrap();
+            assert!(scheme == "Bearer" || scheme == "DPoP", "{challenge}");
+            let mut names = Vec::new();
+            for param in params.split(", ") {
+                let (name, value) = param.split_once('=').unwrap();
+                // §3: each attribute at most once; quoted values of %x20-21 / %x23-5B / %x5D-7E.
+                assert!(!names.contains(&name), "{name} twice in {challenge}");
+                names.push(name);
+                let inner = value.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
+                let inner = inner.unwrap_or_else(|| panic!("unquoted {param}"));
+                assert!(
+                    inner
+                        .bytes()
+                        .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)),
+                    "{param}"
+                );
+            }
+            assert_eq!(names.first(), Some(&"realm"), "{challenge}");
+            // §3.1: the error code by status; none when no credential was sent.
+            let error_code = names.contains(&"error");
+            let missing = matches!(
+                error,
+                Error::MissingCredential | Error::MissingDpopCredential { .. }
+            );
+            assert_eq!(error_code, !missing, "{challenge}");
+            let expected = match (status, scheme) {
+                (400, _) => r#"error="invalid_request""#,
+                (403, _) => r#"error="insufficient_scope""#,
+                (_, "DPoP") if challenge.contains("dpop_proof") => r#"error="invalid_dpop_proof""#,
+                (_, "DPoP") if challenge.contains("nonce") => r#"error="use_dpop_nonce""#,
+                _ => r#"error="invalid_token""#,
+            };
+            assert!(missing || challenge.contains(expected), "{challenge}");
+            // The JSON body carries the same facts.
+            let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+            assert_eq!(body["code"], error.code());
+        }
+    }
+
     #[test]
     fn upstream_unavailable_is_503_with_retry_after() {
         let response = Error::UpstreamUnavailable("key source unavailable").to_response();

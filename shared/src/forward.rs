@@ -301,6 +301,7 @@ impl Forwarder {
             url,
             headers,
             response_headers: Headers::new(),
+            timeout_ms: crate::config::DEFAULT_ORIGIN_TIMEOUT_MS,
         })
     }
 }
@@ -367,6 +368,7 @@ pub fn to_origin(
         url: origin_url(origin, request_url),
         headers,
         response_headers: Headers::new(),
+        timeout_ms: crate::config::DEFAULT_ORIGIN_TIMEOUT_MS,
     }
 }
 

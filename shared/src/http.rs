@@ -164,6 +164,12 @@ pub struct Forward {
     /// Header fields the shell appends to the origin's response before returning it to the
     /// client, e.g. a fresh `DPoP-Nonce` (RFC 9449 §8.2). Usually empty.
     pub response_headers: Headers,
+    /// How long the shell waits for the origin's response head, in milliseconds
+    /// (`origin_timeout_ms`); past it, the client gets [`Gateway::origin_failed`] with
+    /// [`FetchError::Timeout`](crate::platform::FetchError::Timeout): 504 `ERR_ORIGIN_TIMEOUT`.
+    ///
+    /// [`Gateway::origin_failed`]: crate::Gateway::origin_failed
+    pub timeout_ms: u32,
 }
 
 /// A response produced by the core.

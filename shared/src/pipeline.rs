@@ -314,6 +314,7 @@ impl Gateway {
             trace,
         )?;
         forward.response_headers = response_headers;
+        forward.timeout_ms = config.origin_timeout_ms;
         if let Some(jwt) = verified
             .as_ref()
             .and_then(|t| phantom_jwt(loaded, platform, t))

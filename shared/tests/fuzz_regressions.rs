@@ -224,3 +224,28 @@ fn non_ascii_hosts_are_errors_not_panics() {
     };
     let _ = block_on(gw.handle(&fake, &request));
 }
+
+/// `fuzz/` target `htu` (crash-25952fc2…): a `%` that starts no escape was kept bare, so
+/// `%%615` became `%a5` — an escape the input did not have, and not in normal form (normalising
+/// again gave `%A5`). A bare `%` is data (RFC 3986 §2.4) and now becomes `%25`.
+#[test]
+fn htu_with_a_bare_percent_is_in_normal_form() {
+    use edgeward::dpop::normalize_htu;
+    let once = normalize_htu("http:/.!3/1%%615&/,62.7").unwrap();
+    assert_eq!(once, "http://.!3/1%25a5&/,62.7");
+    assert_eq!(normalize_htu(&once).as_deref(), Some(once.as_str()));
+    // Different octets stay different: a proof for /%A5 does not fit a request for /%%A5.
+    assert_ne!(
+        normalize_htu("https://h.test/%A5"),
+        normalize_htu("https://h.test/%%A5")
+    );
+    // The same octets spelled two ways stay equal, and stray percents elsewhere are kept as data.
+    assert_eq!(
+        normalize_htu("https://h.test/%4%31").as_deref(),
+        Some("https://h.test/%2541")
+    );
+    assert_eq!(
+        normalize_htu("https://h.test/%zz/100%").as_deref(),
+        Some("https://h.test/%25zz/100%25")
+    );
+}

@@ -246,3 +246,94 @@ fn config_errors_name_issuer_fields() {
         1
     );
 }
+
+#[test]
+fn origin_timeout_reaches_the_shell_and_origin_faults_answer_json() {
+    let fake = Fake {
+        logs: RefCell::default(),
+    };
+    let anonymous = |extra: Value| {
+        let mut config =
+            json!({ "origin": "http://o.test", "routes": [{ "path": "/*", "anonymous": true }] });
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        Gateway::with_trust_anchors(Some(&config.to_string()), &|_| None, "test", &[])
+    };
+    for (extra, want) in [
+        (json!({}), edgeward::config::DEFAULT_ORIGIN_TIMEOUT_MS),
+        (json!({ "origin_timeout_ms": 1234 }), 1234),
+    ] {
+        match block_on(anonymous(extra).handle(&fake, &request(None))) {
+            Outcome::Forward(f) => assert_eq!(f.timeout_ms, want),
+            other => panic!("not forwarded: {other:?}"),
+        }
+    }
+    let gw = anonymous(json!({}));
+    for (error, status, code) in [
+        (FetchError::Timeout, 504, "ERR_ORIGIN_TIMEOUT"),
+        (FetchError::Unreachable, 502, "ERR_ORIGIN_UNREACHABLE"),
+        (FetchError::TooLarge, 502, "ERR_ORIGIN_UNREACHABLE"),
+    ] {
+        let response = gw.origin_failed(error);
+        assert_eq!(response.status, status);
+        assert_eq!(
+            response.headers.get_single("content-type"),
+            Ok(Some("application/json"))
+        );
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(body["code"], code);
+    }
+}
+
+#[test]
+fn encrypted_tokens_are_not_decrypted_and_are_refused() {
+    // RFC 9068 §4 step 2 (decrypt with the keys agreed with the AS) is not implemented: a compact
+    // JWE (five segments, RFC 7516 §7.1) is refused as malformed, never taken for a JWS.
+    let header = Base64UrlUnpadded::encode_string(br#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#);
+    let jwe = format!("{header}.a2V5.aXY.Y2lwaGVy.dGFn");
+    let (status, challenge, body) = rejected(run(Some(&format!("Bearer {jwe}"))));
+    assert_eq!(status, 401);
+    assert!(challenge.contains(r#"error="invalid_token""#));
+    assert_eq!(body["code"], "ERR_JWS_MALFORMED");
+}
+
+#[test]
+fn other_kinds_of_jwt_from_the_same_issuer_key_are_not_access_tokens() {
+    // RFC 8725 §3.11–3.12: a DPoP proof, an RFC 9701 introspection answer or the gateway's own
+    // assertion, even signed by a trusted key with good claims, is told apart by `typ`.
+    for typ in [
+        "dpop+jwt",
+        "token-introspection+jwt",
+        "edgeward-assertion+jwt",
+        "JWT",
+    ] {
+        let header = json!({ "alg": "ES256", "typ": typ, "kid": "k1" });
+        let t = token(&key(1), header, good_claims());
+        let (status, _, body) = rejected(run(Some(&format!("Bearer {t}"))));
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("ERR_JWT_TYPE_MISMATCH")),
+            "{typ}"
+        );
+    }
+}
+
+#[test]
+fn a_token_in_the_query_string_is_not_a_credential() {
+    // RFC 6750 §2.3 is not supported (RFC 9700 §4.3.2): a valid token in `access_token` is ignored,
+    // so the request has no credential (§3.1: 401 without an error code).
+    let t = token(&key(1), at_jwt(), good_claims());
+    let mut request = request(None);
+    request.url = format!("https://gw.test/api/orders?access_token={t}");
+    let fake = Fake {
+        logs: RefCell::default(),
+    };
+    let (status, challenge, body) = rejected(block_on(gateway().handle(&fake, &request)));
+    assert_eq!(
+        (status, challenge.as_str()),
+        (401, r#"Bearer realm="edgeward""#)
+    );
+    assert_eq!(body["code"], "ERR_CREDENTIAL_MISSING");
+}

@@ -533,3 +533,27 @@ fn traceparent_is_continued_or_created_and_request_id_is_logged() {
         .iter()
         .any(|l| l.contains("ERR_CREDENTIAL_MISSING") && l.contains("request_id=req-42")));
 }
+
+#[test]
+fn an_hmac_secret_shorter_than_32_bytes_is_a_config_error() {
+    // RFC 8725 §3.5 / RFC 9421 §3.3.3: the shared secret must have enough entropy.
+    let text = config(routes(), signed_forwarding("hmac-sha256")).to_string();
+    for (bytes, ok) in [(31, false), (32, true)] {
+        let secrets = move |name: &str| match name {
+            "EDGEWARD_SIGNING_KEY" => Some(gateway_private_jwk().to_string()),
+            "EDGEWARD_HMAC" => Some(Base64::encode_string(&vec![9u8; bytes])),
+            _ => None,
+        };
+        let gw = Gateway::with_trust_anchors(Some(&text), &secrets, "test", &[]);
+        match run(&gw, &get("/public/x", &[])) {
+            Outcome::Forward(_) => assert!(ok, "{bytes} bytes accepted"),
+            Outcome::Respond(r) => {
+                assert!(!ok, "{bytes} bytes refused");
+                assert_eq!(r.status, 500);
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                assert_eq!(body["field"], "forwarding.message_signature.hmac_secret");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -100,7 +100,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 init.with_body(req.inner().body().map(JsValue::from));
             }
             let origin_request = Request::new_with_init(&forward.url, &init)?;
-            match Fetch::Request(origin_request).send().await {
+            match send_to_origin(origin_request, forward.timeout_ms).await {
                 Ok(response) if forward.response_headers.is_empty() => Ok(response),
                 Ok(response) => {
                     // A fetched response's headers are immutable: copy them, then add ours.
@@ -112,10 +112,31 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
                     }
                     Ok(response.with_headers(headers))
                 }
-                Err(_) => to_worker_response(gateway.origin_failed(FetchError::Unreachable)),
+                Err(error) => to_worker_response(gateway.origin_failed(error)),
             }
         }
     }
+}
+
+/// Sends the request to the origin; aborted after `timeout_ms` without a response head.
+async fn send_to_origin(
+    request: Request,
+    timeout_ms: u32,
+) -> std::result::Result<Response, FetchError> {
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch = Fetch::Request(request);
+    let send = Box::pin(fetch.send_with_signal(&signal));
+    let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms.into())));
+    // Bound to a local so that the futures, which borrow `signal`, are dropped before it.
+    let outcome = match select(send, timer).await {
+        Either::Left((response, _)) => response.map_err(|_| FetchError::Unreachable),
+        Either::Right(_) => {
+            controller.abort();
+            Err(FetchError::Timeout)
+        }
+    };
+    outcome
 }
 
 /// The client certificate from `request.cf.tlsClientAuth` (zones with mTLS enabled). Workers gives

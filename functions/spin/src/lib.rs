@@ -18,6 +18,8 @@ use spin_sdk::http::{
 use spin_sdk::http_component;
 use spin_sdk::wit::wasi::keyvalue::store::Bucket;
 use std::cell::OnceCell;
+use spin_sdk::wit::wasi::http0_2_0::types::FutureIncomingResponse;
+use std::task::Poll;
 
 mod key_value;
 mod outbound;
@@ -136,9 +138,30 @@ async fn forward_to_origin(
         }
         drop(sink);
     };
-    let send = spin_sdk::http::send::<_, IncomingResponse>(outgoing);
-    let ((), response) = futures::join!(pump, send);
-    response.map_err(|_| FetchError::Unreachable)
+    let pending = outbound::send(outgoing, forward.timeout_ms)?;
+    let ((), response) = futures::join!(pump, response_head(pending));
+    response
+}
+
+/// Waits, without blocking the body pump, until the origin's response head arrives or the
+/// request fails (a timeout set by [`outbound::send`] fails it with a timeout error code).
+async fn response_head(pending: FutureIncomingResponse) -> Result<IncomingResponse, FetchError> {
+    let mut waiting: Option<spin_executor::CancelOnDropToken> = None;
+    let response = std::future::poll_fn(|cx| match pending.get() {
+        Some(Ok(Ok(response))) => Poll::Ready(Ok(response)),
+        Some(Ok(Err(code))) => Poll::Ready(Err(outbound::map_error(code))),
+        Some(Err(())) => Poll::Ready(Err(FetchError::Unreachable)),
+        None => {
+            let token =
+                spin_executor::push_waker_and_get_token(pending.subscribe(), cx.waker().clone());
+            // Replacing the token drops the previous pollable, which must go before `pending`.
+            waiting = Some(token.into());
+            Poll::Pending
+        }
+    })
+    .await;
+    drop(waiting);
+    response
 }
 
 /// Streams the origin's response back to the client, with the core's `extra` header fields

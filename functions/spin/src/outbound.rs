@@ -5,8 +5,8 @@
 use edgeward::platform::{FetchError, FetchRequest, FetchResponse};
 use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
 use spin_sdk::wit::wasi::http0_2_0::types::{
-    ErrorCode, Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions,
-    Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingBody,
+    OutgoingRequest, RequestOptions, Scheme,
 };
 
 /// Sends `request` and reads the whole answer, bounded by its timeout and body limit.
@@ -28,6 +28,20 @@ pub fn fetch(request: &FetchRequest) -> Result<FetchResponse, FetchError> {
         _ => return Err(FetchError::Unreachable),
     };
     read(response, request.max_body_bytes)
+}
+
+/// Starts `outgoing` (the forward to the origin) with connect and first-byte timeouts of
+/// `timeout_ms`; the caller writes the body and awaits the response head.
+pub(crate) fn send(
+    outgoing: OutgoingRequest,
+    timeout_ms: u32,
+) -> Result<FutureIncomingResponse, FetchError> {
+    let timeout_ns = u64::from(timeout_ms) * 1_000_000;
+    let options = RequestOptions::new();
+    // As in `fetch`: a timeout the host does not support is left to the host.
+    let _ = options.set_connect_timeout(Some(timeout_ns));
+    let _ = options.set_first_byte_timeout(Some(timeout_ns));
+    outgoing_handler::handle(outgoing, Some(options)).map_err(map_error)
 }
 
 fn build(request: &FetchRequest) -> Option<OutgoingRequest> {
@@ -110,7 +124,7 @@ fn read(response: IncomingResponse, max_body_bytes: usize) -> Result<FetchRespon
     })
 }
 
-fn map_error(code: ErrorCode) -> FetchError {
+pub(crate) fn map_error(code: ErrorCode) -> FetchError {
     match code {
         ErrorCode::ConnectionTimeout
         | ErrorCode::ConnectionReadTimeout

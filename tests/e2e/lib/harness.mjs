@@ -82,6 +82,7 @@ export async function startOrigin() {
  * Bare workerd only: `replicas` more copies of the gateway, each its own isolate sharing the first
  * one's DPoP replay store (their URLs follow the first in `urls`); `replayStore: false` leaves the
  * store's binding out. Spin only: `keyValueStore: false` withholds the key-value store.
+ * The result's `pid` is the runtime's own process once it is up (scripts/serve execs it).
  */
 export async function startGateway(runtime, config, {
   trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true,
@@ -110,7 +111,7 @@ export async function startGateway(runtime, config, {
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`gateway (${runtime}) exited early:\n${log}`);
     if ((await Promise.all(urls.map(answersHealth))).every(Boolean)) {
-      return { url: urls[0], urls, runtime, log: () => log, stop: () => stopGroup(child) };
+      return { url: urls[0], urls, runtime, pid: child.pid, log: () => log, stop: () => stopGroup(child) };
     }
     await new Promise((r) => setTimeout(r, 250));
   }
