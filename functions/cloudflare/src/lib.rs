@@ -4,6 +4,7 @@
 //! Environment: `EDGEWARD_CONFIG` (the configuration JSON), `EDGEWARD_CRYPTO` (`webcrypto`, the
 //! default, or `rustcrypto`), `EDGEWARD_SELFTEST=1` (enables the backend self-test, for tests only).
 
+mod glue;
 mod selftest;
 mod shared_cache;
 mod webcrypto;
@@ -15,10 +16,9 @@ use std::cell::OnceCell;
 use std::time::Duration;
 use webcrypto::{Backend, WebCrypto};
 use worker::js_sys::Uint8Array;
-use worker::wasm_bindgen::JsValue;
 use worker::{
-    console_error, console_log, console_warn, event, AbortController, Context, Date, Delay, Env,
-    Fetch, Headers, Method, Request, RequestInit, Response, Result,
+    console_error, console_log, console_warn, event, web_sys, AbortController, Context, Delay, Env,
+    Fetch, Headers, Method, Request, RequestInit, Result,
 };
 
 /// What one isolate builds from the first request's environment.
@@ -53,75 +53,34 @@ fn isolate(env: &Env) -> &'static Isolate {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     let Isolate {
         gateway,
         platform,
         selftest,
     } = isolate(&env);
-    if *selftest && req.method() == Method::Post && req.path() == selftest::PATH {
-        return selftest::handle(req).await;
+    let core_request = glue::read_request(&req);
+    if *selftest && core_request.method == "POST" {
+        let req = Request::from(Clone::clone(&req));
+        if req.path() == selftest::PATH {
+            return selftest::handle(req).await.map(Into::into);
+        }
     }
-    let core_request = edgeward::Request {
-        method: req.method().to_string(),
-        url: req.url()?.to_string(),
-        headers: req
-            .headers()
-            .entries()
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect(),
-        client_cert: client_cert(&req),
-    };
     match gateway.handle(platform, &core_request).await {
-        Outcome::Respond(response) => to_worker_response(response),
+        Outcome::Respond(response) => glue::to_response(response),
         Outcome::ReadBody { max_bytes } => {
-            let body = req.bytes().await?;
+            let body = glue::body(&req).await?;
             let response = if body.len() > max_bytes {
                 gateway.body_too_large()
             } else {
                 gateway.handle_body(platform, &core_request, &body).await
             };
-            to_worker_response(response)
+            glue::to_response(response)
         }
         Outcome::Forward(forward) => {
-            let mut init = RequestInit::new();
-            init.with_method(req.method())
-                .with_headers(to_worker_headers(forward.headers.iter())?);
-            if !matches!(req.method(), Method::Get | Method::Head) {
-                // Stream the body through; it is never buffered.
-                init.with_body(req.inner().body().map(JsValue::from));
-            }
-            let origin_request = Request::new_with_init(&forward.url, &init)?;
-            match Fetch::Request(origin_request).send().await {
-                Ok(response) if forward.response_headers.is_empty() => Ok(response),
-                Ok(response) => {
-                    // A fetched response's headers are immutable: copy them, then add ours.
-                    let headers = to_worker_headers(forward.response_headers.iter())?;
-                    for (name, value) in response.headers().entries() {
-                        if forward.response_headers.get_all(&name).next().is_none() {
-                            headers.append(&name, &value)?;
-                        }
-                    }
-                    Ok(response.with_headers(headers))
-                }
-                Err(_) => to_worker_response(gateway.origin_failed(FetchError::Unreachable)),
-            }
+            glue::send_to_origin(gateway, &req, &core_request.method, forward).await
         }
     }
-}
-
-/// The client certificate from `request.cf.tlsClientAuth` (zones with mTLS enabled). Workers gives
-/// its SHA-256 fingerprint (hex), not the DER, which is all RFC 8705 binding needs. Cloudflare sets
-/// every `tlsClientAuth` field as a string (empty when no certificate was presented); workers-rs
-/// unwraps them, so a runtime that left one out would fail this request, not answer 2xx.
-fn client_cert(req: &Request) -> Option<edgeward::ClientCert> {
-    let auth = req.cf()?.tls_client_auth()?;
-    if auth.cert_presented() != "1" {
-        return None;
-    }
-    edgeward::ClientCert::from_sha256_hex(&auth.cert_fingerprint_sha256())
 }
 
 fn to_worker_headers<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> Result<Headers> {
@@ -130,12 +89,6 @@ fn to_worker_headers<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> Re
         headers.append(name, value)?;
     }
     Ok(headers)
-}
-
-fn to_worker_response(response: edgeward::Response) -> Result<Response> {
-    Ok(Response::from_bytes(response.body)?
-        .with_status(response.status)
-        .with_headers(to_worker_headers(response.headers.iter())?))
 }
 
 /// The Workers platform: JS clock, console, WebCrypto randomness and signatures (or RustCrypto,
@@ -152,7 +105,8 @@ impl Platform for Workers {
     }
 
     fn now(&self) -> u64 {
-        Date::now().as_millis() / 1000
+        // The static `Date.now()`: no Date object per call.
+        (worker::js_sys::Date::now() / 1000.0) as u64
     }
 
     fn log(&self, level: LogLevel, message: &str) {

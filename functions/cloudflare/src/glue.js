@@ -1,0 +1,43 @@
+// Translation between the Fetch API objects and flat strings, for src/glue.rs: one Wasm<->JS
+// crossing per direction instead of one (or several) per header field. Types only, no decisions.
+//
+// A flat header list is "name\nvalue\nname\nvalue..." ("" when empty). Field names are tokens and
+// the Fetch standard rejects CR, LF and NUL in values, so "\n" never occurs inside a field; the
+// Rust side refuses to flatten one that would contain it.
+
+// "<client cert SHA-256 hex or empty>\n<method>\n<url>[\n<name>\n<value>]..."
+export function requestHead(request) {
+  const auth = request.cf?.tlsClientAuth;
+  const cert = auth && auth.certPresented === "1" ? String(auth.certFingerprintSHA256 ?? "") : "";
+  let head = cert + "\n" + request.method + "\n" + request.url;
+  for (const [name, value] of request.headers) head += "\n" + name + "\n" + value;
+  return head;
+}
+
+function toHeaders(flat) {
+  const headers = new Headers();
+  if (flat !== "") {
+    const fields = flat.split("\n");
+    for (let i = 0; i + 1 < fields.length; i += 2) headers.append(fields[i], fields[i + 1]);
+  }
+  return headers;
+}
+
+// The origin fetch: the client's method, the given fields, the client's body streamed through.
+export function forward(request, url, flat, streamBody) {
+  const init = { method: request.method, headers: toHeaders(flat) };
+  if (streamBody) init.body = request.body;
+  return fetch(url, init);
+}
+
+// The origin's response with the given fields added; they replace origin fields of the same name.
+export function withHeaders(response, flat) {
+  const headers = toHeaders(flat);
+  for (const [name, value] of response.headers) if (!headers.has(name)) headers.append(name, value);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
+// A response made by the core. `body` is a view into Wasm memory: copied before it can change.
+export function respond(status, flat, body) {
+  return new Response(body.slice(), { status, headers: toHeaders(flat) });
+}
