@@ -47,6 +47,9 @@ pub struct Config {
     /// Largest accepted credential, in bytes.
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,
+    /// Capacity of the per-isolate verified-token cache ([`crate::token_cache`]); 0 disables it.
+    #[serde(default = "default_token_cache_entries")]
+    pub token_cache_entries: usize,
     /// Routes, first match wins.
     #[serde(default)]
     pub routes: Vec<Route>,
@@ -783,6 +786,10 @@ fn default_max_token_bytes() -> usize {
     DEFAULT_MAX_TOKEN_BYTES
 }
 
+fn default_token_cache_entries() -> usize {
+    crate::token_cache::DEFAULT_ENTRIES
+}
+
 fn default_origin_timeout_ms() -> u32 {
     // 30 s: longer than typical API calls, shorter than the platforms' own request limits.
     30_000
@@ -807,6 +814,12 @@ impl Config {
             return Err(ConfigError::new(
                 "max_token_bytes",
                 "must be between 1 and 1048576",
+            ));
+        }
+        if self.token_cache_entries > 100_000 {
+            return Err(ConfigError::new(
+                "token_cache_entries",
+                "must be between 0 and 100000",
             ));
         }
         for (i, route) in self.routes.iter().enumerate() {

@@ -156,7 +156,12 @@ impl Gateway {
                     }
                 };
                 let dpop = DpopState::load(&config.dpop, secrets)?;
-                let tokens = TokenVerifier::new(&config.issuers, anchors, config.max_token_bytes);
+                let tokens = TokenVerifier::new(
+                    &config.issuers,
+                    anchors,
+                    config.max_token_bytes,
+                    config.token_cache_entries,
+                );
                 let introspector = match &config.introspection {
                     Some(introspection) => {
                         Some(Introspector::new(introspection.settings(secrets)?))
