@@ -24,14 +24,24 @@ function toHeaders(flat) {
 }
 
 // The origin fetch: the client's method, the given fields, the client's body streamed through.
-export function forward(request, url, flat, streamBody) {
+// Resolves to the origin's response, with `extra` fields added when there are any, or to the
+// core's answer for an unreachable origin (set once by setOriginFailure).
+export function forward(request, url, flat, streamBody, extra) {
   const init = { method: request.method, headers: toHeaders(flat) };
   if (streamBody) init.body = request.body;
-  return fetch(url, init);
+  return fetch(url, init).then(extra === "" ? undefined : (response) => withHeaders(response, extra), originFailure);
+}
+
+let failure;
+export function setOriginFailure(status, flat, body) {
+  failure = { status, flat, body: body.slice() };
+}
+function originFailure() {
+  return new Response(failure.body, { status: failure.status, headers: toHeaders(failure.flat) });
 }
 
 // The origin's response with the given fields added; they replace origin fields of the same name.
-export function withHeaders(response, flat) {
+function withHeaders(response, flat) {
   const headers = toHeaders(flat);
   for (const [name, value] of response.headers) if (!headers.has(name)) headers.append(name, value);
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });

@@ -2,9 +2,11 @@
 //! incoming request is read in one call, the origin fetch and the core's responses are made in one
 //! call each. workers-rs' `Request`/`Response` cross once per header field and per property, and
 //! rebuild every origin response; profiled, that was most of the shell's fixed cost per request.
+//! The origin's answer is passed on as a promise: nothing in Rust waits for it.
 
 use edgeward::platform::FetchError;
 use edgeward::{ClientCert, Forward, Gateway, Headers};
+use std::cell::Cell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
@@ -20,13 +22,11 @@ extern "C" {
         url: &str,
         headers: &str,
         stream_body: bool,
+        extra: &str,
     ) -> Result<js_sys::Promise, JsValue>;
 
-    #[wasm_bindgen(js_name = withHeaders, catch)]
-    fn with_headers(
-        response: &web_sys::Response,
-        headers: &str,
-    ) -> Result<web_sys::Response, JsValue>;
+    #[wasm_bindgen(js_name = setOriginFailure, catch)]
+    fn set_origin_failure(status: u16, headers: &str, body: &[u8]) -> Result<(), JsValue>;
 
     #[wasm_bindgen(catch)]
     fn respond(status: u16, headers: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;
@@ -86,27 +86,38 @@ pub fn to_response(response: edgeward::Response) -> worker::Result<web_sys::Resp
     Ok(respond(response.status, &headers, &response.body)?)
 }
 
-/// Sends the request to the origin as the core decided; the origin's answer goes back unchanged
-/// (plus the core's response fields, if any).
-pub async fn send_to_origin(
+/// Sends the request to the origin as the core decided. The promise resolves to the origin's
+/// answer, unchanged but for the core's response fields (if any), or to the core's answer for an
+/// unreachable origin; it is returned to workerd, not awaited here.
+pub fn send_to_origin(
     gateway: &Gateway,
     request: &web_sys::Request,
     method: &str,
     forward_to: Forward,
-) -> worker::Result<web_sys::Response> {
+) -> worker::Result<js_sys::Promise> {
+    thread_local! {
+        static FAILURE_SET: Cell<bool> = const { Cell::new(false) };
+    }
+    if !FAILURE_SET.get() {
+        let failure = gateway.origin_failed(FetchError::Unreachable);
+        set_origin_failure(
+            failure.status,
+            &flatten(failure.headers.iter())?,
+            &failure.body,
+        )?;
+        FAILURE_SET.set(true);
+    }
     let headers = flatten(forward_to.headers.iter())?;
+    let extra = flatten(forward_to.response_headers.iter())?;
     // Stream the body through; it is never buffered.
     let stream_body = !matches!(method, "GET" | "HEAD");
-    let sent = forward(request, &forward_to.url, &headers, stream_body)?;
-    let response: web_sys::Response = match JsFuture::from(sent).await {
-        Ok(response) => response.unchecked_into(),
-        Err(_) => return to_response(gateway.origin_failed(FetchError::Unreachable)),
-    };
-    if forward_to.response_headers.is_empty() {
-        return Ok(response);
-    }
-    let extra = flatten(forward_to.response_headers.iter())?;
-    Ok(with_headers(&response, &extra)?)
+    Ok(forward(
+        request,
+        &forward_to.url,
+        &headers,
+        stream_body,
+        &extra,
+    )?)
 }
 
 /// The request body, for the few requests the gateway reads itself.

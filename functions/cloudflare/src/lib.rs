@@ -4,6 +4,7 @@
 //! Environment: `EDGEWARD_CONFIG` (the configuration JSON), `EDGEWARD_CRYPTO` (`webcrypto`, the
 //! default, or `rustcrypto`), `EDGEWARD_SELFTEST=1` (enables the backend self-test, for tests only).
 
+mod entry;
 mod glue;
 mod selftest;
 mod shared_cache;
@@ -12,13 +13,14 @@ mod webcrypto;
 use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use edgeward::{Gateway, Outcome};
 use futures_util::future::{select, Either};
+use js_sys::Uint8Array;
 use std::cell::OnceCell;
 use std::time::Duration;
 use webcrypto::{Backend, WebCrypto};
-use worker::js_sys::Uint8Array;
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{
-    console_error, console_log, console_warn, event, web_sys, AbortController, Context, Delay, Env,
-    Fetch, Headers, Method, Request, RequestInit, Result,
+    console_error, console_log, console_warn, js_sys, web_sys, worker_sys, AbortController, Delay,
+    Env, Fetch, Headers, Method, Request, RequestInit, Result,
 };
 
 /// What one isolate builds from the first request's environment.
@@ -52,8 +54,22 @@ fn isolate(env: &Env) -> &'static Isolate {
     })
 }
 
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
+/// The fetch handler worker-build's entry shim calls, in place of `#[event(fetch)]`'s glue (which
+/// spawns every request as a future and awaits the origin fetch in Rust). See [`entry`].
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, _ctx: worker_sys::Context) -> js_sys::Promise {
+    entry::run(handle(req, env))
+}
+
+/// One request: a `Response`, or the promise of the origin's `Response` (never awaited here).
+async fn handle(req: web_sys::Request, env: Env) -> JsValue {
+    respond(req, env).await.unwrap_or_else(|error| {
+        console_error!("edgeward: {error}");
+        internal_error()
+    })
+}
+
+async fn respond(req: web_sys::Request, env: Env) -> Result<JsValue> {
     let Isolate {
         gateway,
         platform,
@@ -63,11 +79,12 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
     if *selftest && core_request.method == "POST" {
         let req = Request::from(Clone::clone(&req));
         if req.path() == selftest::PATH {
-            return selftest::handle(req).await.map(Into::into);
+            let response: web_sys::Response = selftest::handle(req).await?.into();
+            return Ok(response.into());
         }
     }
-    match gateway.handle(platform, &core_request).await {
-        Outcome::Respond(response) => glue::to_response(response),
+    let response = match gateway.handle(platform, &core_request).await {
+        Outcome::Respond(response) => glue::to_response(response)?,
         Outcome::ReadBody { max_bytes } => {
             let body = glue::body(&req).await?;
             let response = if body.len() > max_bytes {
@@ -75,12 +92,21 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
             } else {
                 gateway.handle_body(platform, &core_request, &body).await
             };
-            glue::to_response(response)
+            glue::to_response(response)?
         }
         Outcome::Forward(forward) => {
-            glue::send_to_origin(gateway, &req, &core_request.method, forward).await
+            return Ok(glue::send_to_origin(gateway, &req, &core_request.method, forward)?.into())
         }
-    }
+    };
+    Ok(response.into())
+}
+
+/// The answer to a request the shell could not translate (as `#[event(fetch)]` gave).
+fn internal_error() -> JsValue {
+    worker::Response::error("INTERNAL SERVER ERROR", 500)
+        .map(web_sys::Response::from)
+        .map(JsValue::from)
+        .unwrap_or(JsValue::NULL)
 }
 
 fn to_worker_headers<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> Result<Headers> {
