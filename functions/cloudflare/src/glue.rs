@@ -32,6 +32,20 @@ extern "C" {
     fn respond(status: u16, headers: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `crypto.getRandomValues` filling Wasm memory in place (getrandom's `js` backend makes a JS
+    /// array and copies it over: three crossings a call).
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
+    fn get_random_values(buf: &mut [u8]) -> Result<JsValue, JsValue>;
+}
+
+/// Fills `buf` from the runtime's CSPRNG; `false` if it refused (e.g. over 65536 bytes).
+pub fn random(buf: &mut [u8]) -> bool {
+    buf.chunks_mut(65536)
+        .all(|chunk| get_random_values(chunk).is_ok())
+}
+
 use worker::js_sys;
 
 /// Why a request or response could not cross: a header field that cannot be expressed.

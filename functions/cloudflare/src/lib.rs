@@ -145,7 +145,7 @@ impl Platform for Workers {
 
     fn random(&self, buf: &mut [u8]) {
         // Without randomness nothing secure can be made: fail loudly rather than return zeros.
-        if getrandom::getrandom(buf).is_err() {
+        if !glue::random(buf) {
             panic!("crypto.getRandomValues is unavailable");
         }
     }
