@@ -798,14 +798,26 @@ fn default_origin_timeout_ms() -> u32 {
 impl Config {
     /// Parses and validates a JSON document.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        let config = Config::deserialize_json(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Deserializes, naming the field of a serde error (`a.b[0].c`).
+    #[cfg(feature = "config-paths")]
+    fn deserialize_json(text: &str) -> Result<Config, ConfigError> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let field = e.path().to_string();
             let field = if field == "." { String::new() } else { field };
             ConfigError::new(field, e.inner().to_string())
-        })?;
-        config.validate()?;
-        Ok(config)
+        })
+    }
+
+    /// Deserializes; a serde error gives line and column, not the field (see `config-paths`).
+    #[cfg(not(feature = "config-paths"))]
+    fn deserialize_json(text: &str) -> Result<Config, ConfigError> {
+        serde_json::from_str(text).map_err(|e| ConfigError::new("", e.to_string()))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
