@@ -998,7 +998,7 @@ impl Mtls {
 
 /// An origin base URL: absolute, http or https, no query or fragment.
 fn check_origin_url(text: &str) -> Result<Url, String> {
-    let origin = Url::parse(text).map_err(|e| format!("not an absolute URL: {e}"))?;
+    let origin = crate::http::parse_url(text).map_err(|e| format!("not an absolute URL: {e}"))?;
     if !matches!(origin.scheme(), "http" | "https") {
         return Err("scheme must be http or https".into());
     }
@@ -1010,7 +1010,7 @@ fn check_origin_url(text: &str) -> Result<Url, String> {
 
 /// Key and introspection endpoints must use https, except on loopback (local development).
 fn check_fetch_url(uri: &str) -> Result<(), String> {
-    let url = Url::parse(uri).map_err(|e| format!("not an absolute URL: {e}"))?;
+    let url = crate::http::parse_url(uri).map_err(|e| format!("not an absolute URL: {e}"))?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
         "https" => Ok(()),

@@ -31,7 +31,7 @@ pub fn fetch(request: &FetchRequest) -> Result<FetchResponse, FetchError> {
 }
 
 fn build(request: &FetchRequest) -> Option<OutgoingRequest> {
-    let url = url::Url::parse(&request.url).ok()?;
+    let url = edgeward::http::parse_url(&request.url).ok()?;
     let list: Vec<(String, Vec<u8>)> = request
         .headers
         .iter()
