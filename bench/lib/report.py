@@ -46,6 +46,8 @@ for s in scenarios:
 ratios = []
 for stem in ["B", "B'", "C"]:
     for backend in ["web", "rust", "full"]:
+        if f"{stem}.{backend}" not in by_id:
+            continue
         e, j = by_id.get(f"{stem}.{backend}"), by_id.get(f"{stem}.jose")
         r = {"edgeward": f"{stem}.{backend}", "jose": f"{stem}.jose"}
         if e and j and e["median"] and j["median"]:
