@@ -1,17 +1,15 @@
-// bench/lib/fixtures.mjs OUT_DIR CA_DIR CHAINS_DIR GATEWAY_URL WARM_PROOFS RUN_PROOFS
+// bench/lib/fixtures.mjs OUT_DIR CA_DIR CHAINS_DIR GATEWAY_URL
 // Makes everything the load runs send, with panva `jose` (the same library as the peer worker):
 //   x5c token (dev CA leaf + intermediate in the header), JWKS token (kid, inline JWK Set),
 //   padded JWKS tokens of ≈1…16 KiB, x5c tokens with chains of 1…4 certificates,
-//   a DPoP-bound x5c token (cnf.jkt) and fresh DPoP proofs (one per request, unique jti) in three
-//   files: dpop-probe.txt (1), dpop-warm.txt (WARM_PROOFS), dpop-run.txt (RUN_PROOFS), so the
-//   probe, the warm-up and the measured run against one gateway process never replay a proof.
-// Writes OUT_DIR/fixtures.json and the proof files.
+//   a DPoP-bound x5c token (cnf.jkt) and its proof key (dpop-key.json, for bench/lib/proofs.mjs).
+// Writes OUT_DIR/fixtures.json and OUT_DIR/dpop-key.json.
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createHash, randomUUID } from 'node:crypto';
 
-const [out, caDir, chainsDir, gatewayUrl, warmProofs = '1000', runProofs = '10000'] = process.argv.slice(2);
+
+const [out, caDir, chainsDir, gatewayUrl] = process.argv.slice(2);
 const jose = await import(pathToFileURL(join(process.env.EDGEWARD_NPM, 'jose/dist/webapi/index.js')).href);
 const ISS = 'https://issuer.bench.test';
 const AUD = 'https://api.bench.test';
@@ -62,26 +60,16 @@ const dpopKeys = await jose.generateKeyPair('ES256', { extractable: true });
 const dpopJwk = await jose.exportJWK(dpopKeys.publicKey);
 const jkt = await jose.calculateJwkThumbprint(dpopJwk);
 const dpopToken = await sign(devKey, { x5c: devChain }, claims({ cnf: { jkt } }));
-const ath = createHash('sha256').update(dpopToken).digest('base64url');
 const htu = new URL(PATH, gatewayUrl).href;
-const proof = () => new jose.SignJWT({ htm: 'GET', htu, iat: now, jti: randomUUID(), ath })
-  .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: dpopJwk })
-  .sign(dpopKeys.privateKey);
-async function proofFile(name, count) { // written in batches: the full run needs ~290k proofs
-  writeFileSync(join(out, name), '');
-  for (let i = 0; i < count; i += 1000) {
-    const batch = await Promise.all(Array.from({ length: Math.min(1000, count - i) }, proof));
-    appendFileSync(join(out, name), batch.join('\n') + '\n');
-  }
-}
-await proofFile('dpop-probe.txt', 1);
-await proofFile('dpop-warm.txt', Number(warmProofs));
-await proofFile('dpop-run.txt', Number(runProofs));
+// The proofs themselves are minted by bench/lib/proofs.mjs (again before each DPoP scenario, so
+// their iat stays inside the gateways' ±300 s window however long the run is).
+writeFileSync(join(out, 'dpop-key.json'), JSON.stringify({
+  private_jwk: await jose.exportJWK(dpopKeys.privateKey), public_jwk: dpopJwk, token: dpopToken, htu,
+}));
 
 writeFileSync(join(out, 'fixtures.json'), JSON.stringify({
   iss: ISS, aud: AUD, path: PATH, htu, created: now,
   jwks: { keys: [jwk] },
   tokens: { x5c, jwks, dpop: dpopToken },
-  dpop_proofs: { probe: 1, warm: Number(warmProofs), run: Number(runProofs) },
   sizes, chains,
 }, null, 1));

@@ -121,7 +121,7 @@ fn public_jwk(key: &SecretKey) -> Result<Value> {
 
 /// RFC 9449 §4.2: the target URI "without query and fragment parts".
 fn htu(given: &str) -> Result<String> {
-    let mut url = url::Url::parse(given)
+    let mut url = edgeward::http::parse_url(given)
         .map_err(|e| usage(format!("--htu {given}: not an absolute URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(usage("--htu must be an http or https URL"));

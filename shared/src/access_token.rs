@@ -13,6 +13,7 @@ use crate::jwk::JwkSet;
 use crate::jwks::{InlineJwks, RemoteJwks};
 use crate::jws::{self, Alg, Jws};
 use crate::platform::Platform;
+use crate::token_cache::TokenCache;
 use crate::x5c::{self, ChainCache, ChainPolicy};
 use serde_json::{Map, Value};
 
@@ -53,47 +54,67 @@ pub struct TokenVerifier {
     issuers: Vec<TrustedIssuer>,
     anchors: &'static [&'static [u8]],
     chains: ChainCache,
+    verified: TokenCache,
     max_token_bytes: usize,
 }
 
 impl TokenVerifier {
-    /// Builds the verifier from validated configuration.
+    /// Builds the verifier from validated configuration; `token_cache_entries` sizes the
+    /// verified-token cache ([`crate::token_cache`]; 0 disables it).
     pub(crate) fn new(
         issuers: &[Issuer],
         anchors: &'static [&'static [u8]],
         max_token_bytes: usize,
+        token_cache_entries: usize,
     ) -> TokenVerifier {
         TokenVerifier {
             issuers: issuers.iter().map(TrustedIssuer::from_config).collect(),
             anchors,
             chains: ChainCache::default(),
+            verified: TokenCache::new(token_cache_entries),
             max_token_bytes,
         }
     }
 
-    /// Verifies `token` completely, or says why not.
+    /// Verifies `token` completely, or says why not. A token verified before is taken from the
+    /// verified-token cache, with its time checks run again at `now`.
     pub(crate) async fn verify<P: Platform>(
         &self,
         platform: &P,
         token: &str,
     ) -> Result<VerifiedToken, Error> {
+        let now = platform.now();
+        if let Some((index, verified)) = self.verified.get(token, now) {
+            let rules = self.issuers.get(index).map(|issuer| &issuer.rules);
+            let checked = rules.map(|rules| claims::check_times(&verified.claims, rules, now));
+            match checked {
+                Some(Ok(())) => return Ok(verified),
+                Some(Err(fault)) => {
+                    self.verified.remove(token);
+                    return Err(Error::InvalidToken(fault));
+                }
+                None => self.verified.remove(token),
+            }
+        }
         let jws = jws::parse(token, self.max_token_bytes).map_err(Error::InvalidToken)?;
-        let issuer = self.issuer_for(&jws)?;
+        let (index, issuer) = self.issuer_for(&jws)?;
         if !issuer.algorithms.contains(&jws.header.alg) {
             return Err(Error::InvalidToken(TokenFault::AlgorithmNotAllowed));
         }
-        let now = platform.now();
-        let key = self.key_for(platform, issuer, &jws, now).await?;
+        let (key, key_valid) = self.key_for(platform, issuer, &jws, now).await?;
         jws.verify(&key, platform.verifier())
             .await
             .map_err(Error::InvalidToken)?;
         claims::check(&jws.header, &jws.claims, &issuer.rules, now).map_err(Error::InvalidToken)?;
-        Ok(VerifiedToken {
+        let verified = VerifiedToken {
             issuer: issuer.rules.issuer.clone(),
             claims: jws.claims,
             kind: TokenKind::Jwt,
             phantom_jwt: None,
-        })
+        };
+        self.verified
+            .insert(token, index, &verified, now, key_valid);
+        Ok(verified)
     }
 
     /// Verifies an RFC 9701 introspection response: signed by `issuer`'s keys, `typ`
@@ -141,7 +162,7 @@ impl TokenVerifier {
         if !trusted.algorithms.contains(&jws.header.alg) {
             return Err(bad);
         }
-        let key = self
+        let (key, _) = self
             .key_for(platform, trusted, &jws, platform.now())
             .await?;
         jws.verify(&key, platform.verifier())
@@ -159,7 +180,8 @@ impl TokenVerifier {
         Ok(jws.claims)
     }
 
-    fn issuer_for(&self, jws: &Jws<'_>) -> Result<&TrustedIssuer, Error> {
+    /// The token's issuer, with its index in configuration order.
+    fn issuer_for(&self, jws: &Jws<'_>) -> Result<(usize, &TrustedIssuer), Error> {
         let iss = match jws.claims.get("iss") {
             Some(Value::String(iss)) => iss,
             Some(_) => return Err(Error::InvalidToken(TokenFault::Malformed)),
@@ -167,19 +189,22 @@ impl TokenVerifier {
         };
         self.issuers
             .iter()
-            .find(|issuer| &issuer.rules.issuer == iss)
+            .enumerate()
+            .find(|(_, issuer)| &issuer.rules.issuer == iss)
             .ok_or(Error::InvalidToken(TokenFault::UnknownIssuer))
     }
 
     /// The verification key: from the x5c chain when the issuer accepts x5c and the token carries
-    /// one, otherwise by `kid` from the inline keys, then from the issuer's JWKS endpoint.
+    /// one, otherwise by `kid` from the inline keys, then from the issuer's JWKS endpoint. With it,
+    /// the period in which the key source is valid (`notBefore`, `notAfter` over an x5c path;
+    /// `None` for JWK Sets).
     async fn key_for<P: Platform>(
         &self,
         platform: &P,
         issuer: &TrustedIssuer,
         jws: &Jws<'_>,
         now: u64,
-    ) -> Result<crate::crypto::PublicKey, Error> {
+    ) -> Result<(crate::crypto::PublicKey, Option<(u64, u64)>), Error> {
         if let (Some(policy), Some(chain)) = (&issuer.chain_policy, &jws.header.x5c) {
             let leaf = x5c::validate_cached(
                 &self.chains,
@@ -190,18 +215,18 @@ impl TokenVerifier {
                 platform.verifier(),
             )
             .await?;
-            return Ok(leaf.key);
+            return Ok((leaf.key, Some((leaf.not_before, leaf.not_after))));
         }
         let kid = jws.header.kid.as_deref();
         let alg = jws.header.alg;
         if let Some(keys) = &issuer.inline_keys {
             let found = keys.key(kid, alg);
             if found.is_ok() || issuer.remote_keys.is_none() {
-                return found;
+                return found.map(|key| (key, None));
             }
         }
         match &issuer.remote_keys {
-            Some(remote) => remote.key(platform, kid, alg).await,
+            Some(remote) => remote.key(platform, kid, alg).await.map(|key| (key, None)),
             None => Err(Error::InvalidToken(TokenFault::UnknownKey)),
         }
     }

@@ -90,7 +90,26 @@ pub fn check(
     if !audience_ok {
         return Err(TokenFault::WrongAudience);
     }
+    check_times(claims, rules, now)?;
 
+    if rules
+        .required_claims
+        .iter()
+        .any(|name| !claims.contains_key(name))
+    {
+        return Err(TokenFault::MissingClaim);
+    }
+    Ok(())
+}
+
+/// The checks of [`check`] that depend on `now`: `exp` (required), `nbf`, `iat` and the maximum
+/// age, with the rules' leeway. A token that passed [`check`] once is still valid at `now` exactly
+/// when these pass (the verified-token cache re-runs them on every hit).
+pub fn check_times(
+    claims: &Map<String, Value>,
+    rules: &ClaimRules,
+    now: u64,
+) -> Result<(), TokenFault> {
     let now_f = now as f64;
     let leeway = rules.leeway as f64;
     let exp = numeric_date(claims, "exp")?.ok_or(TokenFault::Expired)?;
@@ -109,14 +128,6 @@ pub fn check(
         if now_f > iat + max_age as f64 + leeway {
             return Err(TokenFault::TooOld);
         }
-    }
-
-    if rules
-        .required_claims
-        .iter()
-        .any(|name| !claims.contains_key(name))
-    {
-        return Err(TokenFault::MissingClaim);
     }
     Ok(())
 }

@@ -47,6 +47,9 @@ pub struct Config {
     /// Largest accepted credential, in bytes.
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,
+    /// Capacity of the per-isolate verified-token cache ([`crate::token_cache`]); 0 disables it.
+    #[serde(default = "default_token_cache_entries")]
+    pub token_cache_entries: usize,
     /// Routes, first match wins.
     #[serde(default)]
     pub routes: Vec<Route>,
@@ -793,6 +796,10 @@ pub const DEFAULT_ORIGIN_TIMEOUT_MS: u32 = 30_000;
 /// memory for a request that few clients still wait for.
 pub const MAX_ORIGIN_TIMEOUT_MS: u32 = 300_000;
 
+fn default_token_cache_entries() -> usize {
+    crate::token_cache::DEFAULT_ENTRIES
+}
+
 fn default_origin_timeout_ms() -> u32 {
     DEFAULT_ORIGIN_TIMEOUT_MS
 }
@@ -800,14 +807,26 @@ fn default_origin_timeout_ms() -> u32 {
 impl Config {
     /// Parses and validates a JSON document.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        let config = Config::deserialize_json(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Deserializes, naming the field of a serde error (`a.b[0].c`).
+    #[cfg(feature = "config-paths")]
+    fn deserialize_json(text: &str) -> Result<Config, ConfigError> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let field = e.path().to_string();
             let field = if field == "." { String::new() } else { field };
             ConfigError::new(field, e.inner().to_string())
-        })?;
-        config.validate()?;
-        Ok(config)
+        })
+    }
+
+    /// Deserializes; a serde error gives line and column, not the field (see `config-paths`).
+    #[cfg(not(feature = "config-paths"))]
+    fn deserialize_json(text: &str) -> Result<Config, ConfigError> {
+        serde_json::from_str(text).map_err(|e| ConfigError::new("", e.to_string()))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -822,6 +841,12 @@ impl Config {
             return Err(ConfigError::new(
                 "max_token_bytes",
                 "must be between 1 and 1048576",
+            ));
+        }
+        if self.token_cache_entries > 100_000 {
+            return Err(ConfigError::new(
+                "token_cache_entries",
+                "must be between 0 and 100000",
             ));
         }
         for (i, route) in self.routes.iter().enumerate() {
@@ -988,7 +1013,7 @@ impl Mtls {
 
 /// An origin base URL: absolute, http or https, no query or fragment.
 fn check_origin_url(text: &str) -> Result<Url, String> {
-    let origin = Url::parse(text).map_err(|e| format!("not an absolute URL: {e}"))?;
+    let origin = crate::http::parse_url(text).map_err(|e| format!("not an absolute URL: {e}"))?;
     if !matches!(origin.scheme(), "http" | "https") {
         return Err("scheme must be http or https".into());
     }
@@ -1000,7 +1025,7 @@ fn check_origin_url(text: &str) -> Result<Url, String> {
 
 /// Key and introspection endpoints must use https, except on loopback (local development).
 fn check_fetch_url(uri: &str) -> Result<(), String> {
-    let url = Url::parse(uri).map_err(|e| format!("not an absolute URL: {e}"))?;
+    let url = crate::http::parse_url(uri).map_err(|e| format!("not an absolute URL: {e}"))?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
         "https" => Ok(()),

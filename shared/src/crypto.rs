@@ -89,7 +89,16 @@ impl SignatureVerifier for RustCrypto {
     }
 }
 
-/// The RustCrypto verification, synchronous.
+/// Whether this build's RustCrypto backend ([`verify_sync`]) verifies `scheme`: ECDSA P-256
+/// always; P-384, RSA and Ed25519 with the `rustcrypto-full` feature (on by default). A build
+/// without it must verify those schemes another way: the Workers function uses WebCrypto.
+pub const fn rustcrypto_verifies(scheme: Scheme) -> bool {
+    matches!(scheme, Scheme::EcdsaP256Sha256 | Scheme::EcdsaP256Sha384)
+        || cfg!(feature = "rustcrypto-full")
+}
+
+/// The RustCrypto verification, synchronous. A scheme this build does not verify
+/// ([`rustcrypto_verifies`]) is a [`BadSignature`].
 pub fn verify_sync(
     scheme: Scheme,
     key: &PublicKey,
@@ -101,14 +110,17 @@ pub fn verify_sync(
         (EcdsaP256Sha256 | EcdsaP256Sha384, PublicKey::P256(point)) => {
             ecdsa_p256(scheme, point, message, signature)
         }
+        #[cfg(feature = "rustcrypto-full")]
         (EcdsaP384Sha384 | EcdsaP384Sha256, PublicKey::P384(point)) => {
             ecdsa_p384(scheme, point, message, signature)
         }
+        #[cfg(feature = "rustcrypto-full")]
         (
             RsaPkcs1Sha256 | RsaPkcs1Sha384 | RsaPkcs1Sha512 | RsaPssSha256 | RsaPssSha384
             | RsaPssSha512,
             PublicKey::Rsa { n, e },
         ) => rsa_verify(scheme, n, e, message, signature),
+        #[cfg(feature = "rustcrypto-full")]
         (Ed25519, PublicKey::Ed25519(bytes)) => ed25519(bytes, message, signature),
         _ => Err(BadSignature),
     }
@@ -141,6 +153,7 @@ fn ecdsa_p256(
         .map_err(|_| BadSignature)
 }
 
+#[cfg(feature = "rustcrypto-full")]
 fn ecdsa_p384(
     scheme: Scheme,
     point: &[u8],
@@ -154,6 +167,7 @@ fn ecdsa_p384(
         .map_err(|_| BadSignature)
 }
 
+#[cfg(feature = "rustcrypto-full")]
 fn rsa_key(n: &[u8], e: &[u8]) -> Result<rsa::RsaPublicKey, BadSignature> {
     let n = rsa::BigUint::from_bytes_be(n);
     let bits = n.bits();
@@ -164,6 +178,7 @@ fn rsa_key(n: &[u8], e: &[u8]) -> Result<rsa::RsaPublicKey, BadSignature> {
         .map_err(|_| BadSignature)
 }
 
+#[cfg(feature = "rustcrypto-full")]
 fn rsa_verify(
     scheme: Scheme,
     n: &[u8],
@@ -187,6 +202,7 @@ fn rsa_verify(
     result.map_err(|_| BadSignature)
 }
 
+#[cfg(feature = "rustcrypto-full")]
 fn ed25519(key: &[u8; 32], message: &[u8], sig: &[u8]) -> Result<(), BadSignature> {
     let key = ed25519_dalek::VerifyingKey::from_bytes(key).map_err(|_| BadSignature)?;
     let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| BadSignature)?;

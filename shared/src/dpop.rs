@@ -277,7 +277,7 @@ fn required_string(value: Option<&Value>) -> Result<&str, DpopFault> {
 /// normalised: hex digits upper-cased and unreserved characters decoded (§6.2.2.2). `None` for
 /// anything else, including a URI with user information.
 pub fn normalize_htu(uri: &str) -> Option<String> {
-    let url = Url::parse(uri).ok()?;
+    let url = crate::http::parse_url(uri).ok()?;
     if !matches!(url.scheme(), "http" | "https")
         || !url.username().is_empty()
         || url.password().is_some()
@@ -332,7 +332,7 @@ fn normalize_percent(path: &str) -> String {
 
 /// Validates `public_base_url`: absolute `http`/`https`, no user information, query or fragment.
 pub fn parse_public_base(base: &str) -> Result<Url, String> {
-    let url = Url::parse(base).map_err(|e| format!("not an absolute URL: {e}"))?;
+    let url = crate::http::parse_url(base).map_err(|e| format!("not an absolute URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("scheme must be http or https".into());
     }

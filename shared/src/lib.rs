@@ -40,6 +40,7 @@ pub mod platform;
 pub mod policy;
 pub mod single_flight;
 mod strict;
+pub mod token_cache;
 pub mod trace_context;
 pub mod trust_anchors;
 pub mod warmup;

@@ -167,7 +167,7 @@ pub fn signature_base(
     if params.components.len() > MAX_COVERED_COMPONENTS {
         return Err(SignatureError::Malformed);
     }
-    let url = Url::parse(message.target_uri).map_err(|_| SignatureError::Malformed)?;
+    let url = crate::http::parse_url(message.target_uri).map_err(|_| SignatureError::Malformed)?;
     let mut base = String::new();
     for (i, component) in params.components.iter().enumerate() {
         if params.components.iter().take(i).any(|c| c == component) {

@@ -105,12 +105,13 @@ fn policy_stage(
     policy::check(route, token, now)?;
     match &route.origin_by_claim {
         None => Ok(loaded.origin.clone()),
-        Some(by_claim) => Url::parse(policy::origin_for(by_claim, &token.claims)).map_err(|e| {
-            Error::Config(ConfigError {
-                field: "routes[].origin_by_claim".into(),
-                message: e.to_string(),
-            })
-        }),
+        Some(by_claim) => crate::http::parse_url(policy::origin_for(by_claim, &token.claims))
+            .map_err(|e| {
+                Error::Config(ConfigError {
+                    field: "routes[].origin_by_claim".into(),
+                    message: e.to_string(),
+                })
+            }),
     }
 }
 
@@ -140,7 +141,7 @@ impl Gateway {
                     .into(),
             }),
             Some(text) => Config::from_json(text).and_then(|config| {
-                let origin = Url::parse(&config.origin).map_err(|e| ConfigError {
+                let origin = crate::http::parse_url(&config.origin).map_err(|e| ConfigError {
                     field: "origin".into(),
                     message: e.to_string(),
                 })?;
@@ -156,7 +157,12 @@ impl Gateway {
                     }
                 };
                 let dpop = DpopState::load(&config.dpop, secrets)?;
-                let tokens = TokenVerifier::new(&config.issuers, anchors, config.max_token_bytes);
+                let tokens = TokenVerifier::new(
+                    &config.issuers,
+                    anchors,
+                    config.max_token_bytes,
+                    config.token_cache_entries,
+                );
                 let introspector = match &config.introspection {
                     Some(introspection) => {
                         Some(Introspector::new(introspection.settings(secrets)?))
@@ -209,7 +215,7 @@ impl Gateway {
             Err(e) => Err(Error::Config(e.clone())),
             Ok(loaded) => match (&loaded.introspector, &loaded.config.introspection) {
                 (Some(introspector), Some(settings)) if settings.warmup => {
-                    let url = Url::parse(&request.url).ok();
+                    let url = crate::http::parse_url(&request.url).ok();
                     if url.as_ref().map(Url::path) != Some(crate::warmup::WARMUP_PATH) {
                         Err(Error::RouteNotFound)
                     } else {
@@ -256,7 +262,7 @@ impl Gateway {
         request: &Request,
         trace: &TraceContext,
     ) -> Result<Outcome, Error> {
-        let url = Url::parse(&request.url)
+        let url = crate::http::parse_url(&request.url)
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https"))
             .ok_or(Error::InvalidRequest("bad request URL"))?;

@@ -17,17 +17,17 @@ use std::fmt;
 /// Decodes unpadded base64url (RFC 7515 §2, RFC 4648 §5): no padding, no `+` or `/`, no whitespace,
 /// and the unused trailing bits of the last character must be zero, so every byte string has exactly
 /// one accepted encoding.
+///
+/// base64ct's decoders are canonical themselves (constant-time, they reject non-zero trailing bits
+/// and misplaced or missing padding); the tests below check that exhaustively for every short
+/// tail, so a version that relaxed it fails the build instead of costing every request an encode.
 pub(crate) fn b64url(text: &str) -> Option<Vec<u8>> {
-    let bytes = Base64UrlUnpadded::decode_vec(text).ok()?;
-    // base64ct already rejects non-zero trailing bits; the round trip keeps that guarantee even if a
-    // future version relaxed it (it costs one encode of data we just decoded).
-    (Base64UrlUnpadded::encode_string(&bytes) == text).then_some(bytes)
+    Base64UrlUnpadded::decode_vec(text).ok()
 }
 
 /// Decodes standard, padded base64 (RFC 4648 §4), as `x5c` uses (RFC 7515 §4.1.6); canonical only.
 pub(crate) fn b64_std(text: &str) -> Option<Vec<u8>> {
-    let bytes = Base64::decode_vec(text).ok()?;
-    (Base64::encode_string(&bytes) == text).then_some(bytes)
+    Base64::decode_vec(text).ok()
 }
 
 /// Parses `bytes` as one JSON object, rejecting duplicate member names at any depth.
@@ -151,5 +151,45 @@ mod tests {
         assert!(b64_std("QQ==").is_some());
         assert!(b64_std("QQ").is_none());
         assert!(b64_std("QR==").is_none());
+    }
+
+    /// Every string of 1–3 alphabet characters after a full group (and with each padding), decoded
+    /// by base64ct, is accepted exactly when it is the encoding of what it decodes to.
+    #[test]
+    fn decoding_is_canonical_for_every_short_tail() {
+        let url: Vec<char> = ('A'..='Z')
+            .chain('a'..='z')
+            .chain('0'..='9')
+            .chain(['-', '_'])
+            .collect();
+        let mut tails = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = tails
+                .iter()
+                .filter(|t| t.len() < 3)
+                .flat_map(|t| url.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            tails.extend(longer);
+        }
+        tails.sort();
+        tails.dedup();
+        for tail in &tails {
+            let text = format!("QUJD{tail}");
+            let canonical = |bytes: &Vec<u8>| Base64UrlUnpadded::encode_string(bytes) == text;
+            assert_eq!(b64url(&text).filter(canonical), b64url(&text), "{text}");
+            let std_text = format!("QUJD{}", tail.replace('-', "+").replace('_', "/"));
+            for padded in [
+                std_text.clone(),
+                format!("{std_text}="),
+                format!("{std_text}=="),
+            ] {
+                let decoded = b64_std(&padded);
+                let canonical = decoded
+                    .as_ref()
+                    .is_some_and(|b| Base64::encode_string(b) == padded);
+                assert_eq!(decoded.is_some(), canonical, "{padded}");
+            }
+        }
+        assert_eq!(tails.len(), 1 + 64 + 64 * 64 + 64 * 64 * 64);
     }
 }

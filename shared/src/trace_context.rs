@@ -13,7 +13,6 @@
 
 use crate::http::Headers;
 use crate::platform::Platform;
-use std::fmt::Write as _;
 
 /// Longest accepted incoming `x-request-id`. Common generators emit UUIDs (36) or 32-hex ids; 128
 /// leaves room while keeping log lines bounded.
@@ -37,14 +36,18 @@ pub struct TraceContext {
 impl TraceContext {
     /// The context for a request with these header fields.
     pub fn for_request<P: Platform>(headers: &Headers, platform: &P) -> TraceContext {
-        let parent_id = random_hex(platform, 8);
+        // Both ids' randomness in one platform call (a JS crossing on Workers).
+        let mut random = [0u8; 24];
+        platform.random(&mut random);
+        let (parent, trace) = random.split_at_mut(8);
+        let parent_id = nonzero_hex(parent);
         let incoming = match headers.get_single("traceparent") {
             Ok(Some(value)) => parse(value),
             _ => None,
         };
         let (trace_id, flags, continued) = match incoming {
             Some((trace_id, flags)) => (trace_id.to_owned(), flags.to_owned(), true),
-            None => (random_hex(platform, 16), "01".to_owned(), false),
+            None => (nonzero_hex(trace), "01".to_owned(), false),
         };
         let request_id = match headers.get_single("x-request-id") {
             Ok(Some(id)) if is_request_id(id) => id.to_owned(),
@@ -98,20 +101,14 @@ fn is_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-/// `bytes` random bytes as lower-case hex; never all zeros.
-fn random_hex<P: Platform>(platform: &P, bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    platform.random(&mut buf);
-    if buf.iter().all(|b| *b == 0) {
-        if let Some(last) = buf.last_mut() {
+/// `bytes` as lower-case hex, the last byte set to 1 when all are zero (an all-zero id is invalid).
+fn nonzero_hex(bytes: &mut [u8]) -> String {
+    if bytes.iter().all(|b| *b == 0) {
+        if let Some(last) = bytes.last_mut() {
             *last = 1;
         }
     }
-    let mut out = String::with_capacity(bytes * 2);
-    for b in buf {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    base16ct::lower::encode_string(bytes)
 }
 
 #[cfg(test)]

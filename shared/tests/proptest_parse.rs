@@ -107,3 +107,27 @@ proptest! {
         let _ = JwkSet::parse(&bytes);
     }
 }
+
+proptest! {
+    /// URLs built from the pieces that trip `url`'s IDNA step (mixed case, non-ASCII, percent
+    /// escapes of UTF-8, punycode, slashes and backslashes): `http::parse_url` answers, never
+    /// panics, and every URL it accepts has a plain ASCII host.
+    #[test]
+    fn parse_url_never_panics(
+        scheme in prop::sample::select(vec!["http:", "https:", "HTTP:", "foo:", ""]),
+        slashes in "[/\\\\]{0,3}",
+        labels in prop::collection::vec(
+            prop::sample::select(vec![
+                "a", "B", "xn--bcher-kva", "XN--BCHER-KVA", "xn--", "b\u{fc}cher", "A\u{fc}",
+                "%C3%BC", "%41", "ex\u{20f}ample", "\u{5d0}", "1", "[::1]", "user@h", " ", "\t",
+            ]),
+            1..4,
+        ),
+        rest in prop::sample::select(vec!["", "/", "/p?q#f", ":8080/x", "/\u{e9}", "?%C3"]),
+    ) {
+        let input = format!("{scheme}{slashes}{}{rest}", labels.join("."));
+        if let Ok(url) = edgeward::http::parse_url(&input) {
+            prop_assert!(url.host_str().is_none_or(|h| h.is_ascii()));
+        }
+    }
+}

@@ -38,7 +38,6 @@ pub use edgeward::Headers;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use url::Url;
 
 /// Default tolerated clock difference between gateway and origin, in seconds.
 pub const DEFAULT_MAX_SKEW: u64 = 5;
@@ -362,7 +361,7 @@ impl Verifier {
         }
         let audience = match &self.audience {
             Some(audience) => audience.clone(),
-            None => Url::parse(target_uri)
+            None => edgeward::http::parse_url(target_uri)
                 .map_err(|_| VerifyError::Malformed("target URI"))?
                 .origin()
                 .ascii_serialization(),

@@ -6,6 +6,8 @@
 //! Binding: `EDGEWARD_REPLAY`, the Durable Object namespace of [`replay::ReplayStore`] (the shared
 //! DPoP replay store; without it `dpop.replay: "strict"` answers 503).
 
+mod entry;
+mod glue;
 mod replay;
 mod selftest;
 mod shared_cache;
@@ -14,14 +16,14 @@ mod webcrypto;
 use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use edgeward::{Gateway, Outcome};
 use futures_util::future::{select, Either};
+use js_sys::Uint8Array;
 use std::cell::OnceCell;
 use std::time::Duration;
 use webcrypto::{Backend, WebCrypto};
-use worker::js_sys::Uint8Array;
-use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{
-    console_error, console_log, console_warn, event, AbortController, Context, Date, Delay, Env,
-    Fetch, Headers, Method, ObjectNamespace, Request, RequestInit, Response, Result,
+    console_error, console_log, console_warn, js_sys, web_sys, worker_sys, AbortController, Delay,
+    Env, Fetch, Headers, Method, ObjectNamespace, Request, RequestInit, Result,
 };
 
 /// What one isolate builds from the first request's environment.
@@ -58,97 +60,59 @@ fn isolate(env: &Env) -> &'static Isolate {
     })
 }
 
-#[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+/// The fetch handler worker-build's entry shim calls, in place of `#[event(fetch)]`'s glue (which
+/// spawns every request as a future and awaits the origin fetch in Rust). See [`entry`].
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, _ctx: worker_sys::Context) -> js_sys::Promise {
+    entry::run(handle(req, env))
+}
+
+/// One request: a `Response`, or the promise of the origin's `Response` (never awaited here).
+async fn handle(req: web_sys::Request, env: Env) -> JsValue {
+    respond(req, env).await.unwrap_or_else(|error| {
+        console_error!("edgeward: {error}");
+        internal_error()
+    })
+}
+
+async fn respond(req: web_sys::Request, env: Env) -> Result<JsValue> {
     let Isolate {
         gateway,
         platform,
         selftest,
     } = isolate(&env);
-    if *selftest && req.method() == Method::Post && req.path() == selftest::PATH {
-        return selftest::handle(req).await;
+    let core_request = glue::read_request(&req);
+    if *selftest && core_request.method == "POST" {
+        let req = Request::from(Clone::clone(&req));
+        if req.path() == selftest::PATH {
+            let response: web_sys::Response = selftest::handle(req).await?.into();
+            return Ok(response.into());
+        }
     }
-    let core_request = edgeward::Request {
-        method: req.method().to_string(),
-        url: req.url()?.to_string(),
-        headers: req
-            .headers()
-            .entries()
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect(),
-        client_cert: client_cert(&req),
-    };
-    match gateway.handle(platform, &core_request).await {
-        Outcome::Respond(response) => to_worker_response(response),
+    let response = match gateway.handle(platform, &core_request).await {
+        Outcome::Respond(response) => glue::to_response(response)?,
         Outcome::ReadBody { max_bytes } => {
-            let body = req.bytes().await?;
+            let body = glue::body(&req).await?;
             let response = if body.len() > max_bytes {
                 gateway.body_too_large()
             } else {
                 gateway.handle_body(platform, &core_request, &body).await
             };
-            to_worker_response(response)
+            glue::to_response(response)?
         }
         Outcome::Forward(forward) => {
-            let mut init = RequestInit::new();
-            init.with_method(req.method())
-                .with_headers(to_worker_headers(forward.headers.iter())?);
-            if !matches!(req.method(), Method::Get | Method::Head) {
-                // Stream the body through; it is never buffered.
-                init.with_body(req.inner().body().map(JsValue::from));
-            }
-            let origin_request = Request::new_with_init(&forward.url, &init)?;
-            match send_to_origin(origin_request, forward.timeout_ms).await {
-                Ok(response) if forward.response_headers.is_empty() => Ok(response),
-                Ok(response) => {
-                    // A fetched response's headers are immutable: copy them, then add ours.
-                    let headers = to_worker_headers(forward.response_headers.iter())?;
-                    for (name, value) in response.headers().entries() {
-                        if forward.response_headers.get_all(&name).next().is_none() {
-                            headers.append(&name, &value)?;
-                        }
-                    }
-                    Ok(response.with_headers(headers))
-                }
-                Err(error) => to_worker_response(gateway.origin_failed(error)),
-            }
-        }
-    }
-}
-
-/// Sends the request to the origin; aborted after `timeout_ms` without a response head.
-async fn send_to_origin(
-    request: Request,
-    timeout_ms: u32,
-) -> std::result::Result<Response, FetchError> {
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let fetch = Fetch::Request(request);
-    let send = Box::pin(fetch.send_with_signal(&signal));
-    let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms.into())));
-    // Bound to a local so that the futures, which borrow `signal`, are dropped before it.
-    let outcome = match select(send, timer).await {
-        Either::Left((response, _)) => response.map_err(|_| FetchError::Unreachable),
-        Either::Right(_) => {
-            controller.abort();
-            Err(FetchError::Timeout)
+            return Ok(glue::send_to_origin(gateway, &req, &core_request.method, forward)?.into())
         }
     };
-    outcome
+    Ok(response.into())
 }
 
-/// The client certificate from `request.cf.tlsClientAuth` (zones with mTLS enabled). Workers gives
-/// its SHA-256 fingerprint (hex), not the DER, which is all RFC 8705 binding needs. Cloudflare sets
-/// every `tlsClientAuth` field as a string (empty when no certificate was presented); workers-rs
-/// unwraps them, so a runtime that left one out would fail this request, not answer 2xx.
-fn client_cert(req: &Request) -> Option<edgeward::ClientCert> {
-    let auth = req.cf()?.tls_client_auth()?;
-    if auth.cert_presented() != "1" {
-        return None;
-    }
-    edgeward::ClientCert::from_sha256_hex(&auth.cert_fingerprint_sha256())
+/// The answer to a request the shell could not translate (as `#[event(fetch)]` gave).
+fn internal_error() -> JsValue {
+    worker::Response::error("INTERNAL SERVER ERROR", 500)
+        .map(web_sys::Response::from)
+        .map(JsValue::from)
+        .unwrap_or(JsValue::NULL)
 }
 
 fn to_worker_headers<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> Result<Headers> {
@@ -157,12 +121,6 @@ fn to_worker_headers<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> Re
         headers.append(name, value)?;
     }
     Ok(headers)
-}
-
-fn to_worker_response(response: edgeward::Response) -> Result<Response> {
-    Ok(Response::from_bytes(response.body)?
-        .with_status(response.status)
-        .with_headers(to_worker_headers(response.headers.iter())?))
 }
 
 /// The Workers platform: JS clock, console, WebCrypto randomness and signatures (or RustCrypto,
@@ -180,7 +138,8 @@ impl Platform for Workers {
     }
 
     fn now(&self) -> u64 {
-        Date::now().as_millis() / 1000
+        // The static `Date.now()`: no Date object per call.
+        (worker::js_sys::Date::now() / 1000.0) as u64
     }
 
     fn log(&self, level: LogLevel, message: &str) {
@@ -193,7 +152,7 @@ impl Platform for Workers {
 
     fn random(&self, buf: &mut [u8]) {
         // Without randomness nothing secure can be made: fail loudly rather than return zeros.
-        if getrandom::getrandom(buf).is_err() {
+        if !glue::random(buf) {
             panic!("crypto.getRandomValues is unavailable");
         }
     }

@@ -5,10 +5,11 @@
 //! `{"scheme":"EcdsaP256Sha256","key":{...},"msg":"<hex>","sig":"<hex>"}`, where `key` is
 //! `{"kty":"P256"|"P384"|"Ed25519","x":"<hex>"}` (SEC1 point or raw Ed25519 key) or
 //! `{"kty":"RSA","n":"<hex>","e":"<hex>"}`. Answers one `{"webcrypto":bool,"rustcrypto":bool}` per
-//! item, in order; 400 with `{"error","index"}` for an item it cannot read.
+//! item, in order (`rustcrypto` is `null` for a scheme this build leaves to WebCrypto); 400 with
+//! `{"error","index"}` for an item it cannot read.
 
 use crate::webcrypto::WebCrypto;
-use edgeward::crypto::{verify_sync, PublicKey, Scheme, SignatureVerifier};
+use edgeward::crypto::{rustcrypto_verifies, verify_sync, PublicKey, Scheme, SignatureVerifier};
 use serde_json::{json, Value};
 use worker::{Request, Response, Result};
 
@@ -56,7 +57,8 @@ pub async fn handle(mut req: Request) -> Result<Response> {
             return Ok(Response::from_json(&error)?.with_status(400));
         };
         let web = WebCrypto.verify(scheme, &key, &msg, &sig).await.is_ok();
-        let rust = verify_sync(scheme, &key, &msg, &sig).is_ok();
+        let rust =
+            rustcrypto_verifies(scheme).then(|| verify_sync(scheme, &key, &msg, &sig).is_ok());
         verdicts.push(json!({"webcrypto": web, "rustcrypto": rust}));
     }
     Response::from_json(&verdicts)

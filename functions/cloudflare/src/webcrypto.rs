@@ -1,7 +1,8 @@
 //! Signature verification through the runtime's WebCrypto (`crypto.subtle`), about 14× faster on
 //! workerd than RustCrypto compiled to Wasm (≈36 µs against ≈490 µs for one P-256 verify).
 //!
-//! Verdicts must equal [`verify_sync`]'s on every input, so the checks RustCrypto makes that
+//! Verdicts must equal RustCrypto's on every input (the core's [`verify_sync`] with every
+//! algorithm, as built natively and for Spin), so the checks RustCrypto makes that
 //! WebCrypto would not (or makes differently) run here first, in Rust:
 //! - ECDSA signatures must be exactly 64 (P-256) or 96 (P-384) bytes of `r || s` (RFC 7518 §3.4);
 //! - RSA moduli must be odd and within [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`], exponents odd and in
@@ -9,13 +10,17 @@
 //! - Ed25519 keys of small order and signatures whose `R` is a small-order point are refused, as
 //!   `ed25519-dalek`'s `verify_strict` does (BoringSSL would accept them).
 //!
-//! What WebCrypto cannot express goes to RustCrypto unchanged: ECDSA with a hash that is not the
-//! curve's own (P-256/SHA-384, P-384/SHA-256; X.509 only) and EC points not in uncompressed SEC1
-//! form. Any JS exception (a point off the curve, a malformed key) is a [`BadSignature`].
+//! Two cases go to RustCrypto unchanged: ECDSA P-256 with SHA-384 (X.509 only) and P-256 points not
+//! in uncompressed SEC1 form (the gateway itself only makes uncompressed ones). Any JS exception (a
+//! point off the curve, a malformed key) is a [`BadSignature`].
+//!
+//! The function is built without the core's `rustcrypto-full` feature: RustCrypto verifies only
+//! P-256 here, and [`Backend::Rust`] hands P-384, RSA and Ed25519 to WebCrypto too (≈ 30 KiB gzip
+//! of Wasm saved; same verdicts, which `tests/e2e/webcrypto.test.mjs` checks against known answers).
 
 use edgeward::crypto::{
-    verify_sync, BadSignature, PublicKey, RustCrypto, Scheme, SignatureVerifier, MAX_RSA_BITS,
-    MIN_RSA_BITS,
+    rustcrypto_verifies, verify_sync, BadSignature, PublicKey, RustCrypto, Scheme,
+    SignatureVerifier, MAX_RSA_BITS, MIN_RSA_BITS,
 };
 use std::cell::{OnceCell, RefCell};
 use wasm_bindgen::prelude::*;
@@ -116,9 +121,15 @@ fn precheck(
             exact(64)?;
             (Family::P256, "SHA-256")
         }
-        (EcdsaP384Sha384, PublicKey::P384(p)) if uncompressed(p, 97) => {
+        (EcdsaP384Sha384 | EcdsaP384Sha256, PublicKey::P384(p)) if uncompressed(p, 97) => {
             exact(96)?;
-            (Family::P384, "SHA-384")
+            // WebCrypto takes any SHA-2 with any curve (checked in workerd for P-384/SHA-256).
+            let hash = if scheme == EcdsaP384Sha384 {
+                "SHA-384"
+            } else {
+                "SHA-256"
+            };
+            (Family::P384, hash)
         }
         (EcdsaP256Sha256 | EcdsaP256Sha384, PublicKey::P256(_))
         | (EcdsaP384Sha384 | EcdsaP384Sha256, PublicKey::P384(_)) => return Ok(None),
@@ -266,7 +277,8 @@ fn base64url(b: &[u8]) -> String {
 pub enum Backend {
     /// [`WebCrypto`].
     Web(WebCrypto),
-    /// [`RustCrypto`], the core's portable backend.
+    /// [`RustCrypto`], the core's portable backend: P-256 only in this build, WebCrypto for the
+    /// rest.
     Rust(RustCrypto),
 }
 
@@ -292,8 +304,13 @@ impl SignatureVerifier for Backend {
         signature: &[u8],
     ) -> Result<(), BadSignature> {
         match self {
-            Backend::Web(v) => v.verify(scheme, key, message, signature).await,
-            Backend::Rust(v) => v.verify(scheme, key, message, signature).await,
+            Backend::Rust(v) if rustcrypto_verifies(scheme) => {
+                v.verify(scheme, key, message, signature).await
+            }
+            // Not compiled in (see the module documentation).
+            Backend::Rust(_) | Backend::Web(_) => {
+                WebCrypto.verify(scheme, key, message, signature).await
+            }
         }
     }
 }

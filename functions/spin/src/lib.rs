@@ -101,7 +101,7 @@ async fn forward_to_origin(
     request: IncomingRequest,
     forward: edgeward::Forward,
 ) -> Result<IncomingResponse, FetchError> {
-    let url = url::Url::parse(&forward.url).map_err(|_| FetchError::Unreachable)?;
+    let url = edgeward::http::parse_url(&forward.url).map_err(|_| FetchError::Unreachable)?;
     let outgoing = OutgoingRequest::new(fields(forward.headers.iter()));
     let method = request.method();
     let scheme = if url.scheme() == "https" {

@@ -45,7 +45,7 @@ pub(crate) fn send(
 }
 
 fn build(request: &FetchRequest) -> Option<OutgoingRequest> {
-    let url = url::Url::parse(&request.url).ok()?;
+    let url = edgeward::http::parse_url(&request.url).ok()?;
     let list: Vec<(String, Vec<u8>)> = request
         .headers
         .iter()

@@ -1,0 +1,66 @@
+// Translation between the Fetch API objects and flat strings, for src/glue.rs: one Wasm<->JS
+// crossing per direction instead of one (or several) per header field. Types only, no decisions.
+//
+// A flat header list is "name\nvalue\nname\nvalue..." ("" when empty). Field names are tokens and
+// the Fetch standard rejects CR, LF and NUL in values, so "\n" never occurs inside a field; the
+// Rust side refuses to flatten one that would contain it.
+
+// "<client cert SHA-256 hex or empty>\n<method>\n<url>[\n<name>\n<value>]..."
+export function requestHead(request) {
+  const auth = request.cf?.tlsClientAuth;
+  const cert = auth && auth.certPresented === "1" ? String(auth.certFingerprintSHA256 ?? "") : "";
+  let head = cert + "\n" + request.method + "\n" + request.url;
+  for (const [name, value] of request.headers) head += "\n" + name + "\n" + value;
+  return head;
+}
+
+function toHeaders(flat) {
+  const headers = new Headers();
+  if (flat !== "") {
+    const fields = flat.split("\n");
+    for (let i = 0; i + 1 < fields.length; i += 2) headers.append(fields[i], fields[i + 1]);
+  }
+  return headers;
+}
+
+// The origin fetch: the client's method, the given fields, the client's body streamed through,
+// aborted when no response head arrived within `timeoutMs` (the body then streams without one).
+// Resolves to the origin's response, with `extra` fields added when there are any, or to the
+// core's answer for an origin that timed out or could not be reached (set once by setOriginFailure).
+export function forward(request, url, flat, streamBody, extra, timeoutMs) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const init = { method: request.method, headers: toHeaders(flat), signal: controller.signal };
+  if (streamBody) init.body = request.body;
+  return fetch(url, init).then(
+    (response) => {
+      clearTimeout(timer);
+      return extra === "" ? response : withHeaders(response, extra);
+    },
+    () => {
+      clearTimeout(timer);
+      return originFailure(controller.signal.aborted ? "timeout" : "unreachable");
+    },
+  );
+}
+
+const failures = {};
+export function setOriginFailure(kind, status, flat, body) {
+  failures[kind] = { status, flat, body: body.slice() };
+}
+function originFailure(kind) {
+  const failure = failures[kind];
+  return new Response(failure.body, { status: failure.status, headers: toHeaders(failure.flat) });
+}
+
+// The origin's response with the given fields added; they replace origin fields of the same name.
+function withHeaders(response, flat) {
+  const headers = toHeaders(flat);
+  for (const [name, value] of response.headers) if (!headers.has(name)) headers.append(name, value);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
+// A response made by the core. `body` is a view into Wasm memory: copied before it can change.
+export function respond(status, flat, body) {
+  return new Response(body.slice(), { status, headers: toHeaders(flat) });
+}

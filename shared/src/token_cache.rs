@@ -1,0 +1,215 @@
+//! A per-isolate cache of verified JWT access tokens: a token presented again costs a hash-map
+//! lookup and the time checks instead of decoding, key resolution (x5c chain, JWKS) and a
+//! signature check.
+//!
+//! What keeps it as strict as a full verification:
+//! - Only a token that passed the whole verification (key source, signature, claims) is stored,
+//!   by [`TokenVerifier`](crate::access_token::TokenVerifier) after the fact.
+//! - The key is the exact compact serialization. A token that differs in any byte (another
+//!   signature over the same header and claims, another encoding) is a miss, verified in full.
+//! - Every hit re-runs the time-dependent claim checks (`exp`, `nbf`, `iat`, maximum age, with the
+//!   issuer's leeway) at the current time ([`claims::check_times`](crate::claims::check_times)).
+//! - An entry is served only inside the validity period of its key source (an x5c path's
+//!   `notBefore`..`notAfter`) and for at most [`MAX_ENTRY_AGE`] seconds after it was verified, so
+//!   a key withdrawn from a JWK Set stops being honoured through this cache within that time.
+//! - Sender constraints (DPoP proof, certificate binding) and policy are per request and run after
+//!   the cache, on every request.
+//!
+//! Bounded: at most `capacity` entries (least recently used evicted first), and tokens longer than
+//! [`MAX_CACHED_TOKEN_BYTES`] are never stored. Like the chain cache, a `std::sync::Mutex` gives
+//! interior mutability; it is never contended (one thread per isolate) nor held across an
+//! `.await`, and a poisoned lock behaves as an empty cache.
+
+use crate::access_token::VerifiedToken;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Longest an entry is served after its verification, in seconds. The JWKS cache already keeps a
+/// withdrawn key for up to its `max_ttl` (1 h by default); five minutes adds little to that.
+pub const MAX_ENTRY_AGE: u64 = 300;
+
+/// Longest token stored, in bytes. Real access tokens are 0.5–3 KiB; with the default capacity
+/// this bounds the cache at a few MiB (token plus its decoded claims) in the worst case.
+pub const MAX_CACHED_TOKEN_BYTES: usize = 4096;
+
+/// Default capacity: well above the distinct tokens one isolate sees within [`MAX_ENTRY_AGE`] at
+/// edge request rates, ≈ 1–2 MiB when full of typical tokens.
+pub const DEFAULT_ENTRIES: usize = 512;
+
+/// A verified token and when it may be served.
+#[derive(Debug)]
+struct Entry {
+    /// Index of the issuer (in configuration order) whose rules verified it.
+    issuer: usize,
+    token: VerifiedToken,
+    /// Served only while `valid_from <= now <= valid_until`.
+    valid_from: u64,
+    valid_until: u64,
+    /// Recency stamp for eviction.
+    used: u64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<Box<str>, Entry>,
+    clock: u64,
+}
+
+/// The cache. See the module documentation for its rules.
+#[derive(Debug)]
+pub struct TokenCache {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+impl TokenCache {
+    /// An empty cache holding at most `capacity` entries; 0 disables it.
+    pub fn new(capacity: usize) -> TokenCache {
+        TokenCache {
+            capacity,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The cached verification of exactly `token`, with the index of its issuer, if it may be
+    /// served at `now`. The caller must still run the time-dependent claim checks.
+    pub fn get(&self, token: &str, now: u64) -> Option<(usize, VerifiedToken)> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let mut inner = self.inner.lock().ok()?;
+        inner.clock += 1;
+        let clock = inner.clock;
+        let entry = inner.entries.get_mut(token)?;
+        if now < entry.valid_from || now > entry.valid_until {
+            inner.entries.remove(token);
+            return None;
+        }
+        entry.used = clock;
+        Some((entry.issuer, entry.token.clone()))
+    }
+
+    /// Stores a token that has just been verified in full at `now` by issuer number `issuer`.
+    /// `key_valid` is the validity period of its key source (`None`: unlimited, e.g. a JWK Set).
+    pub fn insert(
+        &self,
+        token: &str,
+        issuer: usize,
+        verified: &VerifiedToken,
+        now: u64,
+        key_valid: Option<(u64, u64)>,
+    ) {
+        if self.capacity == 0 || token.len() > MAX_CACHED_TOKEN_BYTES {
+            return;
+        }
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let (from, until) = key_valid.unwrap_or((0, u64::MAX));
+        inner.clock += 1;
+        let entry = Entry {
+            issuer,
+            token: verified.clone(),
+            valid_from: from,
+            valid_until: until.min(now.saturating_add(MAX_ENTRY_AGE)),
+            used: inner.clock,
+        };
+        if !inner.entries.contains_key(token) && inner.entries.len() >= self.capacity {
+            // Evicting scans the entries: only on an insert into a full cache, which follows a
+            // full verification that costs far more.
+            let oldest = inner
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                inner.entries.remove(&oldest);
+            }
+        }
+        inner.entries.insert(token.into(), entry);
+    }
+
+    /// Forgets `token` (e.g. when a time check fails on a hit).
+    pub fn remove(&self, token: &str) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.entries.remove(token);
+        }
+    }
+
+    /// Number of entries held.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|i| i.entries.len()).unwrap_or(0)
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TokenKind;
+    use serde_json::json;
+
+    fn verified(sub: &str) -> VerifiedToken {
+        let claims = json!({ "sub": sub });
+        VerifiedToken {
+            issuer: "https://issuer.test".into(),
+            claims: claims.as_object().unwrap().clone(),
+            kind: TokenKind::Jwt,
+            phantom_jwt: None,
+        }
+    }
+
+    #[test]
+    fn serves_only_the_exact_token_inside_its_window() {
+        let cache = TokenCache::new(8);
+        cache.insert("a.b.c", 0, &verified("alice"), 1_000, Some((900, 1_200)));
+        assert_eq!(cache.get("a.b.c", 1_100).unwrap().1, verified("alice"));
+        assert!(cache.get("a.b.d", 1_100).is_none(), "another signature");
+        assert!(
+            cache.get("a.b.c", 899).is_none(),
+            "before the key's notBefore"
+        );
+        cache.insert("a.b.c", 0, &verified("alice"), 1_000, Some((900, 1_200)));
+        assert!(
+            cache.get("a.b.c", 1_201).is_none(),
+            "after the key's notAfter"
+        );
+        assert!(cache.is_empty(), "an entry found stale is dropped");
+    }
+
+    #[test]
+    fn entries_age_out_even_with_an_unlimited_key() {
+        let cache = TokenCache::new(8);
+        cache.insert("t", 3, &verified("bob"), 1_000, None);
+        assert_eq!(cache.get("t", 1_000 + MAX_ENTRY_AGE).unwrap().0, 3);
+        assert!(cache.get("t", 1_001 + MAX_ENTRY_AGE).is_none());
+    }
+
+    #[test]
+    fn bounded_least_recently_used_first() {
+        let cache = TokenCache::new(2);
+        cache.insert("one", 0, &verified("1"), 10, None);
+        cache.insert("two", 0, &verified("2"), 10, None);
+        assert!(cache.get("one", 10).is_some()); // "two" is now the least recently used
+        cache.insert("three", 0, &verified("3"), 10, None);
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get("two", 10).is_none());
+        assert!(cache.get("one", 10).is_some());
+        assert!(cache.get("three", 10).is_some());
+    }
+
+    #[test]
+    fn disabled_or_oversized_tokens_are_not_stored() {
+        let off = TokenCache::new(0);
+        off.insert("t", 0, &verified("x"), 10, None);
+        assert!(off.get("t", 10).is_none());
+        let cache = TokenCache::new(4);
+        let long = "x".repeat(MAX_CACHED_TOKEN_BYTES + 1);
+        cache.insert(&long, 0, &verified("x"), 10, None);
+        assert!(cache.is_empty());
+    }
+}
