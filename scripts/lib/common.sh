@@ -10,8 +10,8 @@ step() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 info() { printf '    %s\n' "$*" >&2; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# Reads a value "name = \"x\"" version pin for a crate from Cargo.lock.
+# Reads a value "name = \"x\"" version pin for a crate from Cargo.lock (or the lockfile given).
 lock_version() {
   awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' \
-    "$ROOT/Cargo.lock"
+    "${2:-$ROOT/Cargo.lock}"
 }

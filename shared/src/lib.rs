@@ -32,6 +32,7 @@ pub mod introspection;
 pub mod jwk;
 pub mod jwks;
 pub mod jws;
+pub mod kv;
 pub mod message_signature;
 pub mod mtls;
 mod pipeline;

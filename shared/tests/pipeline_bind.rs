@@ -31,6 +31,8 @@ struct Fake {
     now: Cell<u64>,
     store: Store,
     seen: RefCell<HashSet<[u8; 32]>>,
+    /// `now() + ttl` of every replay check: the expiry a key-value store names the entry by.
+    expiries: RefCell<Vec<u64>>,
 }
 
 impl Fake {
@@ -39,6 +41,7 @@ impl Fake {
             now: Cell::new(NOW),
             store,
             seen: RefCell::default(),
+            expiries: RefCell::default(),
         }
     }
 }
@@ -61,7 +64,8 @@ impl Platform for Fake {
     fn has_replay_store(&self) -> bool {
         self.store != Store::None
     }
-    async fn replay_check(&self, key: &[u8; 32], _ttl: u64) -> Result<bool, FetchError> {
+    async fn replay_check(&self, key: &[u8; 32], ttl: u64) -> Result<bool, FetchError> {
+        self.expiries.borrow_mut().push(self.now.get() + ttl);
         match self.store {
             Store::Fails => Err(FetchError::Timeout),
             _ => Ok(self.seen.borrow_mut().insert(*key)),
@@ -450,6 +454,20 @@ fn strict_replay_needs_the_shared_store_and_fails_closed() {
 
     // Best effort ignores a failing store.
     forwarded(block_on(gateway().handle(&Fake::new(Store::Fails), &req)));
+}
+
+#[test]
+fn now_plus_ttl_of_a_replay_check_is_the_proofs_expiry_at_any_time() {
+    // A store without expiry (Spin, edgeward::kv::replay_name) names a replay entry by
+    // `now() + ttl`: it must not depend on when the proof arrives, or a replay would get a new name.
+    let token = bound_token(2);
+    let req = dpop_request(API, &token, &proof(2, API, &token, "j1", None));
+    let fake = Fake::new(Store::Works);
+    forwarded(block_on(gateway().handle(&fake, &req)));
+    fake.now.set(NOW + 200);
+    let (status, _, _, _) = rejected(block_on(gateway().handle(&fake, &req)));
+    assert_eq!(status, 401);
+    assert_eq!(*fake.expiries.borrow(), vec![NOW + 300, NOW + 300]);
 }
 
 #[test]

@@ -89,11 +89,8 @@ for (const runtime of RUNTIMES) {
       });
     }
 
-    test('a replayed proof is rejected (per-isolate cache on Workers)', async (t) => {
-      if (runtime !== 'workers') {
-        t.skip('a Spin instance serves one request: replay needs dpop.replay "strict" with a shared store, not built yet');
-        return;
-      }
+    test('a replayed proof is rejected (per-isolate cache on Workers, key-value store on Spin)', async () => {
+      // On Spin every request is a fresh instance: only the shared store can see the replay.
       const token = await boundToken(as.resources.jwt);
       const url = `${gateway.url}/orders/4`;
       const headers = { authorization: `DPoP ${token}`, dpop: await proof(clientKey, 'GET', url, token) };
@@ -104,10 +101,165 @@ for (const runtime of RUNTIMES) {
       assert.equal(replay.originCalls, 0);
     });
 
+    // Both runtimes: Spin's key-value store (every request a fresh instance) and, on Workers, the
+    // ReplayStore Durable Object (cross-isolate and wrangler dev cases: the block further down).
+    describe('dpop.replay "strict"', () => {
+      let strict, storeless;
+      const strictConfig = () => ({
+        origin: origin.url,
+        routes: [{ path: '/orders/*', dpop: 'required' }],
+        issuers: [{ issuer: as.issuer, audiences: [as.resources.jwt], algorithms: ['ES256'], jwks_uri: as.jwks_uri }],
+        dpop: { replay: 'strict' },
+      });
+
+      before(async () => {
+        [strict, storeless] = await Promise.all([
+          startGateway(runtime, strictConfig()),
+          startGateway(runtime, strictConfig(), runtime === 'spin' ? { keyValueStore: false } : { replayStore: false }),
+        ]);
+      });
+
+      after(async () => {
+        await Promise.all([strict?.stop(), storeless?.stop()]);
+      });
+
+      async function callAt(gw, headers) {
+        const before = origin.requests.length;
+        const res = await fetch(`${gw.url}/orders/6`, { headers });
+        return { res, body: await res.json(), originCalls: origin.requests.length - before };
+      }
+
+      test('the same proof twice: the second is a replay (on Spin, seen by another instance)', async () => {
+        const token = await boundToken(as.resources.jwt);
+        const headers = { authorization: `DPoP ${token}`, dpop: await proof(clientKey, 'GET', `${strict.url}/orders/6`, token) };
+        const first = await callAt(strict, headers);
+        assert.equal(first.res.status, 200, JSON.stringify(first.body));
+        const replay = await callAt(strict, headers);
+        assert.equal(replay.res.status, 401);
+        assert.equal(replay.body.code, 'ERR_DPOP_REPLAYED');
+        assert.equal(replay.originCalls, 0);
+      });
+
+      test('the same proof 8 times at once: exactly one passes (atomic first use)', async () => {
+        const token = await boundToken(as.resources.jwt);
+        const headers = { authorization: `DPoP ${token}`, dpop: await proof(clientKey, 'GET', `${strict.url}/orders/6`, token) };
+        const before = origin.requests.length;
+        const results = await Promise.all(Array.from({ length: 8 }, () => callAt(strict, headers)));
+        const statuses = results.map((r) => r.res.status).sort();
+        assert.deepEqual(statuses, [200, 401, 401, 401, 401, 401, 401, 401]);
+        assert.equal(origin.requests.length - before, 1);
+      });
+
+      test('without the shared store, strict fails closed: 503, origin not called', async () => {
+        const token = await boundToken(as.resources.jwt);
+        const headers = { authorization: `DPoP ${token}`, dpop: await proof(clientKey, 'GET', `${storeless.url}/orders/6`, token) };
+        const { res, body, originCalls } = await callAt(storeless, headers);
+        assert.equal(res.status, 503, JSON.stringify(body));
+        assert.equal(body.code, 'ERR_UPSTREAM_UNAVAILABLE');
+        assert.ok(res.headers.get('retry-after'));
+        assert.equal(originCalls, 0);
+      });
+    });
+
     test('a route that requires DPoP refuses an unbound Bearer token', async () => {
       const { access_token: token } = await as.token(as.resources.jwt);
       const { res, originCalls } = await call('/orders/5', { authorization: `Bearer ${token}` });
       assert.equal(res.status, 401);
+      assert.equal(originCalls, 0);
+    });
+  });
+}
+
+// dpop.replay "strict" on Workers: the ReplayStore Durable Object is the shared store. Bare workerd
+// runs the gateway and a replica (another isolate sharing the store); `wrangler dev` runs it the way
+// wrangler.toml binds it. A gateway without the binding fails closed.
+const strictEngines = RUNTIMES.includes('workers') ? ['workerd', 'wrangler'] : [];
+for (const engine of strictEngines) {
+  describe(`strict DPoP replay on workers (${engine}): the Durable Object store`, () => {
+    let jose, as, origin, gateway, noStore, clientKey, clientJwk;
+    // Every isolate serves the same public URL (as behind one hostname), so one proof fits them all.
+    const PUBLIC = 'https://api.example.test';
+
+    const proof = (htm, htu, accessToken) => {
+      const claims = { htm, htu, jti: randomUUID(), iat: Math.floor(Date.now() / 1000) };
+      if (accessToken) claims.ath = createHash('sha256').update(accessToken).digest('base64url');
+      return new jose.SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: clientJwk })
+        .sign(clientKey.privateKey);
+    };
+
+    /** A DPoP-bound JWT for the client key, and a proof for GET `path` (public URL) with it. */
+    const boundRequest = async (path) => {
+      const dpop = await proof('POST', as.token_endpoint);
+      const { access_token: token } = await as.token(as.resources.jwt, 'orders:read', { dpop });
+      return { authorization: `DPoP ${token}`, dpop: await proof('GET', `${PUBLIC}${path}`, token) };
+    };
+
+    async function call(base, path, headers) {
+      const before = origin.requests.length;
+      const res = await fetch(`${base}${path}`, { headers });
+      return { res, body: await res.json(), originCalls: origin.requests.length - before };
+    }
+
+    function assertReplayed({ res, body, originCalls }) {
+      assert.equal(res.status, 401, JSON.stringify(body));
+      assert.equal(body.code, 'ERR_DPOP_REPLAYED');
+      assert.match(res.headers.get('www-authenticate') || '', /^DPoP /);
+      assert.equal(originCalls, 0);
+    }
+
+    before(async () => {
+      jose = await npm('jose', 'dist/webapi/index.js');
+      clientKey = await jose.generateKeyPair('ES256');
+      clientJwk = await jose.exportJWK(clientKey.publicKey);
+      as = await startAuthServer();
+      origin = await startOrigin();
+      const config = {
+        origin: origin.url,
+        routes: [{ path: '/orders/*', dpop: 'required' }],
+        issuers: [{ issuer: as.issuer, audiences: [as.resources.jwt], algorithms: ['ES256'], jwks_uri: as.jwks_uri }],
+        public_base_url: PUBLIC,
+        dpop: { replay: 'strict' },
+      };
+      const bare = engine === 'workerd';
+      [gateway, noStore] = await Promise.all([
+        startGateway('workers', config, { engine, replicas: bare ? 1 : 0 }),
+        bare ? startGateway('workers', config, { engine, replayStore: false }) : undefined,
+      ]);
+    });
+
+    after(async () => {
+      await Promise.all([gateway?.stop(), noStore?.stop()]);
+      await Promise.all([origin?.close(), as?.stop()]);
+    });
+
+    test('the same proof twice: the second is rejected and the origin not called', async () => {
+      const headers = await boundRequest('/orders/1');
+      const first = await call(gateway.url, '/orders/1', headers);
+      assert.equal(first.res.status, 200, JSON.stringify(first.body));
+      assert.equal(first.originCalls, 1);
+      assertReplayed(await call(gateway.url, '/orders/1', headers));
+    });
+
+    // Replicas and a gateway without the binding are bare workerd setups (wrangler.toml binds it).
+    if (engine !== 'workerd') return;
+
+    test('a proof used on one isolate is rejected on another sharing the store', async () => {
+      const [a, b] = gateway.urls;
+      const fresh = await call(b, '/orders/2', await boundRequest('/orders/2'));
+      assert.equal(fresh.res.status, 200, `the replica accepts a fresh proof: ${JSON.stringify(fresh.body)}`);
+      const headers = await boundRequest('/orders/3');
+      assert.equal((await call(a, '/orders/3', headers)).res.status, 200);
+      assertReplayed(await call(b, '/orders/3', headers));
+      assertReplayed(await call(a, '/orders/3', headers));
+    });
+
+    test('without the store binding strict mode fails closed with 503', async () => {
+      const headers = await boundRequest('/orders/4');
+      const { res, body, originCalls } = await call(noStore.url, '/orders/4', headers);
+      assert.equal(res.status, 503, JSON.stringify(body));
+      assert.equal(body.code, 'ERR_UPSTREAM_UNAVAILABLE');
+      assert.ok(res.headers.get('retry-after'), 'a 503 says when to retry');
       assert.equal(originCalls, 0);
     });
   });

@@ -3,9 +3,12 @@
 //!
 //! Environment: `EDGEWARD_CONFIG` (the configuration JSON), `EDGEWARD_CRYPTO` (`webcrypto`, the
 //! default, or `rustcrypto`), `EDGEWARD_SELFTEST=1` (enables the backend self-test, for tests only).
+//! Binding: `EDGEWARD_REPLAY`, the Durable Object namespace of [`replay::ReplayStore`] (the shared
+//! DPoP replay store; without it `dpop.replay: "strict"` answers 503).
 
 mod entry;
 mod glue;
+mod replay;
 mod selftest;
 mod shared_cache;
 mod webcrypto;
@@ -20,7 +23,7 @@ use webcrypto::{Backend, WebCrypto};
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{
     console_error, console_log, console_warn, js_sys, web_sys, worker_sys, AbortController, Delay,
-    Env, Fetch, Headers, Method, Request, RequestInit, Result,
+    Env, Fetch, Headers, Method, ObjectNamespace, Request, RequestInit, Result,
 };
 
 /// What one isolate builds from the first request's environment.
@@ -47,7 +50,10 @@ fn isolate(env: &Env) -> &'static Isolate {
             });
             Box::leak(Box::new(Isolate {
                 gateway: Gateway::new(config.as_deref(), &|name| var(name), "cloudflare-workers"),
-                platform: Workers { verifier },
+                platform: Workers {
+                    verifier,
+                    replay: env.durable_object(replay::BINDING).ok(),
+                },
                 selftest: var("EDGEWARD_SELFTEST").as_deref() == Some("1"),
             }))
         })
@@ -118,9 +124,10 @@ fn to_worker_headers<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> Re
 }
 
 /// The Workers platform: JS clock, console, WebCrypto randomness and signatures (or RustCrypto,
-/// by `EDGEWARD_CRYPTO`), `fetch` with an abort timer.
+/// by `EDGEWARD_CRYPTO`), `fetch` with an abort timer, the replay store when it is bound.
 struct Workers {
     verifier: Backend,
+    replay: Option<ObjectNamespace>,
 }
 
 impl Platform for Workers {
@@ -160,6 +167,21 @@ impl Platform for Workers {
 
     fn has_shared_cache(&self) -> bool {
         true
+    }
+
+    fn has_replay_store(&self) -> bool {
+        self.replay.is_some()
+    }
+
+    async fn replay_check(
+        &self,
+        key: &[u8; 32],
+        ttl: u64,
+    ) -> std::result::Result<bool, FetchError> {
+        match &self.replay {
+            Some(namespace) => replay::check(namespace, key, ttl).await,
+            None => Err(FetchError::Unreachable),
+        }
     }
 
     async fn sleep(&self, ms: u32) {

@@ -1,8 +1,9 @@
-//! edgeward as a wasi:http component (Spin, or `wasmtime serve`): translate the request, provide the
-//! platform, read the config. All decisions are made by the `edgeward` core.
+//! edgeward as a wasi:http component (Spin, or any wasi:http host that also offers
+//! `wasi:keyvalue@0.2.0-draft2`, such as the test host in `tests/spin-host`): translate the
+//! request, provide the platform, read the config. All decisions are made by the `edgeward` core.
 //!
 //! Configuration comes from the `EDGEWARD_CONFIG` environment variable (wasi:cli/environment), the one
-//! configuration interface that Spin and `wasmtime serve` both offer at the same version: Spin 3
+//! configuration interface that Spin and wasmtime-based hosts both offer at the same version: Spin 3
 //! implements `wasi:config/store@0.2.0-draft-2024-09-27`, wasmtime 49 `@0.2.0-rc.1`, and a component
 //! importing either fails to instantiate on the other.
 
@@ -15,7 +16,10 @@ use spin_sdk::http::{
     ResponseOutparam, Scheme,
 };
 use spin_sdk::http_component;
+use spin_sdk::wit::wasi::keyvalue::store::Bucket;
+use std::cell::OnceCell;
 
+mod key_value;
 mod outbound;
 
 #[http_component]
@@ -40,10 +44,11 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
         // it in the header named by `mtls.client_cert_header`, which the core reads.
         client_cert: None,
     };
-    let response = match gateway.handle(&Spin, &core_request).await {
+    let spin = Spin::new();
+    let response = match gateway.handle(&spin, &core_request).await {
         Outcome::Respond(response) => response,
         Outcome::ReadBody { max_bytes } => match read_body(request, max_bytes).await {
-            Some(body) => gateway.handle_body(&Spin, &core_request, &body).await,
+            Some(body) => gateway.handle_body(&spin, &core_request, &body).await,
             None => gateway.body_too_large(),
         },
         Outcome::Forward(forward) => {
@@ -172,8 +177,46 @@ async fn respond(response: edgeward::Response, out: ResponseOutparam) {
     let _ = out.set_with_body(outgoing, response.body).await;
 }
 
-/// The wasi platform: wall clock, stderr logging, wasi:random, wasi:http outgoing requests.
-struct Spin;
+/// The wasi platform: wall clock, stderr logging, wasi:random, wasi:http outgoing requests, and
+/// the key-value store as shared cache tier and replay store.
+struct Spin {
+    /// The request's time, read once: the core derives a replay entry's `ttl` from `now()`, and
+    /// `now() + ttl` names the entry, so it must be the same clock reading (`edgeward::kv`).
+    now: u64,
+    /// The "default" key-value store, opened on first use; `None` when it cannot be opened.
+    store: OnceCell<Option<Bucket>>,
+}
+
+impl Spin {
+    fn new() -> Spin {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Spin {
+            now,
+            store: OnceCell::new(),
+        }
+    }
+
+    fn store(&self) -> Option<&Bucket> {
+        let open = || match key_value::open() {
+            Ok(bucket) => Some(bucket),
+            Err(error) => {
+                let message = format!("key-value store unavailable: {error:?}");
+                self.log(LogLevel::Warn, &message);
+                None
+            }
+        };
+        self.store.get_or_init(open).as_ref()
+    }
+
+    fn random_u32(&self) -> u32 {
+        let mut bytes = [0; 4];
+        self.random(&mut bytes);
+        u32::from_le_bytes(bytes)
+    }
+}
 
 impl Platform for Spin {
     type Verifier = RustCrypto;
@@ -183,10 +226,7 @@ impl Platform for Spin {
     }
 
     fn now(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+        self.now
     }
 
     fn log(&self, level: LogLevel, message: &str) {
@@ -202,5 +242,28 @@ impl Platform for Spin {
 
     async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
         outbound::fetch(&request)
+    }
+
+    async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        key_value::get(self.store()?, key, self.now)
+    }
+
+    async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: u64) {
+        if let Some(bucket) = self.store() {
+            key_value::put(bucket, key, &value, ttl, self.now, self.random_u32());
+        }
+    }
+
+    fn has_shared_cache(&self) -> bool {
+        self.store().is_some()
+    }
+
+    fn has_replay_store(&self) -> bool {
+        self.store().is_some()
+    }
+
+    async fn replay_check(&self, key: &[u8; 32], ttl: u64) -> Result<bool, FetchError> {
+        let bucket = self.store().ok_or(FetchError::Unreachable)?;
+        key_value::first_use(bucket, key, ttl, self.now, self.random_u32())
     }
 }

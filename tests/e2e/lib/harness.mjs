@@ -1,5 +1,5 @@
 // End-to-end harness: a recording origin, gateways on real runtimes (workerd via scripts/serve, the
-// Spin component under wasmtime serve), free ports, and clean shutdown.
+// Spin component on the Spin test host, tests/spin-host), free ports, and clean shutdown.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -79,8 +79,13 @@ export async function startOrigin() {
 /**
  * Starts `scripts/serve` for a runtime with a config object; resolves once health answers.
  * `vars` ({ NAME: 'value' }) become extra environment variables (`--var NAME=value`).
+ * Bare workerd only: `replicas` more copies of the gateway, each its own isolate sharing the first
+ * one's DPoP replay store (their URLs follow the first in `urls`); `replayStore: false` leaves the
+ * store's binding out. Spin only: `keyValueStore: false` withholds the key-value store.
  */
-export async function startGateway(runtime, config, { trustAnchors, vars = {}, engine } = {}) {
+export async function startGateway(runtime, config, {
+  trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true,
+} = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, typeof config === 'string' ? config : JSON.stringify(config));
@@ -89,27 +94,39 @@ export async function startGateway(runtime, config, { trustAnchors, vars = {}, e
   const args = ['--runtime', serveAs, '--config', configFile, '--port', String(port)];
   if (trustAnchors) args.push('--trust-anchors', trustAnchors);
   for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}=${value}`);
+  const replicaPorts = [];
+  for (let i = 0; i < replicas; i++) replicaPorts.push(await freePort());
+  for (const replicaPort of replicaPorts) args.push('--replica-port', String(replicaPort));
+  if (!replayStore) args.push('--no-replay-store');
+  if (!keyValueStore) args.push('--no-key-value-store');
   const child = spawn(join(ROOT, 'scripts', 'serve'), args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child.pid);
   child.on('exit', () => live.delete(child.pid));
   let log = '';
   child.stdout.on('data', (d) => { log += d; });
   child.stderr.on('data', (d) => { log += d; });
-  const url = `http://127.0.0.1:${port}`;
+  const urls = [port, ...replicaPorts].map((p) => `http://127.0.0.1:${p}`);
   const deadline = Date.now() + 180_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`gateway (${runtime}) exited early:\n${log}`);
-    try {
-      const res = await fetch(`${url}/.well-known/edgeward/health`, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer();
-      if (res.status === 200 || res.status === 500) {
-        return { url, runtime, log: () => log, stop: () => stopGroup(child) };
-      }
-    } catch { /* not up yet */ }
+    if ((await Promise.all(urls.map(answersHealth))).every(Boolean)) {
+      return { url: urls[0], urls, runtime, log: () => log, stop: () => stopGroup(child) };
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
   stopGroup(child);
   throw new Error(`gateway (${runtime}) did not come up in time:\n${log}`);
+}
+
+/** True when the gateway at `url` serves its health endpoint (200, or 500 for a bad config). */
+async function answersHealth(url) {
+  try {
+    const res = await fetch(`${url}/.well-known/edgeward/health`, { signal: AbortSignal.timeout(2000) });
+    await res.arrayBuffer();
+    return res.status === 200 || res.status === 500;
+  } catch {
+    return false; // not up yet
+  }
 }
 
 function stopGroup(child) {

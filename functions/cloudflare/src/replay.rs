@@ -1,0 +1,195 @@
+//! The shared DPoP replay store for `dpop.replay: "strict"`: a SQLite-backed Durable Object class,
+//! [`ReplayStore`], bound as [`BINDING`].
+//!
+//! One object is single-threaded, so "insert the key unless present" inside one of its requests is
+//! atomic for every isolate in every location. Keys are spread over [`SHARDS`] objects by their
+//! first byte (a SHA-256 output, so evenly) so that no single object carries all the traffic. Each
+//! row expires when its proof stops being accepted (plus [`SLACK_SECONDS`]); every request first
+//! deletes the expired rows of its object, so an object holds at most the keys of the proofs it
+//! accepted within one acceptance window.
+
+use edgeward::platform::FetchError;
+use futures_util::future::{select, Either};
+use std::time::Duration;
+use worker::js_sys::Uint8Array;
+use worker::{
+    console_error, durable_object, Date, Delay, DurableObject, Env, Method, ObjectNamespace,
+    Request, RequestInit, Response, Result, SqlStorage, State,
+};
+
+/// The environment binding of the Durable Object namespace.
+pub const BINDING: &str = "EDGEWARD_REPLAY";
+
+/// How many objects share the keys. Changing it moves keys to other objects: for one acceptance
+/// window after a deploy, a proof seen before the change could be accepted once more.
+const SHARDS: u8 = 16;
+
+/// Extra seconds a key is kept: covers the core's whole-second clock and small clock differences
+/// between the isolate that checks and the object that stores.
+const SLACK_SECONDS: u64 = 5;
+
+/// An answer from the store later than this is a failure (strict mode then answers 503).
+const TIMEOUT_MS: u64 = 3000;
+
+/// The object's answers: the key was recorded now, or it was already there.
+const FIRST_USE: u16 = 201;
+const SEEN: u16 = 409;
+
+/// Asks the key's shard to record `key` for `ttl` seconds: `Ok(true)` on first use, `Ok(false)`
+/// when it was recorded before; an error or no answer in time is `Err`.
+pub async fn check(
+    namespace: &ObjectNamespace,
+    key: &[u8; 32],
+    ttl: u64,
+) -> std::result::Result<bool, FetchError> {
+    let ask = Box::pin(ask(namespace, key, ttl));
+    let timer = Box::pin(Delay::from(Duration::from_millis(TIMEOUT_MS)));
+    match select(ask, timer).await {
+        Either::Left((answer, _)) => answer,
+        Either::Right(_) => Err(FetchError::Timeout),
+    }
+}
+
+async fn ask(
+    namespace: &ObjectNamespace,
+    key: &[u8; 32],
+    ttl: u64,
+) -> std::result::Result<bool, FetchError> {
+    let unreachable = |_| FetchError::Unreachable;
+    let stub = namespace
+        .get_by_name(&shard_name(key))
+        .map_err(unreachable)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(Uint8Array::from(&encode(key, ttl)[..]).into()));
+    let request = Request::new_with_init("https://replay-store/", &init).map_err(unreachable)?;
+    let response = stub
+        .fetch_with_request(request)
+        .await
+        .map_err(unreachable)?;
+    match response.status_code() {
+        FIRST_USE => Ok(true),
+        SEEN => Ok(false),
+        _ => Err(FetchError::Unreachable),
+    }
+}
+
+/// The Durable Object: a table of keys and their expiry (milliseconds since the epoch).
+#[durable_object(fetch)]
+pub struct ReplayStore {
+    sql: SqlStorage,
+}
+
+const SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS seen (key BLOB PRIMARY KEY, expires INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS seen_by_expiry ON seen (expires)",
+];
+
+impl DurableObject for ReplayStore {
+    fn new(state: State, _env: Env) -> Self {
+        let sql = state.storage().sql();
+        for statement in SCHEMA {
+            // Without the table every request fails, and strict mode answers 503.
+            if let Err(error) = sql.exec(statement, None) {
+                console_error!("edgeward: replay store schema: {error}");
+            }
+        }
+        ReplayStore { sql }
+    }
+
+    async fn fetch(&self, mut request: Request) -> Result<Response> {
+        let Some((key, ttl)) = decode(&request.bytes().await?) else {
+            return Response::error("bad replay check", 400);
+        };
+        let now = Date::now().as_millis();
+        // No await from here on: the sweep and the insert run as one step of this object.
+        self.sql
+            .exec("DELETE FROM seen WHERE expires <= ?", vec![millis(now)])?;
+        let insert = self.sql.exec(
+            "INSERT INTO seen (key, expires) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            vec![key.to_vec().into(), millis(expires_at(now, ttl))],
+        )?;
+        let status = if insert.rows_written() > 0 {
+            FIRST_USE
+        } else {
+            SEEN
+        };
+        Ok(Response::empty()?.with_status(status))
+    }
+}
+
+fn millis(ms: u64) -> worker::SqlStorageValue {
+    // Milliseconds since the epoch stay far below 2^53 for the next few hundred thousand years.
+    worker::SqlStorageValue::Integer(ms as i64)
+}
+
+/// The object a key lives in.
+fn shard_name(key: &[u8; 32]) -> String {
+    format!("replay-{}", key[0] % SHARDS)
+}
+
+/// A check as the object receives it: the key, then the ttl as 8 big-endian bytes.
+fn encode(key: &[u8; 32], ttl: u64) -> [u8; 40] {
+    let mut body = [0; 40];
+    body[..32].copy_from_slice(key);
+    body[32..].copy_from_slice(&ttl.to_be_bytes());
+    body
+}
+
+fn decode(body: &[u8]) -> Option<([u8; 32], u64)> {
+    let (key, ttl) = body.split_first_chunk::<32>()?;
+    Some((*key, u64::from_be_bytes(ttl.try_into().ok()?)))
+}
+
+/// When a key recorded at `now_ms` for `ttl` seconds may be forgotten.
+fn expires_at(now_ms: u64, ttl: u64) -> u64 {
+    now_ms.saturating_add(ttl.saturating_add(SLACK_SECONDS).saturating_mul(1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_survives_the_trip_to_the_object() {
+        let key = [0xab; 32];
+        assert_eq!(decode(&encode(&key, 300)), Some((key, 300)));
+        assert_eq!(decode(&encode(&key, u64::MAX)), Some((key, u64::MAX)));
+    }
+
+    #[test]
+    fn a_malformed_check_is_refused() {
+        let body = encode(&[1; 32], 300);
+        assert_eq!(decode(&body[..39]), None);
+        assert_eq!(decode(&[body.as_slice(), &[0]].concat()), None);
+        assert_eq!(decode(&[]), None);
+    }
+
+    #[test]
+    fn keys_spread_over_every_shard_by_first_byte() {
+        let mut key = [0; 32];
+        let names: std::collections::HashSet<String> = (0..=255u8)
+            .map(|b| {
+                key[0] = b;
+                shard_name(&key)
+            })
+            .collect();
+        assert_eq!(names.len(), SHARDS as usize);
+        key[0] = 7;
+        let first = shard_name(&key);
+        key[31] = 9;
+        assert_eq!(
+            shard_name(&key),
+            first,
+            "only the first byte picks the shard"
+        );
+    }
+
+    #[test]
+    fn a_key_outlives_its_ttl_by_the_slack_only() {
+        assert_eq!(expires_at(1_000, 300), 1_000 + 305_000);
+        assert_eq!(expires_at(1_000, 0), 6_000);
+        assert_eq!(expires_at(u64::MAX - 1, 300), u64::MAX);
+        assert_eq!(expires_at(0, u64::MAX), u64::MAX);
+    }
+}

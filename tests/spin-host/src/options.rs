@@ -1,0 +1,120 @@
+//! Command-line options.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use wasmtime::error::Context;
+use wasmtime::{bail, Result};
+
+const USAGE: &str = "usage: edgeward-spin-host [--addr HOST:PORT] [--env NAME=VALUE]... \
+                     [--key-value-store default] [--no-compile-cache] COMPONENT.wasm";
+
+/// How the host was asked to run.
+#[derive(Debug, PartialEq)]
+pub struct Options {
+    /// Where to listen (default 127.0.0.1:8080).
+    pub addr: SocketAddr,
+    /// Environment variables every instance sees.
+    pub env: Vec<(String, String)>,
+    /// Whether the component may open the "default" key-value store.
+    pub key_value_store: bool,
+    /// Whether compiled code goes through wasmtime's cache (~/.cache/wasmtime).
+    pub compile_cache: bool,
+    /// The component to serve.
+    pub component: PathBuf,
+}
+
+impl Options {
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
+        let mut args = args.into_iter();
+        let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let (mut env, mut key_value_store, mut compile_cache) = (Vec::new(), false, true);
+        let mut component = None;
+        while let Some(arg) = args.next() {
+            let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+            match arg.as_str() {
+                "--addr" => {
+                    addr = value()?
+                        .parse::<SocketAddr>()
+                        .context("--addr wants HOST:PORT")?
+                }
+                "--env" => env.push(name_value(&value()?)?),
+                "--key-value-store" => match value()?.as_str() {
+                    super::keyvalue::DEFAULT_STORE => key_value_store = true,
+                    other => bail!("no key-value store '{other}': this host has only 'default'"),
+                },
+                "--no-compile-cache" => compile_cache = false,
+                "-h" | "--help" => bail!("{USAGE}"),
+                _ if arg.starts_with('-') || component.is_some() => {
+                    bail!("unexpected argument '{arg}'\n{USAGE}")
+                }
+                _ => component = Some(PathBuf::from(arg)),
+            }
+        }
+        Ok(Options {
+            addr,
+            env,
+            key_value_store,
+            compile_cache,
+            component: component.context(USAGE)?,
+        })
+    }
+}
+
+fn name_value(arg: &str) -> Result<(String, String)> {
+    match arg.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => bail!("--env wants NAME=VALUE, got '{arg}'"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options> {
+        Options::parse(args.iter().map(|a| (*a).to_owned()))
+    }
+
+    #[test]
+    fn every_option() {
+        let options = parse(&[
+            "--addr",
+            "127.0.0.1:9",
+            "--env",
+            "A=x=y",
+            "--env",
+            "B=",
+            "--key-value-store",
+            "default",
+            "--no-compile-cache",
+            "app.wasm",
+        ])
+        .unwrap();
+        assert_eq!(
+            options,
+            Options {
+                addr: "127.0.0.1:9".parse().unwrap(),
+                env: vec![("A".into(), "x=y".into()), ("B".into(), String::new())],
+                key_value_store: true,
+                compile_cache: false,
+                component: "app.wasm".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn the_store_is_opt_in_and_only_default() {
+        assert!(!parse(&["app.wasm"]).unwrap().key_value_store);
+        assert!(parse(&["--key-value-store", "other", "app.wasm"]).is_err());
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--env", "NOVALUE", "app.wasm"]).is_err());
+        assert!(parse(&["--env", "=x", "app.wasm"]).is_err());
+        assert!(parse(&["--addr"]).is_err());
+        assert!(parse(&["a.wasm", "b.wasm"]).is_err());
+        assert!(parse(&["--verbose", "a.wasm"]).is_err());
+    }
+}
