@@ -6,6 +6,8 @@
 // Features: client_credentials, introspection (RFC 7662), JWT introspection (RFC 9701), DPoP
 // (RFC 9449), revocation (RFC 7009), resource indicators (RFC 8707) with JWT access tokens (RFC 9068)
 // for one resource and opaque ones for another. Counters at GET /_stats (introspection calls).
+// EDGEWARD_AS_STORE=map: keep every token until it expires (oidc-provider's development store keeps
+// only the newest 1000, which a benchmark issuing tens of thousands of opaque tokens outruns).
 import { createServer } from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
@@ -22,7 +24,31 @@ const clients = {
 };
 const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
 
+/** oidc-provider's adapter interface over one Map, entries dropped when read after expiry. */
+class MapAdapter {
+  static store = new Map();
+  constructor(model) { this.model = model; }
+  key(id) { return `${this.model}:${id}`; }
+  async upsert(id, payload, expiresIn) {
+    MapAdapter.store.set(this.key(id), { payload, until: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+  }
+  async find(id) {
+    const entry = MapAdapter.store.get(this.key(id));
+    if (!entry) return undefined;
+    if (entry.until <= Date.now()) { MapAdapter.store.delete(this.key(id)); return undefined; }
+    return entry.payload;
+  }
+  async findByUid() { return undefined; }
+  async findByUserCode() { return undefined; }
+  async consume(id) { const p = await this.find(id); if (p) p.consumed = Math.floor(Date.now() / 1000); }
+  async destroy(id) { MapAdapter.store.delete(this.key(id)); }
+  async revokeByGrantId(grantId) {
+    for (const [k, v] of MapAdapter.store) if (v.payload.grantId === grantId) MapAdapter.store.delete(k);
+  }
+}
+
 const provider = new Provider(issuer, {
+  ...(process.env.EDGEWARD_AS_STORE === 'map' ? { adapter: MapAdapter } : {}),
   clients: [
     { ...clients.app, grant_types: ['client_credentials'], redirect_uris: [], response_types: [],
       token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256', scope: 'orders:read orders:write' },
