@@ -16,9 +16,9 @@ use spin_sdk::http::{
     ResponseOutparam, Scheme,
 };
 use spin_sdk::http_component;
+use spin_sdk::wit::wasi::http0_2_0::types::FutureIncomingResponse;
 use spin_sdk::wit::wasi::keyvalue::store::Bucket;
 use std::cell::OnceCell;
-use spin_sdk::wit::wasi::http0_2_0::types::FutureIncomingResponse;
 use std::task::Poll;
 
 mod key_value;
