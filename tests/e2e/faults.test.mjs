@@ -9,7 +9,8 @@ import { RUNTIMES, freePort, startOrigin, startGateway } from './lib/harness.mjs
 const ORIGIN_TIMEOUT_MS = 1000;
 
 /** An origin that misbehaves by path: /slow never answers, /reset resets the TCP connection,
- *  /garbage writes bytes that are not an HTTP response, anything else is a 200 JSON echo. */
+ *  /garbage writes bytes that are not an HTTP response, /redirect answers 302 to /moved (which
+ *  would answer 200), anything else is a 200 JSON echo. */
 async function startFaultyOrigin() {
   const seen = [];
   const server = createServer((req, res) => {
@@ -18,6 +19,10 @@ async function startFaultyOrigin() {
     if (req.url.startsWith('/slow')) return; // held open until the test ends
     if (req.url.startsWith('/reset')) return req.socket.resetAndDestroy();
     if (req.url.startsWith('/garbage')) return req.socket.end('SSH-2.0-not-http\r\n\r\n');
+    if (req.url.startsWith('/redirect')) {
+      res.writeHead(302, { location: '/moved', 'content-type': 'application/json' });
+      return res.end('{"redirect":true}');
+    }
     res.writeHead(200, { 'content-type': 'application/json' });
     return res.end(JSON.stringify({ ok: true, url: req.url }));
   });
@@ -88,6 +93,15 @@ for (const runtime of RUNTIMES) {
 
     test('an origin that does not speak HTTP gets 502 ERR_ORIGIN_UNREACHABLE', async () => {
       assertError(await get(gateway, '/garbage/1'), 502, 'bad_gateway', 'ERR_ORIGIN_UNREACHABLE');
+    });
+
+    test("an origin's redirect goes back to the client as is; the gateway does not follow it", async () => {
+      const before = faulty.seen.length;
+      const res = await fetch(`${gateway.url}/redirect/1`, { redirect: 'manual', signal: AbortSignal.timeout(20_000) });
+      assert.equal(res.status, 302);
+      assert.equal(res.headers.get('location'), '/moved');
+      assert.deepEqual(await res.json(), { redirect: true });
+      assert.deepEqual(faulty.seen.slice(before), ['/redirect/1'], 'the redirect target was not fetched');
     });
 
     test('after each fault the gateway still serves the healthy origin', async () => {

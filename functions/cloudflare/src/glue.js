@@ -30,7 +30,9 @@ function toHeaders(flat) {
 export function forward(request, url, flat, streamBody, extra, timeoutMs) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
-  const init = { method: request.method, headers: toHeaders(flat), signal: controller.signal };
+  // redirect "manual": an origin's 3xx goes back to the client as is (fetch would follow it, sending
+  // the gateway's forwarded fields to wherever Location points).
+  const init = { method: request.method, headers: toHeaders(flat), signal: controller.signal, redirect: "manual" };
   if (streamBody) init.body = request.body;
   return fetch(url, init).then(
     (response) => {

@@ -23,7 +23,7 @@ use webcrypto::{Backend, WebCrypto};
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{
     console_error, console_log, console_warn, js_sys, web_sys, worker_sys, AbortController, Delay,
-    Env, Fetch, Headers, Method, ObjectNamespace, Request, RequestInit, Result,
+    Env, Fetch, Headers, Method, ObjectNamespace, Request, RequestInit, RequestRedirect, Result,
 };
 
 /// What one isolate builds from the first request's environment.
@@ -224,8 +224,11 @@ async fn send(
     )
     .map_err(unreachable)?;
     let mut init = RequestInit::new();
+    // A key source or AS that redirects gets no second request: its 3xx is the answer (not 2xx,
+    // so the core fails closed), as on Spin, whose outgoing HTTP never follows redirects.
     init.with_method(Method::from(request.method.to_owned()))
-        .with_headers(headers);
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
     if !request.body.is_empty() {
         init.with_body(Some(Uint8Array::from(request.body.as_slice()).into()));
     }
