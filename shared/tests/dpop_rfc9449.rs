@@ -4,7 +4,7 @@
 mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use common::block_on;
+use common::{block_on, p256_jwk as public_jwk, p256_key as key, sign_es256 as sign};
 use edgeward::crypto::RustCrypto;
 use edgeward::dpop::{
     access_token_hash, normalize_htu, public_htu, verify_proof, AlgSet, ProofRequest, ProofRules,
@@ -13,7 +13,6 @@ use edgeward::dpop::{
 use edgeward::error::DpopFault;
 use edgeward::jwk::Jwk;
 use edgeward::jws::Alg;
-use p256::ecdsa::{signature::Signer, Signature, SigningKey};
 use serde_json::{json, Value};
 use url::Url;
 
@@ -249,29 +248,6 @@ fn htu_behind_a_proxy_uses_the_public_base_url() {
 const NOW: u64 = 1_800_000_000;
 const URL: &str = "https://api.example.com/orders";
 const TOKEN: &str = "access.token.value";
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_slice(&[seed; 32]).unwrap()
-}
-
-fn public_jwk(signing: &SigningKey) -> Value {
-    let point = signing.verifying_key().to_encoded_point(false);
-    json!({
-        "kty": "EC", "crv": "P-256",
-        "x": Base64UrlUnpadded::encode_string(point.x().unwrap()),
-        "y": Base64UrlUnpadded::encode_string(point.y().unwrap()),
-    })
-}
-
-fn sign(signing: &SigningKey, header: &Value, claims: &Value) -> String {
-    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
-    let input = format!("{}.{}", b64(header), b64(claims));
-    let sig: Signature = signing.sign(input.as_bytes());
-    format!(
-        "{input}.{}",
-        Base64UrlUnpadded::encode_string(&sig.to_bytes())
-    )
-}
 
 fn good_header() -> Value {
     json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(&key(1)) })

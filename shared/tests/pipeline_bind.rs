@@ -4,7 +4,7 @@
 mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use common::block_on;
+use common::{block_on, p256_jwk as jwk, p256_key as key};
 use edgeward::crypto::RustCrypto;
 use edgeward::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
@@ -71,19 +71,6 @@ impl Platform for Fake {
             _ => Ok(self.seen.borrow_mut().insert(*key)),
         }
     }
-}
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_slice(&[seed; 32]).unwrap()
-}
-
-fn jwk(signing: &SigningKey) -> Value {
-    let point = signing.verifying_key().to_encoded_point(false);
-    json!({
-        "kty": "EC", "crv": "P-256",
-        "x": Base64UrlUnpadded::encode_string(point.x().unwrap()),
-        "y": Base64UrlUnpadded::encode_string(point.y().unwrap()),
-    })
 }
 
 fn jkt(signing: &SigningKey) -> String {

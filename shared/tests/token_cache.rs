@@ -5,13 +5,11 @@
 mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use common::block_on;
-use edgeward::crypto::{verify_sync, BadSignature, PublicKey, Scheme, SignatureVerifier};
+use common::{block_on, p256_jwk as jwk, p256_key as key, sign_es256 as sign, Counting};
 use edgeward::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
 use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use edgeward::{Gateway, Outcome, Request};
-use p256::ecdsa::{signature::Signer, Signature, SigningKey};
 use serde_json::{json, Value};
 use std::cell::Cell;
 
@@ -19,23 +17,6 @@ const NOW: u64 = 1_800_000_000;
 const ISS: &str = "https://issuer.test";
 const API: &str = "https://gw.test/api/orders";
 const LEEWAY: u64 = 60;
-
-/// RustCrypto, counting the signature checks.
-#[derive(Default)]
-struct Counting(Cell<usize>);
-
-impl SignatureVerifier for Counting {
-    async fn verify(
-        &self,
-        scheme: Scheme,
-        key: &PublicKey,
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<(), BadSignature> {
-        self.0.set(self.0.get() + 1);
-        verify_sync(scheme, key, message, signature)
-    }
-}
 
 struct Fake {
     now: Cell<u64>,
@@ -50,7 +31,7 @@ impl Fake {
         }
     }
     fn checks(&self) -> usize {
-        self.verifier.0.get()
+        self.verifier.calls()
     }
 }
 
@@ -69,29 +50,6 @@ impl Platform for Fake {
     async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
         Err(FetchError::Unreachable)
     }
-}
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_slice(&[seed; 32]).unwrap()
-}
-
-fn jwk(signing: &SigningKey) -> Value {
-    let point = signing.verifying_key().to_encoded_point(false);
-    json!({
-        "kty": "EC", "crv": "P-256",
-        "x": Base64UrlUnpadded::encode_string(point.x().unwrap()),
-        "y": Base64UrlUnpadded::encode_string(point.y().unwrap()),
-    })
-}
-
-fn sign(signing: &SigningKey, header: &Value, claims: &Value) -> String {
-    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
-    let input = format!("{}.{}", b64(header), b64(claims));
-    let sig: Signature = signing.sign(input.as_bytes());
-    format!(
-        "{input}.{}",
-        Base64UrlUnpadded::encode_string(&sig.to_bytes())
-    )
 }
 
 /// A token of the issuer (key 1) expiring at `exp`, with extra claims.

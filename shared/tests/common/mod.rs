@@ -1,6 +1,11 @@
 //! Helpers shared by the vector harnesses.
 #![allow(dead_code)]
 
+use base64ct::{Base64UrlUnpadded, Encoding};
+use edgeward::crypto::{BadSignature, PublicKey, Scheme, SignatureVerifier};
+use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use serde_json::{json, Value};
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -55,4 +60,56 @@ fn rfc3339_epoch_and_known_date() {
         rfc3339_to_unix("2024-03-01T00:00:00.999+00:00"),
         1_709_251_200
     );
+}
+
+/// A P-256 signing key whose scalar is `seed` repeated.
+pub fn p256_key(seed: u8) -> SigningKey {
+    SigningKey::from_slice(&[seed; 32]).unwrap()
+}
+
+/// The public JWK (`kty`, `crv`, `x`, `y`) of a P-256 key.
+pub fn p256_jwk(signing: &SigningKey) -> Value {
+    let point = signing.verifying_key().to_encoded_point(false);
+    json!({
+        "kty": "EC", "crv": "P-256",
+        "x": Base64UrlUnpadded::encode_string(point.x().unwrap()),
+        "y": Base64UrlUnpadded::encode_string(point.y().unwrap()),
+    })
+}
+
+/// A compact ES256 JWS over the JSON header and claims.
+pub fn sign_es256(signing: &SigningKey, header: &Value, claims: &Value) -> String {
+    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let sig: Signature = signing.sign(input.as_bytes());
+    format!(
+        "{input}.{}",
+        Base64UrlUnpadded::encode_string(&sig.to_bytes())
+    )
+}
+
+/// RustCrypto, counting every signature check.
+#[derive(Default)]
+pub struct Counting {
+    calls: Cell<usize>,
+}
+
+impl Counting {
+    /// Signature checks so far.
+    pub fn calls(&self) -> usize {
+        self.calls.get()
+    }
+}
+
+impl SignatureVerifier for Counting {
+    async fn verify(
+        &self,
+        scheme: Scheme,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), BadSignature> {
+        self.calls.set(self.calls.get() + 1);
+        edgeward::crypto::verify_sync(scheme, key, message, signature)
+    }
 }
