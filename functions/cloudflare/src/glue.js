@@ -66,3 +66,45 @@ function withHeaders(response, flat) {
 export function respond(status, flat, body) {
   return new Response(body.slice(), { status, headers: toHeaders(flat) });
 }
+
+// Tasks of src/entry.rs: the fetch handler's futures that wait, and the promises they wait on.
+// `poll(id)` and `settled(id, value, fulfilled)` are Rust callbacks, handed over once per isolate.
+let poll, settled;
+const pending = new Map();
+const now = Promise.resolve();
+
+export function startTasks(pollTask, promiseSettled) {
+  poll = pollTask;
+  settled = promiseSettled;
+}
+
+// The request's result: settled by taskDone, or rejected if polling the task throws.
+export function taskPromise(id) {
+  return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
+}
+
+export function taskDone(id, value) {
+  const task = pending.get(id);
+  pending.delete(id);
+  task?.resolve(value);
+}
+
+// One poll of task `id`, from a promise reaction (cheaper in workerd than queueMicrotask).
+export function schedulePoll(id) {
+  now.then(() => {
+    try {
+      poll(id);
+    } catch (error) {
+      const task = pending.get(id);
+      pending.delete(id);
+      task?.reject(error);
+    }
+  });
+}
+
+export function watchPromise(promise, id) {
+  promise.then(
+    (value) => settled(id, value, true),
+    (reason) => settled(id, reason, false),
+  );
+}

@@ -8,7 +8,6 @@ use edgeward::platform::FetchError;
 use edgeward::{ClientCert, Forward, Gateway, Headers};
 use std::cell::Cell;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
 
 #[wasm_bindgen(module = "/src/glue.js")]
@@ -150,6 +149,6 @@ pub fn send_to_origin(
 
 /// The request body, for the few requests the gateway reads itself.
 pub async fn body(request: &web_sys::Request) -> worker::Result<Vec<u8>> {
-    let buffer = JsFuture::from(request.array_buffer()?).await?;
+    let buffer = crate::entry::wait(request.array_buffer()?).await?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }

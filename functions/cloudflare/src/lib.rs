@@ -61,9 +61,10 @@ fn isolate(env: &Env) -> &'static Isolate {
 }
 
 /// The fetch handler worker-build's entry shim calls, in place of `#[event(fetch)]`'s glue (which
-/// spawns every request as a future and awaits the origin fetch in Rust). See [`entry`].
+/// spawns every request as a future and awaits the origin fetch in Rust): a `Response`, or a
+/// promise of one. See [`entry`].
 #[wasm_bindgen]
-pub fn fetch(req: web_sys::Request, env: Env, _ctx: worker_sys::Context) -> js_sys::Promise {
+pub fn fetch(req: web_sys::Request, env: Env, _ctx: worker_sys::Context) -> JsValue {
     entry::run(handle(req, env))
 }
 

@@ -24,7 +24,6 @@ use edgeward::crypto::{
 };
 use std::cell::{OnceCell, RefCell};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use worker::js_sys::{Array, Object, Promise, Reflect};
 
 #[wasm_bindgen]
@@ -94,7 +93,7 @@ impl SignatureVerifier for WebCrypto {
         };
         let promise =
             subtle_verify(&algorithm, &crypto_key, signature, message).map_err(|_| BadSignature)?;
-        match JsFuture::from(promise).await {
+        match crate::entry::wait(promise).await {
             Ok(verdict) if verdict.as_bool() == Some(true) => Ok(()),
             _ => Err(BadSignature),
         }
@@ -243,7 +242,9 @@ async fn imported(family: Family, key: &PublicKey) -> Result<JsValue, BadSignatu
     let usages = Array::of1(&"verify".into());
     let promise =
         import_key(format, &data, &algorithm, false, &usages).map_err(|_| BadSignature)?;
-    let crypto_key = JsFuture::from(promise).await.map_err(|_| BadSignature)?;
+    let crypto_key = crate::entry::wait(promise)
+        .await
+        .map_err(|_| BadSignature)?;
     KEYS.with(|keys| {
         let mut keys = keys.borrow_mut();
         if keys.len() >= KEY_CACHE_ENTRIES {
