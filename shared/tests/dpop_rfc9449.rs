@@ -92,6 +92,13 @@ fn rfc9449_4_1_token_request_proof_verifies() {
         at("POST", "https://server.example.com/other", 1_562_262_616),
         Err(DpopFault::UrlMismatch)
     );
+    // Another spelling of the same URL is the same URL.
+    assert!(at(
+        "POST",
+        "HTTPS://Server.Example.com:443/a/../token",
+        1_562_262_616
+    )
+    .is_ok());
     assert_eq!(
         at(
             "POST",
@@ -191,6 +198,13 @@ fn htu_normalisation_table() {
     ];
     for (input, expected) in same {
         assert_eq!(normalize_htu(input).as_deref(), Some(expected), "{input}");
+        // The request side normalises the parsed request URL; it must agree with the string form.
+        let parsed = Url::parse(input).unwrap();
+        assert_eq!(
+            public_htu(&parsed, None).as_deref(),
+            Some(expected),
+            "{input}"
+        );
     }
     let different = [
         ("https://api.example.com/a", "https://api.example.com/A"),
@@ -409,6 +423,17 @@ fn each_stateless_check_fails_on_its_own() {
     ];
     for (name, proof, fault) in cases {
         assert_eq!(run(&proof), Err(fault), "{name}");
+    }
+    // An `htu` spelled otherwise (case, default port, dot segments, escapes) names the same URL.
+    for htu in [
+        "HTTPS://API.Example.com:443/./orders",
+        "https://api.example.com/x/../%6Frders",
+    ] {
+        assert_eq!(normalize_htu(htu), normalize_htu(URL), "{htu}");
+        assert!(
+            run(&with_claims(&|c| c["htu"] = json!(htu))).is_ok(),
+            "{htu}"
+        );
     }
     // Within the window's edges it passes.
     for iat in [NOW - 300, NOW + 60] {
