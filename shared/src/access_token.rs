@@ -7,13 +7,13 @@
 //! here: sender constraints (DPoP, mTLS: the bind stage) and scopes (the policy stage).
 
 use crate::claims::{self, ClaimRules};
-use crate::config::{Issuer, TokenKind};
+use crate::config::{Issuer, SharedTokenCache, TokenKind};
 use crate::error::{Error, TokenFault};
 use crate::jwk::JwkSet;
 use crate::jwks::{InlineJwks, RemoteJwks};
 use crate::jws::{self, Alg, Jws};
 use crate::platform::Platform;
-use crate::token_cache::TokenCache;
+use crate::token_cache::{self, TokenCache};
 use crate::x5c::{self, ChainCache, ChainPolicy};
 use serde_json::{Map, Value};
 
@@ -55,29 +55,38 @@ pub struct TokenVerifier {
     anchors: &'static [&'static [u8]],
     chains: ChainCache,
     verified: TokenCache,
+    /// Whether verified tokens also go to the platform's shared tier, and the configuration
+    /// fingerprint their names are bound to ([`token_cache`], "Shared tier").
+    shared: SharedTokenCache,
+    fingerprint: [u8; 32],
     max_token_bytes: usize,
 }
 
 impl TokenVerifier {
     /// Builds the verifier from validated configuration; `token_cache_entries` sizes the
-    /// verified-token cache ([`crate::token_cache`]; 0 disables it).
+    /// verified-token cache ([`crate::token_cache`]; 0 disables it), `shared` says whether its
+    /// shared tier is used, for entries bound to `fingerprint` ([`token_cache::fingerprint`]).
     pub(crate) fn new(
         issuers: &[Issuer],
         anchors: &'static [&'static [u8]],
         max_token_bytes: usize,
         token_cache_entries: usize,
+        (shared, fingerprint): (SharedTokenCache, [u8; 32]),
     ) -> TokenVerifier {
         TokenVerifier {
             issuers: issuers.iter().map(TrustedIssuer::from_config).collect(),
             anchors,
             chains: ChainCache::default(),
             verified: TokenCache::new(token_cache_entries),
+            shared,
+            fingerprint,
             max_token_bytes,
         }
     }
 
     /// Verifies `token` completely, or says why not. A token verified before is taken from the
-    /// verified-token cache, with its time checks run again at `now`.
+    /// verified-token cache (this isolate's, then the shared tier), with its time checks run
+    /// again at `now`.
     pub(crate) async fn verify<P: Platform>(
         &self,
         platform: &P,
@@ -94,6 +103,21 @@ impl TokenVerifier {
                     return Err(Error::InvalidToken(fault));
                 }
                 None => self.verified.remove(token),
+            }
+        }
+        let shared = match self.shared {
+            SharedTokenCache::Auto => {
+                platform.instance_per_request() && platform.has_shared_cache()
+            }
+            SharedTokenCache::On => platform.has_shared_cache(),
+            SharedTokenCache::Off => false,
+        };
+        // Longer tokens are never stored (as per isolate): no lookup for them.
+        let shared = shared && token.len() <= token_cache::MAX_CACHED_TOKEN_BYTES;
+        let shared_key = shared.then(|| token_cache::shared_key(&self.fingerprint, token));
+        if let Some(key) = &shared_key {
+            if let Some(answer) = self.shared_hit(platform, key, token, now).await {
+                return answer;
             }
         }
         let jws = jws::parse(token, self.max_token_bytes).map_err(Error::InvalidToken)?;
@@ -114,7 +138,42 @@ impl TokenVerifier {
         };
         self.verified
             .insert(token, index, &verified, now, key_valid);
+        if let Some(key) = &shared_key {
+            if let Some((value, ttl)) =
+                token_cache::encode_shared(token, index, &verified, now, key_valid)
+            {
+                platform.cache_put(key, value, ttl).await;
+            }
+        }
         Ok(verified)
+    }
+
+    /// The shared tier's answer for `token` (named `key`): `None` for a miss (nothing stored, a
+    /// broken entry, an issuer that does not match, outside its window), else the time checks'
+    /// verdict at `now`. A usable entry is also kept in this isolate's cache.
+    async fn shared_hit<P: Platform>(
+        &self,
+        platform: &P,
+        key: &str,
+        token: &str,
+        now: u64,
+    ) -> Option<Result<VerifiedToken, Error>> {
+        let bytes = platform.cache_get(key).await?;
+        let entry = token_cache::decode_shared(&bytes)?;
+        let issuer = self.issuers.get(entry.issuer)?;
+        if issuer.rules.issuer != entry.token.issuer
+            || now < entry.valid_from
+            || now > entry.valid_until
+        {
+            return None;
+        }
+        if let Err(fault) = claims::check_times(&entry.token.claims, &issuer.rules, now) {
+            return Some(Err(Error::InvalidToken(fault)));
+        }
+        let window = Some((entry.valid_from, entry.valid_until));
+        self.verified
+            .insert(token, entry.issuer, &entry.token, now, window);
+        Some(Ok(entry.token))
     }
 
     /// Verifies an RFC 9701 introspection response: signed by `issuer`'s keys, `typ`

@@ -50,6 +50,10 @@ pub struct Config {
     /// Capacity of the per-isolate verified-token cache ([`crate::token_cache`]); 0 disables it.
     #[serde(default = "default_token_cache_entries")]
     pub token_cache_entries: usize,
+    /// Whether verified JWTs are also kept in the platform's shared tier
+    /// ([`crate::token_cache`], "Shared tier"): `auto` (default), `on` or `off`.
+    #[serde(default)]
+    pub token_cache_shared: SharedTokenCache,
     /// Routes, first match wins.
     #[serde(default)]
     pub routes: Vec<Route>,
@@ -121,6 +125,22 @@ impl Default for Dpop {
             nonce_bucket_seconds: crate::dpop::DEFAULT_NONCE_BUCKET,
         }
     }
+}
+
+/// Whether verified JWTs are kept in the platform's shared tier as well as per isolate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedTokenCache {
+    /// Where every request runs in a fresh instance (so the per-isolate cache never hits) and the
+    /// platform has a shared store: Spin with its key-value store. Not on Workers, whose isolates
+    /// keep their own cache.
+    #[default]
+    Auto,
+    /// Wherever the platform has a shared tier (on Workers: a Cache API lookup when a token is
+    /// not in the isolate's cache).
+    On,
+    /// Never.
+    Off,
 }
 
 /// How `jti` replay is detected (RFC 9449 §11.1).

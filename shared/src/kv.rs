@@ -4,8 +4,8 @@
 //! moves bytes; the Spin shell is the user today.
 //!
 //! Two kinds of entries, both under [`PREFIX`]:
-//! - **cache entries** (the introspection shared tier): named by the core's cache key (a hash,
-//!   never a token), the value prefixed with its expiry time ([`encode_entry`]); a read past the
+//! - **cache entries** (the shared tiers of the introspection and verified-token caches): named by
+//!   the core's cache key (a hash, never a token), the value prefixed with its expiry time ([`encode_entry`]); a read past the
 //!   expiry is a miss ([`live_value`]).
 //! - **replay entries** (DPoP `jti`s): one atomic counter per proof, named
 //!   `edgeward/dpop-jti/{expiry}/{hex of the replay key}` ([`replay_name`]), so a sweep can delete
@@ -24,8 +24,9 @@ const REPLAY_PREFIX: &str = "edgeward/dpop-jti/";
 pub const SWEEP_ONE_IN: u32 = 64;
 
 /// Cache entries kept at most (a sweep deletes the surplus; an evicted entry costs one more
-/// introspection). Replay entries are never evicted early: their number is bounded by the proof
-/// rate times the proof lifetime (`dpop.iat_window_seconds`), after which a sweep deletes them.
+/// introspection or token verification). Replay entries are never evicted early: their number is
+/// bounded by the proof rate times the proof lifetime (`dpop.iat_window_seconds`), after which a
+/// sweep deletes them.
 pub const MAX_CACHE_ENTRIES: usize = 10_000;
 
 /// Cache entries one sweep reads at most to find expired ones.

@@ -162,6 +162,10 @@ impl Gateway {
                     anchors,
                     config.max_token_bytes,
                     config.token_cache_entries,
+                    (
+                        config.token_cache_shared,
+                        crate::token_cache::fingerprint(text, anchors),
+                    ),
                 );
                 let introspector = match &config.introspection {
                     Some(introspection) => {

@@ -94,6 +94,12 @@ pub trait Platform {
     fn has_shared_cache(&self) -> bool {
         false
     }
+    /// True when every request runs in a fresh instance (Spin), so per-isolate caches never hit
+    /// and verified tokens are worth keeping in the shared tier (`token_cache_shared: "auto"`).
+    /// Default: `false` (isolates serve many requests, as on Workers).
+    fn instance_per_request(&self) -> bool {
+        false
+    }
     /// True when [`replay_check`](Platform::replay_check) is backed by a store shared by every
     /// instance (a Durable Object, a key-value store). `dpop.replay: "strict"` needs one and
     /// answers 503 without it. Default: `false`.

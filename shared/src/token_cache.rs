@@ -19,8 +19,30 @@
 //! [`MAX_CACHED_TOKEN_BYTES`] are never stored. Like the chain cache, a `std::sync::Mutex` gives
 //! interior mutability; it is never contended (one thread per isolate) nor held across an
 //! `.await`, and a poisoned lock behaves as an empty cache.
+//!
+//! # Shared tier
+//!
+//! Where every request is a fresh instance (Spin), the per-isolate cache never hits; there the
+//! same entries also go to the platform's shared tier (the key-value store, through
+//! [`Platform::cache_put`](crate::platform::Platform::cache_put); `token_cache_shared`). The rules
+//! above hold, plus:
+//! - The name is [`shared_key`]: SHA-256 over a fingerprint of the configuration that verified the
+//!   token (the configuration text, the trust anchors, the crate version: [`fingerprint`]) and the
+//!   token. Never the token itself; and an entry written under other rules (another route set,
+//!   audience, issuer list, CA, or a gateway sharing the store with another configuration) is never
+//!   found.
+//! - The entry expires at the earliest of the token's `exp`, [`MAX_ENTRY_AGE`] after the
+//!   verification and the key source's `notAfter`; the reader checks that window itself and
+//!   re-runs the time checks, whatever the store says about expiry.
+//! - An entry that does not decode, or names an issuer that is not the configured one at its
+//!   index, is a miss: the token is verified in full. A store that fails is a miss too.
+//! - The store is trusted like the introspection tier and the DPoP replay store: whoever can write
+//!   to it can make the gateway accept claims. Grant it to the gateway only.
 
 use crate::access_token::VerifiedToken;
+use crate::config::TokenKind;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -147,11 +169,111 @@ impl TokenCache {
     }
 }
 
+/// Names of shared-tier entries start with this (under [`crate::kv::PREFIX`], so the key-value
+/// store's sweep bounds and expires them with the introspection entries).
+const SHARED_PREFIX: &str = "edgeward/token/";
+
+/// Format version of a shared-tier value; another version is a miss.
+const SHARED_VERSION: u64 = 1;
+
+/// What a shared-tier entry is bound to: SHA-256 over the crate version, the configuration text
+/// and the trust anchors (each length-prefixed). Computed once per loaded configuration.
+pub fn fingerprint(config_text: &str, anchors: &[&[u8]]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_be_bytes());
+        hash.update(bytes);
+    };
+    field(b"edgeward verified-token cache");
+    field(crate::VERSION.as_bytes());
+    field(config_text.as_bytes());
+    for anchor in anchors {
+        field(anchor);
+    }
+    hash.finalize().into()
+}
+
+/// The shared-tier name of `token` verified under the configuration `fingerprint`.
+pub fn shared_key(fingerprint: &[u8; 32], token: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(fingerprint)
+        .chain_update(token.as_bytes())
+        .finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{SHARED_PREFIX}{hex}")
+}
+
+/// A verified token as read from the shared tier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedEntry {
+    /// Index of the issuer (in configuration order) whose rules verified it.
+    pub issuer: usize,
+    /// The verified token (a JWT: no phantom JWT).
+    pub token: VerifiedToken,
+    /// Served only while `valid_from <= now <= valid_until`.
+    pub valid_from: u64,
+    /// See `valid_from`.
+    pub valid_until: u64,
+}
+
+/// The shared-tier value for a token just verified at `now` by issuer number `issuer`, with the
+/// number of seconds to keep it: until the earliest of its `exp`, `now + MAX_ENTRY_AGE` and the
+/// end of `key_valid`. `None` when it must not be stored (too long, no time left).
+pub fn encode_shared(
+    token: &str,
+    issuer: usize,
+    verified: &VerifiedToken,
+    now: u64,
+    key_valid: Option<(u64, u64)>,
+) -> Option<(Vec<u8>, u64)> {
+    if token.len() > MAX_CACHED_TOKEN_BYTES || verified.kind != TokenKind::Jwt {
+        return None;
+    }
+    let (from, until) = key_valid.unwrap_or((0, u64::MAX));
+    // `exp` is required by the claim checks; a fractional one is rounded down.
+    let exp = verified.claims.get("exp").and_then(Value::as_f64)?;
+    let exp = if exp >= 0.0 { exp as u64 } else { 0 };
+    let until = until.min(now.saturating_add(MAX_ENTRY_AGE)).min(exp);
+    if until <= now || from > now {
+        return None;
+    }
+    let value = json!({
+        "v": SHARED_VERSION, "issuer": issuer, "iss": verified.issuer,
+        "from": from, "until": until, "claims": verified.claims,
+    });
+    Some((value.to_string().into_bytes(), until - now))
+}
+
+/// A shared-tier value read back; `None` for anything that is not exactly what
+/// [`encode_shared`] writes (a miss, never an accept).
+pub fn decode_shared(bytes: &[u8]) -> Option<SharedEntry> {
+    let mut value = crate::strict::object(bytes)?;
+    if value.get("v").and_then(Value::as_u64) != Some(SHARED_VERSION) {
+        return None;
+    }
+    let number = |name: &str| value.get(name).and_then(Value::as_u64);
+    let (issuer, valid_from, valid_until) = (number("issuer")?, number("from")?, number("until")?);
+    let iss = value.get("iss").and_then(Value::as_str)?.to_owned();
+    let claims: Map<String, Value> = match value.remove("claims")? {
+        Value::Object(claims) => claims,
+        _ => return None,
+    };
+    Some(SharedEntry {
+        issuer: usize::try_from(issuer).ok()?,
+        token: VerifiedToken {
+            issuer: iss,
+            claims,
+            kind: TokenKind::Jwt,
+            phantom_jwt: None,
+        },
+        valid_from,
+        valid_until,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TokenKind;
-    use serde_json::json;
 
     fn verified(sub: &str) -> VerifiedToken {
         let claims = json!({ "sub": sub });
@@ -200,6 +322,62 @@ mod tests {
         assert!(cache.get("two", 10).is_none());
         assert!(cache.get("one", 10).is_some());
         assert!(cache.get("three", 10).is_some());
+    }
+
+    #[test]
+    fn shared_entries_round_trip_and_expire_by_exp_age_or_key() {
+        let mut token = verified("carol");
+        token.claims.insert("exp".into(), json!(1_100));
+        let (bytes, ttl) = encode_shared("t", 2, &token, 1_000, Some((900, 2_000))).unwrap();
+        assert_eq!(ttl, 100, "until exp");
+        let entry = decode_shared(&bytes).unwrap();
+        assert_eq!(
+            (entry.issuer, entry.valid_from, entry.valid_until),
+            (2, 900, 1_100)
+        );
+        assert_eq!(entry.token, token);
+        let (_, ttl) = encode_shared("t", 0, &token, 1_000, Some((900, 1_010))).unwrap();
+        assert_eq!(ttl, 10, "until the key's notAfter");
+        token.claims.insert("exp".into(), json!(5_000.5));
+        let (_, ttl) = encode_shared("t", 0, &token, 1_000, None).unwrap();
+        assert_eq!(ttl, MAX_ENTRY_AGE);
+        assert!(
+            encode_shared("t", 0, &token, 5_000, None).is_none(),
+            "no time left"
+        );
+        let long = "x".repeat(MAX_CACHED_TOKEN_BYTES + 1);
+        assert!(encode_shared(&long, 0, &token, 1_000, None).is_none());
+    }
+
+    #[test]
+    fn a_broken_shared_entry_is_a_miss() {
+        let mut token = verified("dave");
+        token.claims.insert("exp".into(), json!(2_000));
+        let (bytes, _) = encode_shared("t", 0, &token, 1_000, None).unwrap();
+        assert!(decode_shared(&bytes[..bytes.len() - 1]).is_none());
+        assert!(decode_shared(b"").is_none());
+        let text = String::from_utf8(bytes).unwrap();
+        for broken in [
+            text.replace("\"v\":1", "\"v\":2"),
+            text.replace("\"claims\":{", "\"claims\":\"x\",\"c\":{"),
+            text.replacen('{', "{\"v\":1,", 1),
+            text.replace("\"issuer\":0", "\"issuer\":-1"),
+        ] {
+            assert!(decode_shared(broken.as_bytes()).is_none(), "{broken}");
+        }
+    }
+
+    #[test]
+    fn shared_keys_hash_the_token_and_the_configuration() {
+        let a = fingerprint("{\"origin\":\"a\"}", &[b"ca"]);
+        let key = shared_key(&a, "header.claims.sig");
+        assert!(key.starts_with("edgeward/token/") && key.len() == SHARED_PREFIX.len() + 64);
+        assert!(!key.contains("claims"));
+        assert_ne!(key, shared_key(&a, "header.claims.sig2"));
+        let b = fingerprint("{\"origin\":\"b\"}", &[b"ca"]);
+        assert_ne!(key, shared_key(&b, "header.claims.sig"));
+        assert_ne!(a, fingerprint("{\"origin\":\"a\"}", &[b"other ca"]));
+        assert_ne!(a, fingerprint("{\"origin\":\"a\"}", &[]));
     }
 
     #[test]

@@ -91,3 +91,85 @@ for (const runtime of RUNTIMES) {
     });
   });
 }
+
+// Spin runs every request in a fresh instance, so nothing stays in memory between requests: the
+// verified-token cache's shared tier in the key-value store is what spares a repeated token its
+// verification. Observable here without any test hook: an issuer whose keys come from a JWKS URL
+// costs one JWKS fetch per verification on Spin, and none when the verification comes from the store.
+if (RUNTIMES.includes('spin')) {
+  describe('verified-token tier in the key-value store on spin', () => {
+    let jose, origin, signingKey;
+    const gateways = {}, servers = {};
+
+    before(async () => {
+      jose = await npm('jose', 'dist/webapi/index.js');
+      const pair = await jose.generateKeyPair('ES256', { extractable: true });
+      signingKey = pair.privateKey;
+      const jwk = { ...(await jose.exportJWK(pair.publicKey)), kid: 'key-2026', use: 'sig', alg: 'ES256' };
+      origin = await startOrigin();
+      const setups = {
+        shared: [{}, {}],
+        off: [{ token_cache_shared: 'off' }, {}],
+        noStore: [{}, { keyValueStore: false }],
+      };
+      await Promise.all(Object.entries(setups).map(async ([name, [extra, options]]) => {
+        servers[name] = await startJwksServer({ keys: [jwk] });
+        gateways[name] = await startGateway('spin', {
+          origin: origin.url,
+          routes: [{ path: '/orders/*' }],
+          issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['ES256'], leeway_seconds: 0,
+            jwks_uri: servers[name].url }],
+          ...extra,
+        }, options);
+      }));
+    });
+
+    after(async () => {
+      await Promise.all(Object.values(gateways).map((g) => g?.stop()));
+      await Promise.all([origin?.close(), ...Object.values(servers).map((s) => s.close())]);
+    });
+
+    const mint = (lifetime = 120) => {
+      const now = Math.floor(Date.now() / 1000);
+      return new jose.SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'carol', exp: now + lifetime, iat: now })
+        .setProtectedHeader({ alg: 'ES256', kid: 'key-2026' })
+        .sign(signingKey);
+    };
+
+    /** Sends `token` `times` times; the statuses and the JWKS fetches they caused. */
+    async function repeat(name, token, times) {
+      const before = servers[name].hits;
+      const statuses = [];
+      for (let i = 0; i < times; i++) {
+        const res = await fetch(`${gateways[name].url}/orders/7`, { headers: { authorization: `Bearer ${token}` } });
+        await res.arrayBuffer();
+        statuses.push(res.status);
+      }
+      return { statuses, fetches: servers[name].hits - before };
+    }
+
+    test('a repeated token is verified once: later requests fetch no keys', async () => {
+      const token = await mint();
+      const { statuses, fetches } = await repeat('shared', token, 4);
+      assert.deepEqual(statuses, [200, 200, 200, 200]);
+      assert.equal(fetches, 1);
+      const another = await repeat('shared', await mint(119), 1);
+      assert.deepEqual(another, { statuses: [200], fetches: 1 }, 'another token is verified in full');
+    });
+
+    test('with the tier off, or without a key-value store, every request verifies the token', async () => {
+      const token = await mint();
+      assert.deepEqual(await repeat('off', token, 3), { statuses: [200, 200, 200], fetches: 3 });
+      assert.deepEqual(await repeat('noStore', token, 3), { statuses: [200, 200, 200], fetches: 3 });
+    });
+
+    test('a token verified from the store still expires on time', async () => {
+      const token = await mint(2);
+      assert.deepEqual((await repeat('shared', token, 2)).statuses, [200, 200]);
+      await new Promise((r) => setTimeout(r, 3200));
+      const res = await fetch(`${gateways.shared.url}/orders/7`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 401);
+      assert.equal((await res.json()).code, 'ERR_JWT_EXPIRED');
+    });
+  });
+}

@@ -1,5 +1,5 @@
 //! Spin's key-value store (`wasi:keyvalue` store + atomics, the store named "default") as the
-//! shared tier of the introspection cache and as the DPoP replay store. The store has no expiry:
+//! shared tier of the introspection and verified-token caches and as the DPoP replay store. The store has no expiry:
 //! names, expiry and sweeping follow `edgeward::kv`, and this module only moves the bytes.
 
 use edgeward::kv;

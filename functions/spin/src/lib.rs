@@ -201,7 +201,8 @@ async fn respond(response: edgeward::Response, out: ResponseOutparam) {
 }
 
 /// The wasi platform: wall clock, stderr logging, wasi:random, wasi:http outgoing requests, and
-/// the key-value store as shared cache tier and replay store.
+/// the key-value store as shared cache tier (introspection answers, verified tokens) and replay
+/// store. Every request is a fresh instance.
 struct Spin {
     /// The request's time, read once: the core derives a replay entry's `ttl` from `now()`, and
     /// `now() + ttl` names the entry, so it must be the same clock reading (`edgeward::kv`).
@@ -279,6 +280,10 @@ impl Platform for Spin {
 
     fn has_shared_cache(&self) -> bool {
         self.store().is_some()
+    }
+
+    fn instance_per_request(&self) -> bool {
+        true
     }
 
     fn has_replay_store(&self) -> bool {
