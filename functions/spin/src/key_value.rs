@@ -6,6 +6,7 @@ use edgeward::kv;
 use edgeward::platform::FetchError;
 use spin_sdk::wit::wasi::keyvalue::atomics;
 use spin_sdk::wit::wasi::keyvalue::store::{self, Bucket};
+use std::cell::{Cell, OnceCell};
 
 /// The store the component asks for: `key_value_stores = ["default"]` in spin.toml.
 const STORE: &str = "default";
@@ -13,9 +14,38 @@ const STORE: &str = "default";
 /// Pages of a key listing one sweep looks at (Spin answers a listing in one page).
 const MAX_LISTING_PAGES: usize = 8;
 
-/// Opens the store; the error says why (not granted, not configured, backend down).
-pub fn open() -> Result<Bucket, store::Error> {
-    store::open(STORE)
+/// The store of one request, opened on first use.
+#[derive(Default)]
+pub struct Store {
+    opened: OnceCell<Result<Bucket, String>>,
+    warned: Cell<bool>,
+}
+
+impl Store {
+    /// Whether the store can be used; asks quietly (an optional use, such as the verified-token
+    /// tier in `auto` mode, is simply skipped without one).
+    pub fn available(&self) -> bool {
+        self.open().is_ok()
+    }
+
+    /// The store for a use that wants it; when it cannot be opened, `warn` is told why, once.
+    pub fn bucket(&self, warn: impl FnOnce(&str)) -> Option<&Bucket> {
+        match self.open() {
+            Ok(bucket) => Some(bucket),
+            Err(why) => {
+                if !self.warned.replace(true) {
+                    warn(&format!("key-value store unavailable: {why}"));
+                }
+                None
+            }
+        }
+    }
+
+    /// The error says why (not granted, not configured, backend down).
+    fn open(&self) -> &Result<Bucket, String> {
+        self.opened
+            .get_or_init(|| store::open(STORE).map_err(|error| format!("{error:?}")))
+    }
 }
 
 /// A cache entry still valid at `now`; a missing, expired or broken one is a miss.

@@ -18,7 +18,6 @@ use spin_sdk::http::{
 use spin_sdk::http_component;
 use spin_sdk::wit::wasi::http0_2_0::types::FutureIncomingResponse;
 use spin_sdk::wit::wasi::keyvalue::store::Bucket;
-use std::cell::OnceCell;
 use std::task::Poll;
 
 mod key_value;
@@ -207,8 +206,8 @@ struct Spin {
     /// The request's time, read once: the core derives a replay entry's `ttl` from `now()`, and
     /// `now() + ttl` names the entry, so it must be the same clock reading (`edgeward::kv`).
     now: u64,
-    /// The "default" key-value store, opened on first use; `None` when it cannot be opened.
-    store: OnceCell<Option<Bucket>>,
+    /// The "default" key-value store, opened on first use.
+    store: key_value::Store,
 }
 
 impl Spin {
@@ -219,20 +218,13 @@ impl Spin {
             .unwrap_or(0);
         Spin {
             now,
-            store: OnceCell::new(),
+            store: key_value::Store::default(),
         }
     }
 
     fn store(&self) -> Option<&Bucket> {
-        let open = || match key_value::open() {
-            Ok(bucket) => Some(bucket),
-            Err(error) => {
-                let message = format!("key-value store unavailable: {error:?}");
-                self.log(LogLevel::Warn, &message);
-                None
-            }
-        };
-        self.store.get_or_init(open).as_ref()
+        self.store
+            .bucket(|message| self.log(LogLevel::Warn, message))
     }
 
     fn random_u32(&self) -> u32 {
@@ -279,7 +271,7 @@ impl Platform for Spin {
     }
 
     fn has_shared_cache(&self) -> bool {
-        self.store().is_some()
+        self.store.available()
     }
 
     fn instance_per_request(&self) -> bool {
