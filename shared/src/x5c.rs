@@ -119,7 +119,9 @@ pub struct ChainPolicy {
     /// (expired or cross-signed intermediates). Exhausting it rejects the chain.
     pub max_signature_checks: usize,
     /// Pin: the leaf's subject must be exactly this RFC 4514 string, as `x509-cert` renders it
-    /// (e.g. `CN=signer,O=Example`). `None`: not checked.
+    /// (e.g. `CN=signer,O=Example`); attribute types outside the usual certificate set (CN, O,
+    /// OU, C, L, ST, SERIALNUMBER, DC, UID, EMAIL and the rest of RFC 5280 §4.1.2.4) are written
+    /// as `dotted.oid=#hex-der` (RFC 4514 §2.4). `None`: not checked.
     pub leaf_subject: Option<String>,
     /// Pin: dotted OID the leaf's extendedKeyUsage must list. A leaf without the extension, or
     /// one that also lists anyExtendedKeyUsage, fails. `None`: EKU is not checked at all.
@@ -527,7 +529,7 @@ fn check_leaf(leaf: &Cert<'_>, policy: &ChainPolicy) -> Result<PublicKey, ChainE
         }
     }
     if let Some(pin) = &policy.leaf_subject {
-        if leaf.cert.tbs_certificate.subject.to_string() != *pin {
+        if subject_string(&leaf.cert.tbs_certificate.subject).as_deref() != Some(pin.as_str()) {
             return Err(ChainError::PinMismatch);
         }
     }
@@ -848,6 +850,110 @@ pub async fn validate_cached<V: SignatureVerifier>(
     let leaf = validate(chain, anchors, now, policy, verifier).await?;
     cache.insert(key, leaf.clone());
     Ok(leaf)
+}
+
+/// Attribute types the subject pin writes by name, with the names `x509-cert`'s RFC 4514
+/// renderer gives them (const-oid's database, shortest name, upper-cased; a test holds the two
+/// together): RFC 5280 §4.1.2.4's standard attribute types, RFC 4519's `DC`, `UID`, `STREET`,
+/// `POSTALCODE` and `BUSINESSCATEGORY`, and PKCS #9 `emailAddress` (§4.1.2.6). Rendering the
+/// subject with this table instead of `Display` keeps const-oid's whole name database (≈ 20 KiB
+/// gzip) out of the Wasm functions.
+const SUBJECT_ATTRIBUTE_NAMES: &[(ObjectIdentifier, &str)] = &[
+    (ObjectIdentifier::new_unwrap("2.5.4.3"), "CN"),
+    (ObjectIdentifier::new_unwrap("2.5.4.4"), "SN"),
+    (ObjectIdentifier::new_unwrap("2.5.4.5"), "SERIALNUMBER"),
+    (ObjectIdentifier::new_unwrap("2.5.4.6"), "C"),
+    (ObjectIdentifier::new_unwrap("2.5.4.7"), "L"),
+    (ObjectIdentifier::new_unwrap("2.5.4.8"), "ST"),
+    (ObjectIdentifier::new_unwrap("2.5.4.9"), "STREET"),
+    (ObjectIdentifier::new_unwrap("2.5.4.10"), "O"),
+    (ObjectIdentifier::new_unwrap("2.5.4.11"), "OU"),
+    (ObjectIdentifier::new_unwrap("2.5.4.12"), "TITLE"),
+    (ObjectIdentifier::new_unwrap("2.5.4.15"), "BUSINESSCATEGORY"),
+    (ObjectIdentifier::new_unwrap("2.5.4.17"), "POSTALCODE"),
+    (ObjectIdentifier::new_unwrap("2.5.4.42"), "GIVENNAME"),
+    (ObjectIdentifier::new_unwrap("2.5.4.43"), "INITIALS"),
+    (
+        ObjectIdentifier::new_unwrap("2.5.4.44"),
+        "GENERATIONQUALIFIER",
+    ),
+    (ObjectIdentifier::new_unwrap("2.5.4.46"), "DNQUALIFIER"),
+    (ObjectIdentifier::new_unwrap("2.5.4.65"), "PSEUDONYM"),
+    (
+        ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.1"),
+        "UID",
+    ),
+    (
+        ObjectIdentifier::new_unwrap("0.9.2342.19200300.100.1.25"),
+        "DC",
+    ),
+    (
+        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.1"),
+        "EMAIL",
+    ),
+];
+
+/// The subject as [`ChainPolicy::leaf_subject`] compares it: RFC 4514 §2, exactly as
+/// `x509-cert` 0.2's `Display` writes it for the attribute types of
+/// [`SUBJECT_ATTRIBUTE_NAMES`] (RDNs last to first, `,` between RDNs and `+` inside one, string
+/// values escaped as x509-cert does). Any other attribute type, and values that are not
+/// PrintableString, UTF8String, IA5String or TeletexString, are written in the §2.4 form
+/// `1.2.3=#<hex of the DER value>`. `None` if a value cannot be re-encoded (the pin then fails).
+fn subject_string(name: &x509_cert::name::Name) -> Option<String> {
+    use der::asn1::{Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
+    let mut out = String::new();
+    for (i, rdn) in name.0.iter().rev().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, atv) in rdn.0.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            let value = &atv.value;
+            let text = match value.tag() {
+                Tag::PrintableString => {
+                    PrintableStringRef::try_from(value).ok().map(|s| s.as_str())
+                }
+                Tag::Utf8String => Utf8StringRef::try_from(value).ok().map(|s| s.as_str()),
+                Tag::Ia5String => Ia5StringRef::try_from(value).ok().map(|s| s.as_str()),
+                Tag::TeletexString => TeletexStringRef::try_from(value).ok().map(|s| s.as_str()),
+                _ => None,
+            };
+            let key = SUBJECT_ATTRIBUTE_NAMES
+                .iter()
+                .find(|(oid, _)| *oid == atv.oid)
+                .map(|(_, key)| *key);
+            match (key, text) {
+                (Some(key), Some(text)) => {
+                    out.push_str(key);
+                    out.push('=');
+                    let mut chars = text.char_indices().peekable();
+                    while let Some((at, c)) = chars.next() {
+                        match c {
+                            '#' if at == 0 => out.push_str("\\#"),
+                            ' ' if at == 0 || chars.peek().is_none() => out.push_str("\\ "),
+                            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                                out.push('\\');
+                                out.push(c);
+                            }
+                            '\x00'..='\x1f' | '\x7f' => {
+                                out.push('\\');
+                                out.push_str(&base16ct::lower::encode_string(&[c as u8]));
+                            }
+                            _ => out.push(c),
+                        }
+                    }
+                }
+                _ => {
+                    out.push_str(&atv.oid.to_string());
+                    out.push_str("=#");
+                    out.push_str(&base16ct::lower::encode_string(&value.to_der().ok()?));
+                }
+            }
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -1191,5 +1297,100 @@ mod tests {
             .unwrap();
         assert!(matches!(public_key_from_spki(&spki), Ok(PublicKey::P256(p)) if p.len() == 65));
         assert_eq!(public_key_from_spki(&spki[1..]), Err(ChainError::Malformed));
+    }
+
+    /// The pin's table gives every attribute type the name x509-cert's `Display` gives it.
+    #[test]
+    fn subject_attribute_names_are_x509_certs() {
+        for (oid, name) in SUBJECT_ATTRIBUTE_NAMES {
+            let shortest = const_oid::db::DB
+                .find_names_for_oid(*oid)
+                .fold(None::<&str>, |best, n| match best {
+                    Some(b) if n.len() >= b.len() => Some(b),
+                    _ => Some(n),
+                })
+                .unwrap();
+            assert_eq!(shortest.to_ascii_uppercase(), *name, "{oid}");
+        }
+    }
+
+    /// The pin renders subjects exactly as x509-cert's `Display` did for the attribute types of
+    /// its table and for types const-oid has no name for; other named types are written as a
+    /// dotted OID with the DER value (RFC 4514 §2.4).
+    #[test]
+    fn subject_string_matches_x509_cert_display() {
+        use der::asn1::{Any, SetOfVec};
+        use proptest::prelude::*;
+        use x509_cert::attr::AttributeTypeAndValue;
+        use x509_cert::name::{Name, RelativeDistinguishedName};
+
+        let oids: Vec<ObjectIdentifier> = SUBJECT_ATTRIBUTE_NAMES
+            .iter()
+            .map(|(oid, _)| *oid)
+            .chain(
+                [
+                    "2.5.4.13",
+                    "2.5.4.41",
+                    "1.2.3.4",
+                    "1.3.6.1.4.1.311.60.2.1.3",
+                ]
+                .map(ObjectIdentifier::new_unwrap),
+            )
+            .collect();
+        let tags = [
+            Tag::PrintableString,
+            Tag::Utf8String,
+            Tag::Ia5String,
+            Tag::TeletexString,
+            Tag::OctetString,
+            Tag::BmpString,
+        ];
+        let value = proptest::collection::vec(
+            prop::sample::select(vec![
+                'a', 'Z', '0', ' ', '#', '"', '+', ',', ';', '<', '>', '\\', '=', '\x00', '\x1f',
+                '\x7f', 'é', '€', '.',
+            ]),
+            0..6,
+        )
+        .prop_map(|chars| chars.into_iter().collect::<String>());
+        let atv = (0..oids.len(), 0..tags.len(), value);
+        let rdn = proptest::collection::vec(atv, 0..3);
+        let name = proptest::collection::vec(rdn, 0..4);
+        proptest!(ProptestConfig::with_cases(2000), |(spec in name)| {
+            let mut rdns = Vec::new();
+            for atvs in &spec {
+                let mut set = Vec::new();
+                for (o, t, v) in atvs {
+                    let value = Any::new(tags[*t], v.as_bytes()).unwrap();
+                    set.push(AttributeTypeAndValue { oid: oids[*o], value });
+                }
+                let Ok(set) = SetOfVec::try_from(set) else { return Ok(()) };
+                rdns.push(RelativeDistinguishedName(set));
+            }
+            let name = Name::from(rdns);
+            let ours = subject_string(&name).unwrap();
+            let mut named_elsewhere = false;
+            for atv in name.0.iter().flat_map(|rdn| rdn.0.iter()) {
+                if const_oid::db::DB.by_oid(&atv.oid).is_some()
+                    && !SUBJECT_ATTRIBUTE_NAMES.iter().any(|(oid, _)| *oid == atv.oid)
+                {
+                    named_elsewhere = true;
+                    let dotted = format!("{}=#", atv.oid);
+                    prop_assert!(ours.contains(&dotted), "{}", ours);
+                }
+            }
+            if !named_elsewhere {
+                prop_assert_eq!(ours, name.to_string());
+            }
+        });
+    }
+
+    #[test]
+    fn subject_string_examples() {
+        let leaf = Certificate::from_der(&fixture!("leaf")).unwrap();
+        assert_eq!(
+            subject_string(&leaf.tbs_certificate.subject).unwrap(),
+            leaf.tbs_certificate.subject.to_string()
+        );
     }
 }
