@@ -12,11 +12,14 @@ const ORIGIN_TIMEOUT_MS = 1000;
  *  /garbage writes bytes that are not an HTTP response, /redirect answers 302 to /moved (which
  *  would answer 200), anything else is a 200 JSON echo. */
 async function startFaultyOrigin() {
-  const seen = [];
+  const seen = [], dropped = [];
   const server = createServer((req, res) => {
     seen.push(req.url);
     req.resume();
-    if (req.url.startsWith('/slow')) return; // held open until the test ends
+    if (req.url.startsWith('/slow')) { // held open until the test ends, or until the gateway drops it
+      res.on('close', () => dropped.push(req.url));
+      return;
+    }
     if (req.url.startsWith('/reset')) return req.socket.resetAndDestroy();
     if (req.url.startsWith('/garbage')) return req.socket.end('SSH-2.0-not-http\r\n\r\n');
     if (req.url.startsWith('/redirect')) {
@@ -31,6 +34,7 @@ async function startFaultyOrigin() {
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
+    dropped,
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }),
   };
 }
@@ -84,6 +88,9 @@ for (const runtime of RUNTIMES) {
       // Not before the timeout, and not much after it (the origin would have held it forever).
       assert.ok(answer.ms >= ORIGIN_TIMEOUT_MS - 50, `answered after ${answer.ms} ms`);
       assert.ok(answer.ms < 15_000, `answered after ${answer.ms} ms`);
+      // The gateway does not keep the origin request open after answering.
+      for (let i = 0; i < 50 && !faulty.dropped.includes('/slow/1'); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(faulty.dropped.includes('/slow/1'), 'the origin request was closed');
     });
 
     test('an origin that resets the connection gets 502 ERR_ORIGIN_UNREACHABLE', async () => {
