@@ -10,6 +10,8 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+pub mod fake;
+
 /// Drives a future that never waits on I/O (the RustCrypto verifier is always ready).
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
