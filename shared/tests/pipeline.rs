@@ -4,36 +4,18 @@
 mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use common::{block_on, fake::FakePlatform};
+use common::{block_on, fake::FakePlatform, p256_jwk_kid as jwk, p256_key as key, sign_es256};
 use edgeward::platform::FetchError;
 use edgeward::{Gateway, Headers, Outcome, Request};
-use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 
 const NOW: u64 = 1_800_000_000;
 const ISS: &str = "https://issuer.test";
 
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_slice(&[seed; 32]).unwrap()
-}
-
-fn jwk(signing: &SigningKey, kid: &str) -> Value {
-    let point = signing.verifying_key().to_encoded_point(false);
-    json!({
-        "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
-        "x": Base64UrlUnpadded::encode_string(point.x().unwrap()),
-        "y": Base64UrlUnpadded::encode_string(point.y().unwrap()),
-    })
-}
-
+/// A compact ES256 JWS over the header and claims.
 fn token(signing: &SigningKey, header: Value, claims: Value) -> String {
-    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
-    let input = format!("{}.{}", b64(&header), b64(&claims));
-    let sig: Signature = signing.sign(input.as_bytes());
-    format!(
-        "{input}.{}",
-        Base64UrlUnpadded::encode_string(&sig.to_bytes())
-    )
+    sign_es256(signing, &header, &claims)
 }
 
 fn good_claims() -> Value {

@@ -5,11 +5,11 @@ mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::fake::{FakePlatform, Replay};
-use common::{block_on, p256_jwk as jwk, p256_key as key};
+use common::{block_on, p256_jwk as jwk, p256_key as key, sign_es256 as sign};
 use edgeward::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
 use edgeward::{ClientCert, Forward, Gateway, Outcome, Request};
-use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 
 const NOW: u64 = 1_800_000_000;
@@ -28,16 +28,6 @@ fn jkt(signing: &SigningKey) -> String {
     Jwk::parse(jwk(signing).to_string().as_bytes())
         .unwrap()
         .thumbprint_sha256()
-}
-
-fn sign(signing: &SigningKey, header: &Value, claims: &Value) -> String {
-    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
-    let input = format!("{}.{}", b64(header), b64(claims));
-    let sig: Signature = signing.sign(input.as_bytes());
-    format!(
-        "{input}.{}",
-        Base64UrlUnpadded::encode_string(&sig.to_bytes())
-    )
 }
 
 /// An access token from the issuer (key 1), with `cnf` when given.

@@ -5,10 +5,9 @@
 mod common;
 
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
-use common::block_on;
 use common::fake::{FakePlatform, Random};
+use common::{block_on, p256_jwk_kid as jwk, p256_key as key, sign_es256};
 use edgeward::{Forward, Gateway, Outcome, Request, Response};
-use p256::ecdsa::{signature::Signer, Signature, SigningKey};
 use serde_json::{json, Value};
 
 const NOW: u64 = 1_800_000_000;
@@ -22,28 +21,9 @@ fn fake() -> FakePlatform {
     }
 }
 
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_slice(&[seed; 32]).unwrap()
-}
-
-fn jwk(signing: &SigningKey, kid: &str) -> Value {
-    let point = signing.verifying_key().to_encoded_point(false);
-    json!({
-        "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
-        "x": Base64UrlUnpadded::encode_string(point.x().unwrap()),
-        "y": Base64UrlUnpadded::encode_string(point.y().unwrap()),
-    })
-}
-
 fn token(claims: Value) -> String {
     let header = json!({ "alg": "ES256", "typ": "at+jwt", "kid": "k1" });
-    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
-    let input = format!("{}.{}", b64(&header), b64(&claims));
-    let sig: Signature = key(1).sign(input.as_bytes());
-    format!(
-        "{input}.{}",
-        Base64UrlUnpadded::encode_string(&sig.to_bytes())
-    )
+    sign_es256(&key(1), &header, &claims)
 }
 
 fn claims(extra: Value) -> Value {

@@ -79,6 +79,14 @@ pub fn p256_jwk(signing: &SigningKey) -> Value {
     })
 }
 
+/// The public JWK of a P-256 key with `kid` and `"use": "sig"`, as a JWKS lists it.
+pub fn p256_jwk_kid(signing: &SigningKey, kid: &str) -> Value {
+    let mut jwk = p256_jwk(signing);
+    jwk["kid"] = json!(kid);
+    jwk["use"] = json!("sig");
+    jwk
+}
+
 /// A compact ES256 JWS over the JSON header and claims.
 pub fn sign_es256(signing: &SigningKey, header: &Value, claims: &Value) -> String {
     let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
