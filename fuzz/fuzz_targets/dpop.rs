@@ -61,11 +61,11 @@ fn standalone(input: &Input<'_>) {
     let Some(htu) = dpop::normalize_htu(input.url) else {
         return;
     };
-    let token = dpop_access_token();
+    let ath = dpop::access_token_hash(dpop_access_token());
     let request = ProofRequest {
         method: input.method,
         htu: &htu,
-        access_token: (input.flags & 2 != 0).then_some(token),
+        ath: (input.flags & 2 != 0).then_some(ath.as_str()),
     };
     let rules = ProofRules::default();
     let verified = block_on(dpop::verify_proof(

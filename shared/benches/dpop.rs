@@ -39,7 +39,7 @@ fn proofs(c: &mut Criterion) {
     let request = ProofRequest {
         method: "GET",
         htu: &htu,
-        access_token: Some("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
+        ath: Some("fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"),
     };
     let rules = ProofRules::default();
     c.bench_function(

@@ -29,6 +29,10 @@ pub struct VerifiedToken {
     /// For an opaque token answered in `application_jwt` mode: the AS's JWT, sent to the origin
     /// as `Authorization: Bearer` in place of the opaque token (the phantom-token pattern).
     pub phantom_jwt: Option<String>,
+    /// For a DPoP-bound JWT (`cnf.jkt`): its RFC 9449 `ath`, computed once when it is verified,
+    /// so the proofs that come with it while it is cached are checked without hashing the token
+    /// again. `None`: computed per request.
+    pub ath: Option<String>,
 }
 
 /// True when the credential has the shape of a compact JWS (three dot-separated segments); any
@@ -130,11 +134,13 @@ impl TokenVerifier {
             .await
             .map_err(Error::InvalidToken)?;
         claims::check(&jws.header, &jws.claims, &issuer.rules, now).map_err(Error::InvalidToken)?;
+        let dpop_bound = matches!(crate::dpop::bound_jkt(&jws.claims), Ok(Some(_)));
         let verified = VerifiedToken {
             issuer: issuer.rules.issuer.clone(),
             claims: jws.claims,
             kind: TokenKind::Jwt,
             phantom_jwt: None,
+            ath: dpop_bound.then(|| crate::dpop::access_token_hash(token)),
         };
         self.verified
             .insert(token, index, &verified, now, key_valid);

@@ -136,8 +136,9 @@ pub struct ProofRequest<'a> {
     pub method: &'a str,
     /// The public request URL, already normalised by [`normalize_htu`] / [`public_htu`].
     pub htu: &'a str,
-    /// The access token presented with the proof; when given, `ath` is required and checked.
-    pub access_token: Option<&'a str>,
+    /// The `ath` the proof must carry: [`access_token_hash`] of the access token presented with
+    /// it. `None` for a proof without an access token (e.g. at a token endpoint).
+    pub ath: Option<&'a str>,
 }
 
 /// A proof that passed the stateless checks.
@@ -232,9 +233,9 @@ pub async fn verify_proof<V: SignatureVerifier>(
     if iat.saturating_add(rules.iat_window) < now || iat > now.saturating_add(rules.iat_leeway) {
         return Err(DpopFault::OutsideWindow);
     }
-    if let Some(token) = request.access_token {
+    if let Some(expected) = request.ath {
         let ath = required_string(claims.get("ath"))?;
-        if ath != access_token_hash(token) {
+        if ath != expected {
             return Err(DpopFault::AthMismatch);
         }
     }

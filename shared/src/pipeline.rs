@@ -390,6 +390,7 @@ async fn resolve<P: Platform>(
         claims: found.claims,
         kind: TokenKind::Opaque,
         phantom_jwt: found.jwt,
+        ath: None,
     })
 }
 
@@ -442,7 +443,10 @@ async fn bind<P: Platform>(
             return Err(Error::InvalidToken(TokenFault::NotDpopBound));
         }
         (_, Credential::Dpop(access_token), Some(jkt)) => {
-            check_proof(loaded, platform, request, url, access_token, jkt).await?;
+            // The token's `ath`: kept with a verified JWT, else hashed now.
+            let ath = token.ath.clone();
+            let ath = ath.unwrap_or_else(|| dpop::access_token_hash(access_token));
+            check_proof(loaded, platform, request, url, &ath, jkt).await?;
             if let Some(key) = &loaded.dpop.nonce {
                 response_headers.append("dpop-nonce", &key.issue(platform.now()));
             }
@@ -460,7 +464,7 @@ async fn check_proof<P: Platform>(
     platform: &P,
     request: &Request,
     url: &Url,
-    access_token: &str,
+    ath: &str,
     jkt: &str,
 ) -> Result<(), Error> {
     let state = &loaded.dpop;
@@ -477,7 +481,7 @@ async fn check_proof<P: Platform>(
     let expected = ProofRequest {
         method: &request.method,
         htu: &htu,
-        access_token: Some(access_token),
+        ath: Some(ath),
     };
     let proof = dpop::verify_proof(proof, &expected, &state.rules, now, platform.verifier())
         .await

@@ -161,6 +161,7 @@ mod tests {
             claims: claims.as_object().unwrap().clone(),
             kind: TokenKind::Jwt,
             phantom_jwt: None,
+            ath: None,
         }
     }
 

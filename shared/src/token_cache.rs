@@ -265,6 +265,7 @@ pub fn decode_shared(bytes: &[u8]) -> Option<SharedEntry> {
             claims,
             kind: TokenKind::Jwt,
             phantom_jwt: None,
+            ath: None,
         },
         valid_from,
         valid_until,
@@ -282,6 +283,7 @@ mod tests {
             claims: claims.as_object().unwrap().clone(),
             kind: TokenKind::Jwt,
             phantom_jwt: None,
+            ath: None,
         }
     }
 

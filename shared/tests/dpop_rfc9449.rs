@@ -55,10 +55,11 @@ fn check(
     now: u64,
 ) -> Result<VerifiedProof, DpopFault> {
     let htu = normalize_htu(url).unwrap();
+    let ath = token.map(access_token_hash);
     let request = ProofRequest {
         method,
         htu: &htu,
-        access_token: token,
+        ath: ath.as_deref(),
     };
     block_on(verify_proof(
         proof,
@@ -451,7 +452,7 @@ fn the_algorithm_allow_list_is_configurable() {
     let request = ProofRequest {
         method: "GET",
         htu: &htu,
-        access_token: Some(TOKEN),
+        ath: Some(&access_token_hash(TOKEN)),
     };
     let rules = ProofRules {
         algs: AlgSet::new([Alg::EdDSA]),

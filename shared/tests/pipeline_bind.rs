@@ -222,6 +222,43 @@ fn proof_failures_through_the_pipeline() {
 }
 
 #[test]
+fn ath_is_checked_against_the_presented_token_when_it_comes_from_the_cache() {
+    // One gateway: the second request for each token is served from the verified-token cache,
+    // which keeps the token's `ath`; a proof must still carry the `ath` of the token it comes with.
+    let gw = gateway();
+    let fake = platform(Replay::None);
+    let token = bound_token(2);
+    let claims = json!({
+        "iss": ISS, "aud": "https://api.test", "sub": "bob", "exp": NOW + 3600, "iat": NOW - 10,
+        "cnf": { "jkt": jkt(&key(2)) },
+    });
+    let header = json!({ "alg": "ES256", "typ": "at+jwt", "kid": "k1" });
+    let other = sign(&key(1), &header, &claims);
+    for (jti, t) in [("a1", &token), ("a2", &other)] {
+        forwarded(block_on(gw.handle(
+            &fake,
+            &dpop_request(API, t, &proof(2, API, t, jti, None)),
+        )));
+    }
+    for (jti, presented, hashed) in [("b1", &token, &other), ("b2", &other, &token)] {
+        let p = proof(2, API, hashed, jti, None);
+        let (status, _, _, body) = rejected(block_on(
+            gw.handle(&fake, &dpop_request(API, presented, &p)),
+        ));
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("ERR_DPOP_ATH_MISMATCH"))
+        );
+    }
+    for (jti, t) in [("c1", &token), ("c2", &other)] {
+        forwarded(block_on(gw.handle(
+            &fake,
+            &dpop_request(API, t, &proof(2, API, t, jti, None)),
+        )));
+    }
+}
+
+#[test]
 fn route_modes_and_no_downgrade() {
     let bound = bound_token(2);
     let unbound = access_token(None);
