@@ -7,36 +7,13 @@ mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::block_on;
+use common::fake::FakePlatform;
 use edgeward::claims::{self, ClaimRules};
-use edgeward::crypto::RustCrypto;
 use edgeward::error::TokenFault;
 use edgeward::jws;
-use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use edgeward::platform::FetchResponse;
 use edgeward::{Gateway, Headers, Outcome, Request};
 use serde_json::{json, Value};
-use std::cell::Cell;
-
-struct Fake {
-    now: Cell<u64>,
-    answer: FetchResponse,
-}
-
-impl Platform for Fake {
-    type Verifier = RustCrypto;
-    fn verifier(&self) -> &RustCrypto {
-        &RustCrypto
-    }
-    fn now(&self) -> u64 {
-        self.now.get()
-    }
-    fn log(&self, _level: LogLevel, _message: &str) {}
-    fn random(&self, buf: &mut [u8]) {
-        buf.fill(7);
-    }
-    async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        Ok(self.answer.clone())
-    }
-}
 
 fn answer(content_type: &str, cache_control: &str, body: &Value) -> FetchResponse {
     FetchResponse {
@@ -135,10 +112,8 @@ fn introspection_lifetimes_at_the_extremes() {
         for now in [0, u64::MAX - 1, u64::MAX] {
             let gateway = Gateway::with_trust_anchors(Some(&config), &secrets, "test", &[]);
             let body = json!({ "active": active, "exp": u64::MAX });
-            let platform = Fake {
-                now: Cell::new(now),
-                answer: answer("application/json", "max-age=1", &body),
-            };
+            let platform =
+                FakePlatform::new(now).serving(answer("application/json", "max-age=1", &body));
             let first = status(&block_on(gateway.handle(&platform, &get("opaque"))));
             let second = status(&block_on(gateway.handle(&platform, &get("opaque"))));
             let expected = if active && now < u64::MAX { 200 } else { 401 };
@@ -183,10 +158,8 @@ fn jwks_cache_lifetimes_at_the_extremes() {
     for cache_control in ["max-age=99999999999999999999999", "no-store", ""] {
         for now in [0, u64::MAX - 1, u64::MAX] {
             let gateway = Gateway::with_trust_anchors(Some(&config), &secrets, "test", &[]);
-            let platform = Fake {
-                now: Cell::new(now),
-                answer: answer("application/json", cache_control, &jwks),
-            };
+            let platform =
+                FakePlatform::new(now).serving(answer("application/json", cache_control, &jwks));
             for now in [now, now, now.saturating_add(1)] {
                 platform.now.set(now);
                 let outcome = block_on(gateway.handle(&platform, &get(token)));
@@ -212,10 +185,7 @@ fn non_ascii_hosts_are_errors_not_panics() {
         "test",
         &[],
     );
-    let fake = Fake {
-        now: Cell::new(1_800_000_000),
-        answer: answer("application/json", "", &json!({})),
-    };
+    let fake = FakePlatform::new(1_800_000_000).serving(answer("application/json", "", &json!({})));
     let request = Request {
         method: "GET".into(),
         url: "http://gate\u{20f}way.example/x".into(),

@@ -6,65 +6,34 @@
 mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
+use common::fake::FakePlatform;
 use common::{block_on, p256_jwk as jwk, p256_key as key, Counting};
 use edgeward::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
-use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use edgeward::platform::{FetchError, FetchResponse};
 use edgeward::{Gateway, Outcome, Request};
 use p256::ecdsa::{signature::Signer, Signature, SigningKey};
 use serde_json::{json, Value};
-use std::cell::{Cell, RefCell};
 
 const NOW: u64 = 1_800_000_000;
 const ISS: &str = "https://issuer.test";
 const REMOTE: &str = "https://remote.test";
 const URL: &str = "https://gw.test/api/orders";
 
-/// A platform whose every fetch gets `answer` (the JWKS of the remote issuer, the introspection
-/// endpoint), counting fetches.
-struct Fake {
-    verifier: Counting,
-    answer: FetchResponse,
-    fetches: Cell<usize>,
-    logs: RefCell<Vec<String>>,
-}
-
-impl Fake {
-    fn new(answer_body: &[u8]) -> Fake {
-        Fake {
-            verifier: Counting::default(),
-            answer: FetchResponse {
-                status: 200,
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: answer_body.to_vec(),
-            },
-            fetches: Cell::new(0),
-            logs: RefCell::default(),
-        }
-    }
-}
-
-impl Platform for Fake {
-    type Verifier = Counting;
-    fn verifier(&self) -> &Counting {
-        &self.verifier
-    }
-    fn now(&self) -> u64 {
-        NOW
-    }
-    fn log(&self, _level: LogLevel, message: &str) {
-        self.logs.borrow_mut().push(message.to_owned());
-    }
-    fn random(&self, buf: &mut [u8]) {
-        buf.fill(7);
-    }
-    async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        self.fetches.set(self.fetches.get() + 1);
-        if self.answer.body.len() > request.max_body_bytes {
+/// A platform whose every fetch gets `answer_body` (the JWKS of the remote issuer, the
+/// introspection endpoint), refused as too large beyond the request's bound.
+fn fake(answer_body: &[u8]) -> FakePlatform<Counting> {
+    let answer = FetchResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: answer_body.to_vec(),
+    };
+    FakePlatform::counting(NOW).answering(move |request| {
+        if answer.body.len() > request.max_body_bytes {
             return Err(FetchError::TooLarge);
         }
-        Ok(self.answer.clone())
-    }
+        Ok(answer.clone())
+    })
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -148,7 +117,7 @@ fn request(url: &str, headers: &[(&str, &str)]) -> Request {
 }
 
 /// The refusal: status, `WWW-Authenticate` and the JSON `code`. Panics when forwarded.
-fn refused(fake: &Fake, request: &Request) -> (u16, String, String) {
+fn refused(fake: &FakePlatform<Counting>, request: &Request) -> (u16, String, String) {
     match block_on(gateway().handle(fake, request)) {
         Outcome::Respond(r) => {
             let challenge = r.headers.get_single("www-authenticate").unwrap();
@@ -170,7 +139,7 @@ fn nested(depth: usize) -> String {
 #[test]
 fn the_counter_counts() {
     // The baseline every other test compares with: a token that is checked costs one verification.
-    let fake = Fake::new(b"{}");
+    let fake = fake(b"{}");
     let mut forged = token(json!({}));
     forged.truncate(forged.rfind('.').unwrap() + 1);
     forged.push_str(&b64(&[7; 64]));
@@ -185,7 +154,7 @@ fn the_counter_counts() {
 #[test]
 fn oversized_tokens_are_refused_before_any_signature_check() {
     for size in [16 * 1024 + 1, 1024 * 1024] {
-        let fake = Fake::new(b"{}");
+        let fake = fake(b"{}");
         // A real, validly signed token padded past the limit by a long claim.
         let padded = token(json!({ "pad": "p".repeat(size) }));
         assert!(padded.len() > size);
@@ -201,7 +170,7 @@ fn oversized_tokens_are_refused_before_any_signature_check() {
 
 #[test]
 fn oversized_dpop_proofs_are_refused_before_their_signature_is_checked() {
-    let fake = Fake::new(b"{}");
+    let fake = fake(b"{}");
     let access = dpop_token();
     let auth = format!("DPoP {access}");
     let big = proof(proof_header(), &access, 9 * 1024);
@@ -216,7 +185,7 @@ fn oversized_dpop_proofs_are_refused_before_their_signature_is_checked() {
 
 #[test]
 fn many_dpop_fields_are_refused_without_checking_any_proof() {
-    let fake = Fake::new(b"{}");
+    let fake = fake(b"{}");
     let access = dpop_token();
     let auth = format!("DPoP {access}");
     let one = proof(proof_header(), &access, 0);
@@ -239,7 +208,7 @@ fn deeply_nested_json_in_a_token_is_malformed_before_any_signature_check() {
         (deep_header.into_bytes(), claims(json!({}))),
         (HEADER.to_vec(), deep_claims.into_bytes()),
     ] {
-        let fake = Fake::new(b"{}");
+        let fake = fake(b"{}");
         let deep = sign(&key(1), &header, &claims);
         assert!(deep.len() < 16 * 1024, "inside the size limit");
         let auth = format!("Bearer {deep}");
@@ -252,7 +221,7 @@ fn deeply_nested_json_in_a_token_is_malformed_before_any_signature_check() {
 
 #[test]
 fn deeply_nested_json_in_a_dpop_jwk_is_refused_before_its_signature_is_checked() {
-    let fake = Fake::new(b"{}");
+    let fake = fake(b"{}");
     let access = dpop_token();
     let auth = format!("DPoP {access}");
     let mut header = proof_header();
@@ -283,7 +252,7 @@ fn deeply_nested_upstream_answers_fail_closed_with_503() {
         // it is the nesting that gets refused.
         let body = format!(r#"{{"keys":{n},"active":{n}}}"#, n = nested(10_000));
         assert!(body.len() < 64 * 1024);
-        let fake = Fake::new(body.as_bytes());
+        let fake = fake(body.as_bytes());
         let auth = format!("Bearer {credential}");
         let (status, _, code) = refused(&fake, &request(url, &[("authorization", &auth)]));
         assert_eq!(
@@ -298,7 +267,7 @@ fn deeply_nested_upstream_answers_fail_closed_with_503() {
 
 #[test]
 fn invalid_utf8_inside_a_token_segment_is_malformed() {
-    let fake = Fake::new(b"{}");
+    let fake = fake(b"{}");
     for (header, claims) in [
         (
             b"{\"alg\":\"ES256\",\"kid\":\"\xff\xfe\"}".to_vec(),
@@ -319,7 +288,7 @@ fn replacement_characters_in_the_authorization_field_are_invalid_request() {
     // What the Spin shell hands the core for a field that is not UTF-8 ("\u{fffd}"), and what
     // Workers hands it (bytes read as Latin-1).
     for value in ["\u{fffd}", "Bearer \u{ff}\u{fe}", "Bearer abc\u{fffd}def"] {
-        let fake = Fake::new(b"{}");
+        let fake = fake(b"{}");
         let (status, challenge, code) = refused(&fake, &request(URL, &[("authorization", value)]));
         assert_eq!(
             (status, code.as_str()),
@@ -334,7 +303,7 @@ fn replacement_characters_in_the_authorization_field_are_invalid_request() {
 
 #[test]
 fn two_hundred_fields_do_not_change_the_verdict() {
-    let fake = Fake::new(b"{}");
+    let fake = fake(b"{}");
     let names: Vec<String> = (0..200).map(|i| format!("x-h-{i}")).collect();
     let auth = format!("Bearer {}", token(json!({})));
     let mut headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();

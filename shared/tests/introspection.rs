@@ -5,82 +5,27 @@ mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::block_on;
+use common::fake::{FakePlatform, Random, SharedCache};
 use edgeward::crypto::RustCrypto;
-use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use edgeward::platform::{FetchError, FetchRequest, FetchResponse};
 use edgeward::{Gateway, Headers, Outcome, Request};
 use p256::ecdsa::{signature::Signer, Signature, SigningKey};
 use serde_json::{json, Value};
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::rc::Rc;
 
 const NOW: u64 = 1_800_000_000;
 const AS: &str = "https://as.test";
 
-/// The platform's shared cache tier, shared by several fake isolates.
-type SharedTier = Rc<RefCell<HashMap<String, Vec<u8>>>>;
-
-type Script = Box<dyn Fn(&FetchRequest) -> Result<FetchResponse, FetchError>>;
-
-struct Fake {
-    now: Cell<u64>,
-    calls: Cell<usize>,
-    script: RefCell<Script>,
-    yield_once: bool,
-    shared: Option<SharedTier>,
-}
-
-impl Fake {
-    fn new(script: impl Fn(&FetchRequest) -> Result<FetchResponse, FetchError> + 'static) -> Fake {
-        Fake {
-            now: Cell::new(NOW),
-            calls: Cell::new(0),
-            script: RefCell::new(Box::new(script)),
-            yield_once: false,
-            shared: None,
-        }
+/// The fake platform at `NOW` with `script` as the authorization server; an opaque token
+/// (`opaque-…`) in a log line or a cache key fails the test.
+fn platform(
+    script: impl Fn(&FetchRequest) -> Result<FetchResponse, FetchError> + 'static,
+) -> FakePlatform {
+    FakePlatform {
+        random: Random::Fill(1),
+        secret: Some("opaque-"),
+        ..FakePlatform::new(NOW)
     }
-}
-
-impl Platform for Fake {
-    type Verifier = RustCrypto;
-    fn verifier(&self) -> &RustCrypto {
-        &RustCrypto
-    }
-    fn now(&self) -> u64 {
-        self.now.get()
-    }
-    fn log(&self, _level: LogLevel, message: &str) {
-        assert!(
-            !message.contains("opaque-"),
-            "a token reached the log: {message}"
-        );
-    }
-    fn random(&self, buf: &mut [u8]) {
-        buf.fill(1);
-    }
-    async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
-        assert!(
-            !key.contains("opaque-"),
-            "a raw token was used as a cache key"
-        );
-        self.shared.as_ref()?.borrow().get(key).cloned()
-    }
-    async fn cache_put(&self, key: &str, value: Vec<u8>, _ttl: u64) {
-        if let Some(shared) = &self.shared {
-            shared.borrow_mut().insert(key.to_owned(), value);
-        }
-    }
-    fn has_shared_cache(&self) -> bool {
-        self.shared.is_some()
-    }
-    async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        self.calls.set(self.calls.get() + 1);
-        if self.yield_once {
-            edgeward::platform::yield_now().await;
-        }
-        (self.script.borrow())(&request)
-    }
+    .answering(script)
 }
 
 fn json_answer(body: Value) -> Result<FetchResponse, FetchError> {
@@ -153,7 +98,7 @@ fn status(outcome: &Outcome) -> (u16, String) {
 
 #[test]
 fn active_opaque_token_is_forwarded_and_cached_until_ttl() {
-    let fake = Fake::new(|req| {
+    let fake = platform(|req| {
         assert_eq!(req.url, "https://as.test/introspect");
         assert!(req
             .headers
@@ -170,7 +115,7 @@ fn active_opaque_token_is_forwarded_and_cached_until_ttl() {
         );
     }
     assert_eq!(
-        fake.calls.get(),
+        fake.fetches.get(),
         1,
         "warm requests are served from the cache"
     );
@@ -179,12 +124,12 @@ fn active_opaque_token_is_forwarded_and_cached_until_ttl() {
         status(&block_on(gw.handle(&fake, &request("opaque-1")))).0,
         200
     );
-    assert_eq!(fake.calls.get(), 2, "max_ttl bounds the reuse");
+    assert_eq!(fake.fetches.get(), 2, "max_ttl bounds the reuse");
 }
 
 #[test]
 fn positive_ttl_never_outlives_exp() {
-    let fake = Fake::new(|_| json_answer(json!({ "active": true, "exp": NOW + 20 })));
+    let fake = platform(|_| json_answer(json!({ "active": true, "exp": NOW + 20 })));
     let gw = gateway("json");
     assert_eq!(
         status(&block_on(gw.handle(&fake, &request("opaque-2")))).0,
@@ -192,12 +137,12 @@ fn positive_ttl_never_outlives_exp() {
     );
     fake.now.set(NOW + 21);
     block_on(gw.handle(&fake, &request("opaque-2")));
-    assert_eq!(fake.calls.get(), 2);
+    assert_eq!(fake.fetches.get(), 2);
 }
 
 #[test]
 fn inactive_is_401_and_negatively_cached() {
-    let fake = Fake::new(|_| json_answer(json!({ "active": false })));
+    let fake = platform(|_| json_answer(json!({ "active": false })));
     let gw = gateway("json");
     for _ in 0..3 {
         assert_eq!(
@@ -205,10 +150,10 @@ fn inactive_is_401_and_negatively_cached() {
             (401, "ERR_TOKEN_INACTIVE".into())
         );
     }
-    assert_eq!(fake.calls.get(), 1);
+    assert_eq!(fake.fetches.get(), 1);
     fake.now.set(NOW + 11);
     block_on(gw.handle(&fake, &request("opaque-3")));
-    assert_eq!(fake.calls.get(), 2, "negative_ttl bounds the reuse");
+    assert_eq!(fake.fetches.get(), 2, "negative_ttl bounds the reuse");
 }
 
 #[test]
@@ -248,7 +193,7 @@ fn every_authorization_server_fault_is_503_and_not_cached() {
         }),
     ];
     for (i, fault) in faults.into_iter().enumerate() {
-        let fake = Fake::new(move |_| fault());
+        let fake = platform(move |_| fault());
         let gw = gateway("json");
         let outcome = block_on(gw.handle(&fake, &request("opaque-4")));
         assert_eq!(
@@ -260,9 +205,9 @@ fn every_authorization_server_fault_is_503_and_not_cached() {
             assert!(r.headers.get_single("retry-after").unwrap().is_some());
         }
         block_on(gw.handle(&fake, &request("opaque-4")));
-        assert_eq!(fake.calls.get(), 2, "fault #{i}: failures are not cached");
+        assert_eq!(fake.fetches.get(), 2, "fault #{i}: failures are not cached");
         // Recovery once the AS answers again.
-        *fake.script.borrow_mut() = Box::new(|_| json_answer(active()));
+        fake.respond(|_| json_answer(active()));
         assert_eq!(
             status(&block_on(gw.handle(&fake, &request("opaque-4")))).0,
             200,
@@ -273,15 +218,15 @@ fn every_authorization_server_fault_is_503_and_not_cached() {
 
 #[test]
 fn a_burst_of_the_same_new_token_costs_one_call() {
-    let mut fake = Fake::new(|_| json_answer(active()));
-    fake.yield_once = true;
+    let mut fake = platform(|_| json_answer(active()));
+    fake.yield_in_fetch = true;
     let gw = gateway("json");
     let requests: Vec<Request> = (0..64).map(|_| request("opaque-5")).collect();
     let outcomes = block_on(futures_util::future::join_all(
         requests.iter().map(|r| gw.handle(&fake, r)),
     ));
     assert!(outcomes.iter().all(|o| status(o).0 == 200));
-    assert_eq!(fake.calls.get(), 1);
+    assert_eq!(fake.fetches.get(), 1);
 }
 
 fn signed(header: Value, claims: Value) -> String {
@@ -309,7 +254,7 @@ fn jwt_answer(jwt: String) -> Result<FetchResponse, FetchError> {
 fn rfc9701_signed_answers_are_verified() {
     let header = json!({ "alg": "ES256", "kid": "as1", "typ": "token-introspection+jwt" });
     let good = json!({ "iss": AS, "aud": "gw", "iat": NOW, "token_introspection": active() });
-    let fake = Fake::new(move |req| {
+    let fake = platform(move |req| {
         assert!(req
             .headers
             .iter()
@@ -343,7 +288,7 @@ fn rfc9701_signed_answers_are_verified() {
         ),
     ];
     for (i, (h, c)) in bad_cases.into_iter().enumerate() {
-        let fake = Fake::new(move |_| jwt_answer(signed(h.clone(), c.clone())));
+        let fake = platform(move |_| jwt_answer(signed(h.clone(), c.clone())));
         assert_eq!(
             status(&block_on(
                 gateway("jwt").handle(&fake, &request("opaque-7"))
@@ -354,7 +299,7 @@ fn rfc9701_signed_answers_are_verified() {
         );
     }
     // A JSON answer where a signed one is expected is not trusted.
-    let fake = Fake::new(|_| json_answer(active()));
+    let fake = platform(|_| json_answer(active()));
     assert_eq!(
         status(&block_on(
             gateway("jwt").handle(&fake, &request("opaque-8"))
@@ -366,7 +311,7 @@ fn rfc9701_signed_answers_are_verified() {
 
 #[test]
 fn missing_client_secret_is_a_config_error_naming_the_field() {
-    let fake = Fake::new(|_| json_answer(active()));
+    let fake = platform(|_| json_answer(active()));
     let gw = Gateway::with_trust_anchors(Some(&config("json")), &|_| None, "test", &[]);
     let outcome = block_on(gw.handle(&fake, &request("opaque-9")));
     match outcome {
@@ -377,14 +322,13 @@ fn missing_client_secret_is_a_config_error_naming_the_field() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert_eq!(fake.calls.get(), 0);
+    assert_eq!(fake.fetches.get(), 0);
 }
 
 #[test]
 fn the_shared_tier_serves_a_new_isolate_without_an_as_call() {
-    let shared = Rc::new(RefCell::new(HashMap::new()));
-    let mut first = Fake::new(|_| json_answer(active()));
-    first.shared = Some(shared.clone());
+    let shared = SharedCache::default();
+    let first = platform(|_| json_answer(active())).sharing(&shared);
     assert_eq!(
         status(&block_on(
             gateway("json").handle(&first, &request("opaque-10"))
@@ -392,9 +336,8 @@ fn the_shared_tier_serves_a_new_isolate_without_an_as_call() {
         .0,
         200
     );
-    assert_eq!(first.calls.get(), 1);
-    let mut second = Fake::new(|_| panic!("the AS must not be called"));
-    second.shared = Some(shared);
+    assert_eq!(first.fetches.get(), 1);
+    let second = platform(|_| panic!("the AS must not be called")).sharing(&shared);
     assert_eq!(
         status(&block_on(
             gateway("json").handle(&second, &request("opaque-10"))
@@ -437,9 +380,8 @@ fn warm_request() -> Request {
 
 #[test]
 fn a_signed_warmup_push_fills_the_shared_tier_ahead_of_use() {
-    let shared = Rc::new(RefCell::new(HashMap::new()));
-    let mut pusher = Fake::new(|_| panic!("no AS call during a push"));
-    pusher.shared = Some(shared.clone());
+    let shared = SharedCache::default();
+    let pusher = platform(|_| panic!("no AS call during a push")).sharing(&shared);
     let gw = gateway_from(&warm_config());
     assert!(matches!(
         block_on(gw.handle(&pusher, &warm_request())),
@@ -454,8 +396,7 @@ fn a_signed_warmup_push_fills_the_shared_tier_ahead_of_use() {
         String::from_utf8_lossy(&answer.body)
     );
     // A new isolate: the pushed entry is used, the AS never asked.
-    let mut user = Fake::new(|_| panic!("the AS must not be called"));
-    user.shared = Some(shared);
+    let user = platform(|_| panic!("the AS must not be called")).sharing(&shared);
     assert_eq!(
         status(&block_on(
             gateway_from(&warm_config()).handle(&user, &request("opaque-11"))
@@ -467,8 +408,7 @@ fn a_signed_warmup_push_fills_the_shared_tier_ahead_of_use() {
 
 #[test]
 fn warmup_pushes_must_be_authentic_fresh_enabled_and_shared() {
-    let mut fake = Fake::new(|_| panic!("no AS call"));
-    fake.shared = Some(Rc::default());
+    let fake = platform(|_| panic!("no AS call")).sharing(&SharedCache::default());
     let gw = gateway_from(&warm_config());
     let other_key = SigningKey::from_slice(&[3; 32]).unwrap();
     let forged =
@@ -488,7 +428,7 @@ fn warmup_pushes_must_be_authentic_fresh_enabled_and_shared() {
         404
     );
     // Without a shared tier (Spin today) a push could not help anyone.
-    let no_shared = Fake::new(|_| panic!("no AS call"));
+    let no_shared = platform(|_| panic!("no AS call"));
     assert_eq!(
         status(&block_on(gw.handle(&no_shared, &warm_request()))).0,
         503
@@ -513,7 +453,7 @@ fn application_jwt_mode_forwards_the_verified_as_jwt_instead_of_the_opaque_token
     let claims = json!({ "iss": AS, "aud": "api", "sub": "alice", "exp": NOW + 600 });
     let jwt = signed(header.clone(), claims);
     let answer = jwt.clone();
-    let fake = Fake::new(move |req| {
+    let fake = platform(move |req| {
         assert!(req
             .headers
             .iter()
@@ -534,9 +474,9 @@ fn application_jwt_mode_forwards_the_verified_as_jwt_instead_of_the_opaque_token
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(fake.calls.get(), 1, "the JWT is cached with the answer");
+    assert_eq!(fake.fetches.get(), 1, "the JWT is cached with the answer");
 
-    let inactive = Fake::new(|_| phantom_answer(204, "text/plain", vec![]));
+    let inactive = platform(|_| phantom_answer(204, "text/plain", vec![]));
     assert_eq!(
         status(&block_on(
             gateway("application_jwt").handle(&inactive, &request("opaque-21"))
@@ -548,7 +488,7 @@ fn application_jwt_mode_forwards_the_verified_as_jwt_instead_of_the_opaque_token
     let bad_claims = json!({ "iss": AS, "aud": "elsewhere", "sub": "alice", "exp": NOW + 600 });
     let forged = signed(header, bad_claims);
     let untrusted =
-        Fake::new(move |_| phantom_answer(200, "application/jwt", forged.clone().into_bytes()));
+        platform(move |_| phantom_answer(200, "application/jwt", forged.clone().into_bytes()));
     assert_eq!(
         status(&block_on(
             gateway("application_jwt").handle(&untrusted, &request("opaque-22"))
@@ -574,7 +514,7 @@ fn json_mode_origin_gets_a_gateway_minted_jwt_of_the_introspected_claims() {
         _ => None,
     };
     let gw = Gateway::with_trust_anchors(Some(&config.to_string()), &secrets, "test", &[]);
-    let fake = Fake::new(|_| json_answer(active()));
+    let fake = platform(|_| json_answer(active()));
     let forward = match block_on(gw.handle(&fake, &request("opaque-30"))) {
         Outcome::Forward(f) => f,
         other => panic!("unexpected {other:?}"),

@@ -1,92 +1,37 @@
 //! RemoteJwks behaviour against a fake platform: caching, refresh budget, rotation, staleness,
 //! fail-closed, single flight, x5c consistency.
 
+mod common;
+
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
-use edgeward::crypto::{PublicKey, RustCrypto};
+use common::fake::{FakePlatform, Random};
+use edgeward::crypto::PublicKey;
 use edgeward::error::{Error, TokenFault};
 use edgeward::jwk::JwkSet;
 use edgeward::jwks::{InlineJwks, JwksPolicy, RemoteJwks};
 use edgeward::jws::Alg;
-use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use edgeward::platform::{FetchError, FetchResponse, LogLevel, Platform};
 use futures_executor::block_on;
 use futures_util::future::join_all;
-use std::cell::{Cell, RefCell};
 
-type Responder = Box<dyn FnMut() -> Result<FetchResponse, FetchError>>;
-
-/// A settable clock, a scripted fetch that counts and records, and RustCrypto.
-struct FakePlatform {
-    now: Cell<u64>,
-    responder: RefCell<Responder>,
-    calls: Cell<usize>,
-    requests: RefCell<Vec<FetchRequest>>,
-    logs: RefCell<Vec<(LogLevel, String)>>,
-    /// The fetch returns `Pending` once before answering, like a real subrequest.
-    yield_in_fetch: bool,
-}
-
-impl FakePlatform {
-    fn new() -> Self {
-        Self {
-            now: Cell::new(1_000_000),
-            responder: RefCell::new(Box::new(|| Err(FetchError::Unreachable))),
-            calls: Cell::new(0),
-            requests: RefCell::new(Vec::new()),
-            logs: RefCell::new(Vec::new()),
-            yield_in_fetch: false,
-        }
-    }
-    fn advance(&self, seconds: u64) {
-        self.now.set(self.now.get() + seconds);
-    }
-    fn respond(&self, f: impl FnMut() -> Result<FetchResponse, FetchError> + 'static) {
-        *self.responder.borrow_mut() = Box::new(f);
-    }
-    /// Every fetch answers 200 with `doc` and the given Cache-Control (if any).
-    fn serve(&self, doc: String, cache_control: Option<&str>) {
-        let headers: Vec<(String, String)> = cache_control
-            .map(|cc| vec![("cache-control".to_owned(), cc.to_owned())])
-            .unwrap_or_default();
-        self.respond(move || Ok(ok(doc.clone(), headers.clone())));
-    }
-    fn fail(&self, error: FetchError) {
-        self.respond(move || Err(error));
-    }
-    fn calls(&self) -> usize {
-        self.calls.get()
+/// A clock at 1 000 000 s, a fetch that answers `Unreachable` until told otherwise.
+fn platform() -> FakePlatform {
+    FakePlatform {
+        random: Random::Fill(4),
+        ..FakePlatform::new(1_000_000)
     }
 }
 
-fn ok(doc: String, headers: Vec<(String, String)>) -> FetchResponse {
-    FetchResponse {
+/// Every fetch answers 200 with `doc` and the given Cache-Control (if any).
+fn serve(p: &FakePlatform, doc: String, cache_control: Option<&str>) {
+    let headers: Vec<(String, String)> = cache_control
+        .map(|cc| vec![("cache-control".to_owned(), cc.to_owned())])
+        .unwrap_or_default();
+    p.serve(FetchResponse {
         status: 200,
         headers,
         body: doc.into_bytes(),
-    }
-}
-
-impl Platform for FakePlatform {
-    type Verifier = RustCrypto;
-    fn verifier(&self) -> &RustCrypto {
-        &RustCrypto
-    }
-    fn now(&self) -> u64 {
-        self.now.get()
-    }
-    fn log(&self, level: LogLevel, message: &str) {
-        self.logs.borrow_mut().push((level, message.to_owned()));
-    }
-    fn random(&self, buf: &mut [u8]) {
-        buf.fill(4);
-    }
-    async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        self.calls.set(self.calls.get() + 1);
-        self.requests.borrow_mut().push(request);
-        if self.yield_in_fetch {
-            edgeward::platform::yield_now().await;
-        }
-        (self.responder.borrow_mut())()
-    }
+    });
 }
 
 const URI: &str = "https://idp.example/.well-known/jwks.json?tenant=t1";
@@ -135,16 +80,16 @@ const DOWN: Error = Error::UpstreamUnavailable("key source unavailable");
 
 #[test]
 fn first_lookup_fetches_then_fresh_cache_costs_nothing() {
-    let p = FakePlatform::new();
-    p.serve(jwks(&[jwk(1, "k1")]), Some("max-age=600"));
+    let p = platform();
+    serve(&p, jwks(&[jwk(1, "k1")]), Some("max-age=600"));
     let src = source();
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
-    assert_eq!(p.calls(), 1);
+    assert_eq!(p.fetches.get(), 1);
     for _ in 0..50 {
         p.advance(10);
         assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
     }
-    assert_eq!(p.calls(), 1, "500 s < 600 s max-age: no refetch");
+    assert_eq!(p.fetches.get(), 1, "500 s < 600 s max-age: no refetch");
     // The request itself.
     let requests = p.requests.borrow();
     let request = &requests[0];
@@ -164,26 +109,26 @@ fn first_lookup_fetches_then_fresh_cache_costs_nothing() {
 
 #[test]
 fn key_without_kid_and_alg_filtering() {
-    let p = FakePlatform::new();
-    p.serve(jwks(&[jwk(1, "k1")]), None);
+    let p = platform();
+    serve(&p, jwks(&[jwk(1, "k1")]), None);
     let src = source();
     assert_eq!(block_on(src.key(&p, None, Alg::ES256)), Ok(key_of(1)));
     // An ES256 key is never handed out for RS256, and no refresh storm follows.
     assert_eq!(block_on(src.key(&p, Some("k1"), Alg::RS256)), Err(UNKNOWN));
-    assert_eq!(p.calls(), 1, "within the cooldown of the first fetch");
+    assert_eq!(p.fetches.get(), 1, "within the cooldown of the first fetch");
 }
 
 /// Fetches needed to see the set change, given a Cache-Control header.
 fn lifetime_with(cache_control: Option<&str>) -> u64 {
-    let p = FakePlatform::new();
-    p.serve(jwks(&[jwk(1, "k1")]), cache_control);
+    let p = platform();
+    serve(&p, jwks(&[jwk(1, "k1")]), cache_control);
     let src = source();
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
     let start = p.now();
     loop {
         p.advance(1);
         get(&src, &p, "k1").unwrap();
-        if p.calls() == 2 {
+        if p.fetches.get() == 2 {
             return p.now() - start;
         }
     }
@@ -204,36 +149,40 @@ fn ttl_from_cache_control_clamped_at_both_ends() {
 
 #[test]
 fn expiry_refetches_and_picks_up_changes() {
-    let p = FakePlatform::new();
-    p.serve(jwks(&[jwk(1, "k1")]), Some("max-age=120"));
+    let p = platform();
+    serve(&p, jwks(&[jwk(1, "k1")]), Some("max-age=120"));
     let src = source();
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
     // Same kid, new key material: visible only after expiry.
-    p.serve(jwks(&[jwk(2, "k1")]), Some("max-age=120"));
+    serve(&p, jwks(&[jwk(2, "k1")]), Some("max-age=120"));
     p.advance(119);
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
     p.advance(1);
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(2)));
-    assert_eq!(p.calls(), 2);
+    assert_eq!(p.fetches.get(), 2);
 }
 
 #[test]
 fn unknown_kid_refreshes_once_then_is_unknown() {
-    let p = FakePlatform::new();
-    p.serve(jwks(&[jwk(1, "k1")]), Some("max-age=3600"));
+    let p = platform();
+    serve(&p, jwks(&[jwk(1, "k1")]), Some("max-age=3600"));
     let src = source();
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
     p.advance(31);
     assert_eq!(get(&src, &p, "nope"), Err(UNKNOWN));
-    assert_eq!(p.calls(), 2, "exactly one refresh for the unknown kid");
+    assert_eq!(
+        p.fetches.get(),
+        2,
+        "exactly one refresh for the unknown kid"
+    );
     assert_eq!(get(&src, &p, "nope"), Err(UNKNOWN));
-    assert_eq!(p.calls(), 2, "no second refresh within the cooldown");
+    assert_eq!(p.fetches.get(), 2, "no second refresh within the cooldown");
 }
 
 #[test]
 fn bogus_kid_flood_costs_one_fetch_per_cooldown() {
-    let p = FakePlatform::new();
-    p.serve(jwks(&[jwk(1, "k1")]), Some("max-age=3600"));
+    let p = platform();
+    serve(&p, jwks(&[jwk(1, "k1")]), Some("max-age=3600"));
     let src = source();
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
     p.advance(60);
@@ -241,7 +190,7 @@ fn bogus_kid_flood_costs_one_fetch_per_cooldown() {
         assert_eq!(get(&src, &p, &format!("bogus-{i}")), Err(UNKNOWN));
         assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
     }
-    assert_eq!(p.calls(), 2, "one refresh for the whole flood");
+    assert_eq!(p.fetches.get(), 2, "one refresh for the whole flood");
     // The next cooldown window allows exactly one more; a failing refresh keeps the good keys.
     p.fail(FetchError::Timeout);
     p.advance(30);
@@ -249,53 +198,57 @@ fn bogus_kid_flood_costs_one_fetch_per_cooldown() {
         assert_eq!(get(&src, &p, &format!("bogus-{i}")), Err(UNKNOWN));
         assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
     }
-    assert_eq!(p.calls(), 3);
+    assert_eq!(p.fetches.get(), 3);
     // An empty (or unusable) set is a failure too: never replaces the good keys.
-    p.serve(r#"{"keys":[]}"#.to_owned(), None);
+    serve(&p, r#"{"keys":[]}"#.to_owned(), None);
     p.advance(30);
     assert_eq!(get(&src, &p, "bogus"), Err(UNKNOWN));
-    assert_eq!(p.calls(), 4);
+    assert_eq!(p.fetches.get(), 4);
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
 }
 
 #[test]
 fn rotation_new_kid_appears_old_kid_disappears() {
-    let p = FakePlatform::new();
-    p.serve(jwks(&[jwk(1, "old")]), Some("max-age=3600"));
+    let p = platform();
+    serve(&p, jwks(&[jwk(1, "old")]), Some("max-age=3600"));
     let src = source();
     assert_eq!(get(&src, &p, "old"), Ok(key_of(1)));
     // The issuer publishes the next key and starts signing with it.
-    p.serve(jwks(&[jwk(1, "old"), jwk(2, "new")]), Some("max-age=3600"));
+    serve(
+        &p,
+        jwks(&[jwk(1, "old"), jwk(2, "new")]),
+        Some("max-age=3600"),
+    );
     p.advance(30);
     assert_eq!(get(&src, &p, "new"), Ok(key_of(2)));
-    assert_eq!(p.calls(), 2);
+    assert_eq!(p.fetches.get(), 2);
     // Then withdraws the old one: gone after the next refresh (here: expiry).
-    p.serve(jwks(&[jwk(2, "new")]), Some("max-age=3600"));
+    serve(&p, jwks(&[jwk(2, "new")]), Some("max-age=3600"));
     p.advance(3600);
     assert_eq!(get(&src, &p, "new"), Ok(key_of(2)));
     assert_eq!(get(&src, &p, "old"), Err(UNKNOWN));
-    assert_eq!(p.calls(), 3);
+    assert_eq!(p.fetches.get(), 3);
 }
 
 #[test]
 fn endpoint_down_serves_stale_keys_within_max_stale_then_fails_closed() {
-    let p = FakePlatform::new();
-    p.serve(jwks(&[jwk(1, "k1")]), Some("max-age=600"));
+    let p = platform();
+    serve(&p, jwks(&[jwk(1, "k1")]), Some("max-age=600"));
     let src = source();
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
     p.fail(FetchError::Unreachable);
     p.advance(600);
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)), "stale but served");
-    assert_eq!(p.calls(), 2);
+    assert_eq!(p.fetches.get(), 2);
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
     assert_eq!(
-        p.calls(),
+        p.fetches.get(),
         2,
         "failed refresh retried only after the cooldown"
     );
     p.advance(30);
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
-    assert_eq!(p.calls(), 3);
+    assert_eq!(p.fetches.get(), 3);
     {
         let logs = p.logs.borrow();
         assert!(logs.iter().all(|(level, _)| *level == LogLevel::Warn));
@@ -314,10 +267,10 @@ fn endpoint_down_serves_stale_keys_within_max_stale_then_fails_closed() {
         Err(DOWN),
         "no fetch (cooldown), too stale"
     );
-    let calls = p.calls();
+    let calls = p.fetches.get();
     p.advance(30);
     assert_eq!(get(&src, &p, "k1"), Err(DOWN));
-    assert_eq!(p.calls(), calls + 1);
+    assert_eq!(p.fetches.get(), calls + 1);
     assert!(p
         .logs
         .borrow()
@@ -326,7 +279,7 @@ fn endpoint_down_serves_stale_keys_within_max_stale_then_fails_closed() {
         .1
         .contains("too stale, failing closed"));
     // Recovery.
-    p.serve(jwks(&[jwk(1, "k1")]), None);
+    serve(&p, jwks(&[jwk(1, "k1")]), None);
     p.advance(30);
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
 }
@@ -348,7 +301,7 @@ fn no_keys_ever_fails_closed() {
         (
             "500",
             Box::new(|p| {
-                p.respond(|| {
+                p.respond(|_| {
                     Ok(FetchResponse {
                         status: 500,
                         headers: vec![],
@@ -359,16 +312,17 @@ fn no_keys_ever_fails_closed() {
         ),
         (
             "garbage",
-            Box::new(|p| p.serve("<html>oops</html>".to_owned(), None)),
+            Box::new(|p| serve(p, "<html>oops</html>".to_owned(), None)),
         ),
         (
             "duplicate keys member",
-            Box::new(|p| p.serve(r#"{"keys":[],"keys":[]}"#.to_owned(), None)),
+            Box::new(|p| serve(p, r#"{"keys":[],"keys":[]}"#.to_owned(), None)),
         ),
         (
             "no usable key",
             Box::new(|p| {
-                p.serve(
+                serve(
+                    p,
                     r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#.to_owned(),
                     None,
                 )
@@ -376,21 +330,25 @@ fn no_keys_ever_fails_closed() {
         ),
         (
             "huge body (platform ignored the bound)",
-            Box::new(move |p| p.serve(huge.clone(), None)),
+            Box::new(move |p| serve(p, huge.clone(), None)),
         ),
     ];
     for (name, setup) in cases {
-        let p = FakePlatform::new();
+        let p = platform();
         setup(&p);
         let src = source();
         assert_eq!(get(&src, &p, "k1"), Err(DOWN), "{name}");
         assert_eq!(get(&src, &p, "k1"), Err(DOWN), "{name}");
-        assert_eq!(p.calls(), 1, "{name}: retried only after the cooldown");
+        assert_eq!(
+            p.fetches.get(),
+            1,
+            "{name}: retried only after the cooldown"
+        );
         assert_eq!(p.logs.borrow().len(), 1, "{name}");
         assert!(p.logs.borrow()[0].1.contains("no cached keys"), "{name}");
         p.advance(30);
         assert_eq!(get(&src, &p, "k1"), Err(DOWN), "{name}");
-        assert_eq!(p.calls(), 2, "{name}");
+        assert_eq!(p.fetches.get(), 2, "{name}");
         let response = DOWN.to_response();
         assert_eq!(response.status, 503);
     }
@@ -398,8 +356,8 @@ fn no_keys_ever_fails_closed() {
 
 #[test]
 fn policy_max_bytes_is_enforced_in_the_core_too() {
-    let p = FakePlatform::new();
-    p.serve(jwks(&[jwk(1, "k1")]), None);
+    let p = platform();
+    serve(&p, jwks(&[jwk(1, "k1")]), None);
     let src = RemoteJwks::new(
         URI.to_owned(),
         JwksPolicy {
@@ -422,46 +380,46 @@ fn concurrent(
 
 #[test]
 fn single_flight_cold_cache() {
-    let mut p = FakePlatform::new();
+    let mut p = platform();
     p.yield_in_fetch = true;
-    p.serve(jwks(&[jwk(1, "k1")]), None);
+    serve(&p, jwks(&[jwk(1, "k1")]), None);
     let src = source();
     let results = concurrent(10, "k1", &p, &src);
     assert!(results.iter().all(|r| *r == Ok(key_of(1))), "{results:?}");
-    assert_eq!(p.calls(), 1);
+    assert_eq!(p.fetches.get(), 1);
 }
 
 #[test]
 fn single_flight_unknown_kid_and_expiry_and_failure() {
-    let mut p = FakePlatform::new();
+    let mut p = platform();
     p.yield_in_fetch = true;
-    p.serve(jwks(&[jwk(1, "k1")]), Some("max-age=600"));
+    serve(&p, jwks(&[jwk(1, "k1")]), Some("max-age=600"));
     let src = source();
     assert_eq!(get(&src, &p, "k1"), Ok(key_of(1)));
     // Ten concurrent tokens with the freshly rotated kid: one refresh serves them all.
-    p.serve(jwks(&[jwk(1, "k1"), jwk(2, "k2")]), Some("max-age=600"));
+    serve(&p, jwks(&[jwk(1, "k1"), jwk(2, "k2")]), Some("max-age=600"));
     p.advance(30);
     let results = concurrent(10, "k2", &p, &src);
     assert!(results.iter().all(|r| *r == Ok(key_of(2))), "{results:?}");
-    assert_eq!(p.calls(), 2);
+    assert_eq!(p.fetches.get(), 2);
     // Expiry with the endpoint down: one failed fetch, everyone gets the stale key.
     p.fail(FetchError::Timeout);
     p.advance(600);
     let results = concurrent(10, "k1", &p, &src);
     assert!(results.iter().all(|r| *r == Ok(key_of(1))), "{results:?}");
-    assert_eq!(p.calls(), 3);
+    assert_eq!(p.fetches.get(), 3);
     // Cold cache, endpoint down: one fetch, everyone gets 503.
     let cold = source();
     let results = concurrent(10, "k1", &p, &cold);
     assert!(results.iter().all(|r| *r == Err(DOWN)), "{results:?}");
-    assert_eq!(p.calls(), 4);
+    assert_eq!(p.fetches.get(), 4);
 }
 
 #[test]
 fn single_flight_even_without_cooldown() {
-    let mut p = FakePlatform::new();
+    let mut p = platform();
     p.yield_in_fetch = true;
-    p.serve(jwks(&[jwk(1, "k1")]), None);
+    serve(&p, jwks(&[jwk(1, "k1")]), None);
     let src = RemoteJwks::new(
         URI.to_owned(),
         JwksPolicy {
@@ -471,7 +429,7 @@ fn single_flight_even_without_cooldown() {
     );
     let results = concurrent(10, "missing", &p, &src);
     assert!(results.iter().all(|r| *r == Err(UNKNOWN)), "{results:?}");
-    assert_eq!(p.calls(), 1);
+    assert_eq!(p.fetches.get(), 1);
 }
 
 /// tests/data/x5c/leaf.pem (P-256) as DER and as JWK members.
@@ -509,8 +467,8 @@ fn jwk_with_mismatching_x5c_is_skipped() {
     );
     let doc = jwks(&[matching, mismatching, not_a_cert, jwk(3, "plain")]);
 
-    let p = FakePlatform::new();
-    p.serve(doc.clone(), None);
+    let p = platform();
+    serve(&p, doc.clone(), None);
     let src = source();
     assert_eq!(get(&src, &p, "good"), Ok(leaf_key.clone()));
     assert_eq!(get(&src, &p, "bad"), Err(UNKNOWN));
@@ -527,8 +485,9 @@ fn jwk_with_mismatching_x5c_is_skipped() {
     assert_eq!(kids, ["good", "plain"]);
 
     // A set whose only key has a mismatching x5c is unusable: fail closed.
-    let p = FakePlatform::new();
-    p.serve(
+    let p = platform();
+    serve(
+        &p,
         jwks(&[format!(
             r#"{},"kid":"bad","x5c":["{x5c}"]}}"#,
             p256_key(1).1
@@ -551,8 +510,8 @@ fn inline_keys() {
 #[test]
 fn returned_key_verifies_a_signature() {
     use p256::ecdsa::signature::Signer;
-    let p = FakePlatform::new();
-    p.serve(jwks(&[jwk(7, "k7")]), None);
+    let p = platform();
+    serve(&p, jwks(&[jwk(7, "k7")]), None);
     let key = get(&source(), &p, "k7").unwrap();
     let sk = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
     let sig: p256::ecdsa::Signature = sk.sign(b"header.payload");

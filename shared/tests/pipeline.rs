@@ -4,61 +4,18 @@
 mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use common::block_on;
-use edgeward::crypto::RustCrypto;
-use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use common::{block_on, fake::FakePlatform, p256_jwk_kid as jwk, p256_key as key, sign_es256};
+use edgeward::platform::FetchError;
 use edgeward::{Gateway, Headers, Outcome, Request};
-use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
-use std::cell::RefCell;
 
 const NOW: u64 = 1_800_000_000;
 const ISS: &str = "https://issuer.test";
 
-struct Fake {
-    logs: RefCell<Vec<String>>,
-}
-
-impl Platform for Fake {
-    type Verifier = RustCrypto;
-    fn verifier(&self) -> &RustCrypto {
-        &RustCrypto
-    }
-    fn now(&self) -> u64 {
-        NOW
-    }
-    fn log(&self, _level: LogLevel, message: &str) {
-        self.logs.borrow_mut().push(message.to_owned());
-    }
-    fn random(&self, buf: &mut [u8]) {
-        buf.fill(7);
-    }
-    async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        Err(FetchError::Unreachable)
-    }
-}
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_slice(&[seed; 32]).unwrap()
-}
-
-fn jwk(signing: &SigningKey, kid: &str) -> Value {
-    let point = signing.verifying_key().to_encoded_point(false);
-    json!({
-        "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
-        "x": Base64UrlUnpadded::encode_string(point.x().unwrap()),
-        "y": Base64UrlUnpadded::encode_string(point.y().unwrap()),
-    })
-}
-
+/// A compact ES256 JWS over the header and claims.
 fn token(signing: &SigningKey, header: Value, claims: Value) -> String {
-    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
-    let input = format!("{}.{}", b64(&header), b64(&claims));
-    let sig: Signature = signing.sign(input.as_bytes());
-    format!(
-        "{input}.{}",
-        Base64UrlUnpadded::encode_string(&sig.to_bytes())
-    )
+    sign_es256(signing, &header, &claims)
 }
 
 fn good_claims() -> Value {
@@ -92,9 +49,7 @@ fn request(authorization: Option<&str>) -> Request {
 }
 
 fn run(authorization: Option<&str>) -> Outcome {
-    let fake = Fake {
-        logs: RefCell::default(),
-    };
+    let fake = FakePlatform::new(NOW);
     block_on(gateway().handle(&fake, &request(authorization)))
 }
 
@@ -228,9 +183,7 @@ fn missing_and_malformed_authorization() {
 #[test]
 fn config_errors_name_issuer_fields() {
     let bad = json!({ "origin": "http://o", "issuers": [{ "issuer": ISS, "audiences": ["a"], "algorithms": ["HS256"], "x5c": {} }] });
-    let fake = Fake {
-        logs: RefCell::default(),
-    };
+    let fake = FakePlatform::new(NOW);
     let gw = Gateway::with_trust_anchors(Some(&bad.to_string()), &|_| None, "test", &[]);
     let (status, _, body) = rejected(block_on(gw.handle(&fake, &request(None))));
     assert_eq!(status, 500);
@@ -241,7 +194,7 @@ fn config_errors_name_issuer_fields() {
         fake.logs
             .borrow()
             .iter()
-            .filter(|l| l.contains("algorithms"))
+            .filter(|(_, l)| l.contains("algorithms"))
             .count(),
         1
     );
@@ -249,9 +202,7 @@ fn config_errors_name_issuer_fields() {
 
 #[test]
 fn origin_timeout_reaches_the_shell_and_origin_faults_answer_json() {
-    let fake = Fake {
-        logs: RefCell::default(),
-    };
+    let fake = FakePlatform::new(NOW);
     let anonymous = |extra: Value| {
         let mut config =
             json!({ "origin": "http://o.test", "routes": [{ "path": "/*", "anonymous": true }] });
@@ -327,9 +278,7 @@ fn a_token_in_the_query_string_is_not_a_credential() {
     let t = token(&key(1), at_jwt(), good_claims());
     let mut request = request(None);
     request.url = format!("https://gw.test/api/orders?access_token={t}");
-    let fake = Fake {
-        logs: RefCell::default(),
-    };
+    let fake = FakePlatform::new(NOW);
     let (status, challenge, body) = rejected(block_on(gateway().handle(&fake, &request)));
     assert_eq!(
         (status, challenge.as_str()),

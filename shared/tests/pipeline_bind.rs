@@ -4,72 +4,23 @@
 mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use common::{block_on, p256_jwk as jwk, p256_key as key};
-use edgeward::crypto::RustCrypto;
+use common::fake::{FakePlatform, Replay};
+use common::{block_on, p256_jwk as jwk, p256_key as key, sign_es256 as sign};
 use edgeward::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
-use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use edgeward::{ClientCert, Forward, Gateway, Outcome, Request};
-use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
-use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
 
 const NOW: u64 = 1_800_000_000;
 const ISS: &str = "https://issuer.test";
 const NONCE_SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-/// What the fake platform's shared replay store does.
-#[derive(Clone, Copy, PartialEq)]
-enum Store {
-    None,
-    Works,
-    Fails,
-}
-
-struct Fake {
-    now: Cell<u64>,
-    store: Store,
-    seen: RefCell<HashSet<[u8; 32]>>,
-    /// `now() + ttl` of every replay check: the expiry a key-value store names the entry by.
-    expiries: RefCell<Vec<u64>>,
-}
-
-impl Fake {
-    fn new(store: Store) -> Fake {
-        Fake {
-            now: Cell::new(NOW),
-            store,
-            seen: RefCell::default(),
-            expiries: RefCell::default(),
-        }
-    }
-}
-
-impl Platform for Fake {
-    type Verifier = RustCrypto;
-    fn verifier(&self) -> &RustCrypto {
-        &RustCrypto
-    }
-    fn now(&self) -> u64 {
-        self.now.get()
-    }
-    fn log(&self, _level: LogLevel, _message: &str) {}
-    fn random(&self, buf: &mut [u8]) {
-        buf.fill(7);
-    }
-    async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        Err(FetchError::Unreachable)
-    }
-    fn has_replay_store(&self) -> bool {
-        self.store != Store::None
-    }
-    async fn replay_check(&self, key: &[u8; 32], ttl: u64) -> Result<bool, FetchError> {
-        self.expiries.borrow_mut().push(self.now.get() + ttl);
-        match self.store {
-            Store::Fails => Err(FetchError::Timeout),
-            _ => Ok(self.seen.borrow_mut().insert(*key)),
-        }
+/// The fake platform at `NOW`, with `replay` as its shared replay store.
+fn platform(replay: Replay) -> FakePlatform {
+    FakePlatform {
+        replay,
+        ..FakePlatform::new(NOW)
     }
 }
 
@@ -77,16 +28,6 @@ fn jkt(signing: &SigningKey) -> String {
     Jwk::parse(jwk(signing).to_string().as_bytes())
         .unwrap()
         .thumbprint_sha256()
-}
-
-fn sign(signing: &SigningKey, header: &Value, claims: &Value) -> String {
-    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
-    let input = format!("{}.{}", b64(header), b64(claims));
-    let sig: Signature = signing.sign(input.as_bytes());
-    format!(
-        "{input}.{}",
-        Base64UrlUnpadded::encode_string(&sig.to_bytes())
-    )
 }
 
 /// An access token from the issuer (key 1), with `cnf` when given.
@@ -192,7 +133,7 @@ fn dpop_request(url: &str, token: &str, proof: &str) -> Request {
 fn bound_token_with_a_valid_proof_is_forwarded_without_the_proof() {
     let token = bound_token(2);
     let p = proof(2, API, &token, "j1", None);
-    let fake = Fake::new(Store::None);
+    let fake = platform(Replay::None);
     let f = forwarded(block_on(
         gateway().handle(&fake, &dpop_request(&format!("{API}?x=1"), &token, &p)),
     ));
@@ -205,7 +146,7 @@ fn bound_token_with_a_valid_proof_is_forwarded_without_the_proof() {
 #[test]
 fn the_same_proof_twice_is_a_replay() {
     let gw = gateway();
-    let fake = Fake::new(Store::None);
+    let fake = platform(Replay::None);
     let token = bound_token(2);
     let p = proof(2, API, &token, "j1", None);
     forwarded(block_on(gw.handle(&fake, &dpop_request(API, &token, &p))));
@@ -271,7 +212,7 @@ fn proof_failures_through_the_pipeline() {
     ];
     for (name, req, code) in cases {
         let (status, challenge, _, body) =
-            rejected(block_on(gateway().handle(&Fake::new(Store::None), &req)));
+            rejected(block_on(gateway().handle(&platform(Replay::None), &req)));
         assert_eq!((status, body["code"].as_str()), (401, Some(code)), "{name}");
         assert!(
             challenge.contains(r#"error="invalid_dpop_proof""#),
@@ -285,7 +226,7 @@ fn ath_is_checked_against_the_presented_token_when_it_comes_from_the_cache() {
     // One gateway: the second request for each token is served from the verified-token cache,
     // which keeps the token's `ath`; a proof must still carry the `ath` of the token it comes with.
     let gw = gateway();
-    let fake = Fake::new(Store::None);
+    let fake = platform(Replay::None);
     let token = bound_token(2);
     let claims = json!({
         "iss": ISS, "aud": "https://api.test", "sub": "bob", "exp": NOW + 3600, "iat": NOW - 10,
@@ -324,7 +265,7 @@ fn route_modes_and_no_downgrade() {
     let run = |url: &str, req: Request| {
         let mut req = req;
         req.url = url.into();
-        block_on(gateway().handle(&Fake::new(Store::None), &req))
+        block_on(gateway().handle(&platform(Replay::None), &req))
     };
     let bearer = |t: &str| request("", &[("authorization", &format!("Bearer {t}"))]);
     let strict = "https://gw.test/strict/x";
@@ -387,7 +328,7 @@ fn nonce_flow() {
     let gw = gateway_with(
         json!({ "dpop": { "nonce_secret": "NONCE_KEY", "nonce_bucket_seconds": 60 } }),
     );
-    let fake = Fake::new(Store::None);
+    let fake = platform(Replay::None);
     let token = bound_token(2);
 
     // No nonce: use_dpop_nonce with a fresh DPoP-Nonce.
@@ -441,7 +382,7 @@ fn nonce_flow() {
 fn a_missing_nonce_secret_is_a_config_error_naming_the_field() {
     let gw = gateway_with(json!({ "dpop": { "nonce_secret": "NOT_SET" } }));
     let (status, _, _, body) = rejected(block_on(
-        gw.handle(&Fake::new(Store::None), &request(API, &[])),
+        gw.handle(&platform(Replay::None), &request(API, &[])),
     ));
     assert_eq!(status, 500);
     assert_eq!(body["field"], "dpop.nonce_secret");
@@ -456,19 +397,19 @@ fn strict_replay_needs_the_shared_store_and_fails_closed() {
     let req = dpop_request(API, &token, &p);
 
     let (status, _, _, body) = rejected(block_on(
-        gateway_with(strict.clone()).handle(&Fake::new(Store::None), &req),
+        gateway_with(strict.clone()).handle(&platform(Replay::None), &req),
     ));
     assert_eq!(
         (status, body["code"].as_str()),
         (503, Some("ERR_UPSTREAM_UNAVAILABLE"))
     );
     let (status, _, _, _) = rejected(block_on(
-        gateway_with(strict.clone()).handle(&Fake::new(Store::Fails), &req),
+        gateway_with(strict.clone()).handle(&platform(Replay::Fails), &req),
     ));
     assert_eq!(status, 503);
 
     // The shared store sees a replay that lands on another isolate (a fresh gateway).
-    let fake = Fake::new(Store::Works);
+    let fake = platform(Replay::Works);
     forwarded(block_on(gateway_with(strict.clone()).handle(&fake, &req)));
     let (status, _, _, body) = rejected(block_on(gateway_with(strict).handle(&fake, &req)));
     assert_eq!(
@@ -477,7 +418,7 @@ fn strict_replay_needs_the_shared_store_and_fails_closed() {
     );
 
     // Best effort ignores a failing store.
-    forwarded(block_on(gateway().handle(&Fake::new(Store::Fails), &req)));
+    forwarded(block_on(gateway().handle(&platform(Replay::Fails), &req)));
 }
 
 #[test]
@@ -486,12 +427,12 @@ fn now_plus_ttl_of_a_replay_check_is_the_proofs_expiry_at_any_time() {
     // `now() + ttl`: it must not depend on when the proof arrives, or a replay would get a new name.
     let token = bound_token(2);
     let req = dpop_request(API, &token, &proof(2, API, &token, "j1", None));
-    let fake = Fake::new(Store::Works);
+    let fake = platform(Replay::Works);
     forwarded(block_on(gateway().handle(&fake, &req)));
     fake.now.set(NOW + 200);
     let (status, _, _, _) = rejected(block_on(gateway().handle(&fake, &req)));
     assert_eq!(status, 401);
-    assert_eq!(*fake.expiries.borrow(), vec![NOW + 300, NOW + 300]);
+    assert_eq!(*fake.replay_expiries.borrow(), vec![NOW + 300, NOW + 300]);
 }
 
 #[test]
@@ -507,13 +448,13 @@ fn htu_is_the_public_url_behind_a_proxy() {
         None,
     );
     let f = forwarded(block_on(
-        gw.handle(&Fake::new(Store::None), &dpop_request(internal, &token, &p)),
+        gw.handle(&platform(Replay::None), &dpop_request(internal, &token, &p)),
     ));
     assert_eq!(f.url, "http://origin.test:8080/api/orders?x=1");
     // The internal URL is not the public one.
     let p = proof(2, "http://10.0.0.7:8080/api/orders", &token, "j2", None);
     let (_, _, _, body) = rejected(block_on(
-        gw.handle(&Fake::new(Store::None), &dpop_request(internal, &token, &p)),
+        gw.handle(&platform(Replay::None), &dpop_request(internal, &token, &p)),
     ));
     assert_eq!(body["code"], "ERR_DPOP_HTU_MISMATCH");
 }
@@ -534,7 +475,7 @@ fn certificate_bound_tokens() {
         let mut req = request(API, headers);
         req.headers.append("authorization", &authorization);
         req.client_cert = client_cert;
-        block_on(gw.handle(&Fake::new(Store::None), &req))
+        block_on(gw.handle(&platform(Replay::None), &req))
     };
     let gw = gateway();
     forwarded(run(&gw, Some(cert), &[]));
@@ -555,7 +496,7 @@ fn certificate_bound_tokens() {
     // ...and is never forwarded.
     let unbound = format!("Bearer {}", access_token(None));
     let f = forwarded(block_on(gw.handle(
-        &Fake::new(Store::None),
+        &platform(Replay::None),
         &request(
             API,
             &[("authorization", &unbound), ("client-cert", rfc9440)],
@@ -611,7 +552,7 @@ fn dpop_config_is_validated() {
         ),
     ] {
         let (status, _, _, body) = rejected(block_on(
-            gateway_with(extra.clone()).handle(&Fake::new(Store::None), &request(API, &[])),
+            gateway_with(extra.clone()).handle(&platform(Replay::None), &request(API, &[])),
         ));
         assert_eq!(status, 500, "{extra}");
         assert_eq!(body["field"], field, "{extra}");
@@ -624,7 +565,7 @@ fn anonymous_routes_ignore_dpop() {
         json!({ "routes": [{ "path": "/public/*", "anonymous": true, "dpop": "required" }] }),
     );
     let f = forwarded(block_on(gw.handle(
-        &Fake::new(Store::None),
+        &platform(Replay::None),
         &request("https://gw.test/public/x", &[("dpop", "junk")]),
     )));
     assert!(f.headers.get_single("dpop").unwrap().is_none());

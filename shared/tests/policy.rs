@@ -5,77 +5,25 @@
 mod common;
 
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
-use common::block_on;
-use edgeward::crypto::RustCrypto;
-use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
+use common::fake::{FakePlatform, Random};
+use common::{block_on, p256_jwk_kid as jwk, p256_key as key, sign_es256};
 use edgeward::{Forward, Gateway, Outcome, Request, Response};
-use p256::ecdsa::{signature::Signer, Signature, SigningKey};
 use serde_json::{json, Value};
-use std::cell::{Cell, RefCell};
 
 const NOW: u64 = 1_800_000_000;
 const ISS: &str = "https://issuer.test";
 
-struct Fake {
-    logs: RefCell<Vec<String>>,
-    counter: Cell<u8>,
-}
-
-impl Fake {
-    fn new() -> Fake {
-        Fake {
-            logs: RefCell::default(),
-            counter: Cell::new(1),
-        }
+/// Random bytes distinct per call, so that nonces and ids differ; deterministic across runs.
+fn fake() -> FakePlatform {
+    FakePlatform {
+        random: Random::counter(),
+        ..FakePlatform::new(NOW)
     }
-}
-
-impl Platform for Fake {
-    type Verifier = RustCrypto;
-    fn verifier(&self) -> &RustCrypto {
-        &RustCrypto
-    }
-    fn now(&self) -> u64 {
-        NOW
-    }
-    fn log(&self, _level: LogLevel, message: &str) {
-        self.logs.borrow_mut().push(message.to_owned());
-    }
-    fn random(&self, buf: &mut [u8]) {
-        // Distinct per call so that nonces and ids differ; deterministic across runs.
-        let n = self.counter.get();
-        self.counter.set(n.wrapping_add(1));
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = n.wrapping_mul(31).wrapping_add(i as u8);
-        }
-    }
-    async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        Err(FetchError::Unreachable)
-    }
-}
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_slice(&[seed; 32]).unwrap()
-}
-
-fn jwk(signing: &SigningKey, kid: &str) -> Value {
-    let point = signing.verifying_key().to_encoded_point(false);
-    json!({
-        "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
-        "x": Base64UrlUnpadded::encode_string(point.x().unwrap()),
-        "y": Base64UrlUnpadded::encode_string(point.y().unwrap()),
-    })
 }
 
 fn token(claims: Value) -> String {
     let header = json!({ "alg": "ES256", "typ": "at+jwt", "kid": "k1" });
-    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
-    let input = format!("{}.{}", b64(&header), b64(&claims));
-    let sig: Signature = key(1).sign(input.as_bytes());
-    format!(
-        "{input}.{}",
-        Base64UrlUnpadded::encode_string(&sig.to_bytes())
-    )
+    sign_es256(&key(1), &header, &claims)
 }
 
 fn claims(extra: Value) -> Value {
@@ -124,7 +72,7 @@ fn get(path: &str, headers: &[(&str, &str)]) -> Request {
 }
 
 fn run(gw: &Gateway, request: &Request) -> Outcome {
-    block_on(gw.handle(&Fake::new(), request))
+    block_on(gw.handle(&fake(), request))
 }
 
 fn forwarded(outcome: Outcome) -> Forward {
@@ -525,13 +473,13 @@ fn traceparent_is_continued_or_created_and_request_id_is_logged() {
     let trace_id = tp.split('-').nth(1).unwrap();
     assert_eq!(f.headers.get_single("x-request-id"), Ok(Some(trace_id)));
 
-    let fake = Fake::new();
+    let fake = fake();
     block_on(gw.handle(&fake, &get("/api/x", &[("x-request-id", "req-42")])));
     assert!(fake
         .logs
         .borrow()
         .iter()
-        .any(|l| l.contains("ERR_CREDENTIAL_MISSING") && l.contains("request_id=req-42")));
+        .any(|(_, l)| l.contains("ERR_CREDENTIAL_MISSING") && l.contains("request_id=req-42")));
 }
 
 #[test]

@@ -5,52 +5,17 @@
 mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
+use common::fake::FakePlatform;
 use common::{block_on, p256_jwk as jwk, p256_key as key, sign_es256 as sign, Counting};
 use edgeward::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
-use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use edgeward::{Gateway, Outcome, Request};
 use serde_json::{json, Value};
-use std::cell::Cell;
 
 const NOW: u64 = 1_800_000_000;
 const ISS: &str = "https://issuer.test";
 const API: &str = "https://gw.test/api/orders";
 const LEEWAY: u64 = 60;
-
-struct Fake {
-    now: Cell<u64>,
-    verifier: Counting,
-}
-
-impl Fake {
-    fn new() -> Fake {
-        Fake {
-            now: Cell::new(NOW),
-            verifier: Counting::default(),
-        }
-    }
-    fn checks(&self) -> usize {
-        self.verifier.calls()
-    }
-}
-
-impl Platform for Fake {
-    type Verifier = Counting;
-    fn verifier(&self) -> &Counting {
-        &self.verifier
-    }
-    fn now(&self) -> u64 {
-        self.now.get()
-    }
-    fn log(&self, _level: LogLevel, _message: &str) {}
-    fn random(&self, buf: &mut [u8]) {
-        buf.fill(7);
-    }
-    async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        Err(FetchError::Unreachable)
-    }
-}
 
 /// A token of the issuer (key 1) expiring at `exp`, with extra claims.
 fn token_with(exp: u64, extra: Value) -> String {
@@ -94,7 +59,7 @@ fn request(headers: &[(&str, &str)]) -> Request {
     }
 }
 
-fn bearer(gw: &Gateway, fake: &Fake, token: &str) -> Result<(), String> {
+fn bearer(gw: &Gateway, fake: &FakePlatform<Counting>, token: &str) -> Result<(), String> {
     let authorization = format!("Bearer {token}");
     outcome(block_on(
         gw.handle(fake, &request(&[("authorization", &authorization)])),
@@ -116,7 +81,7 @@ fn outcome(outcome: Outcome) -> Result<(), String> {
 #[test]
 fn a_token_seen_before_costs_no_signature_check() {
     let gw = gateway_with(json!({}));
-    let fake = Fake::new();
+    let fake = FakePlatform::counting(NOW);
     let t = token(NOW + 3600);
     assert_eq!(bearer(&gw, &fake, &t), Ok(()));
     assert_eq!(fake.checks(), 1);
@@ -129,7 +94,7 @@ fn a_token_seen_before_costs_no_signature_check() {
 #[test]
 fn expiry_is_checked_at_every_hit_with_the_leeway() {
     let gw = gateway_with(json!({}));
-    let fake = Fake::new();
+    let fake = FakePlatform::counting(NOW);
     let exp = NOW + 120;
     let t = token(exp);
     assert_eq!(bearer(&gw, &fake, &t), Ok(()));
@@ -144,7 +109,7 @@ fn expiry_is_checked_at_every_hit_with_the_leeway() {
 #[test]
 fn the_same_claims_with_a_bad_signature_are_not_a_hit() {
     let gw = gateway_with(json!({}));
-    let fake = Fake::new();
+    let fake = FakePlatform::counting(NOW);
     let t = token(NOW + 3600);
     assert_eq!(bearer(&gw, &fake, &t), Ok(()));
     // Same header and claims, signed by another key: verified, and refused.
@@ -175,7 +140,7 @@ fn the_same_claims_with_a_bad_signature_are_not_a_hit() {
 #[test]
 fn entries_are_reverified_after_their_maximum_age() {
     let gw = gateway_with(json!({}));
-    let fake = Fake::new();
+    let fake = FakePlatform::counting(NOW);
     let t = token(NOW + 7200);
     assert_eq!(bearer(&gw, &fake, &t), Ok(()));
     fake.now.set(NOW + edgeward::token_cache::MAX_ENTRY_AGE + 1);
@@ -186,7 +151,7 @@ fn entries_are_reverified_after_their_maximum_age() {
 #[test]
 fn a_zero_capacity_turns_the_cache_off() {
     let gw = gateway_with(json!({ "token_cache_entries": 0 }));
-    let fake = Fake::new();
+    let fake = FakePlatform::counting(NOW);
     let t = token(NOW + 3600);
     assert_eq!(bearer(&gw, &fake, &t), Ok(()));
     assert_eq!(bearer(&gw, &fake, &t), Ok(()));
@@ -201,7 +166,7 @@ fn a_zero_capacity_turns_the_cache_off() {
 #[test]
 fn every_dpop_proof_is_still_checked_on_a_hit() {
     let gw = gateway_with(json!({}));
-    let fake = Fake::new();
+    let fake = FakePlatform::counting(NOW);
     let thumbprint = Jwk::parse(jwk(&key(2)).to_string().as_bytes())
         .unwrap()
         .thumbprint_sha256();

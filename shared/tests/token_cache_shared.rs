@@ -5,79 +5,32 @@
 
 mod common;
 
+use common::fake::{FakePlatform, SharedCache};
 use common::{block_on, p256_jwk as jwk, p256_key as key, sign_es256 as sign, Counting};
 use edgeward::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
-use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use edgeward::{Gateway, Outcome, Request};
 use serde_json::{json, Value};
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 
 const NOW: u64 = 1_800_000_000;
 const ISS: &str = "https://issuer.test";
 const API: &str = "https://gw.test/api/orders";
 const LEEWAY: u64 = 60;
 
-/// A host like Spin: a fresh instance per request (unless `per_request` is off, like Workers) and
-/// a shared store that keeps what it is given and, unlike the real one, ignores expiry, so the
-/// core's own checks are what is tested.
-struct Fake {
-    now: Cell<u64>,
-    verifier: Counting,
-    per_request: bool,
-    store: RefCell<BTreeMap<String, (Vec<u8>, u64)>>,
-    gets: Cell<usize>,
-}
-
-impl Fake {
-    fn new() -> Fake {
-        Fake {
-            now: Cell::new(NOW),
-            verifier: Counting::default(),
-            per_request: true,
-            store: RefCell::default(),
-            gets: Cell::new(0),
-        }
-    }
-    fn checks(&self) -> usize {
-        self.verifier.calls()
-    }
-    /// Rewrites every stored value.
-    fn tamper(&self, change: impl Fn(&str) -> String) {
-        for (value, _) in self.store.borrow_mut().values_mut() {
-            *value = change(std::str::from_utf8(value).unwrap()).into_bytes();
-        }
+/// A host like Spin: a fresh instance per request (unless `instance_per_request` is turned off,
+/// like Workers) and a shared store that keeps what it is given and, unlike the real one, ignores
+/// expiry, so the core's own checks are what is tested.
+fn platform() -> FakePlatform<Counting> {
+    FakePlatform {
+        instance_per_request: true,
+        ..FakePlatform::counting(NOW).sharing(&SharedCache::default())
     }
 }
 
-impl Platform for Fake {
-    type Verifier = Counting;
-    fn verifier(&self) -> &Counting {
-        &self.verifier
-    }
-    fn now(&self) -> u64 {
-        self.now.get()
-    }
-    fn log(&self, _level: LogLevel, _message: &str) {}
-    fn random(&self, buf: &mut [u8]) {
-        buf.fill(7);
-    }
-    async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        Err(FetchError::Unreachable)
-    }
-    async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
-        self.gets.set(self.gets.get() + 1);
-        self.store.borrow().get(key).map(|(value, _)| value.clone())
-    }
-    async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: u64) {
-        self.store.borrow_mut().insert(key.to_owned(), (value, ttl));
-    }
-    fn has_shared_cache(&self) -> bool {
-        true
-    }
-    fn instance_per_request(&self) -> bool {
-        self.per_request
+/// Rewrites every stored value.
+fn tamper(fake: &FakePlatform<Counting>, change: impl Fn(&str) -> String) {
+    for (value, _) in fake.cache.borrow_mut().values_mut() {
+        *value = change(std::str::from_utf8(value).unwrap()).into_bytes();
     }
 }
 
@@ -127,11 +80,11 @@ fn request(headers: &[(&str, &str)]) -> Request {
 }
 
 /// One request in a fresh instance with the default configuration.
-fn bearer(fake: &Fake, token: &str) -> Result<(), String> {
+fn bearer(fake: &FakePlatform<Counting>, token: &str) -> Result<(), String> {
     bearer_via(&gateway(json!({}), json!({})), fake, token)
 }
 
-fn bearer_via(gw: &Gateway, fake: &Fake, token: &str) -> Result<(), String> {
+fn bearer_via(gw: &Gateway, fake: &FakePlatform<Counting>, token: &str) -> Result<(), String> {
     let authorization = format!("Bearer {token}");
     outcome(block_on(
         gw.handle(fake, &request(&[("authorization", &authorization)])),
@@ -152,12 +105,12 @@ fn outcome(outcome: Outcome) -> Result<(), String> {
 
 #[test]
 fn a_fresh_instance_reuses_a_verification_from_the_store() {
-    let fake = Fake::new();
+    let fake = platform();
     let t = token(NOW + 3600);
     assert_eq!(bearer(&fake, &t), Ok(()));
     assert_eq!(fake.checks(), 1);
     {
-        let store = fake.store.borrow();
+        let store = fake.cache.borrow();
         assert_eq!(store.len(), 1);
         let (name, (value, ttl)) = store.iter().next().unwrap();
         assert!(name.starts_with("edgeward/token/"), "{name}");
@@ -177,11 +130,11 @@ fn a_fresh_instance_reuses_a_verification_from_the_store() {
 
 #[test]
 fn an_entry_lives_until_the_token_expires_and_the_time_checks_run_at_every_hit() {
-    let fake = Fake::new();
+    let fake = platform();
     let exp = NOW + 120;
     let t = token(exp);
     assert_eq!(bearer(&fake, &t), Ok(()));
-    assert_eq!(fake.store.borrow().values().next().unwrap().1, 120, "ttl");
+    assert_eq!(fake.cache.borrow().values().next().unwrap().1, 120, "ttl");
     // Past the entry's own window (exp), the token is verified again: inside the leeway it passes.
     fake.now.set(exp + LEEWAY);
     assert_eq!(bearer(&fake, &t), Ok(()));
@@ -190,10 +143,12 @@ fn an_entry_lives_until_the_token_expires_and_the_time_checks_run_at_every_hit()
     assert_eq!(bearer(&fake, &t), Err("ERR_JWT_EXPIRED".into()));
     // An entry that claims a longer life (a store that lies) still fails the time checks.
     fake.now.set(NOW);
-    fake.store.borrow_mut().clear();
+    fake.cache.borrow_mut().clear();
     assert_eq!(bearer(&fake, &t), Ok(()));
     let checks = fake.checks();
-    fake.tamper(|v| v.replace(&format!("\"until\":{exp}"), "\"until\":99999999999"));
+    tamper(&fake, |v| {
+        v.replace(&format!("\"until\":{exp}"), "\"until\":99999999999")
+    });
     fake.now.set(exp + LEEWAY + 1);
     assert_eq!(bearer(&fake, &t), Err("ERR_JWT_EXPIRED".into()));
     assert_eq!(fake.checks(), checks, "rejected by the hit's time checks");
@@ -201,7 +156,7 @@ fn an_entry_lives_until_the_token_expires_and_the_time_checks_run_at_every_hit()
 
 #[test]
 fn a_maximum_age_is_enforced_on_a_hit() {
-    let fake = Fake::new();
+    let fake = platform();
     let max_age = json!({ "max_age_seconds": 10 });
     let t = token(NOW + 3600);
     assert_eq!(
@@ -222,17 +177,17 @@ fn a_maximum_age_is_enforced_on_a_hit() {
 
 #[test]
 fn a_broken_or_foreign_entry_is_a_miss_never_an_accept() {
-    let fake = Fake::new();
+    let fake = platform();
     let t = token(NOW + 3600);
     assert_eq!(bearer(&fake, &t), Ok(()));
-    fake.tamper(|_| "not json".into());
+    tamper(&fake, |_| "not json".into());
     assert_eq!(bearer(&fake, &t), Ok(()));
     assert_eq!(fake.checks(), 2, "verified in full");
     // The full verification wrote a good entry again; one naming another issuer is a miss.
-    fake.tamper(|v| v.replace(ISS, "https://evil.test"));
+    tamper(&fake, |v| v.replace(ISS, "https://evil.test"));
     assert_eq!(bearer(&fake, &t), Ok(()));
     assert_eq!(fake.checks(), 3);
-    fake.tamper(|v| v.replace("\"issuer\":0", "\"issuer\":1"));
+    tamper(&fake, |v| v.replace("\"issuer\":0", "\"issuer\":1"));
     assert_eq!(bearer(&fake, &t), Ok(()));
     assert_eq!(fake.checks(), 4);
     // The same header and claims signed by another key are another token: verified, refused.
@@ -257,7 +212,7 @@ fn a_broken_or_foreign_entry_is_a_miss_never_an_accept() {
 
 #[test]
 fn an_entry_is_bound_to_the_configuration_that_verified_it() {
-    let fake = Fake::new();
+    let fake = platform();
     let t = token(NOW + 3600);
     assert_eq!(bearer(&fake, &t), Ok(()));
     // Same store, another audience: the entry is not found, and the token does not pass.
@@ -267,28 +222,28 @@ fn an_entry_is_bound_to_the_configuration_that_verified_it() {
         Err("ERR_JWT_AUDIENCE_MISMATCH".into())
     );
     assert_eq!(fake.checks(), 2);
-    assert_eq!(fake.store.borrow().len(), 1);
+    assert_eq!(fake.cache.borrow().len(), 1);
 }
 
 #[test]
 fn the_shared_tier_follows_the_configuration_and_the_platform() {
     let t = token(NOW + 3600);
     let off = json!({ "token_cache_shared": "off" });
-    let fake = Fake::new();
+    let fake = platform();
     assert_eq!(
         bearer_via(&gateway(json!({}), off.clone()), &fake, &t),
         Ok(())
     );
     assert_eq!(bearer_via(&gateway(json!({}), off), &fake, &t), Ok(()));
-    assert_eq!((fake.checks(), fake.gets.get()), (2, 0));
-    assert!(fake.store.borrow().is_empty());
+    assert_eq!((fake.checks(), fake.cache_gets.get()), (2, 0));
+    assert!(fake.cache.borrow().is_empty());
     // Auto on a platform whose isolates live across requests (Workers): per isolate only.
-    let fake = Fake {
-        per_request: false,
-        ..Fake::new()
+    let fake = FakePlatform {
+        instance_per_request: false,
+        ..platform()
     };
     assert_eq!(bearer(&fake, &t), Ok(()));
-    assert_eq!((fake.gets.get(), fake.store.borrow().len()), (0, 0));
+    assert_eq!((fake.cache_gets.get(), fake.cache.borrow().len()), (0, 0));
     // "on" uses the shared tier there too.
     let on = json!({ "token_cache_shared": "on" });
     assert_eq!(
@@ -296,7 +251,7 @@ fn the_shared_tier_follows_the_configuration_and_the_platform() {
         Ok(())
     );
     assert_eq!(bearer_via(&gateway(json!({}), on), &fake, &t), Ok(()));
-    assert_eq!((fake.checks(), fake.store.borrow().len()), (2, 1));
+    assert_eq!((fake.checks(), fake.cache.borrow().len()), (2, 1));
     let bad = gateway(json!({}), json!({ "token_cache_shared": "always" }));
     assert_eq!(
         bearer_via(&bad, &fake, &t),
@@ -306,7 +261,7 @@ fn the_shared_tier_follows_the_configuration_and_the_platform() {
 
 #[test]
 fn every_dpop_proof_is_still_checked_on_a_hit() {
-    let fake = Fake::new();
+    let fake = platform();
     let thumbprint = Jwk::parse(jwk(&key(2)).to_string().as_bytes())
         .unwrap()
         .thumbprint_sha256();

@@ -10,6 +10,8 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+pub mod fake;
+
 /// Drives a future that never waits on I/O (the RustCrypto verifier is always ready).
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
@@ -75,6 +77,14 @@ pub fn p256_jwk(signing: &SigningKey) -> Value {
         "x": Base64UrlUnpadded::encode_string(point.x().unwrap()),
         "y": Base64UrlUnpadded::encode_string(point.y().unwrap()),
     })
+}
+
+/// The public JWK of a P-256 key with `kid` and `"use": "sig"`, as a JWKS lists it.
+pub fn p256_jwk_kid(signing: &SigningKey, kid: &str) -> Value {
+    let mut jwk = p256_jwk(signing);
+    jwk["kid"] = json!(kid);
+    jwk["use"] = json!("sig");
+    jwk
 }
 
 /// A compact ES256 JWS over the JSON header and claims.
