@@ -2,12 +2,16 @@
 //! Ed25519 (RFC 8037 §2), JWK Sets (RFC 7517 §5) and thumbprints (RFC 7638).
 //!
 //! Every key is validated when parsed: fixed coordinate lengths, the EC point on its curve (SEC1
-//! decoding by `p256` / `p384`; without `p384` linked, the P-384 curve equation), the Ed25519 point decompressible, the RSA modulus within
-//! [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`]. Not checked here: `x5c` against the key (the key sources in
-//! [`jwks`](crate::jwks) drop JWKs whose first certificate disagrees), `x5t` (kept, unused),
-//! `exp`-style key metadata, and symmetric (`oct`) keys, which are never accepted.
+//! decoding by `p256` / `p384`; builds without `p384` check the P-384 curve equation), the Ed25519
+//! point decompressible, the RSA key as the `rsa` crate checks it, modulus within
+//! [`MIN_RSA_BITS`](crate::crypto::MIN_RSA_BITS)..=[`MAX_RSA_BITS`](crate::crypto::MAX_RSA_BITS)
+//! (builds without `rsa`: the same checks on the bytes). Not checked here: `x5c` against the key
+//! (the key sources in [`jwks`](crate::jwks) drop JWKs whose first certificate disagrees), `x5t`
+//! (kept, unused), `exp`-style key metadata, and symmetric (`oct`) keys, which are never accepted.
 
-use crate::crypto::{PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
+use crate::crypto::PublicKey;
+#[cfg(feature = "rustcrypto-full")]
+use crate::crypto::{MAX_RSA_BITS, MIN_RSA_BITS};
 use crate::jws::{x5c_certs, Alg};
 use crate::strict;
 use base64ct::{Base64UrlUnpadded, Encoding};
@@ -266,13 +270,30 @@ fn rsa_key(object: &Map<String, Value>) -> Result<PublicKey, JwkError> {
     if n.first().is_none_or(|b| *b == 0) || e.first().is_none_or(|b| *b == 0) {
         return Err(JwkError::InvalidKey);
     }
-    let modulus = rsa::BigUint::from_bytes_be(&n);
-    if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&modulus.bits()) {
+    if !rsa_key_valid(&n, &e) {
         return Err(JwkError::InvalidKey);
     }
-    rsa::RsaPublicKey::new_with_max_size(modulus, rsa::BigUint::from_bytes_be(&e), MAX_RSA_BITS)
-        .map_err(|_| JwkError::InvalidKey)?;
     Ok(PublicKey::Rsa { n, e })
+}
+
+/// The `rsa` crate's public-key checks, and the size bounds, where the build links `rsa`.
+#[cfg(feature = "rustcrypto-full")]
+fn rsa_key_valid(n: &[u8], e: &[u8]) -> bool {
+    let modulus = rsa::BigUint::from_bytes_be(n);
+    (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&modulus.bits())
+        && rsa::RsaPublicKey::new_with_max_size(
+            modulus,
+            rsa::BigUint::from_bytes_be(e),
+            MAX_RSA_BITS,
+        )
+        .is_ok()
+}
+
+/// The same checks on the bytes, for builds that do not link `rsa` (see
+/// [`rsa_modulus_bytes`](crate::crypto::rsa_modulus_bytes)).
+#[cfg(not(feature = "rustcrypto-full"))]
+fn rsa_key_valid(n: &[u8], e: &[u8]) -> bool {
+    crate::crypto::rsa_modulus_bytes(n, e).is_some()
 }
 
 /// RFC 8037 §2: `crv` = `Ed25519` and `x` the 32-byte encoded point.
