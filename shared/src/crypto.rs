@@ -57,6 +57,29 @@ pub const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted, in bits: bounds the work one signature check can cost.
 pub const MAX_RSA_BITS: usize = 8192;
 
+/// The length in bytes of the RSA modulus `n` (big-endian, leading zeros ignored) when `n` and `e`
+/// pass the checks of the `rsa` crate's `RsaPublicKey::new_with_max_size` as this crate uses it:
+/// `n` odd and of [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`], `e` odd and in 3..=2³³−1 (so below `n`).
+/// For builds and backends that do not link `rsa` (the Workers function: WebCrypto verifies RSA);
+/// a test holds the verdicts to `rsa`'s.
+pub fn rsa_modulus_bytes(n: &[u8], e: &[u8]) -> Option<usize> {
+    let trim = |b: &[u8]| -> Vec<u8> { b.iter().copied().skip_while(|&x| x == 0).collect() };
+    let (n, e) = (trim(n), trim(e));
+    let bits = n
+        .first()
+        .map_or(0, |&top| n.len() * 8 - top.leading_zeros() as usize);
+    let exponent = (e.len() <= 8).then(|| e.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)));
+    let odd = |b: &[u8]| b.last().is_some_and(|x| x & 1 == 1);
+    match exponent {
+        Some(3..=0x1_ffff_ffff)
+            if odd(&e) && odd(&n) && (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) =>
+        {
+            Some(n.len())
+        }
+        _ => None,
+    }
+}
+
 /// The signature did not verify, or the key/scheme pair is unusable. Deliberately carries no detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadSignature;
@@ -213,6 +236,63 @@ fn ed25519(key: &[u8; 32], message: &[u8], sig: &[u8]) -> Result<(), BadSignatur
 mod tests {
     use super::*;
     use p256::ecdsa::signature::Signer;
+
+    /// [`rsa_modulus_bytes`] accepts exactly what `rsa` accepts within the size bounds.
+    #[test]
+    fn rsa_checks_agree_with_rsa() {
+        let rsa_says = |n: &[u8], e: &[u8]| {
+            let modulus = rsa::BigUint::from_bytes_be(n);
+            (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&modulus.bits())
+                && rsa::RsaPublicKey::new_with_max_size(
+                    modulus,
+                    rsa::BigUint::from_bytes_be(e),
+                    MAX_RSA_BITS,
+                )
+                .is_ok()
+        };
+        let modulus = |bytes: usize, top: u8, last: u8| {
+            let mut n = vec![0xa5; bytes];
+            n[0] = top;
+            n[bytes - 1] = last;
+            n
+        };
+        let moduli = [
+            modulus(256, 0x80, 0x01),
+            modulus(256, 0x7f, 0x01), // 2047 bits
+            modulus(256, 0xff, 0x02), // even
+            modulus(1024, 0xff, 0xff),
+            modulus(1025, 0x01, 0x01), // 8193 bits
+            modulus(384, 0x00, 0x01),  // leading zero: 3064 bits
+            vec![],
+            vec![0x03],
+        ];
+        let exponents: [&[u8]; 12] = [
+            &[0x01, 0x00, 0x01],
+            &[0x03],
+            &[0x01],
+            &[0x02],
+            &[0x04],
+            &[],
+            &[0x00, 0x03],
+            &[0x01, 0xff, 0xff, 0xff, 0xff],
+            &[0x02, 0x00, 0x00, 0x00, 0x01],
+            &[0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01],
+            &[0xff; 8],
+            &[0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03],
+        ];
+        for n in &moduli {
+            for e in exponents {
+                assert_eq!(
+                    rsa_modulus_bytes(n, e).is_some(),
+                    rsa_says(n, e),
+                    "n: {} bytes from {:02x?}, e: {e:02x?}",
+                    n.len(),
+                    n.first()
+                );
+            }
+        }
+        assert_eq!(rsa_modulus_bytes(&moduli[5], &[3]), Some(383));
+    }
 
     #[test]
     fn p256_round_trip_and_tamper() {

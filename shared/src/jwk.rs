@@ -2,12 +2,16 @@
 //! Ed25519 (RFC 8037 §2), JWK Sets (RFC 7517 §5) and thumbprints (RFC 7638).
 //!
 //! Every key is validated when parsed: fixed coordinate lengths, the EC point on its curve (SEC1
-//! decoding by `p256` / `p384`), the Ed25519 point decompressible, the RSA modulus within
-//! [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`]. Not checked here: `x5c` against the key (the key sources in
-//! [`jwks`](crate::jwks) drop JWKs whose first certificate disagrees), `x5t` (kept, unused),
-//! `exp`-style key metadata, and symmetric (`oct`) keys, which are never accepted.
+//! decoding by `p256` / `p384`; builds without `p384` check the P-384 curve equation), the Ed25519
+//! point decompressible, the RSA key as the `rsa` crate checks it, modulus within
+//! [`MIN_RSA_BITS`](crate::crypto::MIN_RSA_BITS)..=[`MAX_RSA_BITS`](crate::crypto::MAX_RSA_BITS)
+//! (builds without `rsa`: the same checks on the bytes). Not checked here: `x5c` against the key
+//! (the key sources in [`jwks`](crate::jwks) drop JWKs whose first certificate disagrees), `x5t`
+//! (kept, unused), `exp`-style key metadata, and symmetric (`oct`) keys, which are never accepted.
 
-use crate::crypto::{PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
+use crate::crypto::PublicKey;
+#[cfg(feature = "rustcrypto-full")]
+use crate::crypto::{MAX_RSA_BITS, MIN_RSA_BITS};
 use crate::jws::{x5c_certs, Alg};
 use crate::strict;
 use base64ct::{Base64UrlUnpadded, Encoding};
@@ -201,10 +205,60 @@ fn ec_key(object: &Map<String, Value>) -> Result<PublicKey, JwkError> {
             Ok(PublicKey::P256(point))
         }
         Curve::P384 => {
-            p384::PublicKey::from_sec1_bytes(&point).map_err(|_| JwkError::InvalidKey)?;
+            if !p384_point(&point) {
+                return Err(JwkError::InvalidKey);
+            }
             Ok(PublicKey::P384(point))
         }
     }
+}
+
+/// Whether `point` (SEC1 uncompressed) is a point of P-384: `p384`'s SEC1 decoding where the
+/// build links `p384` to verify signatures.
+#[cfg(feature = "rustcrypto-full")]
+fn p384_point(point: &[u8]) -> bool {
+    p384::PublicKey::from_sec1_bytes(point).is_ok()
+}
+
+/// Whether `point` (SEC1 uncompressed) is a point of P-384, for builds that leave P-384
+/// signatures to another backend (the Workers function: WebCrypto) and so do not link `p384`,
+/// whose field arithmetic is ≈ 53 KB of Wasm. The same checks as `p384`'s SEC1 decoding
+/// (SEC 1 v2 §2.3.4, §3.2.2.1): `04 || x || y`, both coordinates below the field prime, and
+/// y² = x³ − 3x + b (SP 800-186 §3.2.1.4), with `crypto-bigint`'s Montgomery arithmetic mod p.
+/// The point at infinity has no uncompressed form. A test holds the verdicts to `p384`'s.
+#[cfg(any(test, not(feature = "rustcrypto-full")))]
+fn p384_on_curve(point: &[u8]) -> bool {
+    use crypto_bigint::modular::constant_mod::{Residue, ResidueParams};
+    use crypto_bigint::{impl_modulus, U384};
+    // The field prime p = 2³⁸⁴ − 2¹²⁸ − 2⁹⁶ + 2³² − 1 (SP 800-186 §3.2.1.4).
+    impl_modulus!(
+        FieldP384,
+        U384,
+        "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffff"
+    );
+    type Fe = Residue<FieldP384, { U384::LIMBS }>;
+    /// The curve coefficient b (SP 800-186 §3.2.1.4).
+    const B: Fe = Fe::new(&U384::from_be_hex(
+        "b3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aef",
+    ));
+    let Some((&0x04, xy)) = point.split_first() else {
+        return false;
+    };
+    if xy.len() != 96 {
+        return false;
+    }
+    let (x, y) = xy.split_at(48);
+    let (x, y) = (U384::from_be_slice(x), U384::from_be_slice(y));
+    if x >= FieldP384::MODULUS || y >= FieldP384::MODULUS {
+        return false;
+    }
+    let (x, y) = (Fe::new(&x), Fe::new(&y));
+    y.square() == x.square() * x - (x + x + x) + B
+}
+
+#[cfg(not(feature = "rustcrypto-full"))]
+fn p384_point(point: &[u8]) -> bool {
+    p384_on_curve(point)
 }
 
 /// RFC 7518 §6.3.1: `n` and `e` are Base64urlUInt, which RFC 7518 §2 defines as the minimum number
@@ -216,13 +270,30 @@ fn rsa_key(object: &Map<String, Value>) -> Result<PublicKey, JwkError> {
     if n.first().is_none_or(|b| *b == 0) || e.first().is_none_or(|b| *b == 0) {
         return Err(JwkError::InvalidKey);
     }
-    let modulus = rsa::BigUint::from_bytes_be(&n);
-    if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&modulus.bits()) {
+    if !rsa_key_valid(&n, &e) {
         return Err(JwkError::InvalidKey);
     }
-    rsa::RsaPublicKey::new_with_max_size(modulus, rsa::BigUint::from_bytes_be(&e), MAX_RSA_BITS)
-        .map_err(|_| JwkError::InvalidKey)?;
     Ok(PublicKey::Rsa { n, e })
+}
+
+/// The `rsa` crate's public-key checks, and the size bounds, where the build links `rsa`.
+#[cfg(feature = "rustcrypto-full")]
+fn rsa_key_valid(n: &[u8], e: &[u8]) -> bool {
+    let modulus = rsa::BigUint::from_bytes_be(n);
+    (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&modulus.bits())
+        && rsa::RsaPublicKey::new_with_max_size(
+            modulus,
+            rsa::BigUint::from_bytes_be(e),
+            MAX_RSA_BITS,
+        )
+        .is_ok()
+}
+
+/// The same checks on the bytes, for builds that do not link `rsa` (see
+/// [`rsa_modulus_bytes`](crate::crypto::rsa_modulus_bytes)).
+#[cfg(not(feature = "rustcrypto-full"))]
+fn rsa_key_valid(n: &[u8], e: &[u8]) -> bool {
+    crate::crypto::rsa_modulus_bytes(n, e).is_some()
 }
 
 /// RFC 8037 §2: `crv` = `Ed25519` and `x` the 32-byte encoded point.
@@ -376,5 +447,76 @@ mod tests {
             vec!["{}"; MAX_JWKS_KEYS + 1].join(",")
         );
         assert_eq!(JwkSet::parse(many.as_bytes()), Err(JwkError::Malformed));
+    }
+
+    /// The curve-equation check (builds without `p384`) gives `p384`'s verdict: valid points,
+    /// points moved off the curve, coordinates of p or more (also ones congruent to a point),
+    /// other tags and lengths.
+    #[test]
+    fn p384_equation_agrees_with_p384() {
+        use p384::elliptic_curve::sec1::ToEncodedPoint;
+        let p384_says = |point: &[u8]| p384::PublicKey::from_sec1_bytes(point).is_ok();
+        let both = |point: &[u8], want: bool| {
+            assert_eq!(p384_says(point), want, "{point:02x?}");
+            assert_eq!(p384_on_curve(point), want, "{point:02x?}");
+        };
+        for i in 1..=64u8 {
+            let secret = p384::SecretKey::from_slice(&[i; 48]).unwrap();
+            let point = secret
+                .public_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec();
+            both(&point, true);
+            for byte in [1, 48, 49, 96] {
+                let mut moved = point.clone();
+                moved[byte] ^= 1 << (i % 8);
+                both(&moved, false);
+            }
+            // `p384` also decodes the compressed form, which `ec_key` never builds.
+            let compressed = secret.public_key().to_encoded_point(true);
+            assert!(!p384_on_curve(compressed.as_bytes()));
+            let mut tag = point.clone();
+            tag[0] = 0x02 + (i & 1);
+            both(&tag, false);
+            both(&point[..96], false);
+        }
+        // x + p for points with a small x: on the curve mod p, but not a canonical coordinate.
+        let prime: [u8; 48] = base16ct::lower::decode_vec(
+            "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffff",
+        )
+        .unwrap()
+        .try_into()
+        .unwrap();
+        let mut found = 0;
+        for x in 0..64u8 {
+            let mut compressed = [0u8; 49];
+            compressed[0] = 0x02;
+            compressed[48] = x;
+            let Ok(key) = p384::PublicKey::from_sec1_bytes(&compressed) else {
+                continue;
+            };
+            let point = key.to_encoded_point(false).as_bytes().to_vec();
+            both(&point, true);
+            let mut high = point.clone();
+            let mut carry = u16::from(x);
+            for j in (0..48).rev() {
+                let sum = u16::from(prime[j]) + carry;
+                high[1 + j] = sum as u8;
+                carry = sum >> 8;
+            }
+            assert_eq!(carry, 0);
+            both(&high, false);
+            found += 1;
+        }
+        assert!(found > 5, "{found}");
+        for coordinate in [[0u8; 48], prime, [0xff; 48]] {
+            let mut point = vec![0x04];
+            point.extend_from_slice(&coordinate);
+            point.extend_from_slice(&coordinate);
+            both(&point, false);
+        }
+        both(&[0x00], false);
+        both(&[], false);
     }
 }

@@ -24,19 +24,33 @@ async function startJwksServer(jwks) {
 
 for (const runtime of RUNTIMES) {
   describe(`JWKS issuer on ${runtime}`, () => {
-    let jose, origin, jwksServer, gateway, downGateway, signingKey;
+    let jose, origin, jwksServer, gateway, downGateway, signingKey, p384Key;
 
     before(async () => {
       jose = await npm('jose', 'dist/webapi/index.js');
       const pair = await jose.generateKeyPair('ES256', { extractable: true });
       signingKey = pair.privateKey;
       const jwk = { ...(await jose.exportJWK(pair.publicKey)), kid: 'key-2026', use: 'sig', alg: 'ES256' };
-      jwksServer = await startJwksServer({ keys: [jwk] });
+      // P-384 keys are validated when parsed (the Workers build without `p384`, by the curve
+      // equation): a point moved off the curve and coordinates ≥ p are dropped from the set.
+      const p384 = await jose.generateKeyPair('ES384', { extractable: true });
+      p384Key = p384.privateKey;
+      const good = { ...(await jose.exportJWK(p384.publicKey)), use: 'sig', alg: 'ES384' };
+      const y = Buffer.from(good.y, 'base64url');
+      y[47] ^= 1;
+      const ff = Buffer.alloc(48, 0xff).toString('base64url');
+      const keys = [
+        jwk,
+        { ...good, kid: 'p384' },
+        { ...good, kid: 'p384-off-curve', y: y.toString('base64url') },
+        { ...good, kid: 'p384-out-of-range', x: ff, y: ff },
+      ];
+      jwksServer = await startJwksServer({ keys });
       origin = await startOrigin();
       const config = (jwksUri) => ({
         origin: origin.url,
         routes: [{ path: '/orders/*' }],
-        issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['ES256'], jwks_uri: jwksUri }],
+        issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['ES256', 'ES384'], jwks_uri: jwksUri }],
       });
       [gateway, downGateway] = await Promise.all([
         startGateway(runtime, config(jwksServer.url)),
@@ -49,11 +63,11 @@ for (const runtime of RUNTIMES) {
       await Promise.all([origin?.close(), jwksServer?.close()]);
     });
 
-    const mint = (kid = 'key-2026') => {
+    const mint = (kid = 'key-2026', alg = 'ES256', key = signingKey) => {
       const now = Math.floor(Date.now() / 1000);
       return new jose.SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'bob', exp: now + 120, iat: now })
-        .setProtectedHeader({ alg: 'ES256', kid })
-        .sign(signingKey);
+        .setProtectedHeader({ alg, kid })
+        .sign(key);
     };
 
     async function call(url, token) {
@@ -80,6 +94,17 @@ for (const runtime of RUNTIMES) {
       assert.equal(res.status, 401);
       assert.equal(body.code, 'ERR_JWKS_NO_MATCHING_KEY');
       assert.equal(originCalls, 0);
+    });
+
+    test('P-384 keys: a valid one verifies; one off the curve or out of range is no key (401)', async () => {
+      const ok = await call(gateway.url, await mint('p384', 'ES384', p384Key));
+      assert.equal(ok.res.status, 200, JSON.stringify(ok.body));
+      for (const kid of ['p384-off-curve', 'p384-out-of-range']) {
+        const { res, body, originCalls } = await call(gateway.url, await mint(kid, 'ES384', p384Key));
+        assert.equal(res.status, 401, kid);
+        assert.equal(body.code, 'ERR_JWKS_NO_MATCHING_KEY', kid);
+        assert.equal(originCalls, 0);
+      }
     });
 
     test('a key source that is down fails closed with 503 and Retry-After', async () => {

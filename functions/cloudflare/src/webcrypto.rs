@@ -5,8 +5,8 @@
 //! algorithm, as built natively and for Spin), so the checks RustCrypto makes that
 //! WebCrypto would not (or makes differently) run here first, in Rust:
 //! - ECDSA signatures must be exactly 64 (P-256) or 96 (P-384) bytes of `r || s` (RFC 7518 §3.4);
-//! - RSA moduli must be odd and within [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`], exponents odd and in
-//!   3..=2³³−1 (the `rsa` crate's bounds), signatures exactly as long as the modulus;
+//! - RSA moduli must be odd and within the size bounds, exponents odd and in 3..=2³³−1 (the `rsa`
+//!   crate's checks, [`rsa_modulus_bytes`]), signatures exactly as long as the modulus;
 //! - Ed25519 keys of small order and signatures whose `R` is a small-order point are refused, as
 //!   `ed25519-dalek`'s `verify_strict` does (BoringSSL would accept them).
 //!
@@ -19,8 +19,8 @@
 //! of Wasm saved; same verdicts, which `tests/e2e/webcrypto.test.mjs` checks against known answers).
 
 use edgeward::crypto::{
-    rustcrypto_verifies, verify_sync, BadSignature, PublicKey, RustCrypto, Scheme,
-    SignatureVerifier, MAX_RSA_BITS, MIN_RSA_BITS,
+    rsa_modulus_bytes, rustcrypto_verifies, verify_sync, BadSignature, PublicKey, RustCrypto,
+    Scheme, SignatureVerifier,
 };
 use std::cell::{OnceCell, RefCell};
 use wasm_bindgen::prelude::*;
@@ -133,7 +133,7 @@ fn precheck(
         (EcdsaP256Sha256 | EcdsaP256Sha384, PublicKey::P256(_))
         | (EcdsaP384Sha384 | EcdsaP384Sha256, PublicKey::P384(_)) => return Ok(None),
         (_, PublicKey::Rsa { n, e }) => {
-            exact(rsa_modulus_bytes(n, e)?)?;
+            exact(rsa_modulus_bytes(n, e).ok_or(BadSignature)?)?;
             let (hash, salt) = match scheme {
                 RsaPkcs1Sha256 | RsaPssSha256 => ("SHA-256", 32),
                 RsaPkcs1Sha384 | RsaPssSha384 => ("SHA-384", 48),
@@ -154,25 +154,6 @@ fn precheck(
         }
         _ => return Err(BadSignature),
     }))
-}
-
-/// The modulus length in bytes, after the `rsa` crate's checks on `n` and `e`.
-fn rsa_modulus_bytes(n: &[u8], e: &[u8]) -> Result<usize, BadSignature> {
-    let trim = |b: &[u8]| -> Vec<u8> { b.iter().copied().skip_while(|&x| x == 0).collect() };
-    let (n, e) = (trim(n), trim(e));
-    let bits = n
-        .first()
-        .map_or(0, |&top| n.len() * 8 - top.leading_zeros() as usize);
-    let exponent = (e.len() <= 8).then(|| e.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)));
-    let odd = |b: &[u8]| b.last().is_some_and(|x| x & 1 == 1);
-    match exponent {
-        Some(3..=0x1_ffff_ffff)
-            if odd(&e) && odd(&n) && (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) =>
-        {
-            Ok(n.len())
-        }
-        _ => Err(BadSignature),
-    }
 }
 
 /// Whether `r` is the canonical encoding of one of the eight points of small order. A
