@@ -274,3 +274,25 @@ impl Drop for Waiting {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Slab;
+
+    #[test]
+    fn slab_ids_are_reused_and_next_id_predicts_insert() {
+        let mut slab = Slab::new();
+        assert_eq!(slab.next_id(), 0);
+        let a = slab.insert("a");
+        let b = slab.insert("b");
+        assert_eq!((a, b), (0, 1));
+        assert_eq!(slab.remove(a), Some("a"));
+        assert_eq!(slab.remove(a), None, "removed once");
+        assert_eq!(slab.get_mut(a), None);
+        assert_eq!(slab.next_id(), a);
+        assert_eq!(slab.insert("c"), a, "a free slot is reused");
+        assert_eq!(slab.next_id(), 2);
+        assert_eq!(slab.get_mut(b).map(|v| *v), Some("b"));
+        assert_eq!(slab.remove(7), None, "an unknown id is nothing");
+    }
+}
