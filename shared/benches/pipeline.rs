@@ -1,8 +1,10 @@
 //! Native benchmark of the whole pipeline with a fake platform (`cargo bench -p edgeward --bench
 //! pipeline`): `Gateway::handle` from request to `Outcome`, for an anonymous route (no token work),
-//! a valid ES256 token from inline JWKS (extract → verify → claims → forward), and an expired token
-//! (the 401 path). Same fake platform as `tests/pipeline.rs`. Figures compare changes on one
-//! machine; nothing here is asserted by tests.
+//! a valid ES256 token from inline JWKS (extract → verify → claims → forward), an expired token
+//! (the 401 path), and opaque tokens: a new one each time (the RFC 7662 JSON answer, served by the
+//! fake platform, is parsed and judged) and a cached one. Then RFC 9421 signing of a forwarded
+//! request (signature base + HMAC-SHA256 or ECDSA P-256). Figures compare changes on one machine;
+//! nothing here is asserted by tests.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -44,8 +46,18 @@ impl Platform for Fake {
     fn random(&self, buf: &mut [u8]) {
         buf.fill(7);
     }
+    /// The introspection endpoint: every token is active (RFC 7662 JSON).
     async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        Err(FetchError::Unreachable)
+        let answer = json!({
+            "active": true, "sub": "alice", "scope": "orders:read orders:write",
+            "client_id": "bench-client", "iss": ISS, "exp": NOW + 300, "iat": NOW - 10,
+            "token_type": "access_token",
+        });
+        Ok(FetchResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: answer.to_string().into_bytes(),
+        })
     }
 }
 
@@ -78,8 +90,13 @@ fn gateway() -> Gateway {
             "issuer": ISS, "audiences": ["https://api.test"], "algorithms": ["ES256"],
             "require_typ": "at+jwt", "jwks": { "keys": [jwk] },
         }],
+        "introspection": {
+            "endpoint": "https://as.test/introspect", "issuer": ISS, "client_id": "gateway",
+            "client_secret_name": "BENCH_SECRET", "response": "json",
+        },
     });
-    Gateway::with_trust_anchors(Some(&config.to_string()), &|_| None, "bench", &[])
+    let secret = |name: &str| (name == "BENCH_SECRET").then(|| "bench-secret".to_owned());
+    Gateway::with_trust_anchors(Some(&config.to_string()), &secret, "bench", &[])
 }
 
 fn request(path: &str, token: Option<&str>) -> Request {
@@ -123,5 +140,71 @@ fn pipeline(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, pipeline);
+/// Opaque tokens: a new one on every iteration (introspection answer parsed), and a cached one.
+fn opaque(c: &mut Criterion) {
+    let gw = gateway();
+    let cached = request("/api/orders", Some("opaque-cached-0000"));
+    let forwarded = matches!(block_on(gw.handle(&Fake, &cached)), Outcome::Forward(_));
+    assert!(forwarded, "opaque token forwarded");
+    let mut n = 0u64;
+    c.bench_function("pipeline/opaque token, introspection answer parsed", |b| {
+        b.iter(|| {
+            n += 1;
+            let req = request("/api/orders", Some(&format!("opaque-{n:016}")));
+            block_on(gw.handle(&Fake, black_box(&req)))
+        })
+    });
+    c.bench_function("pipeline/opaque token, cached answer", |b| {
+        b.iter(|| block_on(gw.handle(&Fake, black_box(&cached))))
+    });
+}
+
+/// RFC 9421 signing of a forwarded request: the signature base, then the signature.
+fn message_signature(c: &mut Criterion) {
+    use edgeward::message_signature::{
+        sign, signature_base, Message, Param, SignatureParams, SigningKey as Rfc9421Key,
+    };
+    let mut headers = Headers::new();
+    headers.append("content-type", "application/json");
+    headers.append("x-edgeward-sub", "alice");
+    headers.append("x-edgeward-scope", "orders:read orders:write");
+    let message = Message {
+        method: "POST",
+        target_uri: "https://origin.test:8080/api/orders?x=1",
+        headers: &headers,
+        status: None,
+    };
+    let params = SignatureParams {
+        components: [
+            "@method",
+            "@target-uri",
+            "content-type",
+            "x-edgeward-sub",
+            "x-edgeward-scope",
+        ]
+        .map(String::from)
+        .to_vec(),
+        params: vec![
+            ("created".into(), Param::Integer(NOW as i64)),
+            ("keyid".into(), Param::String("edgeward-gateway".into())),
+        ],
+    };
+    let ecdsa = signing_key();
+    for (name, key) in [
+        (
+            "hmac-sha256",
+            Rfc9421Key::Hmac(b"0123456789abcdef0123456789abcdef"),
+        ),
+        ("ecdsa-p256-sha256", Rfc9421Key::EcdsaP256(&ecdsa)),
+    ] {
+        c.bench_function(&format!("rfc9421/sign forwarded request ({name})"), |b| {
+            b.iter(|| {
+                let base = signature_base(black_box(&message), &params).expect("base");
+                sign(&key, &base)
+            })
+        });
+    }
+}
+
+criterion_group!(benches, pipeline, opaque, message_signature);
 criterion_main!(benches);
