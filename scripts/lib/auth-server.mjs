@@ -13,6 +13,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+// Access token lifetime in seconds (EDGEWARD_AS_TOKEN_TTL; scripts/bench needs its tokens for a whole run).
+const TOKEN_TTL = Number(process.env.EDGEWARD_AS_TOKEN_TTL) || 600;
 const port = Number(process.argv[2] || 9000);
 const { default: Provider } = await import(pathToFileURL(join(process.env.EDGEWARD_NPM, 'oidc-provider/lib/index.js')).href);
 
@@ -70,17 +72,17 @@ const provider = new Provider(issuer, {
       useGrantedResource: () => true,
       getResourceServerInfo: (_ctx, resource) => {
         if (resource === resources.jwt) {
-          return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: 600,
+          return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: TOKEN_TTL,
             accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
         }
         if (resource === resources.opaque) {
-          return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: 600, accessTokenFormat: 'opaque' };
+          return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: TOKEN_TTL, accessTokenFormat: 'opaque' };
         }
         throw new Provider.errors.InvalidTarget();
       },
     },
   },
-  ttl: { ClientCredentials: 600 },
+  ttl: { ClientCredentials: TOKEN_TTL },
 });
 provider.proxy = false;
 
