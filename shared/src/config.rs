@@ -1178,6 +1178,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "config-paths")] // without it, serde errors carry line and column only
     fn unknown_nested_field_is_named_with_its_path() {
         let err = Config::from_json(
             r#"{"origin":"http://o","routes":[{"path":"/a"},{"path":"/b","anonymus":true}]}"#,

@@ -10,7 +10,7 @@
 //! (kept, unused), `exp`-style key metadata, and symmetric (`oct`) keys, which are never accepted.
 
 use crate::crypto::PublicKey;
-#[cfg(feature = "rustcrypto-full")]
+#[cfg(any(test, feature = "rustcrypto-full"))]
 use crate::crypto::{MAX_RSA_BITS, MIN_RSA_BITS};
 use crate::jws::{x5c_certs, Alg};
 use crate::strict;
@@ -276,9 +276,16 @@ fn rsa_key(object: &Map<String, Value>) -> Result<PublicKey, JwkError> {
     Ok(PublicKey::Rsa { n, e })
 }
 
-/// The `rsa` crate's public-key checks, and the size bounds, where the build links `rsa`.
+/// The `rsa` crate's public-key checks, where the build links `rsa`.
 #[cfg(feature = "rustcrypto-full")]
 fn rsa_key_valid(n: &[u8], e: &[u8]) -> bool {
+    rsa_crate_accepts(n, e)
+}
+
+/// The `rsa` crate's public-key checks and the size bounds (also the reference the byte checks of
+/// [`rsa_modulus_bytes`](crate::crypto::rsa_modulus_bytes) are tested against).
+#[cfg(any(test, feature = "rustcrypto-full"))]
+pub(crate) fn rsa_crate_accepts(n: &[u8], e: &[u8]) -> bool {
     let modulus = rsa::BigUint::from_bytes_be(n);
     (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&modulus.bits())
         && rsa::RsaPublicKey::new_with_max_size(
