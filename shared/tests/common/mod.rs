@@ -11,6 +11,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 pub mod fake;
+pub mod token_cache;
 
 /// Drives a future that never waits on I/O (the RustCrypto verifier is always ready).
 pub fn block_on<F: Future>(future: F) -> F::Output {
