@@ -444,9 +444,15 @@ async fn bind<P: Platform>(
         }
         (_, Credential::Dpop(access_token), Some(jkt)) => {
             // The token's `ath`: kept with a verified JWT, else hashed now.
-            let ath = token.ath.clone();
-            let ath = ath.unwrap_or_else(|| dpop::access_token_hash(access_token));
-            check_proof(loaded, platform, request, url, &ath, jkt).await?;
+            let hashed;
+            let ath = match &token.ath {
+                Some(ath) => ath.as_str(),
+                None => {
+                    hashed = dpop::access_token_hash(access_token);
+                    hashed.as_str()
+                }
+            };
+            check_proof(loaded, platform, request, url, ath, jkt).await?;
             if let Some(key) = &loaded.dpop.nonce {
                 response_headers.append("dpop-nonce", &key.issue(platform.now()));
             }
