@@ -7,7 +7,7 @@ mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::fake::FakePlatform;
-use common::{block_on, p256_jwk as jwk, p256_key as key, Counting};
+use common::{block_on, get as request, p256_jwk as jwk, p256_key as key, Counting};
 use edgeward::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
 use edgeward::platform::{FetchError, FetchResponse};
@@ -105,15 +105,6 @@ fn gateway() -> Gateway {
     });
     let secrets = |name: &str| (name == "SECRET").then(|| "s3cret".to_owned());
     Gateway::with_trust_anchors(Some(&config.to_string()), &secrets, "test", &[])
-}
-
-fn request(url: &str, headers: &[(&str, &str)]) -> Request {
-    Request {
-        method: "GET".into(),
-        url: url.into(),
-        headers: headers.iter().copied().collect(),
-        client_cert: None,
-    }
 }
 
 /// The refusal: status, `WWW-Authenticate` and the JSON `code`. Panics when forwarded.

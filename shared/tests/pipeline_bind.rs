@@ -5,7 +5,7 @@ mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::fake::{FakePlatform, Replay};
-use common::{block_on, p256_jwk as jwk, p256_key as key, sign_es256 as sign};
+use common::{block_on, get as request, p256_jwk as jwk, p256_key as key, sign_es256 as sign};
 use edgeward::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
 use edgeward::{ClientCert, Forward, Gateway, Outcome, Request};
@@ -82,15 +82,6 @@ fn gateway_with(extra: Value) -> Gateway {
 
 fn gateway() -> Gateway {
     gateway_with(json!({}))
-}
-
-fn request(url: &str, headers: &[(&str, &str)]) -> Request {
-    Request {
-        method: "GET".into(),
-        url: url.into(),
-        headers: headers.iter().copied().collect(),
-        client_cert: None,
-    }
 }
 
 fn forwarded(outcome: Outcome) -> Forward {

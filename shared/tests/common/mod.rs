@@ -13,6 +13,16 @@ use std::task::{Context, Poll, Waker};
 pub mod fake;
 pub mod token_cache;
 
+/// A GET of `url` with these header fields and no client certificate.
+pub fn get(url: &str, headers: &[(&str, &str)]) -> edgeward::Request {
+    edgeward::Request {
+        method: "GET".into(),
+        url: url.into(),
+        headers: headers.iter().copied().collect(),
+        client_cert: None,
+    }
+}
+
 /// Drives a future that never waits on I/O (the RustCrypto verifier is always ready).
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);

@@ -49,12 +49,7 @@ pub fn gateway(issuer_extra: Value, extra: Value) -> Gateway {
 }
 
 pub fn request(headers: &[(&str, &str)]) -> Request {
-    Request {
-        method: "GET".into(),
-        url: API.into(),
-        headers: headers.iter().copied().collect(),
-        client_cert: None,
-    }
+    super::get(API, headers)
 }
 
 pub fn bearer_via(gw: &Gateway, fake: &FakePlatform<Counting>, token: &str) -> Result<(), String> {
