@@ -41,6 +41,19 @@ pub fn looks_like_jws(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
+/// True when a credential that is not a compact JWS still has the shape of a JOSE compact
+/// serialization: dot-separated segments whose first one is base64url of a JSON object (a JWE,
+/// RFC 7516 §7.1, has five; a JWS, RFC 7515 §7.1, three). The gateway accepts no such token other
+/// than a JWS, and an authorization server would only refuse it (RFC 7662 introspection is for
+/// the AS's own opaque tokens), so it is rejected locally without an introspection call.
+pub fn looks_like_jose(token: &str) -> bool {
+    let Some((first, _)) = token.split_once('.') else {
+        return false;
+    };
+    crate::strict::b64url(first)
+        .is_some_and(|header| serde_json::from_slice::<Map<String, Value>>(&header).is_ok())
+}
+
 /// `typ` value of RFC 9701 §5 introspection responses.
 const INTROSPECTION_TYP: &str = "token-introspection+jwt";
 

@@ -56,6 +56,17 @@ pub fn extract(headers: &Headers) -> Result<Credential<'_>, Error> {
     })
 }
 
+/// True when the (single) `Authorization` field uses the `DPoP` scheme (RFC 9449 §7.1), whether
+/// or not the rest of it is well formed: the client's scheme decides its challenges.
+pub fn scheme_is_dpop(headers: &Headers) -> bool {
+    match headers.get_single("authorization") {
+        Ok(Some(value)) => value
+            .split_once(' ')
+            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("dpop")),
+        _ => false,
+    }
+}
+
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');

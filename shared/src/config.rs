@@ -259,6 +259,18 @@ pub struct Introspection {
     /// The issuer must be listed in `issuers`: its keys authenticate the pushes.
     #[serde(default)]
     pub warmup: bool,
+    /// Audiences an introspected token must name in `aud` (RFC 8707 resource indicators), like a
+    /// JWT's. Default: every audience of the configured `issuers`; the list must not end up empty.
+    #[serde(default)]
+    pub audiences: Option<Vec<String>>,
+    /// Whether an answer without `aud` is rejected (default true). RFC 7662 §2.2 makes `aud`
+    /// optional; set false only for an AS that never reports it.
+    #[serde(default = "default_true")]
+    pub require_audience: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_introspection_response() -> String {
@@ -314,12 +326,36 @@ impl Introspection {
                 "needs 0 < timeout_ms <= 30000 and cache_capacity > 0",
             ));
         }
+        let audiences = self.audiences(issuers);
+        if audiences.is_empty() || audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::new(
+                format!("{at}.audiences"),
+                "introspected tokens need an audience to be held to: list introspection.audiences (or give issuers audiences)",
+            ));
+        }
         Ok(())
+    }
+
+    /// The audiences introspected tokens are held to: as configured, else the issuers' union.
+    fn audiences(&self, issuers: &[Issuer]) -> Vec<String> {
+        match &self.audiences {
+            Some(list) => list.clone(),
+            None => {
+                let mut all: Vec<String> = Vec::new();
+                for audience in issuers.iter().flat_map(|i| &i.audiences) {
+                    if !all.contains(audience) {
+                        all.push(audience.clone());
+                    }
+                }
+                all
+            }
+        }
     }
 
     /// The introspector settings, with the client secret resolved from the platform.
     pub fn settings(
         &self,
+        issuers: &[Issuer],
         secrets: crate::SecretLookup<'_>,
     ) -> Result<crate::introspection::Settings, ConfigError> {
         let client_secret = secrets(&self.client_secret_name).ok_or_else(|| {
@@ -342,6 +378,8 @@ impl Introspection {
             max_ttl: self.max_ttl,
             negative_ttl: self.negative_ttl,
             capacity: self.cache_capacity,
+            audiences: self.audiences(issuers),
+            require_audience: self.require_audience,
         })
     }
 }

@@ -83,6 +83,9 @@ pub enum TokenFault {
     TooLarge,
     /// Not a well-formed compact JWS (segments, base64url, JSON objects, duplicate members).
     Malformed,
+    /// A JOSE serialization other than the compact JWS, e.g. an encrypted JWT (JWE, RFC 7516):
+    /// refused locally, never sent to introspection.
+    UnsupportedJose,
     /// The header names an algorithm not allowed for this issuer.
     AlgorithmNotAllowed,
     /// The header carries a `crit` member naming an extension we do not understand.
@@ -210,6 +213,7 @@ impl TokenFault {
         match self {
             TokenFault::TooLarge => "ERR_TOKEN_TOO_LARGE",
             TokenFault::Malformed => "ERR_JWS_MALFORMED",
+            TokenFault::UnsupportedJose => "ERR_JOSE_NOT_SUPPORTED",
             TokenFault::AlgorithmNotAllowed => "ERR_JOSE_ALG_NOT_ALLOWED",
             TokenFault::UnsupportedCritical => "ERR_JOSE_CRIT_UNSUPPORTED",
             TokenFault::UnknownKey => "ERR_JWKS_NO_MATCHING_KEY",
@@ -235,6 +239,7 @@ impl TokenFault {
         match self {
             TokenFault::TooLarge => "token too large",
             TokenFault::Malformed => "token is not a well-formed JWS",
+            TokenFault::UnsupportedJose => "only compact JWS tokens are accepted (no JWE)",
             TokenFault::AlgorithmNotAllowed => "signing algorithm not allowed",
             TokenFault::UnsupportedCritical => "unsupported critical header",
             TokenFault::UnknownKey => "no matching key",
@@ -279,18 +284,27 @@ impl Error {
         }
     }
 
-    /// Renders the error as the HTTP response the client receives.
+    /// Renders the error as the HTTP response the client receives, with `Bearer` challenges.
     pub fn to_response(&self) -> Response {
+        self.to_response_as(Scheme::Bearer)
+    }
+
+    /// Renders the error as the HTTP response for a client that used `scheme`: token, request
+    /// and policy refusals challenge with that scheme (RFC 6750 §3; RFC 9449 §7.1 for `DPoP`,
+    /// whose challenges also carry `algs`). Proof and nonce errors are always `DPoP`.
+    pub fn to_response_as(&self, scheme: Scheme) -> Response {
+        let bearer = |status, error, description: &str, code: &str| {
+            challenge(scheme, status, error, description, code)
+        };
         match self {
             Error::MissingCredential => bearer(401, None, "access token required", self.code()),
-            Error::MissingDpopCredential { algs } => {
-                let body = json!({ "error": "unauthorized",
-                    "error_description": "DPoP-bound access token required", "code": self.code() });
-                let mut response = Response::json(401, &body);
-                let challenge = format!(r#"DPoP realm="edgeward", algs="{algs}""#);
-                response.headers.append("www-authenticate", &challenge);
-                response
-            }
+            Error::MissingDpopCredential { algs } => challenge(
+                Scheme::Dpop(*algs),
+                401,
+                None,
+                "DPoP-bound access token required",
+                self.code(),
+            ),
             Error::InvalidRequest(why) => bearer(400, Some("invalid_request"), why, self.code()),
             Error::InvalidToken(fault) => {
                 bearer(401, Some("invalid_token"), fault.description(), self.code())
@@ -365,7 +379,7 @@ impl Error {
     }
 }
 
-/// Appends auth-params to the `WWW-Authenticate` challenge of a response built by [`bearer`].
+/// Appends auth-params to the `WWW-Authenticate` challenge of a response built by [`challenge`].
 /// Values come from validated configuration (RFC 6749 §3.3 scope tokens, integers): never quoted
 /// strings that would need escaping, never client input.
 fn extend_challenge(response: &mut Response, params: &str) {
@@ -385,16 +399,36 @@ fn plain(status: u16, error: &str, description: &str, code: &str) -> Response {
     Response::json(status, &body)
 }
 
-/// RFC 6750 §3: a `WWW-Authenticate: Bearer` challenge, plus the same facts as JSON.
-fn bearer(status: u16, error: Option<&str>, description: &str, code: &str) -> Response {
-    let challenge = match error {
-        Some(error) => {
-            format!(
-                r#"Bearer realm="edgeward", error="{error}", error_description="{description}""#
-            )
-        }
-        None => r#"Bearer realm="edgeward""#.to_owned(),
+/// The authentication scheme of a refusal's challenge: the one the client used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Bearer` (RFC 6750 §3), also when the client sent no credential.
+    Bearer,
+    /// `DPoP` (RFC 9449 §7.1), announcing the accepted proof algorithms.
+    Dpop(AlgSet),
+}
+
+/// RFC 6750 §3 / RFC 9449 §7.1: a `WWW-Authenticate` challenge in `scheme`, plus the same facts
+/// as JSON.
+fn challenge(
+    scheme: Scheme,
+    status: u16,
+    error: Option<&str>,
+    description: &str,
+    code: &str,
+) -> Response {
+    let mut challenge = match scheme {
+        Scheme::Bearer => r#"Bearer realm="edgeward""#.to_owned(),
+        Scheme::Dpop(_) => r#"DPoP realm="edgeward""#.to_owned(),
     };
+    if let Some(error) = error {
+        challenge.push_str(&format!(
+            r#", error="{error}", error_description="{description}""#
+        ));
+    }
+    if let Scheme::Dpop(algs) = scheme {
+        challenge.push_str(&format!(r#", algs="{algs}""#));
+    }
     let body = json!({
         "error": error.unwrap_or("unauthorized"),
         "error_description": description,
@@ -407,13 +441,7 @@ fn bearer(status: u16, error: Option<&str>, description: &str, code: &str) -> Re
 
 /// RFC 9449 §7.1: a `WWW-Authenticate: DPoP` challenge with the accepted `algs`, plus the JSON.
 fn dpop(error: &str, description: &str, algs: AlgSet, code: &str) -> Response {
-    let challenge = format!(
-        r#"DPoP realm="edgeward", error="{error}", error_description="{description}", algs="{algs}""#
-    );
-    let body = json!({ "error": error, "error_description": description, "code": code });
-    let mut response = Response::json(401, &body);
-    response.headers.append("www-authenticate", &challenge);
-    response
+    challenge(Scheme::Dpop(algs), 401, Some(error), description, code)
 }
 
 #[cfg(test)]
@@ -484,6 +512,7 @@ mod tests {
         let tokens = [
             T::TooLarge,
             T::Malformed,
+            T::UnsupportedJose,
             T::AlgorithmNotAllowed,
             T::UnsupportedCritical,
             T::UnknownKey,
@@ -596,6 +625,41 @@ mod tests {
             // The JSON body carries the same facts.
             let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
             assert_eq!(body["code"], error.code());
+        }
+    }
+
+    /// RFC 9449 §7.1: a client that used the `DPoP` scheme gets `DPoP` challenges, with `algs`,
+    /// for every refusal with a challenge, with the same status and error code as with `Bearer`.
+    #[test]
+    fn a_dpop_client_gets_dpop_challenges() {
+        let algs = AlgSet::default_proof_algs();
+        for (error, status) in client_errors() {
+            let bearer = error.to_response();
+            let response = error.to_response_as(Scheme::Dpop(algs));
+            assert_eq!(response.status, status, "{error:?}");
+            let challenge = response.headers.get_single("www-authenticate");
+            let challenge = challenge.unwrap().unwrap();
+            assert!(
+                challenge.starts_with(r#"DPoP realm="edgeward""#),
+                "{challenge}"
+            );
+            assert!(
+                challenge.contains(&format!(r#"algs="{algs}""#)),
+                "{challenge}"
+            );
+            assert_eq!(challenge.matches("algs=").count(), 1, "{challenge}");
+            let bearer_challenge = bearer.headers.get_single("www-authenticate");
+            let error_param = |c: &str| {
+                c.split(", ")
+                    .find(|p| p.starts_with("error="))
+                    .map(str::to_owned)
+            };
+            assert_eq!(
+                error_param(challenge),
+                error_param(bearer_challenge.unwrap().unwrap()),
+                "{error:?}"
+            );
+            assert_eq!(response.body, bearer.body, "{error:?}");
         }
     }
 

@@ -13,9 +13,9 @@
 
 use crate::access_token::VerifiedToken;
 use crate::assertion::{self, AssertionClaims, GatewayKey};
-use crate::config::{ConfigError, Forwarding, ForwardingSecrets, SignatureAlgorithm};
+use crate::config::{ConfigError, Forwarding, ForwardingSecrets, SignatureAlgorithm, TokenKind};
 use crate::error::Error;
-use crate::http::{Forward, Headers};
+use crate::http::{BodyFraming, Forward, Headers};
 use crate::message_signature::{self, Message, Param, SignatureParams, SigningKey};
 use crate::platform::Platform;
 use crate::trace_context::TraceContext;
@@ -39,6 +39,7 @@ const HOP_BY_HOP: &[&str] = &[
     "transfer-encoding",
     "upgrade",
     "host",
+    // Framing: re-set from the client's by [`framing`].
     "content-length",
 ];
 
@@ -60,22 +61,40 @@ const CLIENT_CERT_FIELDS: &[&str] = &[
 
 /// True for incoming fields that are stripped in every configuration: the gateway namespace,
 /// hop-by-hop fields and client-certificate fields (the well-known ones and `cert_field`, the
-/// configured `mtls.client_cert_header`).
+/// configured `mtls.client_cert_header`). `name` is [`folded`].
 fn always_stripped(name: &str, cert_field: Option<&str>) -> bool {
     name.starts_with(NAMESPACE)
         || HOP_BY_HOP.contains(&name)
         || CLIENT_CERT_FIELDS.contains(&name)
-        || cert_field.is_some_and(|field| field.eq_ignore_ascii_case(name))
+        || cert_field.is_some_and(|field| same_name(field, name))
+}
+
+/// A field name as CGI-style origins read it: lower case, `_` as `-`. CGI (RFC 3875 §4.1.18),
+/// WSGI, PHP, Rack and nginx-fronted apps fold both `x-edgeward-sub` and `x_edgeward_sub` into
+/// `HTTP_X_EDGEWARD_SUB`, so every protected name is compared in this form: stripping only the
+/// dashed spelling would let a client forge a protected field through the underscored one.
+fn folded(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.contains('_') {
+        true => std::borrow::Cow::Owned(name.replace('_', "-").to_ascii_lowercase()),
+        false => std::borrow::Cow::Borrowed(name),
+    }
+}
+
+/// True when two field names fold to the same name ([`folded`]; `protected` may have any case).
+fn same_name(protected: &str, folded_name: &str) -> bool {
+    protected.len() == folded_name.len()
+        && protected
+            .bytes()
+            .zip(folded_name.bytes())
+            .all(|(p, n)| p.to_ascii_lowercase() == n || (p == b'_' && n == b'-'))
 }
 
 /// Fields the gateway sets itself; incoming ones are dropped (trace fields are re-set).
-const GATEWAY_FIELDS: &[&str] = &[
-    "signature",
-    "signature-input",
-    "traceparent",
-    "tracestate",
-    "x-request-id",
-];
+const GATEWAY_FIELDS: &[&str] = &["traceparent", "tracestate", "x-request-id"];
+
+/// Prefix of the RFC 9421 fields (`Signature`, `Signature-Input`, and relatives such as
+/// `Signature-Agent`): the origin must only ever see the gateway's own signature.
+const SIGNATURE_PREFIX: &str = "signature";
 
 /// Shortest accepted HMAC key, in bytes: the SHA-256 output length (RFC 2104 §3).
 pub const MIN_HMAC_KEY_BYTES: usize = 32;
@@ -143,11 +162,7 @@ impl Forwarder {
     /// `iss` is the gateway (`gateway_id`), the AS's `iss` moves to `token_iss`. `None` without a
     /// gateway signing key (`forwarding.signing_key_secret`). The origin verifies it with
     /// `/.well-known/edgeward/jwks.json`, like the assertion.
-    pub(crate) fn phantom_jwt<P: Platform>(
-        &self,
-        platform: &P,
-        token: &VerifiedToken,
-    ) -> Option<String> {
+    fn phantom_jwt<P: Platform>(&self, platform: &P, token: &VerifiedToken) -> Option<String> {
         let key = self.key.as_ref()?;
         let mut claims = token.claims.clone();
         claims.remove("active");
@@ -164,7 +179,37 @@ impl Forwarder {
         Some(key.sign_jws(&header, &Value::Object(claims)))
     }
 
-    /// Builds the origin request: strip, trace, claim headers, assertion, signature.
+    /// The JWT the origin receives for an opaque token: the AS's own (`application_jwt` mode),
+    /// else one minted by the gateway from the introspected claims when it has a signing key.
+    fn phantom_for<P: Platform>(&self, platform: &P, token: &VerifiedToken) -> Option<String> {
+        if token.kind != TokenKind::Opaque {
+            return None;
+        }
+        match &token.phantom_jwt {
+            Some(jwt) => Some(jwt.clone()),
+            None => self.phantom_jwt(platform, token),
+        }
+    }
+
+    /// The client's fields the origin may see: every protected name ([`folded`]) removed.
+    fn strip(&self, incoming: &Headers, cert_field: Option<&str>) -> Headers {
+        let settings = &self.settings;
+        let assertion_header = settings.assertion.as_ref().map(|a| a.header.as_str());
+        let mut headers = incoming.clone();
+        headers.retain(|name| {
+            let name = folded(name);
+            let name = name.as_ref();
+            !always_stripped(name, cert_field)
+                && (settings.forward_credentials || !CREDENTIALS.contains(&name))
+                && !GATEWAY_FIELDS.contains(&name)
+                && !name.starts_with(SIGNATURE_PREFIX)
+                && !settings.claim_headers.values().any(|h| same_name(h, name))
+                && !assertion_header.is_some_and(|h| same_name(h, name))
+        });
+        headers
+    }
+
+    /// Builds the origin request: strip, trace, claim headers, phantom JWT, assertion, signature.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward<P: Platform>(
         &self,
@@ -178,15 +223,8 @@ impl Forwarder {
         trace: &TraceContext,
     ) -> Result<Forward, Error> {
         let settings = &self.settings;
-        let assertion_header = settings.assertion.as_ref().map(|a| a.header.as_str());
-        let mut headers = incoming.clone();
-        headers.retain(|name| {
-            !always_stripped(name, cert_field)
-                && (settings.forward_credentials || !CREDENTIALS.contains(&name))
-                && !GATEWAY_FIELDS.contains(&name)
-                && !settings.claim_headers.values().any(|h| h == name)
-                && assertion_header != Some(name)
-        });
+        let mut headers = self.strip(incoming, cert_field);
+        let body = framing(method, incoming, &mut headers)?;
         if trace.continued {
             if let Ok(Some(state)) = incoming.get_single("tracestate") {
                 headers.append("tracestate", state);
@@ -217,6 +255,12 @@ impl Forwarder {
                 headers.append(header, &value);
                 covered.push(header.clone());
             }
+        }
+
+        if let Some(jwt) = token.and_then(|t| self.phantom_for(platform, t)) {
+            // The phantom-token pattern: the origin gets a JWT, never the opaque token. Set
+            // before signing, so that `cover: ["authorization"]` signs what is sent.
+            headers.set("authorization", &format!("Bearer {jwt}"));
         }
 
         let url = origin_url(origin, request_url);
@@ -302,8 +346,45 @@ impl Forwarder {
             headers,
             response_headers: Headers::new(),
             timeout_ms: crate::config::DEFAULT_ORIGIN_TIMEOUT_MS,
+            body,
         })
     }
+}
+
+/// The client's body framing, kept for the origin (RFC 9112 §6.3): `Transfer-Encoding` wins over
+/// `Content-Length` (a request with both is sent as a stream, without the length); a valid
+/// `Content-Length` (RFC 9110 §8.6: digits; a list only of one repeated value) is kept and
+/// re-set in `headers`; without either, `GET` and `HEAD` have no body and other methods stream.
+/// A malformed or conflicting `Content-Length` is `400`: the platforms refuse those first, so this
+/// only guards the core's own contract.
+fn framing(method: &str, incoming: &Headers, headers: &mut Headers) -> Result<BodyFraming, Error> {
+    let bad = Error::InvalidRequest("malformed Content-Length");
+    if incoming.get_all("transfer-encoding").next().is_some() {
+        return Ok(BodyFraming::Stream);
+    }
+    let mut length = None;
+    for value in incoming
+        .get_all("content-length")
+        .flat_map(|v| v.split(','))
+    {
+        let value = value.trim();
+        let parsed = match value.bytes().all(|b| b.is_ascii_digit()) {
+            true => value.parse::<u64>().map_err(|_| bad.clone())?,
+            false => return Err(bad),
+        };
+        if length.is_some_and(|known| known != parsed) {
+            return Err(bad);
+        }
+        length = Some(parsed);
+    }
+    Ok(match length {
+        Some(length) => {
+            headers.set("content-length", &length.to_string());
+            BodyFraming::Length(length)
+        }
+        None if matches!(method, "GET" | "HEAD") => BodyFraming::Empty,
+        None => BodyFraming::Stream,
+    })
 }
 
 /// 128 random bits from the platform, base64url: `jti` and `nonce` values.
@@ -352,26 +433,7 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-/// Builds the request for the origin: the origin base URL joined with the request's path and
-/// query, and the incoming headers minus hop-by-hop fields, credentials and the gateway namespace.
-/// This is the stripping alone, as with default [`Forwarding`] settings; the pipeline uses
-/// [`Forwarder`], which also strips the configured header names and adds trace, claims and proofs.
-pub fn to_origin(
-    origin: &Url,
-    request_url: &Url,
-    incoming: &Headers,
-    cert_field: Option<&str>,
-) -> Forward {
-    let mut headers = incoming.clone();
-    headers.retain(|name| !always_stripped(name, cert_field) && !CREDENTIALS.contains(&name));
-    Forward {
-        url: origin_url(origin, request_url),
-        headers,
-        response_headers: Headers::new(),
-        timeout_ms: crate::config::DEFAULT_ORIGIN_TIMEOUT_MS,
-    }
-}
-
+/// The origin base URL joined with the request's path and query.
 fn origin_url(origin: &Url, request_url: &Url) -> String {
     let base = origin.as_str().trim_end_matches('/');
     let mut url = format!("{base}{}", request_url.path());
@@ -392,16 +454,24 @@ mod tests {
 
     #[test]
     fn joins_origin_base_path_and_query() {
-        let headers = Headers::new();
-        let fwd = to_origin(
-            &url("http://o:9/base/"),
-            &url("https://gw/a/b?x=1"),
-            &headers,
-            None,
+        let joined = origin_url(&url("http://o:9/base/"), &url("https://gw/a/b?x=1"));
+        assert_eq!(joined, "http://o:9/base/a/b?x=1");
+        assert_eq!(
+            origin_url(&url("http://o:9"), &url("https://gw/")),
+            "http://o:9/"
         );
-        assert_eq!(fwd.url, "http://o:9/base/a/b?x=1");
-        let fwd = to_origin(&url("http://o:9"), &url("https://gw/"), &headers, None);
-        assert_eq!(fwd.url, "http://o:9/");
+    }
+
+    fn forwarder(settings: Forwarding) -> Forwarder {
+        Forwarder {
+            settings,
+            key: None,
+            hmac: None,
+        }
+    }
+
+    fn names(headers: &Headers) -> Vec<String> {
+        headers.iter().map(|(n, _)| n.to_owned()).collect()
     }
 
     #[test]
@@ -436,16 +506,69 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let fwd = to_origin(
-            &url("http://o"),
-            &url("http://gw/"),
-            &headers,
-            Some("X-My-Cert"),
-        );
-        let names: Vec<_> = fwd.headers.iter().map(|(n, _)| n.to_owned()).collect();
-        assert_eq!(names, vec!["accept"]);
-        let fwd = to_origin(&url("http://o"), &url("http://gw/"), &headers, None);
-        let names: Vec<_> = fwd.headers.iter().map(|(n, _)| n.to_owned()).collect();
-        assert_eq!(names, vec!["accept", "x-my-cert"]);
+        let plain = forwarder(Forwarding::default());
+        assert_eq!(names(&plain.strip(&headers, Some("X-My-Cert"))), ["accept"]);
+        let kept = names(&plain.strip(&headers, None));
+        assert_eq!(kept, ["accept", "x-my-cert"]);
+    }
+
+    /// CGI-style origins read `x_edgeward_sub` as `HTTP_X_EDGEWARD_SUB`: every protected name is
+    /// stripped in its underscored spellings too, and unprotected names are left alone.
+    #[test]
+    fn strips_protected_names_spelled_with_underscores() {
+        let settings: Forwarding = serde_json::from_value(serde_json::json!({
+            "claim_headers": { "sub": "X-User" },
+            "assertion": { "header": "Gateway_Assertion" },
+        }))
+        .unwrap();
+        let headers: Headers = [
+            ("x_edgeward_sub", "admin"),
+            ("X_Edgeward-Scope", "all"),
+            ("x_user", "admin"),
+            ("gateway-assertion", "forged"),
+            ("gateway_assertion", "forged"),
+            ("signature_input", "sig=()"),
+            ("Signature-Agent", "x"),
+            ("x_my_cert", "x"),
+            ("client_cert", ":AAAA:"),
+            ("x_request_id", "forged"),
+            ("authorization", "Bearer t"),
+            ("x_other", "kept"),
+            ("accept", "text/plain"),
+        ]
+        .into_iter()
+        .collect();
+        let kept = forwarder(settings).strip(&headers, Some("X-My-Cert"));
+        assert_eq!(names(&kept), ["x_other", "accept"]);
+    }
+
+    #[test]
+    fn keeps_the_clients_framing() {
+        let frame = |method: &str, fields: &[(&str, &str)]| {
+            let incoming: Headers = fields.iter().copied().collect();
+            let mut out = Headers::new();
+            let framing = framing(method, &incoming, &mut out).map_err(|e| e.code());
+            (
+                framing,
+                out.get_single("content-length").unwrap().map(str::to_owned),
+            )
+        };
+        let length = |n: u64| (Ok(BodyFraming::Length(n)), Some(n.to_string()));
+        assert_eq!(frame("POST", &[("content-length", "0")]), length(0));
+        assert_eq!(frame("PUT", &[("content-length", "12")]), length(12));
+        assert_eq!(frame("GET", &[("content-length", "3")]), length(3));
+        assert_eq!(frame("POST", &[("content-length", "7, 7")]), length(7));
+        let stream = (Ok(BodyFraming::Stream), None);
+        assert_eq!(frame("POST", &[]), stream);
+        let both = [("transfer-encoding", "chunked"), ("content-length", "5")];
+        assert_eq!(frame("POST", &both), stream);
+        assert_eq!(frame("GET", &[]), (Ok(BodyFraming::Empty), None));
+        assert_eq!(frame("HEAD", &[]), (Ok(BodyFraming::Empty), None));
+        let bad = (Err("ERR_REQUEST_INVALID"), None);
+        for value in ["-1", "1e3", "", "5, 6", "99999999999999999999999"] {
+            assert_eq!(frame("POST", &[("content-length", value)]), bad, "{value}");
+        }
+        let twice = [("content-length", "5"), ("content-length", "6")];
+        assert_eq!(frame("POST", &twice), bad);
     }
 }

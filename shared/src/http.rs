@@ -194,6 +194,29 @@ pub struct Forward {
     ///
     /// [`Gateway::origin_failed`]: crate::Gateway::origin_failed
     pub timeout_ms: u32,
+    /// How the shell sends the client's body to the origin.
+    pub body: BodyFraming,
+}
+
+/// How the client's body reaches the origin: the client's own framing (RFC 9112 §6), so an origin
+/// that cannot read chunked request bodies gets a `Content-Length` whenever the client sent one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body: a `GET` or `HEAD` without `Content-Length`. Nothing is sent.
+    Empty,
+    /// Exactly this many bytes, announced by the `content-length` field in
+    /// [`Forward::headers`]; `Length(0)` sends no body bytes at all.
+    Length(u64),
+    /// A body of unknown length (the client used `Transfer-Encoding`, or sent no length on a
+    /// method that has a body): streamed through, chunked on HTTP/1.1.
+    Stream,
+}
+
+impl BodyFraming {
+    /// Whether the shell streams the client's body bytes through (it never buffers them).
+    pub fn sends_bytes(self) -> bool {
+        !matches!(self, BodyFraming::Empty | BodyFraming::Length(0))
+    }
 }
 
 /// A response produced by the core.

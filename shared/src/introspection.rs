@@ -7,9 +7,11 @@
 //! de-duplicates. Not done here: minting the JWT the origin receives (the forward stage), and DPoP
 //! binding (the bind stage reads `cnf.jkt` from the returned claims).
 //!
-//! Failure policy (fail closed): an inactive token is `401 invalid_token`; an answer that cannot be
-//! trusted or understood (timeout, connection error, non-200, wrong content type, unparsable body,
-//! bad signature) is `503` with `Retry-After`, never a pass.
+//! Failure policy (fail closed): an inactive token, and a `400` whose error is about the token
+//! ([`TOKEN_REFUSALS`]), is `401 invalid_token`, cached for `negative_ttl`; an answer that cannot be
+//! trusted or understood (timeout, connection error, 5xx or another status, wrong content type,
+//! unparsable body, bad signature) is `503` with `Retry-After`, never a pass. An active answer is
+//! then held to the gateway's audiences, issuer and token type ([`check_claims`]).
 
 use crate::access_token::TokenVerifier;
 use crate::error::{Error, TokenFault};
@@ -60,6 +62,67 @@ pub struct Settings {
     pub negative_ttl: u64,
     /// Most cached answers per isolate.
     pub capacity: usize,
+    /// Audiences an active token must name in `aud` (one is enough).
+    pub audiences: Vec<String>,
+    /// Whether an answer without `aud` is rejected.
+    pub require_audience: bool,
+}
+
+/// `token_type` values (RFC 7662 §2.2: RFC 6749 §7.1 types; RFC 8693 §3 URIs) that mean an
+/// access token, compared without case. An answer without `token_type` is accepted (the member is
+/// optional); a refresh token or an ID token never is.
+const ACCESS_TOKEN_TYPES: &[&str] = &[
+    "bearer",
+    "dpop",
+    "access_token",
+    "urn:ietf:params:oauth:token-type:access_token",
+];
+
+/// Holds an active answer to what the gateway expects of an access token for its APIs, as the
+/// verify stage does for a JWT (RFC 9068 §4): `aud` names one of `settings.audiences` (RFC 8707:
+/// a token minted for another resource is not for us; an answer without `aud` only passes with
+/// `require_audience: false`), `iss`, when given, is the configured AS, and `token_type`, when
+/// given, is an access token's. Not checked here: `exp` (checked when the answer arrives and
+/// bounds its cache life), scopes and other claims (the policy stage), `cnf` (the bind stage).
+pub fn check_claims(settings: &Settings, claims: &Map<String, Value>) -> Result<(), Error> {
+    let fault = |fault| Err(Error::InvalidToken(fault));
+    match claims.get("aud") {
+        None if !settings.require_audience => {}
+        None => return fault(TokenFault::MissingClaim),
+        Some(aud) if !names_audience(aud, &settings.audiences) => {
+            return fault(TokenFault::WrongAudience)
+        }
+        Some(_) => {}
+    }
+    match claims.get("iss") {
+        None => {}
+        Some(Value::String(iss)) if *iss == settings.issuer => {}
+        Some(_) => return fault(TokenFault::UnknownIssuer),
+    }
+    match claims.get("token_type") {
+        None => Ok(()),
+        Some(Value::String(kind))
+            if ACCESS_TOKEN_TYPES
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(kind)) =>
+        {
+            Ok(())
+        }
+        Some(_) => fault(TokenFault::WrongType),
+    }
+}
+
+/// RFC 7519 §4.1.3: `aud` is one string or an array of strings; one accepted value suffices.
+fn names_audience(aud: &Value, accepted: &[String]) -> bool {
+    let accepts = |value: &Value| {
+        value
+            .as_str()
+            .is_some_and(|a| accepted.iter().any(|x| x == a))
+    };
+    match aud {
+        Value::Array(values) => values.iter().any(accepts),
+        other => accepts(other),
+    }
 }
 
 /// The trusted facts about an active opaque token.
@@ -113,6 +176,9 @@ pub async fn process<P: Platform>(
 ) -> Result<Option<Introspected>, Error> {
     let unavailable = || Error::UpstreamUnavailable("introspection unavailable");
     let response = response.map_err(|_| unavailable())?;
+    if refuses_token(&response) {
+        return Ok(None);
+    }
     if settings.mode == ResponseMode::ApplicationJwt {
         return phantom_jwt(keys, platform, &response).await;
     }
@@ -191,6 +257,29 @@ async fn phantom_jwt<P: Platform>(
     }))
 }
 
+/// Error codes by which an AS says the request was about a token it will not introspect
+/// (RFC 6749 §5.2 `invalid_request`, RFC 7009 §2.2.1 `unsupported_token_type`, RFC 6750 §3.1
+/// `invalid_token`): the token is not active for us. Anything else in a `400` (`invalid_client`,
+/// `unauthorized_client`, …) is about the gateway's own client registration, a fault the client
+/// cannot cause or cure, so it stays a `503`.
+const TOKEN_REFUSALS: &[&str] = &["invalid_request", "unsupported_token_type", "invalid_token"];
+
+/// True for a `400` JSON error answer whose `error` is one of [`TOKEN_REFUSALS`]. RFC 7662 §2.2
+/// wants `active: false` for tokens the AS does not know, but ASes also refuse some token shapes
+/// outright (oidc-provider answers `unsupported_token_type` for JWT-shaped tokens); either way the
+/// token is rejected (401) and the answer cached like an inactive one, so a client cannot make the
+/// gateway answer 503 or call the AS at will.
+fn refuses_token(response: &FetchResponse) -> bool {
+    if response.status != 400 || !content_type_is(response, "application/json") {
+        return false;
+    }
+    let error = crate::strict::object(&response.body).and_then(|body| match body.get("error") {
+        Some(Value::String(code)) => Some(code.clone()),
+        _ => None,
+    });
+    error.is_some_and(|code| TOKEN_REFUSALS.contains(&code.as_str()))
+}
+
 fn content_type_is(response: &FetchResponse, expected: &str) -> bool {
     response
         .headers
@@ -249,6 +338,18 @@ impl Introspector {
 
     /// Resolves an opaque token to its introspection claims, or says why not.
     pub async fn introspect<P: Platform>(
+        &self,
+        platform: &P,
+        keys: &TokenVerifier,
+        token: &str,
+    ) -> Result<Introspected, Error> {
+        let found = self.lookup(platform, keys, token).await?;
+        check_claims(&self.settings, &found.claims)?;
+        Ok(found)
+    }
+
+    /// The answer for a token: cached (isolate, then shared tier) or asked for.
+    async fn lookup<P: Platform>(
         &self,
         platform: &P,
         keys: &TokenVerifier,
@@ -425,6 +526,8 @@ mod tests {
             max_ttl: 300,
             negative_ttl: 10,
             capacity: 8,
+            audiences: vec!["api".into()],
+            require_audience: true,
         };
         let req = request(&settings, "tok+en/=");
         let auth = &req.headers[0].1;

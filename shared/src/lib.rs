@@ -48,7 +48,7 @@ pub mod x5c;
 
 pub use config::{Config, ConfigError};
 pub use error::Error;
-pub use http::{ClientCert, Forward, Headers, Outcome, Request, Response};
+pub use http::{BodyFraming, ClientCert, Forward, Headers, Outcome, Request, Response};
 pub use pipeline::{Gateway, SecretLookup};
 pub use platform::Platform;
 

@@ -1,10 +1,10 @@
 //! The request pipeline: extract → resolve → verify → bind → policy → forward.
 
-use crate::access_token::{looks_like_jws, TokenVerifier, VerifiedToken};
+use crate::access_token::{looks_like_jose, looks_like_jws, TokenVerifier, VerifiedToken};
 use crate::bearer::{self, Credential};
 use crate::config::{self, Config, ConfigError, DpopMode, ReplayMode, Route, TokenKind, Unmatched};
 use crate::dpop::{self, AlgSet, NonceKey, ProofRequest, ProofRules, ReplayCache};
-use crate::error::{DpopFault, Error, TokenFault};
+use crate::error::{DpopFault, Error, Scheme, TokenFault};
 use crate::forward::Forwarder;
 use crate::http::{Headers, Outcome, Request, Response};
 use crate::introspection::Introspector;
@@ -168,9 +168,9 @@ impl Gateway {
                     ),
                 );
                 let introspector = match &config.introspection {
-                    Some(introspection) => {
-                        Some(Introspector::new(introspection.settings(secrets)?))
-                    }
+                    Some(introspection) => Some(Introspector::new(
+                        introspection.settings(&config.issuers, secrets)?,
+                    )),
                     None => None,
                 };
                 let forwarder = Forwarder::new(
@@ -202,8 +202,21 @@ impl Gateway {
             Ok(outcome) => outcome,
             Err(error) => {
                 self.log_error(platform, &error, &trace.request_id);
-                Outcome::Respond(error.to_response())
+                Outcome::Respond(error.to_response_as(self.scheme(request)))
             }
+        }
+    }
+
+    /// The scheme of the client's `Authorization` field, for its challenges (RFC 9449 §7.1:
+    /// a request made with `DPoP` is answered with `DPoP` challenges).
+    fn scheme(&self, request: &Request) -> Scheme {
+        let algs = match &self.config {
+            Ok(loaded) => loaded.dpop.rules.algs,
+            Err(_) => AlgSet::default_proof_algs(),
+        };
+        match bearer::scheme_is_dpop(&request.headers) {
+            true => Scheme::Dpop(algs),
+            false => Scheme::Bearer,
         }
     }
 
@@ -325,15 +338,6 @@ impl Gateway {
         )?;
         forward.response_headers = response_headers;
         forward.timeout_ms = config.origin_timeout_ms;
-        if let Some(jwt) = verified
-            .as_ref()
-            .and_then(|t| phantom_jwt(loaded, platform, t))
-        {
-            // The phantom-token pattern: the origin gets a JWT, never the opaque token.
-            forward
-                .headers
-                .set("authorization", &format!("Bearer {jwt}"));
-        }
         Ok(Outcome::Forward(forward))
     }
 
@@ -371,6 +375,9 @@ async fn resolve<P: Platform>(
     }
     if looks_like_jws(token) {
         return loaded.tokens.verify(platform, token).await;
+    }
+    if looks_like_jose(token) {
+        return Err(Error::InvalidToken(TokenFault::UnsupportedJose));
     }
     let introspector = loaded
         .introspector
@@ -544,20 +551,4 @@ fn bind_certificate(
     };
     let cert = request.client_cert.or(from_header);
     mtls::check(x5t, cert.as_ref()).map_err(Error::InvalidToken)
-}
-
-/// The JWT the origin receives for an opaque token: the AS's own (`application_jwt` mode), else one
-/// minted by the gateway from the introspected claims when it has a signing key.
-fn phantom_jwt<P: Platform>(
-    loaded: &Loaded,
-    platform: &P,
-    token: &VerifiedToken,
-) -> Option<String> {
-    if token.kind != TokenKind::Opaque {
-        return None;
-    }
-    match &token.phantom_jwt {
-        Some(jwt) => Some(jwt.clone()),
-        None => loaded.forwarder.phantom_jwt(platform, token),
-    }
 }

@@ -111,7 +111,7 @@ fn introspection_lifetimes_at_the_extremes() {
     for active in [true, false] {
         for now in [0, u64::MAX - 1, u64::MAX] {
             let gateway = Gateway::with_trust_anchors(Some(&config), &secrets, "test", &[]);
-            let body = json!({ "active": active, "exp": u64::MAX });
+            let body = json!({ "active": active, "exp": u64::MAX, "aud": "gw" });
             let platform =
                 FakePlatform::new(now).serving(answer("application/json", "max-age=1", &body));
             let first = status(&block_on(gateway.handle(&platform, &get("opaque"))));

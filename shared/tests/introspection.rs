@@ -40,7 +40,7 @@ fn json_answer(body: Value) -> Result<FetchResponse, FetchError> {
 }
 
 fn active() -> Value {
-    json!({ "active": true, "sub": "alice", "scope": "orders:read", "client_id": "app", "exp": NOW + 600, "iss": AS })
+    json!({ "active": true, "sub": "alice", "scope": "orders:read", "client_id": "app", "exp": NOW + 600, "iss": AS, "aud": "api" })
 }
 
 fn as_key() -> SigningKey {
@@ -129,7 +129,7 @@ fn active_opaque_token_is_forwarded_and_cached_until_ttl() {
 
 #[test]
 fn positive_ttl_never_outlives_exp() {
-    let fake = platform(|_| json_answer(json!({ "active": true, "exp": NOW + 20 })));
+    let fake = platform(|_| json_answer(json!({ "active": true, "exp": NOW + 20, "aud": "api" })));
     let gw = gateway("json");
     assert_eq!(
         status(&block_on(gw.handle(&fake, &request("opaque-2")))).0,
@@ -541,4 +541,201 @@ fn json_mode_origin_gets_a_gateway_minted_jwt_of_the_introspected_claims() {
     assert_eq!(parsed.claims["scope"], "orders:read");
     assert_eq!(parsed.claims["exp"], NOW + 600);
     assert!(parsed.claims.get("active").is_none());
+}
+
+/// A JWE or other JOSE-shaped credential is not a JWS and not the AS's opaque token: refused
+/// locally, so a client cannot make the gateway call the AS (or answer 503) at will.
+#[test]
+fn jose_shaped_credentials_are_refused_without_an_as_call() {
+    let fake = platform(|_| panic!("the AS must not be called"));
+    let gw = gateway("json");
+    let jwe =
+        "eyJhbGciOiJkaXIiLCJlbmMiOiJBMTI4R0NNIn0..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA";
+    let four = "eyJhbGciOiJFUzI1NiJ9.e30.e30.AAAA";
+    let one = "eyJhbGciOiJub25lIn0.AAAA";
+    for _ in 0..100 {
+        for token in [jwe, four, one] {
+            assert_eq!(
+                status(&block_on(gw.handle(&fake, &request(token)))),
+                (401, "ERR_JOSE_NOT_SUPPORTED".into()),
+                "{token}"
+            );
+        }
+    }
+    assert_eq!(fake.fetches.get(), 0);
+}
+
+fn answer(status: u16, body: &str) -> Result<FetchResponse, FetchError> {
+    Ok(FetchResponse {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.as_bytes().to_vec(),
+    })
+}
+
+/// RFC 7662 §2.2 says inactive; some ASes refuse a token with a 400 instead. Either is about the
+/// token: 401, cached like an inactive answer (one AS call per distinct token).
+#[test]
+fn an_as_refusing_the_token_is_401_and_negatively_cached() {
+    for code in ["invalid_request", "unsupported_token_type", "invalid_token"] {
+        for mode in ["json", "jwt", "application_jwt"] {
+            let body = format!(r#"{{"error":"{code}","error_description":"no"}}"#);
+            let fake = platform(move |_| answer(400, &body));
+            let gw = gateway(mode);
+            for token in ["opaque-r1", "opaque-r2"] {
+                for _ in 0..50 {
+                    let outcome = block_on(gw.handle(&fake, &request(token)));
+                    assert_eq!(
+                        status(&outcome),
+                        (401, "ERR_TOKEN_INACTIVE".into()),
+                        "{code} {mode}"
+                    );
+                }
+            }
+            assert_eq!(fake.fetches.get(), 2, "{code} {mode}: one call per token");
+        }
+    }
+}
+
+/// A 400 about the gateway's own client registration, or any other unusable answer, is not the
+/// client's fault: 503, not cached.
+#[test]
+fn an_as_refusing_the_gateway_is_503() {
+    for (status_code, body) in [
+        (400, r#"{"error":"invalid_client"}"#),
+        (400, r#"{"error":"unauthorized_client"}"#),
+        (401, r#"{"error":"invalid_token"}"#),
+        (400, "not json"),
+        (400, r#"{"error":["invalid_token"]}"#),
+        (404, r#"{"error":"invalid_request"}"#),
+        (502, r#"{"error":"invalid_request"}"#),
+    ] {
+        let fake = platform(move |_| answer(status_code, body));
+        let gw = gateway("json");
+        for _ in 0..2 {
+            assert_eq!(
+                status(&block_on(gw.handle(&fake, &request("opaque-c")))),
+                (503, "ERR_UPSTREAM_UNAVAILABLE".into()),
+                "{status_code} {body}"
+            );
+        }
+        assert_eq!(fake.fetches.get(), 2, "{status_code} {body}: not cached");
+    }
+}
+
+fn with_claims(change: impl Fn(&mut Value)) -> Value {
+    let mut claims = active();
+    change(&mut claims);
+    claims
+}
+
+/// An active answer is held to the gateway's audiences (RFC 8707), its AS and the access-token
+/// type, from the AS and from the cache alike.
+#[test]
+fn introspected_tokens_are_held_to_audience_issuer_and_type() {
+    let cases = [
+        (
+            with_claims(|c| c["aud"] = json!("https://other.example")),
+            "ERR_JWT_AUDIENCE_MISMATCH",
+        ),
+        (
+            with_claims(|c| c["aud"] = json!(["x", "y"])),
+            "ERR_JWT_AUDIENCE_MISMATCH",
+        ),
+        (
+            with_claims(|c| c["aud"] = json!(7)),
+            "ERR_JWT_AUDIENCE_MISMATCH",
+        ),
+        (
+            with_claims(|c| drop(c.as_object_mut().unwrap().remove("aud"))),
+            "ERR_JWT_CLAIM_MISSING",
+        ),
+        (
+            with_claims(|c| c["iss"] = json!("https://evil.test")),
+            "ERR_JWT_ISSUER_UNKNOWN",
+        ),
+        (
+            with_claims(|c| c["token_type"] = json!("refresh_token")),
+            "ERR_JWT_TYPE_MISMATCH",
+        ),
+        (
+            with_claims(|c| c["token_type"] = json!("urn:ietf:params:oauth:token-type:id_token")),
+            "ERR_JWT_TYPE_MISMATCH",
+        ),
+    ];
+    for (claims, code) in cases {
+        let answer_claims = claims.clone();
+        let fake = platform(move |_| json_answer(answer_claims.clone()));
+        let gw = gateway("json");
+        for _ in 0..2 {
+            assert_eq!(
+                status(&block_on(gw.handle(&fake, &request("opaque-a")))),
+                (401, code.into()),
+                "{claims}"
+            );
+        }
+    }
+    let fine = [
+        with_claims(|c| c["aud"] = json!(["x", "api"])),
+        with_claims(|c| c["token_type"] = json!("Bearer")),
+        with_claims(|c| c["token_type"] = json!("DPoP")),
+        with_claims(|c| drop(c.as_object_mut().unwrap().remove("iss"))),
+    ];
+    for claims in fine {
+        let fake = platform(move |_| json_answer(claims.clone()));
+        let outcome = block_on(gateway("json").handle(&fake, &request("opaque-f")));
+        assert_eq!(status(&outcome).0, 200);
+    }
+}
+
+#[test]
+fn introspection_audiences_are_configurable_and_never_empty() {
+    let mut settings: Value = serde_json::from_str(&config("json")).unwrap();
+    settings["introspection"]["audiences"] = json!(["https://api.opaque.test"]);
+    let gw = gateway_from(&settings.to_string());
+    let ours = with_claims(|c| c["aud"] = json!("https://api.opaque.test"));
+    let fake = platform(move |_| json_answer(ours.clone()));
+    assert_eq!(
+        status(&block_on(gw.handle(&fake, &request("opaque-o")))).0,
+        200
+    );
+    let theirs = platform(|_| json_answer(active()));
+    assert_eq!(
+        status(&block_on(gw.handle(&theirs, &request("opaque-t")))),
+        (401, "ERR_JWT_AUDIENCE_MISMATCH".into()),
+        "the issuers' audiences no longer count once the list is given"
+    );
+
+    settings["introspection"]["require_audience"] = json!(false);
+    let gw = gateway_from(&settings.to_string());
+    let no_aud = with_claims(|c| drop(c.as_object_mut().unwrap().remove("aud")));
+    let fake = platform(move |_| json_answer(no_aud.clone()));
+    assert_eq!(
+        status(&block_on(gw.handle(&fake, &request("opaque-n")))).0,
+        200
+    );
+
+    for empty in [json!([]), json!([""])] {
+        settings["introspection"]["audiences"] = empty;
+        let gw = gateway_from(&settings.to_string());
+        let fake = platform(|_| panic!("no AS call"));
+        let outcome = block_on(gw.handle(&fake, &request("opaque-e")));
+        let Outcome::Respond(response) = outcome else {
+            panic!("not refused")
+        };
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(body["field"], "introspection.audiences");
+    }
+    let mut bare: Value = serde_json::from_str(&config("json")).unwrap();
+    bare["issuers"] = json!([]);
+    let fake = platform(|_| panic!("no AS call"));
+    let Outcome::Respond(response) =
+        block_on(gateway_from(&bare.to_string()).handle(&fake, &request("opaque-e")))
+    else {
+        panic!()
+    };
+    assert_eq!(
+        response.status, 500,
+        "no issuers and no audiences: nothing to hold tokens to"
+    );
 }

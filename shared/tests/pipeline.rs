@@ -241,13 +241,13 @@ fn origin_timeout_reaches_the_shell_and_origin_faults_answer_json() {
 #[test]
 fn encrypted_tokens_are_not_decrypted_and_are_refused() {
     // RFC 9068 §4 step 2 (decrypt with the keys agreed with the AS) is not implemented: a compact
-    // JWE (five segments, RFC 7516 §7.1) is refused as malformed, never taken for a JWS.
+    // JWE (five segments, RFC 7516 §7.1) is refused as such, never taken for a JWS.
     let header = Base64UrlUnpadded::encode_string(br#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#);
     let jwe = format!("{header}.a2V5.aXY.Y2lwaGVy.dGFn");
     let (status, challenge, body) = rejected(run(Some(&format!("Bearer {jwe}"))));
     assert_eq!(status, 401);
     assert!(challenge.contains(r#"error="invalid_token""#));
-    assert_eq!(body["code"], "ERR_JWS_MALFORMED");
+    assert_eq!(body["code"], "ERR_JOSE_NOT_SUPPORTED");
 }
 
 #[test]

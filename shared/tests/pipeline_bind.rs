@@ -561,3 +561,60 @@ fn anonymous_routes_ignore_dpop() {
     )));
     assert!(f.headers.get_single("dpop").unwrap().is_none());
 }
+
+/// RFC 9449 §7.1: a client that used the `DPoP` scheme is challenged with `DPoP` (and `algs`) on
+/// every refusal: a policy failure (403 `insufficient_scope`), a bad token and a bad request, not
+/// only on proof errors. A `Bearer` client keeps `Bearer` challenges.
+#[test]
+fn refusals_challenge_with_the_scheme_the_client_used() {
+    let gw = gateway_with(json!({
+        "routes": [{ "path": "/api/*", "scopes_all": ["orders:write"] }],
+    }));
+    let fake = platform(Replay::None);
+    let token = bound_token(7);
+    let dpop = proof(7, API, &token, "jti-scheme-1", None);
+    let (status, challenge, _, body) = rejected(block_on(
+        gw.handle(&fake, &dpop_request(API, &token, &dpop)),
+    ));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("ERR_POLICY_INSUFFICIENT_SCOPE"))
+    );
+    assert!(challenge.starts_with("DPoP "), "{challenge}");
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#),
+        "{challenge}"
+    );
+    assert!(challenge.contains(r#"scope="orders:write""#), "{challenge}");
+    assert!(challenge.contains(r#"algs="ES256"#), "{challenge}");
+
+    let expired = sign(
+        &key(1),
+        &json!({ "alg": "ES256", "typ": "at+jwt", "kid": "k1" }),
+        &json!({ "iss": ISS, "aud": "https://api.test", "exp": NOW - 600, "cnf": { "jkt": jkt(&key(7)) } }),
+    );
+    let dpop = proof(7, API, &expired, "jti-scheme-2", None);
+    let (status, challenge, _, _) = rejected(block_on(
+        gw.handle(&fake, &dpop_request(API, &expired, &dpop)),
+    ));
+    assert_eq!(status, 401);
+    assert!(challenge.starts_with("DPoP "), "{challenge}");
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
+
+    let broken = request(API, &[("authorization", "DPoP a b")]);
+    let (status, challenge, _, _) = rejected(block_on(gw.handle(&fake, &broken)));
+    assert_eq!(status, 400);
+    assert!(challenge.starts_with("DPoP "), "{challenge}");
+
+    let bearer = request(
+        API,
+        &[("authorization", &format!("Bearer {}", access_token(None)))],
+    );
+    let (status, challenge, _, _) = rejected(block_on(gw.handle(&fake, &bearer)));
+    assert_eq!(status, 403);
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(!challenge.contains("algs="), "{challenge}");
+}

@@ -30,6 +30,17 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 struct Fake {
     counter: Cell<u8>,
+    /// The introspection answer, for opaque tokens (none: the AS is unreachable).
+    introspection: Option<Value>,
+}
+
+impl Fake {
+    fn new() -> Fake {
+        Fake {
+            counter: Cell::new(1),
+            introspection: None,
+        }
+    }
 }
 
 impl Platform for Fake {
@@ -49,7 +60,12 @@ impl Platform for Fake {
         }
     }
     async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        Err(FetchError::Unreachable)
+        let answer = self.introspection.as_ref().ok_or(FetchError::Unreachable)?;
+        Ok(FetchResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: answer.to_string().into_bytes(),
+        })
     }
 }
 
@@ -78,7 +94,12 @@ fn token(claims: Value) -> String {
 }
 
 fn gateway(algorithm: &str) -> Gateway {
-    let config = json!({
+    gateway_with(algorithm, json!({}))
+}
+
+/// The gateway, with `extra` merged into its configuration (objects member by member).
+fn gateway_with(algorithm: &str, extra: Value) -> Gateway {
+    let mut config = json!({
         "origin": "https://origin.test",
         "routes": [{ "path": "/api/*" }],
         "issuers": [{ "issuer": ISS, "audiences": ["https://api.test"], "jwks": { "keys": [jwk(&key(1), "k1")] } }],
@@ -90,6 +111,7 @@ fn gateway(algorithm: &str) -> Gateway {
             "message_signature": { "algorithm": algorithm, "hmac_secret": "EDGEWARD_HMAC" },
         },
     });
+    merge(&mut config, extra);
     let secrets = |name: &str| match name {
         "EDGEWARD_SIGNING_KEY" => {
             let mut private = jwk(&key(42), "gw-1");
@@ -97,19 +119,54 @@ fn gateway(algorithm: &str) -> Gateway {
             Some(private.to_string())
         }
         "EDGEWARD_HMAC" => Some(Base64::encode_string(&HMAC)),
+        "AS_SECRET" => Some("as-secret".into()),
         _ => None,
     };
     Gateway::with_trust_anchors(Some(&config.to_string()), &secrets, "test", &[])
 }
 
+fn merge(into: &mut Value, extra: Value) {
+    match (into, extra) {
+        (Value::Object(into), Value::Object(extra)) => {
+            for (name, value) in extra {
+                merge(into.entry(name).or_insert(Value::Null), value);
+            }
+        }
+        (into, extra) => *into = extra,
+    }
+}
+
 /// One request through the gateway: (method, target URI, forwarded headers, gateway JWKS text).
 fn forwarded(algorithm: &str) -> (String, String, Headers, String) {
-    let gw = gateway(algorithm);
-    let fake = Fake {
-        counter: Cell::new(1),
-    };
     let claims = json!({ "iss": ISS, "aud": "https://api.test", "sub": "alice", "tenant": "acme", "exp": NOW + 300 });
-    let bearer = format!("Bearer {}", token(claims));
+    through(&gateway(algorithm), &Fake::new(), &token(claims))
+}
+
+/// An opaque token introspected, with the signature covering `authorization`: what the origin
+/// gets there is the phantom JWT, so that is what must be signed (the forward stage sets it before
+/// signing).
+fn phantom_forwarded() -> (String, String, Headers, String) {
+    let gw = gateway_with(
+        "ecdsa-p256-sha256",
+        json!({
+            "introspection": { "endpoint": "https://as.test/introspect", "issuer": ISS,
+                "client_id": "gw", "client_secret_name": "AS_SECRET" },
+            "forwarding": { "message_signature": { "cover": ["authorization"] } },
+        }),
+    );
+    let fake = Fake {
+        introspection: Some(
+            json!({ "active": true, "iss": ISS, "aud": "https://api.test",
+            "sub": "alice", "tenant": "acme", "exp": NOW + 300 }),
+        ),
+        ..Fake::new()
+    };
+    through(&gw, &fake, "opaque-token-for-the-phantom-case")
+}
+
+/// One request with `token` through `gw`: (method, target URI, forwarded headers, gateway JWKS).
+fn through(gw: &Gateway, fake: &Fake, token: &str) -> (String, String, Headers, String) {
+    let bearer = format!("Bearer {token}");
     let request = Request {
         method: "POST".into(),
         url: "https://gw.test/api/orders?id=7".into(),
@@ -122,7 +179,7 @@ fn forwarded(algorithm: &str) -> (String, String, Headers, String) {
         .collect(),
         client_cert: None,
     };
-    let forward = match block_on(gw.handle(&fake, &request)) {
+    let forward = match block_on(gw.handle(fake, &request)) {
         Outcome::Forward(f) => f,
         Outcome::Respond(r) => panic!("rejected: {}", String::from_utf8_lossy(&r.body)),
         other => panic!("unexpected {other:?}"),
@@ -133,7 +190,7 @@ fn forwarded(algorithm: &str) -> (String, String, Headers, String) {
         headers: Headers::new(),
         client_cert: None,
     };
-    let jwks = match block_on(gw.handle(&fake, &jwks_request)) {
+    let jwks = match block_on(gw.handle(fake, &jwks_request)) {
         Outcome::Respond(r) => String::from_utf8(r.body).unwrap(),
         other => panic!("jwks not answered: {other:?}"),
     };
@@ -160,6 +217,26 @@ fn untouched_request_verifies_and_returns_the_claims() {
         assert!(verified.covered.contains(&"x-tenant".to_owned()));
         assert_eq!(headers.get_single("x-tenant"), Ok(Some("acme")));
     }
+}
+
+#[test]
+fn a_phantom_jwt_in_covered_authorization_verifies() {
+    let (method, uri, headers, jwks) = phantom_forwarded();
+    let authorization = headers.get_single("authorization").unwrap().unwrap();
+    let phantom = authorization.strip_prefix("Bearer ").unwrap();
+    assert_eq!(phantom.split('.').count(), 3, "the origin gets a JWT");
+    assert!(!authorization.contains("opaque-token"));
+    let verified = verifier(&jwks)
+        .verify_at(NOW + 1, &method, &uri, &headers)
+        .unwrap();
+    assert!(verified.covered.contains(&"authorization".to_owned()));
+    assert_eq!(verified.claims["sub"], "alice");
+    let mut swapped = headers.clone();
+    swapped.set("authorization", "Bearer opaque-token-for-the-phantom-case");
+    assert_eq!(
+        verifier(&jwks).verify_at(NOW + 1, &method, &uri, &swapped),
+        Err(VerifyError::BadSignature)
+    );
 }
 
 #[test]
@@ -271,8 +348,7 @@ fn wrong_keys_are_rejected() {
     );
 }
 
-fn fixture_case(algorithm: &str) -> Value {
-    let (method, uri, headers, jwks) = forwarded(algorithm);
+fn fixture_case((method, uri, headers, jwks): (String, String, Headers, String)) -> Value {
     let headers: Vec<[&str; 2]> = headers.iter().map(|(n, v)| [n, v]).collect();
     json!({ "method": method, "target_uri": uri, "headers": headers, "jwks": serde_json::from_str::<Value>(&jwks).unwrap() })
 }
@@ -288,8 +364,9 @@ fn fixture() -> Value {
         "claim_headers": ["x-edgeward-sub", "x-tenant"],
         "hmac_keyid": "edgeward-hmac",
         "hmac_secret": Base64::encode_string(&HMAC),
-        "ecdsa": fixture_case("ecdsa-p256-sha256"),
-        "hmac": fixture_case("hmac-sha256"),
+        "ecdsa": fixture_case(forwarded("ecdsa-p256-sha256")),
+        "hmac": fixture_case(forwarded("hmac-sha256")),
+        "phantom": fixture_case(phantom_forwarded()),
     })
 }
 

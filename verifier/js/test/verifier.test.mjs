@@ -93,3 +93,17 @@ test("RFC 9421 B.2.5 signature base and HMAC reproduce", async () => {
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", hmac, new TextEncoder().encode(base)));
   assert.deepEqual(mac, signature);
 });
+
+// Phantom tokens: the origin's `Authorization` carries the gateway-minted JWT, and a signature
+// that covers `authorization` signs exactly that (the forward stage sets it before signing).
+test("phantom: the covered Authorization with the phantom JWT verifies; a swapped one fails", async () => {
+  const c = fx.phantom;
+  const out = await verifier(c.jwks).verify(request(c));
+  assert.ok(out.covered.includes("authorization"));
+  const authorization = c.headers.find(([n]) => n === "authorization")[1];
+  assert.match(authorization, /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+  await rejects(
+    verifier(c.jwks).verify(request(c, { headers: withHeader(c.headers, "authorization", "Bearer opaque-token-for-the-phantom-case") })),
+    "BadSignature",
+  );
+});
