@@ -112,7 +112,6 @@ pub fn to_response(response: edgeward::Response) -> worker::Result<web_sys::Resp
 pub fn send_to_origin(
     gateway: &Gateway,
     request: &web_sys::Request,
-    method: &str,
     forward_to: Forward,
 ) -> worker::Result<js_sys::Promise> {
     thread_local! {
@@ -135,13 +134,11 @@ pub fn send_to_origin(
     }
     let headers = flatten(forward_to.headers.iter())?;
     let extra = flatten(forward_to.response_headers.iter())?;
-    // Stream the body through; it is never buffered.
-    let stream_body = !matches!(method, "GET" | "HEAD");
     Ok(forward(
         request,
         &forward_to.url,
         &headers,
-        stream_body,
+        forward_to.body.sends_bytes(),
         &extra,
         forward_to.timeout_ms,
     )?)

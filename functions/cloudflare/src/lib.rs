@@ -102,7 +102,7 @@ async fn respond(req: web_sys::Request, env: Env) -> Result<JsValue> {
             glue::to_response(response)?
         }
         Outcome::Forward(forward) => {
-            return Ok(glue::send_to_origin(gateway, &req, &core_request.method, forward)?.into())
+            return Ok(glue::send_to_origin(gateway, &req, forward)?.into())
         }
     };
     Ok(response.into())

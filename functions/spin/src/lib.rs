@@ -12,8 +12,8 @@ use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Plat
 use edgeward::{Gateway, Outcome};
 use futures::{SinkExt, StreamExt};
 use spin_sdk::http::{
-    Fields, IncomingRequest, IncomingResponse, Method, OutgoingRequest, OutgoingResponse,
-    ResponseOutparam, Scheme,
+    Fields, IncomingRequest, IncomingResponse, OutgoingRequest, OutgoingResponse, ResponseOutparam,
+    Scheme,
 };
 use spin_sdk::http_component;
 use spin_sdk::wit::wasi::http0_2_0::types::FutureIncomingResponse;
@@ -126,8 +126,9 @@ async fn forward_to_origin(
         return Err(FetchError::Unreachable);
     }
     let mut sink = outgoing.take_body();
+    let sends_bytes = forward.body.sends_bytes();
     let pump = async move {
-        if !matches!(method, Method::Get | Method::Head) {
+        if sends_bytes {
             let mut body = request.into_body_stream();
             while let Some(Ok(chunk)) = body.next().await {
                 if sink.send(chunk).await.is_err() {
