@@ -19,7 +19,8 @@ const port = Number(process.argv[2] || 9000);
 const { default: Provider } = await import(pathToFileURL(join(process.env.EDGEWARD_NPM, 'oidc-provider/lib/index.js')).href);
 
 const issuer = `http://127.0.0.1:${port}`;
-const resources = { jwt: 'https://api.jwt.edgeward.test', opaque: 'https://api.opaque.edgeward.test' };
+// `other`: opaque tokens for an API the gateway does not protect (they must not pass it).
+const resources = { jwt: 'https://api.jwt.edgeward.test', opaque: 'https://api.opaque.edgeward.test', other: 'https://api.other.edgeward.test' };
 const clients = {
   app: { client_id: 'demo-app', client_secret: 'demo-app-secret' },
   gateway: { client_id: 'edgeward-gateway', client_secret: 'edgeward-gateway-secret' },
@@ -75,7 +76,7 @@ const provider = new Provider(issuer, {
           return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: TOKEN_TTL,
             accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
         }
-        if (resource === resources.opaque) {
+        if (resource === resources.opaque || resource === resources.other) {
           return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: TOKEN_TTL, accessTokenFormat: 'opaque' };
         }
         throw new Provider.errors.InvalidTarget();

@@ -76,7 +76,7 @@ const gateway = await startGateway('workers', {
   ],
   issuers: [{ issuer: as.issuer, audiences: [as.resources.jwt], algorithms: ['ES256'], jwks_uri: as.jwks_uri }],
   introspection: { endpoint: as.introspection_endpoint, issuer: as.issuer, client_id: as.clients.gateway.client_id,
-    client_secret_name: 'EDGEWARD_INTROSPECTION_SECRET' },
+    client_secret_name: 'EDGEWARD_INTROSPECTION_SECRET', audiences: [as.resources.opaque] },
   forwarding: { claim_headers: { sub: 'x-sub' } },
 }, { engine: 'workerd', vars: { EDGEWARD_INTROSPECTION_SECRET: as.clients.gateway.client_secret } });
 const comm = readFileSync(`/proc/${gateway.pid}/comm`, 'utf8').trim();

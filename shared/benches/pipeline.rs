@@ -51,7 +51,7 @@ impl Platform for Fake {
         let answer = json!({
             "active": true, "sub": "alice", "scope": "orders:read orders:write",
             "client_id": "bench-client", "iss": ISS, "exp": NOW + 300, "iat": NOW - 10,
-            "token_type": "access_token",
+            "token_type": "access_token", "aud": "https://api.test",
         });
         Ok(FetchResponse {
             status: 200,

@@ -35,7 +35,7 @@ for (const runtime of RUNTIMES) {
         routes: [{ path: '/orders/*', dpop: 'required' }, { path: '/optional/*' }],
         issuers: [{ issuer: as.issuer, audiences: [as.resources.jwt], algorithms: ['ES256'], jwks_uri: as.jwks_uri }],
         introspection: { endpoint: as.introspection_endpoint, issuer: as.issuer, client_id: 'edgeward-gateway',
-          client_secret_name: 'EDGEWARD_INTROSPECTION_SECRET' },
+          client_secret_name: 'EDGEWARD_INTROSPECTION_SECRET', audiences: [as.resources.opaque] },
       }, { vars: { EDGEWARD_INTROSPECTION_SECRET: 'edgeward-gateway-secret' } });
     });
 

@@ -33,7 +33,8 @@ for (const runtime of RUNTIMES) {
       routes: [{ path: '/orders/*' }],
       issuers,
       introspection: { endpoint, issuer: as.issuer, client_id: 'edgeward-gateway',
-        client_secret_name: 'EDGEWARD_INTROSPECTION_SECRET', response, timeout_ms: 1000, max_ttl: maxTtl, negative_ttl: 5 },
+        client_secret_name: 'EDGEWARD_INTROSPECTION_SECRET', response, timeout_ms: 1000, max_ttl: maxTtl, negative_ttl: 5,
+        audiences: [as.resources.opaque] },
     });
 
     before(async () => {
@@ -125,7 +126,7 @@ for (const runtime of RUNTIMES) {
       const token = `pushed-${Date.now()}-token`;
       const now = Math.floor(Date.now() / 1000);
       const entry = { token_hash: createHash('sha256').update(token).digest('base64url'),
-        claims: { active: true, sub: 'pushed-user', scope: 'orders:read', exp: now + 120 } };
+        claims: { active: true, sub: 'pushed-user', scope: 'orders:read', exp: now + 120, aud: as.resources.opaque } };
       const body = await new jose.SignJWT({ entries: [entry] })
         .setProtectedHeader({ alg: 'ES256', kid: 'pusher', typ: 'edgeward-warmup+jwt' })
         .setIssuer('https://pusher.e2e.test').setAudience('edgeward-gateway').setIssuedAt()
