@@ -5,7 +5,7 @@
 //! `@target-uri`, `@authority`, `@scheme`, `@request-target`, `@path`, `@query`, and `@status` for
 //! responses) and header fields (§2.1: values trimmed of surrounding whitespace, multiple field
 //! lines joined with `", "`); the `Signature-Input` and `Signature` fields (§4.1, §4.2) as
-//! Structured Field Dictionaries (RFC 8941 §3.2); the algorithms `ecdsa-p256-sha256` (§3.3.4: the
+//! Structured Field Dictionaries (RFC 8941 §3.2, parsed by the `sfv` crate); the algorithms `ecdsa-p256-sha256` (§3.3.4: the
 //! signature is `r || s`, 64 bytes, not DER) and `hmac-sha256` (§3.3.3).
 //!
 //! Not implemented, and refused when met: component parameters (`;sf`, `;key`, `;bs`, `;req`,
@@ -19,6 +19,7 @@ use crate::crypto::{self, PublicKey, Scheme};
 use crate::http::Headers;
 use base64ct::{Base64, Encoding};
 use hmac::{Hmac, Mac};
+use sfv::{BareItem, InnerList, Item, ListEntry};
 use sha2::Sha256;
 use std::fmt::Write as _;
 use url::Url;
@@ -335,229 +336,74 @@ fn combined(headers: &Headers, name: &str) -> Result<String, SignatureError> {
     Ok(joined)
 }
 
-/// Parses a `Signature-Input` field value: a Dictionary of Inner Lists of Strings (no item
-/// parameters) with Integer or String parameters.
+/// Parses a `Signature-Input` field value: a Dictionary (RFC 8941 §3.2, parsed by the `sfv`
+/// crate) of Inner Lists of Strings (no item parameters) with Integer or String parameters. A
+/// repeated key or parameter keeps its last value (RFC 8941 §4.2.2, §4.2.3.2).
 pub fn parse_signature_input(
     value: &str,
 ) -> Result<Vec<(String, SignatureParams)>, SignatureError> {
-    let mut p = Parser::new(value);
-    let mut out = Vec::new();
-    p.dictionary(|p, key| {
-        let params = p.inner_list()?;
-        out.push((key, params));
-        Ok(())
-    })?;
-    Ok(out)
+    dictionary(value)?
+        .into_iter()
+        .map(|(label, entry)| match entry {
+            ListEntry::InnerList(list) => Ok((label.as_str().to_owned(), signature_params(list)?)),
+            ListEntry::Item(_) => Err(SignatureError::Unsupported),
+        })
+        .collect()
 }
 
 /// Parses a `Signature` field value: a Dictionary of Byte Sequences (`:base64:`) without parameters.
 pub fn parse_signature(value: &str) -> Result<Vec<(String, Vec<u8>)>, SignatureError> {
-    let mut p = Parser::new(value);
-    let mut out = Vec::new();
-    p.dictionary(|p, key| {
-        let bytes = p.byte_sequence()?;
-        if p.peek() == Some(b';') {
-            return Err(SignatureError::Unsupported);
-        }
-        out.push((key, bytes));
-        Ok(())
-    })?;
-    Ok(out)
+    dictionary(value)?
+        .into_iter()
+        .map(|(label, entry)| match entry {
+            ListEntry::Item(Item {
+                bare_item: BareItem::ByteSequence(bytes),
+                params,
+            }) if params.is_empty() => Ok((label.as_str().to_owned(), bytes)),
+            _ => Err(SignatureError::Unsupported),
+        })
+        .collect()
 }
 
+/// A field name as a component identifier: lower case, the bytes of an RFC 8941 key.
 fn is_sf_key_byte(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.' | b'*')
 }
 
-/// A strict RFC 8941 §4.2 parser for the subset above.
-struct Parser<'a> {
-    input: &'a [u8],
-    pos: usize,
+/// RFC 8941 §4.2.2 through `sfv` (RFC 8941 rules: no Dates or Display Strings).
+fn dictionary(value: &str) -> Result<sfv::Dictionary, SignatureError> {
+    sfv::Parser::new(value)
+        .with_version(sfv::Version::Rfc8941)
+        .parse_dictionary()
+        .map_err(|_| SignatureError::Malformed)
 }
 
-impl<'a> Parser<'a> {
-    fn new(text: &'a str) -> Self {
-        Parser {
-            input: text.as_bytes(),
-            pos: 0,
-        }
+/// One signature's covered components and parameters (RFC 9421 §2.3).
+fn signature_params(list: InnerList) -> Result<SignatureParams, SignatureError> {
+    if list.items.len() > MAX_COVERED_COMPONENTS {
+        return Err(SignatureError::Malformed);
     }
-
-    fn peek(&self) -> Option<u8> {
-        self.input.get(self.pos).copied()
-    }
-
-    fn eat(&mut self, b: u8) -> bool {
-        if self.peek() == Some(b) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn skip(&mut self, ows: bool) {
-        while matches!(self.peek(), Some(b' ')) || (ows && self.peek() == Some(b'\t')) {
-            self.pos += 1;
-        }
-    }
-
-    /// §4.2.2 Dictionary; `member` parses the value after `key=`.
-    fn dictionary(
-        &mut self,
-        mut member: impl FnMut(&mut Self, String) -> Result<(), SignatureError>,
-    ) -> Result<(), SignatureError> {
-        self.skip(false);
-        if self.peek().is_none() {
-            return Ok(());
-        }
-        loop {
-            let key = self.key()?;
-            if !self.eat(b'=') {
-                return Err(SignatureError::Unsupported);
-            }
-            member(self, key)?;
-            self.skip(true);
-            match self.peek() {
-                None => return Ok(()),
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip(true);
-                    if self.peek().is_none() {
-                        return Err(SignatureError::Malformed);
-                    }
-                }
-                Some(_) => return Err(SignatureError::Malformed),
-            }
-        }
-    }
-
-    /// §4.2.3.3 Key.
-    fn key(&mut self) -> Result<String, SignatureError> {
-        let start = self.pos;
-        match self.peek() {
-            Some(b) if b.is_ascii_lowercase() || b == b'*' => self.pos += 1,
-            _ => return Err(SignatureError::Malformed),
-        }
-        while self.peek().is_some_and(is_sf_key_byte) {
-            self.pos += 1;
-        }
-        self.slice(start)
-    }
-
-    fn slice(&self, start: usize) -> Result<String, SignatureError> {
-        let bytes = self
-            .input
-            .get(start..self.pos)
-            .ok_or(SignatureError::Malformed)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| SignatureError::Malformed)
-    }
-
-    /// §4.2.1.2 Inner List of Strings, then its parameters.
-    fn inner_list(&mut self) -> Result<SignatureParams, SignatureError> {
-        if !self.eat(b'(') {
-            return Err(SignatureError::Malformed);
-        }
-        let mut params = SignatureParams::default();
-        loop {
-            self.skip(false);
-            if self.eat(b')') {
-                break;
-            }
-            if self.peek() != Some(b'"') {
-                return Err(SignatureError::Unsupported);
-            }
-            let component = self.string()?;
-            if self.peek() == Some(b';') {
-                return Err(SignatureError::Unsupported);
-            }
-            if params.components.len() == MAX_COVERED_COMPONENTS {
-                return Err(SignatureError::Malformed);
-            }
-            params.components.push(component);
-            match self.peek() {
-                Some(b' ') | Some(b')') => {}
-                _ => return Err(SignatureError::Malformed),
-            }
-        }
-        while self.eat(b';') {
-            self.skip(false);
-            let name = self.key()?;
-            if !self.eat(b'=') {
-                return Err(SignatureError::Unsupported);
-            }
-            let value = match self.peek() {
-                Some(b'"') => Param::String(self.string()?),
-                Some(b'-' | b'0'..=b'9') => Param::Integer(self.integer()?),
+    let components = list
+        .items
+        .into_iter()
+        .map(|item| match item.bare_item {
+            BareItem::String(component) if item.params.is_empty() => Ok(component.into()),
+            _ => Err(SignatureError::Unsupported),
+        })
+        .collect::<Result<Vec<String>, _>>()?;
+    let params = list
+        .params
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                BareItem::Integer(n) => Param::Integer(n.into()),
+                BareItem::String(text) => Param::String(text.into()),
                 _ => return Err(SignatureError::Unsupported),
             };
-            if params.params.iter().any(|(n, _)| *n == name) {
-                return Err(SignatureError::Malformed);
-            }
-            params.params.push((name, value));
-        }
-        Ok(params)
-    }
-
-    /// §4.2.5 String: printable ASCII, only `\"` and `\\` escapes.
-    fn string(&mut self) -> Result<String, SignatureError> {
-        if !self.eat(b'"') {
-            return Err(SignatureError::Malformed);
-        }
-        let mut out = String::new();
-        loop {
-            let b = self.peek().ok_or(SignatureError::Malformed)?;
-            self.pos += 1;
-            match b {
-                b'"' => return Ok(out),
-                b'\\' => {
-                    let next = self.peek().ok_or(SignatureError::Malformed)?;
-                    if next != b'"' && next != b'\\' {
-                        return Err(SignatureError::Malformed);
-                    }
-                    self.pos += 1;
-                    out.push(char::from(next));
-                }
-                0x20..=0x7e => out.push(char::from(b)),
-                _ => return Err(SignatureError::Malformed),
-            }
-        }
-    }
-
-    /// §4.2.4 Integer: at most 15 digits.
-    fn integer(&mut self) -> Result<i64, SignatureError> {
-        let start = self.pos;
-        self.eat(b'-');
-        let digits = self.pos;
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.pos += 1;
-        }
-        if self.pos == digits || self.pos - digits > 15 || self.peek() == Some(b'.') {
-            return Err(SignatureError::Malformed);
-        }
-        self.slice(start)?
-            .parse()
-            .map_err(|_| SignatureError::Malformed)
-    }
-
-    /// §4.2.7 Byte Sequence: `:` standard base64 `:`.
-    fn byte_sequence(&mut self) -> Result<Vec<u8>, SignatureError> {
-        if !self.eat(b':') {
-            return Err(SignatureError::Malformed);
-        }
-        let start = self.pos;
-        while self
-            .peek()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-        {
-            self.pos += 1;
-        }
-        let text = self.slice(start)?;
-        if !self.eat(b':') {
-            return Err(SignatureError::Malformed);
-        }
-        Base64::decode_vec(&text).map_err(|_| SignatureError::Malformed)
-    }
+            Ok((name.as_str().to_owned(), value))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(SignatureParams { components, params })
 }
 
 #[cfg(test)]
@@ -582,11 +428,16 @@ mod tests {
             r#"sig=(@method)"#,
             r#"Sig=("@method")"#,
             r#"sig=("@method"),"#,
-            r#"sig=("@method");created=1;created=2"#,
             r#"sig=("@method")x"#,
         ] {
             assert!(parse_signature_input(bad).is_err(), "{bad}");
         }
+        // RFC 8941 §4.2.3.2: a repeated parameter keeps its last value. The re-serialised
+        // `@signature-params` then differs from what was signed, so such a signature never verifies.
+        let twice = r#"sig=("@method");created=1;created=2"#;
+        let parsed = parse_signature_input(twice).unwrap();
+        assert_eq!(parsed[0].1.integer("created"), Some(2));
+        assert_ne!(signature_input_member("sig", &parsed[0].1), twice);
     }
 
     #[test]
