@@ -80,13 +80,15 @@ export async function startOrigin() {
  * Starts `scripts/serve` for a runtime with a config object; resolves once health answers.
  * `vars` ({ NAME: 'value' }) become extra environment variables: set in scripts/serve's
  * environment and named with `--var NAME`, so no value is on a command line.
+ * Bare workerd only: `cfBlobHeader` names a request header whose JSON workerd turns into
+ * `request.cf` (`--cf-blob-header`; how the tests present, e.g., `cf.tlsClientAuth`).
  * Bare workerd only: `replicas` more copies of the gateway, each its own isolate sharing the first
  * one's DPoP replay store (their URLs follow the first in `urls`); `replayStore: false` leaves the
  * store's binding out. Spin only: `keyValueStore: false` withholds the key-value store.
  * The result's `pid` is the runtime's own process once it is up (scripts/serve execs it).
  */
 export async function startGateway(runtime, config, {
-  trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true,
+  trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true, cfBlobHeader,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const configFile = join(dir, 'config.json');
@@ -101,6 +103,7 @@ export async function startGateway(runtime, config, {
   for (const replicaPort of replicaPorts) args.push('--replica-port', String(replicaPort));
   if (!replayStore) args.push('--no-replay-store');
   if (!keyValueStore) args.push('--no-key-value-store');
+  if (cfBlobHeader) args.push('--cf-blob-header', cfBlobHeader);
   const child = spawn(join(ROOT, 'scripts', 'serve'), args, {
     detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...vars },
   });
