@@ -1,6 +1,7 @@
-//! The gateway configuration: one JSON document, given to the Worker as the `EDGEWARD_CONFIG`
-//! variable and to the Spin component as the `edgeward_config` variable. Every field is documented in
-//! `docs/configuration.md`; unknown fields are rejected so that a typo never silently weakens policy.
+//! The gateway configuration: one JSON document, given to the Worker as its `EDGEWARD_CONFIG`
+//! variable and to the Spin component as its `EDGEWARD_CONFIG` environment variable (spin.toml
+//! `environment`). Every field is documented in `docs/configuration.md`; unknown fields are
+//! rejected so that a typo never silently weakens policy.
 
 use serde::Deserialize;
 use std::fmt;
