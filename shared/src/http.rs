@@ -122,9 +122,9 @@ pub struct Request {
     /// The TLS client certificate the platform itself saw (RFC 8705 §3), with its chain and
     /// revocation status, e.g. from Workers' `request.cf.tlsClientAuth`
     /// ([`ClientCert::from_tls_client_auth`]). `None` when there was none or the platform does
-    /// not say (Spin: wasi:http exposes no TLS data); a
-    /// certificate forwarded in a header by a TLS terminator is read by the core instead, and only
-    /// when `mtls.client_cert_header` is configured.
+    /// not say (Spin: wasi:http exposes no TLS data); a certificate forwarded in a header by a TLS
+    /// terminator is read by the core instead, and only when `mtls.client_cert_header` is
+    /// configured.
     pub client_cert: Option<ClientCert>,
 }
 

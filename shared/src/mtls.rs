@@ -17,7 +17,6 @@
 use crate::config::{CertEncoding, Mtls};
 use crate::error::TokenFault;
 use crate::http::{ChainCheck, ClientCert};
-
 use crate::strict;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde_json::{Map, Value};
