@@ -1,18 +1,21 @@
-//! `inspect`: decode a token, then verify it offline with the gateway core, in the gateway's order:
-//! strict JWS parse → key (x5c chain to the given anchors, or JWKS by `kid`) → signature → claims.
-//! Prints `VALID` or `INVALID: <the failing check>`.
+//! `inspect`: decode a token, then verify it offline with the gateway's own verify stage
+//! ([`edgeward::verify_token`], the code `Gateway` runs): the flags become a one-issuer gateway
+//! configuration, so key selection, algorithms, chain validation and claim checks are the gateway's,
+//! not a copy. Prints `VALID` or `INVALID: <the failing check>`; the reason is worded from the
+//! core's error, with the numbers and certificates that decided it.
 
 use crate::{failed, files, keys, usage, Failure, Result};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use clap::Args;
-use edgeward::claims::{self, ClaimRules, DEFAULT_LEEWAY};
-use edgeward::crypto::{PublicKey, RustCrypto};
+use edgeward::claims::DEFAULT_LEEWAY;
+use edgeward::crypto::RustCrypto;
 use edgeward::error::TokenFault;
-use edgeward::jwk::JwkSet;
-use edgeward::jws::{self, Jws};
+use edgeward::jws::{self, Alg};
+use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use edgeward::x5c::{self, ChainError, ChainPolicy};
+use edgeward::Error;
 use futures_executor::block_on;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use x509_cert::der::{Decode, Encode};
 use x509_cert::Certificate;
@@ -100,56 +103,229 @@ fn print_decoded(token: &str) {
     }
 }
 
+/// Every JWS algorithm the gateway supports: `inspect` judges the token, not an issuer's list.
+const ALGORITHMS: [&str; 5] = ["ES256", "ES384", "RS256", "PS256", "EdDSA"];
+
+/// The gateway offline: the clock is `--now`, nothing is fetched (keys come from the flags), and
+/// signatures are checked with RustCrypto.
+struct Offline {
+    now: u64,
+}
+
+impl Platform for Offline {
+    type Verifier = RustCrypto;
+    fn verifier(&self) -> &RustCrypto {
+        &RustCrypto
+    }
+    fn now(&self) -> u64 {
+        self.now
+    }
+    fn log(&self, _: LogLevel, _: &str) {}
+    fn random(&self, buf: &mut [u8]) {
+        use rand_core::{OsRng, RngCore};
+        OsRng.fill_bytes(buf);
+    }
+    async fn fetch(&self, _: FetchRequest) -> std::result::Result<FetchResponse, FetchError> {
+        Err(FetchError::Unreachable)
+    }
+}
+
+/// Where the key comes from, for the words of the verdict.
+#[derive(Clone, Copy)]
+enum KeySource {
+    X5c,
+    Jwks,
+}
+
+impl KeySource {
+    fn name(self) -> &'static str {
+        match self {
+            KeySource::X5c => "x5c leaf",
+            KeySource::Jwks => "JWKS",
+        }
+    }
+}
+
 /// The verdict: `Ok(Ok(note))` valid, `Ok(Err(reason))` invalid, `Err` a usage problem.
 fn verify(args: &InspectArgs, token: &str) -> Result<std::result::Result<String, String>> {
     let now = args.now.unwrap_or_else(keys::now);
-    let jws = match jws::parse(token, edgeward::config::DEFAULT_MAX_TOKEN_BYTES) {
-        Ok(jws) => jws,
-        Err(fault) => return Ok(Err(format!("jws: {}", fault.description()))),
-    };
-    let key_and_source = if let Some(path) = &args.trust_anchors {
-        chain_key(&jws, &load_anchors(path)?, now)
+    let claims = decoded_claims(token);
+    let (issuer, audiences) = expectations(args, &claims);
+    let mut entry = json!({
+        "issuer": issuer,
+        "audiences": audiences,
+        "algorithms": ALGORITHMS,
+        "leeway_seconds": args.leeway,
+    });
+    if let Some(typ) = &args.typ {
+        entry["require_typ"] = json!(typ);
+    }
+    let (anchors, source): (&'static [&'static [u8]], _) = if let Some(path) = &args.trust_anchors {
+        entry["x5c"] = json!({});
+        // One run, one verification: the anchors live as long as the process.
+        let anchors: Vec<&'static [u8]> = load_anchors(path)?
+            .into_iter()
+            .map(|der| &*Box::leak(der.into_boxed_slice()))
+            .collect();
+        (Box::leak(anchors.into_boxed_slice()), KeySource::X5c)
     } else if let Some(path) = &args.jwks {
-        let set = JwkSet::parse(files::read_text(path)?.as_bytes())
-            .map_err(|e| usage(format!("{}: not a JWK Set: {e:?}", path.display())))?;
-        jwks_key(&jws, &set)
+        let text = files::read_text(path)?;
+        let set: Value = serde_json::from_str(&text)
+            .map_err(|e| usage(format!("{}: not a JWK Set: {e}", path.display())))?;
+        entry["jwks"] = set;
+        (&[], KeySource::Jwks)
     } else {
         return Err(usage("no key source"));
     };
-    let (key, source) = match key_and_source {
-        Ok(found) => found,
-        Err(reason) => return Ok(Err(reason)),
+    let config = json!({
+        // Never contacted: inspect stops after the verify stage.
+        "origin": "http://127.0.0.1:9",
+        "issuers": [entry],
+    });
+    let platform = Offline { now };
+    match block_on(edgeward::verify_token(
+        &config.to_string(),
+        anchors,
+        &platform,
+        token,
+    )) {
+        Ok(_) => {
+            let mut note = format!(" (signature by the {} key", source.name());
+            if args.iss.is_none() || args.aud.is_none() {
+                note.push_str("; iss/aud not pinned: pass --iss and --aud");
+            }
+            note.push(')');
+            Ok(Ok(note))
+        }
+        Err(Error::InvalidToken(fault)) => {
+            let expected = Expected {
+                issuer: &issuer,
+                audiences: &audiences,
+                leeway: args.leeway,
+                typ: args.typ.as_deref(),
+            };
+            Ok(Err(reason(
+                fault, token, &claims, &expected, source, anchors, now,
+            )))
+        }
+        Err(Error::Config(e)) => {
+            let what = args.jwks.as_deref().or(args.trust_anchors.as_deref());
+            let what = what.map_or(String::new(), |p| format!("{}: ", p.display()));
+            Err(usage(format!("{what}{}: {}", e.field, e.message)))
+        }
+        Err(other) => Ok(Err(format!(
+            "{}: {}",
+            other.code(),
+            String::from_utf8_lossy(&other.to_response().body)
+        ))),
+    }
+}
+
+/// The claims as far as they decode (an empty map otherwise): only to fill in `--iss` / `--aud`
+/// when they are not given, and for the numbers in a verdict.
+fn decoded_claims(token: &str) -> Map<String, Value> {
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|segment| Base64UrlUnpadded::decode_vec(segment).ok())
+        .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// The issuer and audiences the verdict is against: the flags, else the token's own values. A
+/// configuration needs a non-empty issuer and audience, so a token without them is checked against
+/// a placeholder and fails on the missing claim, as in the gateway.
+fn expectations(args: &InspectArgs, claims: &Map<String, Value>) -> (String, Vec<String>) {
+    let issuer = args.iss.clone().unwrap_or_else(|| {
+        claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .filter(|iss| !iss.is_empty())
+            .unwrap_or("(no iss in the token)")
+            .to_owned()
+    });
+    let mut audiences: Vec<String> = match &args.aud {
+        Some(aud) => vec![aud.clone()],
+        None => match claims.get("aud") {
+            Some(Value::String(aud)) => vec![aud.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        },
     };
-    match block_on(jws.verify(&key, &RustCrypto)) {
-        Ok(()) => {}
-        Err(TokenFault::AlgorithmNotAllowed) => {
-            return Ok(Err(format!(
-                "alg: {} does not fit the {source} key",
-                jws.header.alg.name()
-            )))
+    audiences.retain(|aud| !aud.is_empty());
+    if audiences.is_empty() {
+        audiences.push("(no aud in the token)".into());
+    }
+    (issuer, audiences)
+}
+
+/// What the token was checked against, for the words of a claim failure.
+struct Expected<'a> {
+    issuer: &'a str,
+    audiences: &'a [String],
+    leeway: u64,
+    typ: Option<&'a str>,
+}
+
+/// Words for the core's verdict: which stage failed, with the details that decided it.
+fn reason(
+    fault: TokenFault,
+    token: &str,
+    claims: &Map<String, Value>,
+    expected: &Expected<'_>,
+    source: KeySource,
+    anchors: &[&[u8]],
+    now: u64,
+) -> String {
+    let max = edgeward::config::DEFAULT_MAX_TOKEN_BYTES;
+    let parsed = jws::parse(token, max);
+    let jws = match &parsed {
+        Ok(jws) => jws,
+        // The core refused the token before its claims: say what the parser says.
+        Err(parse_fault) => return format!("jws: {}", parse_fault.description()),
+    };
+    let alg = jws.header.alg;
+    match fault {
+        TokenFault::UnknownKey => match (source, &jws.header.x5c) {
+            (KeySource::X5c, None) => {
+                "x5c: the token has no x5c header (use --jwks for kid tokens)".into()
+            }
+            _ => no_key(alg, jws.header.kid.as_deref()),
+        },
+        TokenFault::UntrustedChain => {
+            let chain = jws.header.x5c.as_deref().unwrap_or_default();
+            // The core says only "untrusted"; its own validator names why, for the reader.
+            let why = block_on(x5c::validate(
+                chain,
+                anchors,
+                now,
+                &ChainPolicy::default(),
+                &RustCrypto,
+            ));
+            match why {
+                Err(e) => format!("x5c chain: {}", chain_reason(e, chain, anchors, now)),
+                Ok(_) => "x5c chain: not trusted".into(),
+            }
         }
-        Err(_) => {
-            return Ok(Err(format!(
-                "signature: does not verify with the {source} key"
-            )))
+        TokenFault::AlgorithmNotAllowed => {
+            format!("alg: {} does not fit the {} key", alg.name(), source.name())
         }
+        TokenFault::BadSignature => {
+            format!("signature: does not verify with the {} key", source.name())
+        }
+        other => claim_reason(other, &jws.header, claims, expected, now),
     }
-    let rules = rules(args, &jws.claims);
-    if let Err(fault) = claims::check(&jws.header, &jws.claims, &rules, now) {
-        return Ok(Err(claim_reason(
-            fault,
-            &jws.header,
-            &jws.claims,
-            &rules,
-            now,
-        )));
-    }
-    let mut note = format!(" (signature by the {source} key");
-    if args.iss.is_none() || args.aud.is_none() {
-        note.push_str("; iss/aud not pinned: pass --iss and --aud");
-    }
-    note.push(')');
-    Ok(Ok(note))
+}
+
+fn no_key(alg: Alg, kid: Option<&str>) -> String {
+    format!(
+        "jwks: no usable {} key for kid {}",
+        alg.name(),
+        kid.map_or("(none)".into(), |k| format!("{k:?}"))
+    )
 }
 
 fn load_anchors(path: &Path) -> Result<Vec<Vec<u8>>> {
@@ -163,25 +339,6 @@ fn load_anchors(path: &Path) -> Result<Vec<Vec<u8>>> {
         .iter()
         .map(|c| c.to_der().map_err(|e| failed(e.to_string())))
         .collect()
-}
-
-fn chain_key(
-    jws: &Jws<'_>,
-    anchors: &[Vec<u8>],
-    now: u64,
-) -> std::result::Result<(PublicKey, &'static str), String> {
-    let Some(chain) = &jws.header.x5c else {
-        return Err("x5c: the token has no x5c header (use --jwks for kid tokens)".into());
-    };
-    let anchors: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
-    let policy = ChainPolicy::default();
-    match block_on(x5c::validate(chain, &anchors, now, &policy, &RustCrypto)) {
-        Ok(leaf) => Ok((leaf.key, "x5c leaf")),
-        Err(e) => Err(format!(
-            "x5c chain: {}",
-            chain_reason(e, chain, &anchors, now)
-        )),
-    }
 }
 
 /// Words for a [`ChainError`]; for validity problems, which certificate and when.
@@ -223,62 +380,12 @@ fn chain_reason(error: ChainError, chain: &[Vec<u8>], anchors: &[&[u8]], now: u6
     }
 }
 
-fn jwks_key(jws: &Jws<'_>, set: &JwkSet) -> std::result::Result<(PublicKey, &'static str), String> {
-    let kid = jws.header.kid.as_deref();
-    let alg = jws.header.alg;
-    let candidates: Vec<_> = set.find(kid, alg).collect();
-    // The core verifies one key; with several candidates (no kid) the first that verifies wins.
-    let key = match candidates.as_slice() {
-        [] => {
-            return Err(format!(
-                "jwks: no usable {} key for kid {}",
-                alg.name(),
-                kid.map_or("(none)".into(), |k| format!("{k:?}"))
-            ))
-        }
-        [one] => one.public_key().clone(),
-        many => many
-            .iter()
-            .map(|k| k.public_key())
-            .find(|k| block_on(jws.verify(k, &RustCrypto)).is_ok())
-            .unwrap_or_else(|| many[0].public_key())
-            .clone(),
-    };
-    Ok((key, "JWKS"))
-}
-
-/// Rules from the flags; without `--iss` / `--aud` the token's own values are accepted.
-fn rules(args: &InspectArgs, claims: &Map<String, Value>) -> ClaimRules {
-    let issuer = args.iss.clone().unwrap_or_else(|| {
-        claims
-            .get("iss")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    });
-    let audiences = match &args.aud {
-        Some(aud) => vec![aud.clone()],
-        None => match claims.get("aud") {
-            Some(Value::String(aud)) => vec![aud.clone()],
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        },
-    };
-    let mut rules = ClaimRules::new(issuer, audiences);
-    rules.leeway = args.leeway;
-    rules.require_typ = args.typ.clone();
-    rules
-}
-
 /// Names the exact failing claim check, with the numbers that decided it.
 fn claim_reason(
     fault: TokenFault,
     header: &edgeward::jws::Header,
     claims: &Map<String, Value>,
-    rules: &ClaimRules,
+    expected: &Expected<'_>,
     now: u64,
 ) -> String {
     let number = |name: &str| claims.get(name).and_then(Value::as_f64);
@@ -289,7 +396,7 @@ fn claim_reason(
             None => "claim exp: missing".into(),
         },
         TokenFault::NotYetValid => match (number("nbf"), number("iat")) {
-            (Some(nbf), _) if nbf > now_f + rules.leeway as f64 => {
+            (Some(nbf), _) if nbf > now_f + expected.leeway as f64 => {
                 format!(
                     "claim nbf: not valid for another {} s",
                     (nbf - now_f).round()
@@ -304,19 +411,22 @@ fn claim_reason(
         TokenFault::UnknownIssuer => format!(
             "claim iss: {} is not {:?}",
             claims.get("iss").map_or("missing".into(), Value::to_string),
-            rules.issuer
+            expected.issuer
         ),
         TokenFault::WrongAudience => format!(
             "claim aud: {} does not contain {:?}",
             claims.get("aud").map_or("missing".into(), Value::to_string),
-            rules.audiences.join(" ")
+            expected.audiences.join(" ")
         ),
         TokenFault::MissingClaim => {
             let missing: Vec<_> = ["iss", "aud"]
                 .into_iter()
                 .filter(|name| !claims.contains_key(*name))
                 .collect();
-            format!("claim {}: missing", missing.join(", "))
+            match missing.is_empty() {
+                true => format!("claims: {}", fault.description()),
+                false => format!("claim {}: missing", missing.join(", ")),
+            }
         }
         TokenFault::Malformed => "claims: iss, aud, exp, nbf or iat has the wrong JSON type".into(),
         TokenFault::WrongType => format!(
@@ -325,7 +435,7 @@ fn claim_reason(
                 .typ
                 .as_deref()
                 .map_or("missing".into(), |t| format!("{t:?}")),
-            rules.require_typ.as_deref().unwrap_or_default()
+            expected.typ.unwrap_or_default()
         ),
         other => format!("claims: {}", other.description()),
     }

@@ -15,3 +15,31 @@ lock_version() {
   awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' \
     "${2:-$ROOT/Cargo.lock}"
 }
+
+# Sources scripts/setup: its tool variables into this shell. Its progress lines are hidden, unless
+# `--show` is given; if it fails, they are shown after all, ending with the failing step and its
+# error, and the script exits non-zero, so a failed setup never ends a script silently. Call it as
+# a plain command (not after `||` or in `if`: bash would then ignore `set -e` inside setup). An
+# EXIT trap set before is kept.
+load_setup() {
+  local log="" previous
+  previous=$(trap -p EXIT)
+  [ "${1:-}" = --show ] || log=$(mktemp)
+  # setup runs with `set -e`: a failing command or a `die` exits this shell, through this trap.
+  # Its output may have gone to the log, so the trap writes to the stderr saved in fd 3.
+  exec 3>&2
+  # shellcheck disable=SC2064 # $log is expanded now, on purpose
+  trap "status=\$?; [ -z '$log' ] || { cat '$log' >&3; rm -f '$log'; }
+    printf '\\033[31merror:\\033[0m scripts/setup failed (exit %s): see its last step above\\n' \"\$status\" >&3
+    exit \"\$status\"" EXIT
+  if [ -z "$log" ]; then
+    # shellcheck source=../setup
+    source "$ROOT/scripts/setup" >&2
+  else
+    # shellcheck source=../setup
+    source "$ROOT/scripts/setup" >"$log" 2>&1
+    rm -f "$log"
+  fi
+  if [ -n "$previous" ]; then eval "$previous"; else trap - EXIT; fi
+  exec 3>&-
+}

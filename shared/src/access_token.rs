@@ -54,6 +54,34 @@ pub fn looks_like_jose(token: &str) -> bool {
         .is_some_and(|header| serde_json::from_slice::<Map<String, Value>>(&header).is_ok())
 }
 
+/// Verifies one JWT access token against a configuration document exactly as the gateway's verify
+/// stage does, for tools that must judge a token the way the gateway would (`edgeward inspect`):
+/// the same [`TokenVerifier::verify`] the pipeline runs — issuer by exact `iss`, its allowed
+/// algorithms, the key (an `x5c` chain to `anchors`, the first inline key for the `kid`, or the
+/// issuer's `jwks_uri` fetched through `platform`), the signature, then the claims at
+/// `platform.now()`. The document is loaded and validated as by [`Gateway::new`](crate::Gateway::new)
+/// (an invalid one is [`Error::Config`]); nothing is cached between calls.
+///
+/// Not done here: the request's stages (extract, bind — DPoP and certificate binding —, policy)
+/// and introspection: a credential that is not a compact JWS is [`TokenFault::Malformed`], as on a
+/// gateway without `introspection`.
+pub async fn verify_token<P: Platform>(
+    config_text: &str,
+    anchors: &'static [&'static [u8]],
+    platform: &P,
+    token: &str,
+) -> Result<VerifiedToken, Error> {
+    let config = crate::config::Config::from_json(config_text).map_err(Error::Config)?;
+    let verifier = TokenVerifier::new(
+        &config.issuers,
+        anchors,
+        config.max_token_bytes,
+        0,
+        (SharedTokenCache::Off, [0; 32]),
+    );
+    verifier.verify(platform, token).await
+}
+
 /// `typ` value of RFC 9701 §5 introspection responses.
 const INTROSPECTION_TYP: &str = "token-introspection+jwt";
 

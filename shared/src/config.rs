@@ -1,6 +1,7 @@
-//! The gateway configuration: one JSON document, given to the Worker as the `EDGEWARD_CONFIG`
-//! variable and to the Spin component as the `edgeward_config` variable. Every field is documented in
-//! `docs/configuration.md`; unknown fields are rejected so that a typo never silently weakens policy.
+//! The gateway configuration: one JSON document, given to the Worker as its `EDGEWARD_CONFIG`
+//! variable and to the Spin component as its `EDGEWARD_CONFIG` environment variable (spin.toml
+//! `environment`). Every field is documented in `docs/configuration.md`; unknown fields are
+//! rejected so that a typo never silently weakens policy.
 
 use serde::Deserialize;
 use std::fmt;
@@ -176,6 +177,12 @@ pub struct Mtls {
     pub client_cert_header: Option<String>,
     /// How that header encodes the certificate.
     pub client_cert_encoding: CertEncoding,
+    /// Accept a client certificate whose chain the platform did not validate (Workers:
+    /// `certVerified` other than `"SUCCESS"`): RFC 8705 §2.2 self-signed certificates, where the
+    /// binding to the token is the only check. Default `false`: only certificates the platform
+    /// validated (RFC 8705 §2.1). A revoked certificate is refused either way
+    /// ([`crate::mtls::usable`]).
+    pub accept_unverified_client_certs: bool,
 }
 
 /// Encodings of a forwarded client certificate.

@@ -504,8 +504,11 @@ mod tests {
         assert_eq!(challenge, r#"Bearer realm="edgeward""#);
     }
 
-    /// Every fault a client can cause, with the status RFC 6750 §3.1 / RFC 9449 §7.1 give it.
-    fn client_errors() -> Vec<(Error, u16)> {
+    /// One value of every variant of [`Error`], with every [`TokenFault`] and [`DpopFault`]. Checked
+    /// against the enums' declarations in this file by `every_variant_is_listed`, and classified by
+    /// [`answer`] (a `match` without a wildcard), so a new variant can escape neither the list nor
+    /// the classification.
+    fn every_error() -> Vec<Error> {
         use DpopFault as D;
         use TokenFault as T;
         let algs = AlgSet::default_proof_algs();
@@ -550,48 +553,191 @@ mod tests {
             D::Replayed,
         ];
         let mut all = vec![
-            (Error::MissingCredential, 401),
-            (Error::MissingDpopCredential { algs }, 401),
-            (Error::InvalidRequest("malformed Authorization header"), 400),
-            (
-                Error::UseDpopNonce {
-                    nonce: "n".into(),
-                    algs,
-                },
-                401,
-            ),
-            (Error::DpopRequired { algs }, 401),
-            (
-                Error::InsufficientScope {
-                    scope: Some("a b".into()),
-                    description: "scope",
-                },
-                403,
-            ),
-            (
-                Error::InsufficientScope {
-                    scope: None,
-                    description: "claim",
-                },
-                403,
-            ),
+            Error::MissingCredential,
+            Error::MissingDpopCredential { algs },
+            Error::InvalidRequest("malformed Authorization header"),
+            Error::UseDpopNonce {
+                nonce: "n".into(),
+                algs,
+            },
+            Error::DpopRequired { algs },
+            Error::RouteNotFound,
+            Error::UpstreamUnavailable("key source unavailable"),
+            Error::OriginUnreachable,
+            Error::OriginTimeout,
+            Error::Config(ConfigError {
+                field: "origin".into(),
+                message: "missing".into(),
+            }),
+            Error::InsufficientScope {
+                scope: Some("a b".into()),
+                description: "scope",
+            },
+            Error::InsufficientScope {
+                scope: None,
+                description: "claim",
+            },
+            Error::InsufficientUserAuthentication {
+                description: "acr",
+                acr_values: Some("urn:mace:incommon:iap:silver".into()),
+                max_age: Some(300),
+            },
+            Error::InsufficientUserAuthentication {
+                description: "auth_time",
+                acr_values: None,
+                max_age: None,
+            },
+            Error::ClaimNotForwardable("claim header over budget"),
         ];
-        all.extend(tokens.map(|t| (Error::InvalidToken(t), 401)));
-        all.extend(proofs.map(|fault| (Error::InvalidDpopProof { fault, algs }, 401)));
+        all.extend(tokens.map(Error::InvalidToken));
+        all.extend(proofs.map(|fault| Error::InvalidDpopProof { fault, algs }));
         all
+    }
+
+    /// How the client must be answered.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Answer {
+        /// A refusal of the credential: `WWW-Authenticate` with this scheme and this `error`
+        /// (none when no credential was sent, RFC 6750 §3.1).
+        Challenge {
+            status: u16,
+            scheme: &'static str,
+            error: Option<&'static str>,
+        },
+        /// Not about the credential: no challenge.
+        Plain { status: u16 },
+    }
+
+    /// The answer each variant must get (RFC 6750 §3, RFC 9449 §7.1, RFC 9470 §3). No wildcard:
+    /// a new variant does not compile until it is classified here.
+    fn answer(error: &Error) -> Answer {
+        use Answer::{Challenge, Plain};
+        let challenge = |status, scheme, error| Challenge {
+            status,
+            scheme,
+            error,
+        };
+        match error {
+            Error::MissingCredential => challenge(401, "Bearer", None),
+            Error::MissingDpopCredential { .. } => challenge(401, "DPoP", None),
+            Error::InvalidRequest(_) => challenge(400, "Bearer", Some("invalid_request")),
+            Error::InvalidToken(_) => challenge(401, "Bearer", Some("invalid_token")),
+            Error::InvalidDpopProof { .. } => challenge(401, "DPoP", Some("invalid_dpop_proof")),
+            Error::UseDpopNonce { .. } => challenge(401, "DPoP", Some("use_dpop_nonce")),
+            Error::DpopRequired { .. } => challenge(401, "DPoP", Some("invalid_token")),
+            Error::InsufficientScope { .. } => challenge(403, "Bearer", Some("insufficient_scope")),
+            Error::InsufficientUserAuthentication { .. } => {
+                challenge(401, "Bearer", Some("insufficient_user_authentication"))
+            }
+            // A valid token whose claims cannot become header fields: re-authenticating or more
+            // scope would not help, so no RFC 6750 error code fits.
+            Error::ClaimNotForwardable(_) => Plain { status: 403 },
+            Error::RouteNotFound => Plain { status: 404 },
+            Error::UpstreamUnavailable(_) => Plain { status: 503 },
+            Error::OriginUnreachable => Plain { status: 502 },
+            Error::OriginTimeout => Plain { status: 504 },
+            Error::Config(_) => Plain { status: 500 },
+        }
+    }
+
+    /// Every fault a client can cause that refuses its credential, with the answer RFC 6750 §3.1 /
+    /// RFC 9449 §7.1 / RFC 9470 §3 give it.
+    fn client_errors() -> Vec<(Error, Answer)> {
+        every_error()
+            .into_iter()
+            .map(|error| {
+                let answer = answer(&error);
+                (error, answer)
+            })
+            .filter(|(_, answer)| matches!(answer, Answer::Challenge { .. }))
+            .collect()
+    }
+
+    /// The variant names declared by `pub enum NAME { ... }` in this file.
+    fn declared_variants(name: &str) -> Vec<String> {
+        let source = include_str!("error.rs");
+        let start = format!("pub enum {name} {{\n");
+        let body = source
+            .split_once(&start)
+            .and_then(|(_, rest)| rest.split_once("\n}\n"))
+            .map(|(body, _)| body)
+            .unwrap_or_else(|| panic!("no `pub enum {name}` in error.rs"));
+        body.lines()
+            .filter_map(|line| line.strip_prefix("    "))
+            .filter(|line| line.starts_with(|c: char| c.is_ascii_uppercase()))
+            .map(|line| {
+                let end = line.find([',', '(', ' ', '{']).unwrap_or(line.len());
+                line[..end].to_owned()
+            })
+            .collect()
+    }
+
+    /// A value's variant name, as `Debug` starts it.
+    fn variant_name(value: &impl std::fmt::Debug) -> String {
+        let text = format!("{value:?}");
+        let end = text.find(['(', ' ', '{']).unwrap_or(text.len());
+        text[..end].to_owned()
+    }
+
+    #[test]
+    fn every_variant_is_listed() {
+        use std::collections::BTreeSet;
+        let all = every_error();
+        let listed = |names: Vec<String>| names.into_iter().collect::<BTreeSet<_>>();
+        let errors = listed(all.iter().map(variant_name).collect());
+        let tokens = listed(
+            all.iter()
+                .filter_map(|e| match e {
+                    Error::InvalidToken(fault) => Some(variant_name(fault)),
+                    _ => None,
+                })
+                .collect(),
+        );
+        let proofs = listed(
+            all.iter()
+                .filter_map(|e| match e {
+                    Error::InvalidDpopProof { fault, .. } => Some(variant_name(fault)),
+                    _ => None,
+                })
+                .collect(),
+        );
+        for (name, listed) in [
+            ("Error", errors),
+            ("TokenFault", tokens),
+            ("DpopFault", proofs),
+        ] {
+            let declared = declared_variants(name);
+            assert!(declared.len() > 5, "{name}: the declaration did not parse");
+            assert_eq!(
+                listed,
+                declared.into_iter().collect::<BTreeSet<_>>(),
+                "every_error() must list every {name} variant, and only those"
+            );
+        }
     }
 
     #[test]
     fn every_challenge_follows_rfc6750_section_3() {
-        for (error, status) in client_errors() {
+        let all = client_errors();
+        assert!(all.len() > 40, "every client fault is checked");
+        for (error, expected) in all {
+            let Answer::Challenge {
+                status,
+                scheme: expected_scheme,
+                error: expected_code,
+            } = expected
+            else {
+                unreachable!()
+            };
             let response = error.to_response();
             assert_eq!(response.status, status, "{error:?}");
             // §3: a challenge on every refusal, exactly one, with the Bearer or DPoP scheme.
             let challenge = response.headers.get_single("www-authenticate");
             let challenge = challenge.unwrap().unwrap();
             let (scheme, params) = challenge.split_once(' ').unwrap();
-            assert!(scheme == "Bearer" || scheme == "DPoP", "{challenge}");
+            assert_eq!(scheme, expected_scheme, "{error:?}: {challenge}");
             let mut names = Vec::new();
+            let mut error_param = None;
             for param in params.split(", ") {
                 let (name, value) = param.split_once('=').unwrap();
                 // §3: each attribute at most once; quoted values of %x20-21 / %x23-5B / %x5D-7E.
@@ -605,23 +751,13 @@ mod tests {
                         .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)),
                     "{param}"
                 );
+                if name == "error" {
+                    error_param = Some(inner);
+                }
             }
             assert_eq!(names.first(), Some(&"realm"), "{challenge}");
             // §3.1: the error code by status; none when no credential was sent.
-            let error_code = names.contains(&"error");
-            let missing = matches!(
-                error,
-                Error::MissingCredential | Error::MissingDpopCredential { .. }
-            );
-            assert_eq!(error_code, !missing, "{challenge}");
-            let expected = match (status, scheme) {
-                (400, _) => r#"error="invalid_request""#,
-                (403, _) => r#"error="insufficient_scope""#,
-                (_, "DPoP") if challenge.contains("dpop_proof") => r#"error="invalid_dpop_proof""#,
-                (_, "DPoP") if challenge.contains("nonce") => r#"error="use_dpop_nonce""#,
-                _ => r#"error="invalid_token""#,
-            };
-            assert!(missing || challenge.contains(expected), "{challenge}");
+            assert_eq!(error_param, expected_code, "{error:?}: {challenge}");
             // The JSON body carries the same facts.
             let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
             assert_eq!(body["code"], error.code());
@@ -633,7 +769,10 @@ mod tests {
     #[test]
     fn a_dpop_client_gets_dpop_challenges() {
         let algs = AlgSet::default_proof_algs();
-        for (error, status) in client_errors() {
+        for (error, answer) in client_errors() {
+            let Answer::Challenge { status, .. } = answer else {
+                continue;
+            };
             let bearer = error.to_response();
             let response = error.to_response_as(Scheme::Dpop(algs));
             assert_eq!(response.status, status, "{error:?}");
@@ -661,6 +800,78 @@ mod tests {
             );
             assert_eq!(response.body, bearer.body, "{error:?}");
         }
+    }
+
+    #[test]
+    fn errors_that_are_not_about_the_credential_carry_no_challenge() {
+        for error in every_error() {
+            let Answer::Plain { status } = answer(&error) else {
+                continue;
+            };
+            let response = error.to_response();
+            assert_eq!(response.status, status, "{error:?}");
+            assert_eq!(
+                response.headers.get_single("www-authenticate"),
+                Ok(None),
+                "{error:?}"
+            );
+            let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+            assert_eq!(body["code"], error.code());
+        }
+    }
+
+    /// `docs/configuration.md`, "Error codes": the table names every code `Error::code` gives, with
+    /// the status `to_response` answers, and no other code.
+    #[test]
+    fn the_error_code_table_in_the_docs_matches_every_code() {
+        use std::collections::BTreeMap;
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let table = doc
+            .split_once("\n## Error codes\n")
+            .map(|(_, rest)| rest.split("\n## ").next().unwrap_or(rest))
+            .expect("docs/configuration.md has an \"## Error codes\" section");
+        let mut documented = BTreeMap::new();
+        for row in table.lines().filter(|line| line.starts_with("| `")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let (codes, status) = (cells[0].trim_start_matches("| "), cells[1]);
+            let status: u16 = status.parse().unwrap_or_else(|_| panic!("status in {row}"));
+            for code in codes.split(" / ") {
+                let code = code
+                    .strip_prefix('`')
+                    .and_then(|c| c.strip_suffix('`'))
+                    .filter(|c| c.starts_with("ERR_"))
+                    .unwrap_or_else(|| panic!("not a full `ERR_…` code: {code:?} in {row}"));
+                assert!(
+                    documented.insert(code.to_owned(), status).is_none(),
+                    "{code} documented twice"
+                );
+            }
+        }
+        let mut actual = BTreeMap::new();
+        for error in every_error() {
+            let status = error.to_response().status;
+            if let Some(other) = actual.insert(error.code().to_owned(), status) {
+                assert_eq!(other, status, "{} answers two statuses", error.code());
+            }
+        }
+        let missing: Vec<_> = actual
+            .keys()
+            .filter(|c| !documented.contains_key(*c))
+            .collect();
+        let unknown: Vec<_> = documented
+            .keys()
+            .filter(|c| !actual.contains_key(*c))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "codes missing from docs/configuration.md: {missing:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            "docs/configuration.md lists codes no error has: {unknown:?}"
+        );
+        assert_eq!(documented, actual, "documented statuses");
     }
 
     #[test]

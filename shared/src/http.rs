@@ -119,48 +119,89 @@ pub struct Request {
     pub url: String,
     /// The request header fields.
     pub headers: Headers,
-    /// The TLS client certificate the platform itself saw (RFC 8705 §3), e.g. from Workers'
-    /// `request.cf.tlsClientAuth`. `None` when there was none or the platform does not say; a
-    /// certificate forwarded in a header by a TLS terminator is read by the core instead, and only
-    /// when `mtls.client_cert_header` is configured.
+    /// The TLS client certificate the platform itself saw (RFC 8705 §3), with its chain and
+    /// revocation status, e.g. from Workers' `request.cf.tlsClientAuth`
+    /// ([`ClientCert::from_tls_client_auth`]). `None` when there was none or the platform does
+    /// not say (Spin: wasi:http exposes no TLS data); a certificate forwarded in a header by a TLS
+    /// terminator is read by the core instead, and only when `mtls.client_cert_header` is
+    /// configured.
     pub client_cert: Option<ClientCert>,
 }
 
 /// A TLS client certificate, reduced to what certificate-bound tokens need: its SHA-256
-/// thumbprint (RFC 8705 §3.1, `x5t#S256`). The chain is not validated here: a self-signed
-/// certificate is fine (RFC 8705 §2.2), the binding to the token is what counts.
+/// thumbprint (RFC 8705 §3.1, `x5t#S256`) and what the TLS layer that saw the handshake said about
+/// it. These are facts, not a verdict: the bind stage decides ([`mtls::usable`](crate::mtls::usable)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientCert {
     /// SHA-256 of the certificate's DER encoding.
     pub sha256: [u8; 32],
+    /// Whether the TLS layer validated the certificate's chain (RFC 8705 §2.1, PKI method).
+    pub chain: ChainCheck,
+    /// The TLS layer reports the certificate revoked.
+    pub revoked: bool,
+}
+
+/// What the TLS layer said about a client certificate's chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainCheck {
+    /// Validated to the client CA the TLS layer trusts (Workers: `certVerified` is `"SUCCESS"`).
+    Passed,
+    /// Not validated, or validation failed: a self-signed certificate (RFC 8705 §2.2), one from
+    /// another CA, an expired one, or a TLS layer that did not say (Workers: `"NONE"`,
+    /// `"FAILED:<reason>"`, anything else).
+    NotPassed,
 }
 
 impl ClientCert {
-    /// From the DER certificate.
+    /// From the DER certificate, as a TLS terminator in front of the gateway forwards it in the
+    /// configured `mtls.client_cert_header`: the terminator owns the handshake and forwards only
+    /// certificates its own policy accepted, so the chain counts as [`ChainCheck::Passed`] and the
+    /// certificate as not revoked.
     pub fn from_der(der: &[u8]) -> ClientCert {
         use sha2::Digest;
         ClientCert {
             sha256: sha2::Sha256::digest(der).into(),
+            chain: ChainCheck::Passed,
+            revoked: false,
         }
     }
 
-    /// From a hex SHA-256 fingerprint (64 hex digits, either case), as Workers'
-    /// `tlsClientAuth.certFingerprintSHA256` gives it. `None` for anything else (e.g. empty).
-    pub fn from_sha256_hex(hex: &str) -> Option<ClientCert> {
-        let bytes = hex.as_bytes();
-        if bytes.len() != 64 {
-            return None;
-        }
-        let mut sha256 = [0u8; 32];
-        for (out, pair) in sha256.iter_mut().zip(bytes.chunks_exact(2)) {
-            let (high, low) = match pair {
-                [high, low] => (hex_digit(*high)?, hex_digit(*low)?),
-                _ => return None,
-            };
-            *out = high << 4 | low;
-        }
-        Some(ClientCert { sha256 })
+    /// From the three string fields of Workers' `request.cf.tlsClientAuth` for a presented
+    /// certificate: `certFingerprintSHA256` (hex), `certVerified` (`"SUCCESS"`, `"NONE"` or
+    /// `"FAILED:<reason>"`) and `certRevoked` (`"1"` or `"0"`). Read closed: only `"SUCCESS"`
+    /// is a chain that passed and only `"0"` is not revoked, so a missing or unknown value never
+    /// counts in the certificate's favour. `None` when the fingerprint is not 64 hex digits.
+    pub fn from_tls_client_auth(
+        fingerprint_sha256: &str,
+        cert_verified: &str,
+        cert_revoked: &str,
+    ) -> Option<ClientCert> {
+        Some(ClientCert {
+            sha256: sha256_from_hex(fingerprint_sha256)?,
+            chain: match cert_verified {
+                "SUCCESS" => ChainCheck::Passed,
+                _ => ChainCheck::NotPassed,
+            },
+            revoked: cert_revoked != "0",
+        })
     }
+}
+
+/// 64 hex digits (either case) to 32 bytes; `None` for anything else (e.g. empty).
+fn sha256_from_hex(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut sha256 = [0u8; 32];
+    for (out, pair) in sha256.iter_mut().zip(bytes.chunks_exact(2)) {
+        let (high, low) = match pair {
+            [high, low] => (hex_digit(*high)?, hex_digit(*low)?),
+            _ => return None,
+        };
+        *out = high << 4 | low;
+    }
+    Some(sha256)
 }
 
 /// What the core decided: answer the client directly, or forward to an origin.

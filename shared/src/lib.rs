@@ -46,6 +46,7 @@ pub mod trust_anchors;
 pub mod warmup;
 pub mod x5c;
 
+pub use access_token::verify_token;
 pub use config::{Config, ConfigError};
 pub use error::Error;
 pub use http::{BodyFraming, ClientCert, Forward, Headers, Outcome, Request, Response};

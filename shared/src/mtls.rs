@@ -2,15 +2,21 @@
 //! is accepted only with the TLS client certificate of that SHA-256 thumbprint.
 //!
 //! The certificate comes from the platform ([`Request::client_cert`](crate::http::Request), e.g.
-//! Workers' `request.cf.tlsClientAuth.certFingerprintSHA256`) or, only when
-//! `mtls.client_cert_header` is configured, from a header a TLS terminator in front of the gateway
-//! sets ([`from_header`]). Not checked: the certificate chain, validity dates or revocation (RFC 8705
-//! §2.2 allows self-signed certificates; the binding is the check) — the TLS terminator owns the
-//! handshake, and the gateway trusts it to have seen the private key.
+//! Workers' `request.cf.tlsClientAuth`) or, only when `mtls.client_cert_header` is configured, from
+//! a header a TLS terminator in front of the gateway sets ([`from_header`]). The TLS layer owns the
+//! handshake: the gateway trusts it to have seen the private key, and takes its word on the chain
+//! and revocation ([`usable`]):
+//!
+//! - a certificate the TLS layer reports **revoked** never satisfies `x5t#S256`;
+//! - one whose chain it did **not validate** (RFC 8705 §2.1, PKI method) satisfies it only when
+//!   `mtls.accept_unverified_client_certs` is set: RFC 8705 §2.2, self-signed certificates, where
+//!   the binding to the token is the whole check.
+//!
+//! Not checked here: the chain, validity dates or revocation themselves (no CRL or OCSP fetch).
 
-use crate::config::CertEncoding;
+use crate::config::{CertEncoding, Mtls};
 use crate::error::TokenFault;
-use crate::http::ClientCert;
+use crate::http::{ChainCheck, ClientCert};
 use crate::strict;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde_json::{Map, Value};
@@ -74,9 +80,27 @@ pub fn bound_thumbprint(claims: &Map<String, Value>) -> Result<Option<&str>, Tok
     }
 }
 
+/// The certificate if it may satisfy a `cnf["x5t#S256"]` binding under `config`, else `None`, as
+/// if none had been presented. The decision table:
+///
+/// | `revoked` | `chain` | `accept_unverified_client_certs` | usable |
+/// |---|---|---|---|
+/// | true | any | any | no: a revoked certificate never binds |
+/// | false | [`ChainCheck::Passed`] | any | yes (RFC 8705 §2.1) |
+/// | false | [`ChainCheck::NotPassed`] | false (default) | no |
+/// | false | [`ChainCheck::NotPassed`] | true | yes (RFC 8705 §2.2, self-signed) |
+pub fn usable<'c>(cert: Option<&'c ClientCert>, config: &Mtls) -> Option<&'c ClientCert> {
+    cert.filter(|cert| match (cert.revoked, cert.chain) {
+        (true, _) => false,
+        (false, ChainCheck::Passed) => true,
+        (false, ChainCheck::NotPassed) => config.accept_unverified_client_certs,
+    })
+}
+
 /// RFC 8705 §3: the client certificate's SHA-256 thumbprint (base64url) must equal the token's
 /// `x5t#S256`. [`TokenFault::CertificateMissing`] without a certificate,
-/// [`TokenFault::CertificateMismatch`] for another one.
+/// [`TokenFault::CertificateMismatch`] for another one. Pass the certificate through [`usable`]
+/// first.
 pub fn check(x5t_s256: &str, cert: Option<&ClientCert>) -> Result<(), TokenFault> {
     let cert = cert.ok_or(TokenFault::CertificateMissing)?;
     if Base64UrlUnpadded::encode_string(&cert.sha256) == x5t_s256 {
@@ -111,13 +135,79 @@ mod tests {
     }
 
     #[test]
-    fn hex_fingerprints() {
+    fn workers_tls_client_auth_fields() {
         let cert = ClientCert::from_der(b"x");
         let hex: String = cert.sha256.iter().map(|b| format!("{b:02X}")).collect();
-        assert_eq!(ClientCert::from_sha256_hex(&hex), Some(cert));
-        assert_eq!(ClientCert::from_sha256_hex(&hex.to_lowercase()), Some(cert));
-        assert_eq!(ClientCert::from_sha256_hex(""), None);
-        assert_eq!(ClientCert::from_sha256_hex(&"+f".repeat(32)), None);
+        let read =
+            |hex: &str, verified, revoked| ClientCert::from_tls_client_auth(hex, verified, revoked);
+        assert_eq!(read(&hex, "SUCCESS", "0"), Some(cert));
+        assert_eq!(read(&hex.to_lowercase(), "SUCCESS", "0"), Some(cert));
+        assert_eq!(read("", "SUCCESS", "0"), None);
+        assert_eq!(read(&"+f".repeat(32), "SUCCESS", "0"), None);
+        // Only "SUCCESS" passes and only "0" is not revoked: unknown or missing values count
+        // against the certificate.
+        for verified in [
+            "NONE",
+            "FAILED:self signed certificate",
+            "",
+            "success",
+            "SUCCESS ",
+        ] {
+            let got = read(&hex, verified, "0").unwrap();
+            assert_eq!(
+                (got.chain, got.revoked),
+                (ChainCheck::NotPassed, false),
+                "{verified:?}"
+            );
+        }
+        for revoked in ["1", "", "true", "00"] {
+            let got = read(&hex, "SUCCESS", revoked).unwrap();
+            assert_eq!(
+                (got.chain, got.revoked),
+                (ChainCheck::Passed, true),
+                "{revoked:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn usable_decision_table() {
+        let cert = |chain, revoked| ClientCert {
+            sha256: [7; 32],
+            chain,
+            revoked,
+        };
+        let strict = Mtls::default();
+        assert!(
+            !strict.accept_unverified_client_certs,
+            "the default is strict"
+        );
+        let lenient = Mtls {
+            accept_unverified_client_certs: true,
+            ..Mtls::default()
+        };
+        use ChainCheck::{NotPassed, Passed};
+        for (chain, revoked, config, expected) in [
+            (Passed, false, &strict, true),
+            (Passed, false, &lenient, true),
+            (NotPassed, false, &strict, false),
+            (NotPassed, false, &lenient, true),
+            (Passed, true, &strict, false),
+            (Passed, true, &lenient, false),
+            (NotPassed, true, &strict, false),
+            (NotPassed, true, &lenient, false),
+        ] {
+            let c = cert(chain, revoked);
+            let allowed = config.accept_unverified_client_certs;
+            assert_eq!(
+                usable(Some(&c), config).is_some(),
+                expected,
+                "{chain:?} revoked={revoked} accept_unverified={allowed}"
+            );
+        }
+        assert_eq!(usable(None, &lenient), None);
+        // A header certificate is the terminator's: passed, not revoked.
+        assert!(usable(Some(&ClientCert::from_der(b"c")), &strict).is_some());
     }
 
     #[test]

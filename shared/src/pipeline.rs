@@ -137,8 +137,7 @@ impl Gateway {
         let config = match config_text {
             None => Err(ConfigError {
                 field: String::new(),
-                message: "no configuration given (EDGEWARD_CONFIG / edgeward_config is unset)"
-                    .into(),
+                message: "no configuration given (EDGEWARD_CONFIG is unset)".into(),
             }),
             Some(text) => Config::from_json(text).and_then(|config| {
                 let origin = crate::http::parse_url(&config.origin).map_err(|e| ConfigError {
@@ -532,7 +531,10 @@ async fn check_proof<P: Platform>(
 }
 
 /// RFC 8705 §3: a token with `cnf["x5t#S256"]` needs that client certificate. The certificate the
-/// platform saw wins; the configured `mtls.client_cert_header` is read only when there is none.
+/// platform saw wins; the configured `mtls.client_cert_header` is read only when there is none. A
+/// certificate the platform reports revoked, or (unless `mtls.accept_unverified_client_certs`)
+/// with a chain it did not validate, counts as no certificate ([`mtls::usable`]); the header is
+/// not read in its place.
 fn bind_certificate(
     loaded: &Loaded,
     request: &Request,
@@ -550,5 +552,6 @@ fn bind_certificate(
         _ => None,
     };
     let cert = request.client_cert.or(from_header);
-    mtls::check(x5t, cert.as_ref()).map_err(Error::InvalidToken)
+    let cert = mtls::usable(cert.as_ref(), mtls_config);
+    mtls::check(x5t, cert).map_err(Error::InvalidToken)
 }

@@ -516,6 +516,93 @@ fn certificate_bound_tokens() {
     assert!(f.headers.get_single("x-ssl-cert").unwrap().is_none());
 }
 
+/// RFC 8705 §2.1 / §2.2 with the platform's word on the certificate (Workers'
+/// `tlsClientAuth.certVerified` / `certRevoked`): a revoked certificate never binds; one whose
+/// chain the platform did not validate binds only with `mtls.accept_unverified_client_certs`.
+#[test]
+fn revoked_and_unverified_platform_certificates() {
+    use edgeward::http::ChainCheck::{NotPassed, Passed};
+    let good = ClientCert::from_der(&[0x30u8, 0x03, 0x02, 0x01, 0x01]);
+    let authorization = format!("Bearer {}", cert_bound_token(&good));
+    let strict = gateway();
+    let lenient = gateway_with(json!({ "mtls": { "accept_unverified_client_certs": true } }));
+    let run = |gw: &Gateway, cert: ClientCert, headers: &[(&str, &str)]| {
+        let mut req = request(API, headers);
+        req.headers.append("authorization", &authorization);
+        req.client_cert = Some(cert);
+        block_on(gw.handle(&platform(Replay::None), &req))
+    };
+    let status = |chain, revoked| ClientCert {
+        chain,
+        revoked,
+        ..good
+    };
+    for (name, gw, cert, forwarded_expected) in [
+        ("verified", &strict, status(Passed, false), true),
+        ("verified, lenient", &lenient, status(Passed, false), true),
+        ("unverified", &strict, status(NotPassed, false), false),
+        (
+            "unverified, lenient",
+            &lenient,
+            status(NotPassed, false),
+            true,
+        ),
+        ("revoked", &strict, status(Passed, true), false),
+        ("revoked, lenient", &lenient, status(Passed, true), false),
+        (
+            "revoked and unverified",
+            &strict,
+            status(NotPassed, true),
+            false,
+        ),
+        (
+            "revoked and unverified, lenient",
+            &lenient,
+            status(NotPassed, true),
+            false,
+        ),
+    ] {
+        match run(gw, cert, &[]) {
+            Outcome::Forward(_) => assert!(forwarded_expected, "{name}: forwarded"),
+            outcome => {
+                assert!(!forwarded_expected, "{name}: rejected");
+                let (status, challenge, _, body) = rejected(outcome);
+                assert_eq!(status, 401, "{name}");
+                assert_eq!(body["code"], "ERR_MTLS_CERT_MISSING", "{name}");
+                assert!(challenge.contains(r#"error="invalid_token""#), "{name}");
+            }
+        }
+    }
+    // The status never rescues a certificate of another thumbprint.
+    let other = ClientCert {
+        sha256: [9; 32],
+        ..good
+    };
+    let (_, _, _, body) = rejected(run(&lenient, other, &[]));
+    assert_eq!(body["code"], "ERR_MTLS_CERT_MISMATCH");
+    // An unusable platform certificate is not replaced by a configured header's.
+    let header = gateway_with(json!({ "mtls": {
+        "client_cert_header": "client-cert", "accept_unverified_client_certs": true } }));
+    let (_, _, _, body) = rejected(run(
+        &header,
+        status(Passed, true),
+        &[("client-cert", ":MAMCAQE=:")],
+    ));
+    assert_eq!(body["code"], "ERR_MTLS_CERT_MISSING");
+    // Through the Workers field reader: the strings Cloudflare sends.
+    let hex: String = good.sha256.iter().map(|b| format!("{b:02x}")).collect();
+    for (verified, revoked, forwarded_expected) in [
+        ("SUCCESS", "0", true),
+        ("SUCCESS", "1", false),
+        ("FAILED:self signed certificate", "0", false),
+        ("NONE", "0", false),
+    ] {
+        let cert = ClientCert::from_tls_client_auth(&hex, verified, revoked).unwrap();
+        let forwarded = matches!(run(&strict, cert, &[]), Outcome::Forward(_));
+        assert_eq!(forwarded, forwarded_expected, "{verified} {revoked}");
+    }
+}
+
 #[test]
 fn dpop_config_is_validated() {
     for (extra, field) in [
@@ -536,6 +623,14 @@ fn dpop_config_is_validated() {
         (
             json!({ "mtls": { "client_cert_header": "Authorization" } }),
             "mtls.client_cert_header",
+        ),
+        (
+            json!({ "mtls": { "accept_unverified_client_certs": "yes" } }),
+            "mtls.accept_unverified_client_certs",
+        ),
+        (
+            json!({ "mtls": { "accept_unverified_certs": true } }),
+            "mtls.accept_unverified_certs",
         ),
         (
             json!({ "routes": [{ "path": "/a", "dpop": "maybe" }] }),

@@ -1,5 +1,6 @@
 // The WebCrypto backend inside workerd against RustCrypto and the vectors: Wycheproof ECDSA P-256
-// (P1363) with its reasons file, plus RSA PKCS#1 v1.5 / PSS, ECDSA P-384 and Ed25519 cases made here
+// (P1363) with its reasons file (an entry that is stale, unknown or unexplained fails, as in
+// shared/tests/wycheproof.rs), plus RSA PKCS#1 v1.5 / PSS, ECDSA P-384 and Ed25519 cases made here
 // with node:crypto. Every case goes through the shell's self-test endpoint (EDGEWARD_SELFTEST=1),
 // which answers both backends' verdicts. Workers only: Spin has no WebCrypto backend.
 import { describe, before, after, test } from 'node:test';
@@ -30,23 +31,52 @@ async function verdicts(gateway, items) {
   return out;
 }
 
-/** Our verdict for each Wycheproof case: the file's, unless exceptions.json lists it. */
-function wycheproofCases() {
-  const doc = JSON.parse(readFileSync(join(WYCHEPROOF, FILE), 'utf8'));
-  const listed = new Map(
-    JSON.parse(readFileSync(join(WYCHEPROOF, 'exceptions.json'), 'utf8')).files[FILE]
-      .map((e) => [e.tcId, e.verdict === 'accept']),
-  );
+/**
+ * Our verdict for each Wycheproof case: the file's, unless the exceptions list (exceptions.json's
+ * entries for this file) says otherwise. As in shared/tests/wycheproof.rs, the list cannot go stale:
+ * an entry naming a tcId the file does not have, one that agrees with the file's plain verdict,
+ * one without a reason or with a verdict other than accept/reject, a tcId listed twice, and an
+ * unlisted case that is neither valid nor invalid are all problems, returned for the test to fail on.
+ */
+function wycheproofCases(doc, exceptions) {
+  const problems = [];
+  const listed = new Map();
+  for (const entry of exceptions) {
+    if (listed.has(entry.tcId)) problems.push(`tcId ${entry.tcId} listed twice`);
+    if (!['accept', 'reject'].includes(entry.verdict)) problems.push(`tcId ${entry.tcId}: verdict must be accept or reject, got ${entry.verdict}`);
+    if (!String(entry.reason ?? '').trim()) problems.push(`tcId ${entry.tcId}: exception without a reason`);
+    listed.set(entry.tcId, entry.verdict === 'accept');
+  }
+  const seen = new Set();
   const cases = [];
   for (const group of doc.testGroups) {
     const key = { kty: 'P256', x: group.publicKey.uncompressed };
     for (const t of group.tests) {
-      const expected = listed.has(t.tcId) ? listed.get(t.tcId) : t.result === 'valid';
-      if (!listed.has(t.tcId)) assert.ok(['valid', 'invalid'].includes(t.result), `tcId ${t.tcId}: ${t.result} unlisted`);
+      const plain = { valid: true, invalid: false }[t.result];
+      let expected = plain;
+      if (listed.has(t.tcId)) {
+        seen.add(t.tcId);
+        expected = listed.get(t.tcId);
+        if (plain === expected) problems.push(`tcId ${t.tcId}: listed in exceptions.json but agrees with Wycheproof (${t.result})`);
+      } else if (plain === undefined) {
+        problems.push(`tcId ${t.tcId}: ${t.result} case not in exceptions.json`);
+        continue;
+      }
       cases.push({ name: `tcId ${t.tcId} (${t.comment})`, scheme: 'EcdsaP256Sha256', key, msg: t.msg, sig: t.sig, expected });
     }
   }
-  return cases;
+  for (const id of listed.keys()) {
+    if (!seen.has(id)) problems.push(`exceptions.json names tcId ${id}, which is not in ${FILE}`);
+  }
+  return { cases, problems };
+}
+
+/** The vector file and its exceptions, as stored. */
+function storedWycheproof() {
+  const doc = JSON.parse(readFileSync(join(WYCHEPROOF, FILE), 'utf8'));
+  const exceptions = JSON.parse(readFileSync(join(WYCHEPROOF, 'exceptions.json'), 'utf8')).files[FILE];
+  assert.ok(Array.isArray(exceptions), `exceptions.json has no list for ${FILE}`);
+  return { doc, exceptions };
 }
 
 function tamper(sigHex) {
@@ -144,6 +174,31 @@ function check(cases, got) {
   return crossChecked;
 }
 
+// The reasons-file rules themselves, on made-up files: no runtime needed.
+test('the Wycheproof harness fails on stale, unknown and unexplained exceptions', () => {
+  const doc = { testGroups: [{ publicKey: { uncompressed: '04' }, tests: [
+    { tcId: 1, comment: 'valid', msg: '', sig: '', result: 'valid' },
+    { tcId: 2, comment: 'invalid', msg: '', sig: '', result: 'invalid' },
+    { tcId: 3, comment: 'acceptable', msg: '', sig: '', result: 'acceptable' },
+  ] }] };
+  const run = (exceptions) => wycheproofCases(doc, exceptions).problems;
+  const acceptable = { tcId: 3, verdict: 'reject', reason: 'we are strict' };
+  assert.deepEqual(run([acceptable]), []);
+  assert.deepEqual(wycheproofCases(doc, [acceptable]).cases.map((c) => c.expected), [true, false, false]);
+  // A deliberate divergence with a reason is fine.
+  assert.deepEqual(run([acceptable, { tcId: 2, verdict: 'accept', reason: 'known' }]), []);
+  const fails = (exceptions, pattern) => {
+    const problems = run(exceptions);
+    assert.ok(problems.some((p) => pattern.test(p)), `expected ${pattern}, got ${JSON.stringify(problems)}`);
+  };
+  fails([], /tcId 3: acceptable case not in exceptions.json/);
+  fails([acceptable, { tcId: 1, verdict: 'accept', reason: 'stale' }], /tcId 1: listed in exceptions.json but agrees/);
+  fails([acceptable, { tcId: 99, verdict: 'reject', reason: 'gone' }], /names tcId 99, which is not in/);
+  fails([{ tcId: 3, verdict: 'reject', reason: ' ' }], /tcId 3: exception without a reason/);
+  fails([{ tcId: 3, verdict: 'maybe', reason: 'x' }], /verdict must be accept or reject/);
+  fails([acceptable, acceptable], /tcId 3 listed twice/);
+});
+
 if (RUNTIMES.includes('workers')) {
   describe('WebCrypto backend on workers', () => {
     let gateway, plain;
@@ -160,7 +215,10 @@ if (RUNTIMES.includes('workers')) {
     });
 
     test('Wycheproof ECDSA P-256 P1363: WebCrypto matches the vectors and RustCrypto', async (t) => {
-      const cases = wycheproofCases();
+      const { doc, exceptions } = storedWycheproof();
+      const { cases, problems } = wycheproofCases(doc, exceptions);
+      assert.deepEqual(problems, [], 'exceptions.json must list exactly the divergences');
+      assert.equal(cases.length, doc.numberOfTests, 'every case must run');
       const got = await verdicts(gateway, cases);
       check(cases, got);
       const accepted = got.filter((v) => v.webcrypto).length;

@@ -5,11 +5,16 @@
 // the Fetch standard rejects CR, LF and NUL in values, so "\n" never occurs inside a field; the
 // Rust side refuses to flatten one that would contain it.
 
-// "<client cert SHA-256 hex or empty>\n<method>\n<url>[\n<name>\n<value>]..."
+// "<fingerprint>\n<verified>\n<revoked>\n<method>\n<url>[\n<name>\n<value>]...": the client
+// certificate's tlsClientAuth certFingerprintSHA256, certVerified and certRevoked as Cloudflare
+// gives them (line breaks, which never occur in them, become spaces), all three empty when no
+// certificate was presented. The core reads them (ClientCert::from_tls_client_auth).
 export function requestHead(request) {
   const auth = request.cf?.tlsClientAuth;
-  const cert = auth && auth.certPresented === "1" ? String(auth.certFingerprintSHA256 ?? "") : "";
-  let head = cert + "\n" + request.method + "\n" + request.url;
+  const presented = auth?.certPresented === "1";
+  const field = (value) => (presented ? String(value ?? "").replace(/[\r\n]/g, " ") : "");
+  let head = field(auth?.certFingerprintSHA256) + "\n" + field(auth?.certVerified) + "\n" +
+    field(auth?.certRevoked) + "\n" + request.method + "\n" + request.url;
   for (const [name, value] of request.headers) head += "\n" + name + "\n" + value;
   return head;
 }

@@ -67,7 +67,9 @@ impl From<BadField> for worker::Error {
 pub fn read_request(request: &web_sys::Request) -> edgeward::Request {
     let head = request_head(request);
     let mut lines = head.split('\n');
-    let cert = lines.next().unwrap_or_default();
+    let fingerprint = lines.next().unwrap_or_default();
+    let verified = lines.next().unwrap_or_default();
+    let revoked = lines.next().unwrap_or_default();
     let method = lines.next().unwrap_or_default().to_owned();
     let url = lines.next().unwrap_or_default().to_owned();
     let mut headers = Headers::new();
@@ -78,7 +80,7 @@ pub fn read_request(request: &web_sys::Request) -> edgeward::Request {
         method,
         url,
         headers,
-        client_cert: ClientCert::from_sha256_hex(cert),
+        client_cert: ClientCert::from_tls_client_auth(fingerprint, verified, revoked),
     }
 }
 

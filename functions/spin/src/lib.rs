@@ -3,9 +3,10 @@
 //! request, provide the platform, read the config. All decisions are made by the `edgeward` core.
 //!
 //! Configuration comes from the `EDGEWARD_CONFIG` environment variable (wasi:cli/environment), the one
-//! configuration interface that Spin and wasmtime-based hosts both offer at the same version: Spin 3
-//! implements `wasi:config/store@0.2.0-draft-2024-09-27`, wasmtime 49 `@0.2.0-rc.1`, and a component
-//! importing either fails to instantiate on the other.
+//! configuration interface that Spin and wasmtime-based hosts all offer at the same version: Spin 3
+//! implements `wasi:config/store@0.2.0-draft-2024-09-27` and wasmtime's `wasmtime-wasi-config` another
+//! draft (`@0.2.0-rc.1` when this was chosen), and a component importing either fails to instantiate
+//! on the other; the test host (`tests/spin-host`, wasmtime 48 as a library) offers no `wasi:config`.
 
 use edgeward::crypto::RustCrypto;
 use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};

@@ -78,14 +78,17 @@ export async function startOrigin() {
 
 /**
  * Starts `scripts/serve` for a runtime with a config object; resolves once health answers.
- * `vars` ({ NAME: 'value' }) become extra environment variables (`--var NAME=value`).
+ * `vars` ({ NAME: 'value' }) become extra environment variables: set in scripts/serve's
+ * environment and named with `--var NAME`, so no value is on a command line.
+ * Bare workerd only: `cfBlobHeader` names a request header whose JSON workerd turns into
+ * `request.cf` (`--cf-blob-header`; how the tests present, e.g., `cf.tlsClientAuth`).
  * Bare workerd only: `replicas` more copies of the gateway, each its own isolate sharing the first
  * one's DPoP replay store (their URLs follow the first in `urls`); `replayStore: false` leaves the
  * store's binding out. Spin only: `keyValueStore: false` withholds the key-value store.
  * The result's `pid` is the runtime's own process once it is up (scripts/serve execs it).
  */
 export async function startGateway(runtime, config, {
-  trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true,
+  trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true, cfBlobHeader,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const configFile = join(dir, 'config.json');
@@ -94,13 +97,16 @@ export async function startGateway(runtime, config, {
   const serveAs = runtime === 'workers' ? (engine || WORKERS_ENGINE).replace('wrangler', 'workers') : runtime;
   const args = ['--runtime', serveAs, '--config', configFile, '--port', String(port)];
   if (trustAnchors) args.push('--trust-anchors', trustAnchors);
-  for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}=${value}`);
+  for (const name of Object.keys(vars)) args.push('--var', name);
   const replicaPorts = [];
   for (let i = 0; i < replicas; i++) replicaPorts.push(await freePort());
   for (const replicaPort of replicaPorts) args.push('--replica-port', String(replicaPort));
   if (!replayStore) args.push('--no-replay-store');
   if (!keyValueStore) args.push('--no-key-value-store');
-  const child = spawn(join(ROOT, 'scripts', 'serve'), args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (cfBlobHeader) args.push('--cf-blob-header', cfBlobHeader);
+  const child = spawn(join(ROOT, 'scripts', 'serve'), args, {
+    detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...vars },
+  });
   live.add(child.pid);
   child.on('exit', () => live.delete(child.pid));
   let log = '';

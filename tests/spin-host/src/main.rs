@@ -4,7 +4,7 @@
 //! a `wasi:keyvalue` store shared by every request of the process (see `keyvalue.rs`).
 //!
 //! ```text
-//! edgeward-spin-host [--addr 127.0.0.1:8080] [--env NAME=VALUE]... [--key-value-store default]
+//! edgeward-spin-host [--addr 127.0.0.1:8080] [--env NAME[=VALUE]]... [--key-value-store default]
 //!                    [--no-compile-cache] COMPONENT.wasm
 //! ```
 
@@ -66,7 +66,7 @@ struct Server {
 }
 
 fn main() -> Result<()> {
-    let options = Options::parse(std::env::args().skip(1))?;
+    let options = Options::parse(std::env::args().skip(1), |name| std::env::var(name).ok())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use wasmtime::error::Context;
 use wasmtime::{bail, Result};
 
-const USAGE: &str = "usage: edgeward-spin-host [--addr HOST:PORT] [--env NAME=VALUE]... \
+const USAGE: &str = "usage: edgeward-spin-host [--addr HOST:PORT] [--env NAME[=VALUE]]... \
                      [--key-value-store default] [--no-compile-cache] COMPONENT.wasm";
 
 /// How the host was asked to run.
@@ -13,7 +13,8 @@ const USAGE: &str = "usage: edgeward-spin-host [--addr HOST:PORT] [--env NAME=VA
 pub struct Options {
     /// Where to listen (default 127.0.0.1:8080).
     pub addr: SocketAddr,
-    /// Environment variables every instance sees.
+    /// Environment variables every instance sees. `--env NAME` takes the value NAME has in the
+    /// host's own environment, so a secret need not be on the command line (`ps` shows that).
     pub env: Vec<(String, String)>,
     /// Whether the component may open the "default" key-value store.
     pub key_value_store: bool,
@@ -24,7 +25,11 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
+    /// Parses the arguments; `--env NAME` looks NAME up with `host_env`.
+    pub fn parse(
+        args: impl IntoIterator<Item = String>,
+        host_env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Options> {
         let mut args = args.into_iter();
         let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
         let (mut env, mut key_value_store, mut compile_cache) = (Vec::new(), false, true);
@@ -37,7 +42,7 @@ impl Options {
                         .parse::<SocketAddr>()
                         .context("--addr wants HOST:PORT")?
                 }
-                "--env" => env.push(name_value(&value()?)?),
+                "--env" => env.push(name_value(&value()?, &host_env)?),
                 "--key-value-store" => match value()?.as_str() {
                     super::keyvalue::DEFAULT_STORE => key_value_store = true,
                     other => bail!("no key-value store '{other}': this host has only 'default'"),
@@ -60,10 +65,15 @@ impl Options {
     }
 }
 
-fn name_value(arg: &str) -> Result<(String, String)> {
+/// `NAME=VALUE`, or `NAME` alone for the value NAME has in the host's environment.
+fn name_value(arg: &str, host_env: impl Fn(&str) -> Option<String>) -> Result<(String, String)> {
     match arg.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
-        _ => bail!("--env wants NAME=VALUE, got '{arg}'"),
+        None if !arg.is_empty() => match host_env(arg) {
+            Some(value) => Ok((arg.to_owned(), value)),
+            None => bail!("--env {arg}: {arg} is not set in the host's environment"),
+        },
+        _ => bail!("--env wants NAME=VALUE or NAME, got '{arg}'"),
     }
 }
 
@@ -72,7 +82,8 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Options> {
-        Options::parse(args.iter().map(|a| (*a).to_owned()))
+        let host_env = |name: &str| (name == "SECRET").then(|| "from the host".to_owned());
+        Options::parse(args.iter().map(|a| (*a).to_owned()), host_env)
     }
 
     #[test]
@@ -84,6 +95,8 @@ mod tests {
             "A=x=y",
             "--env",
             "B=",
+            "--env",
+            "SECRET",
             "--key-value-store",
             "default",
             "--no-compile-cache",
@@ -94,7 +107,11 @@ mod tests {
             options,
             Options {
                 addr: "127.0.0.1:9".parse().unwrap(),
-                env: vec![("A".into(), "x=y".into()), ("B".into(), String::new())],
+                env: vec![
+                    ("A".into(), "x=y".into()),
+                    ("B".into(), String::new()),
+                    ("SECRET".into(), "from the host".into()),
+                ],
                 key_value_store: true,
                 compile_cache: false,
                 component: "app.wasm".into(),
@@ -111,7 +128,8 @@ mod tests {
     #[test]
     fn bad_arguments_are_refused() {
         assert!(parse(&[]).is_err());
-        assert!(parse(&["--env", "NOVALUE", "app.wasm"]).is_err());
+        assert!(parse(&["--env", "UNSET", "app.wasm"]).is_err());
+        assert!(parse(&["--env", "", "app.wasm"]).is_err());
         assert!(parse(&["--env", "=x", "app.wasm"]).is_err());
         assert!(parse(&["--addr"]).is_err());
         assert!(parse(&["a.wasm", "b.wasm"]).is_err());

@@ -1,10 +1,19 @@
-//! Evaluation only: the same x509-limbo subset through rustls-webpki (ring backend), to compare
-//! with our validator (see `docs/decisions.md`). It never fails on verdicts; it prints counts.
+//! A report, not a test: the x509-limbo subset of `tests/x509_limbo.rs` through rustls-webpki
+//! (ring backend), to compare with our validator (`docs/decisions.md`, "x5c path validation").
+//! It prints how many cases webpki decides as expected and lists the divergences; it has no
+//! verdict of its own, so it is not in the test suite, where a test that cannot fail would pass
+//! whatever webpki does. Run it with
+//!
+//! ```text
+//! cargo run -p edgeward --example webpki_limbo
+//! ```
 //!
 //! Mapping: chain, anchors and time as in `x509_limbo.rs`; usage is `KeyUsage::server_auth()`
 //! for every case (all non-name-dependent cases are SERVER); `max_chain_depth` cannot be
 //! expressed through webpki's API and is ignored; CRLs are not passed (as for our validator).
 
+// The limbo helpers of the tests (PEM, RFC 3339 times, the default validation time).
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -49,10 +58,9 @@ fn run_webpki(case: &Value) -> bool {
     .is_ok()
 }
 
-#[test]
-fn limbo_p256_webpki_report() {
-    let suite: Value =
-        serde_json::from_str(include_str!("data/limbo/limbo-p256.json")).expect("limbo JSON");
+fn main() {
+    let suite: Value = serde_json::from_str(include_str!("../tests/data/limbo/limbo-p256.json"))
+        .expect("limbo JSON");
     let (mut agree, mut skipped) = (0, 0);
     let mut disagree = Vec::new();
     for case in suite["testcases"].as_array().expect("testcases") {
