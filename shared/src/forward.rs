@@ -77,6 +77,35 @@ const GATEWAY_FIELDS: &[&str] = &[
     "x-request-id",
 ];
 
+/// Prefix of the fields Spin's HTTP trigger adds to every request it hands a component:
+/// `spin-full-url`, `spin-path-info`, `spin-matched-route`, `spin-base-path`,
+/// `spin-raw-component-route`, `spin-component-route`, `spin-client-addr` and `spin-path-match-*`
+/// (Spin's `crates/trigger-http/src/headers.rs`, which names them `SPIN_*` and turns `_` into `-`).
+/// Spin appends them after the client's own fields and passes a client-sent `spin-*` field along.
+pub const SPIN_NAMESPACE: &str = "spin-";
+
+/// The field-name prefix that `runtime` (the name a shell gives [`crate::Gateway::new`]) uses for
+/// its own request fields, stripped before the origin sees the request: what the runtime tells the
+/// component is not the origin's business, and a client-sent field in that namespace must not pass
+/// for the runtime's. `None` for runtimes with no such namespace (Workers' `cf-*` fields are set by
+/// Cloudflare's edge for the origin too).
+pub fn runtime_namespace(runtime: &str) -> Option<&'static str> {
+    match runtime {
+        "spin" => Some(SPIN_NAMESPACE),
+        _ => None,
+    }
+}
+
+/// True when the field `name` (lower-case) is in `namespace`; `_` counts as `-`, as Spin itself
+/// reads it (`SPIN_FULL_URL` and `spin-full-url` are one name to Spin).
+pub fn in_runtime_namespace(namespace: &str, name: &str) -> bool {
+    name.len() >= namespace.len()
+        && name
+            .bytes()
+            .zip(namespace.bytes())
+            .all(|(n, p)| n.to_ascii_lowercase() == p || (n == b'_' && p == b'-'))
+}
+
 /// Shortest accepted HMAC key, in bytes: the SHA-256 output length (RFC 2104 §3).
 pub const MIN_HMAC_KEY_BYTES: usize = 32;
 
@@ -418,6 +447,24 @@ mod tests {
         assert_eq!(v(json!(12.5)), Ok("12.5".into()));
         for bad in [json!(null), json!({"a": 1}), json!([["a"]]), json!([null])] {
             assert_eq!(v(bad), Err("ERR_FORWARD_CLAIM_HEADER"));
+        }
+    }
+
+    #[test]
+    fn the_spin_namespace_is_spins_alone() {
+        assert_eq!(runtime_namespace("spin"), Some("spin-"));
+        assert_eq!(runtime_namespace("cloudflare-workers"), None);
+        for name in [
+            "spin-client-addr",
+            "spin-full-url",
+            "spin_path_info",
+            "spin-",
+            "SPIN-X",
+        ] {
+            assert!(in_runtime_namespace(SPIN_NAMESPACE, name), "{name}");
+        }
+        for name in ["spin", "spinner", "x-spin-full-url", "spin.x", "sp"] {
+            assert!(!in_runtime_namespace(SPIN_NAMESPACE, name), "{name}");
         }
     }
 

@@ -5,7 +5,7 @@ use crate::bearer::{self, Credential};
 use crate::config::{self, Config, ConfigError, DpopMode, ReplayMode, Route, TokenKind, Unmatched};
 use crate::dpop::{self, AlgSet, NonceKey, ProofRequest, ProofRules, ReplayCache};
 use crate::error::{DpopFault, Error, TokenFault};
-use crate::forward::Forwarder;
+use crate::forward::{self, Forwarder};
 use crate::http::{Headers, Outcome, Request, Response};
 use crate::introspection::Introspector;
 use crate::jws::Alg;
@@ -14,6 +14,7 @@ use crate::platform::{FetchError, LogLevel, Platform};
 use crate::policy;
 use crate::trace_context::TraceContext;
 use serde_json::json;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use url::Url;
 
@@ -32,6 +33,8 @@ pub const JWKS_PATH: &str = "/.well-known/edgeward/jwks.json";
 pub struct Gateway {
     config: Result<Loaded, ConfigError>,
     runtime: &'static str,
+    /// The runtime's own field-name prefix, never forwarded ([`forward::runtime_namespace`]).
+    runtime_fields: Option<&'static str>,
     reported: AtomicBool,
 }
 
@@ -191,6 +194,7 @@ impl Gateway {
         Gateway {
             config,
             runtime,
+            runtime_fields: forward::runtime_namespace(runtime),
             reported: AtomicBool::new(false),
         }
     }
@@ -313,12 +317,13 @@ impl Gateway {
             verified = Some(token);
         }
         let origin = policy_stage(loaded, route, verified.as_ref(), platform.now())?;
+        let incoming = self.without_runtime_fields(&request.headers);
         let mut forward = loaded.forwarder.forward(
             platform,
             &request.method,
             &origin,
             &url,
-            &request.headers,
+            &incoming,
             config.mtls.client_cert_header.as_deref(),
             verified.as_ref(),
             trace,
@@ -335,6 +340,23 @@ impl Gateway {
                 .set("authorization", &format!("Bearer {jwt}"));
         }
         Ok(Outcome::Forward(forward))
+    }
+
+    /// The request's fields without the runtime's own namespace (Spin's `spin-*`), which the
+    /// forward stage then strips like any client field. Borrowed when there is nothing to strip.
+    fn without_runtime_fields<'h>(&self, headers: &'h Headers) -> Cow<'h, Headers> {
+        match self.runtime_fields {
+            Some(prefix)
+                if headers
+                    .iter()
+                    .any(|(n, _)| forward::in_runtime_namespace(prefix, n)) =>
+            {
+                let mut kept = headers.clone();
+                kept.retain(|name| !forward::in_runtime_namespace(prefix, name));
+                Cow::Owned(kept)
+            }
+            _ => Cow::Borrowed(headers),
+        }
     }
 
     fn health(&self) -> Response {

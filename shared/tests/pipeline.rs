@@ -286,3 +286,39 @@ fn a_token_in_the_query_string_is_not_a_credential() {
     );
     assert_eq!(body["code"], "ERR_CREDENTIAL_MISSING");
 }
+
+/// Spin's HTTP trigger adds `spin-*` fields (and passes a client's along): on Spin none reaches
+/// the origin, `_` spelled or not; on other runtimes they are ordinary client fields.
+#[test]
+fn spin_fields_never_reach_the_origin_on_spin() {
+    let config =
+        json!({ "origin": "http://origin.test", "routes": [{ "path": "/*", "anonymous": true }] });
+    let fields = [
+        ("spin-client-addr", "10.0.0.7:5123"),
+        ("spin-full-url", "http://gw.test/a"),
+        ("spin-path-info", "/a"),
+        ("spin-matched-route", "/..."),
+        ("spin-base-path", "/"),
+        ("spin-raw-component-route", "/..."),
+        ("spin-component-route", ""),
+        ("spin-path-match-id", "7"),
+        ("spin_client_addr", "1.2.3.4:1"),
+        ("accept", "text/plain"),
+        ("x-spin-note", "kept"),
+    ];
+    let forwarded = |runtime: &'static str| {
+        let gw = Gateway::with_trust_anchors(Some(&config.to_string()), &|_| None, runtime, &[]);
+        let request = common::get("http://gw.test/a", &fields);
+        match block_on(gw.handle(&FakePlatform::new(NOW), &request)) {
+            Outcome::Forward(f) => f
+                .headers
+                .iter()
+                .map(|(n, _)| n.to_owned())
+                .filter(|n| !matches!(n.as_str(), "traceparent" | "x-request-id"))
+                .collect::<Vec<_>>(),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(forwarded("spin"), ["accept", "x-spin-note"]);
+    assert_eq!(forwarded("cloudflare-workers").len(), fields.len());
+}
