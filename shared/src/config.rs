@@ -540,6 +540,31 @@ pub struct Forwarding {
     pub assertion: Option<AssertionConfig>,
     /// The RFC 9421 message signature; absent: none is sent.
     pub message_signature: Option<MessageSignatureConfig>,
+    /// The field that tells the origin the client's address, where the runtime reports it (Spin);
+    /// absent: the address is not forwarded.
+    pub client_address: Option<ClientAddressField>,
+}
+
+/// The field that carries the client's address to the origin (`forwarding.client_address`),
+/// appended after any the client sent, as a proxy does: the origin trusts the last element only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ClientAddressField {
+    /// `X-Forwarded-For: 192.0.2.7` (the de facto standard).
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded: for=192.0.2.7`, `for="[2001:db8::7]"` (RFC 7239 §4, §6).
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
+impl ClientAddressField {
+    /// The field name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientAddressField::XForwardedFor => "x-forwarded-for",
+            ClientAddressField::Forwarded => "forwarded",
+        }
+    }
 }
 
 impl Default for Forwarding {
@@ -553,6 +578,7 @@ impl Default for Forwarding {
             signing_key_secret: None,
             assertion: None,
             message_signature: None,
+            client_address: None,
         }
     }
 }
@@ -676,6 +702,10 @@ impl Forwarding {
             ));
         }
         let mut names: Vec<&str> = Vec::new();
+        if let Some(field) = self.client_address {
+            // The gateway's own field: a claim or assertion header of that name would replace it.
+            names.push(field.name());
+        }
         for (claim, header) in &self.claim_headers {
             let field = format!("{at}.claim_headers.{claim}");
             if claim.is_empty()

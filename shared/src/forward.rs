@@ -13,7 +13,9 @@
 
 use crate::access_token::VerifiedToken;
 use crate::assertion::{self, AssertionClaims, GatewayKey};
-use crate::config::{ConfigError, Forwarding, ForwardingSecrets, SignatureAlgorithm};
+use crate::config::{
+    ClientAddressField, ConfigError, Forwarding, ForwardingSecrets, SignatureAlgorithm,
+};
 use crate::error::Error;
 use crate::http::{Forward, Headers};
 use crate::message_signature::{self, Message, Param, SignatureParams, SigningKey};
@@ -21,6 +23,7 @@ use crate::platform::Platform;
 use crate::trace_context::TraceContext;
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use serde_json::Value;
+use std::net::{IpAddr, SocketAddr};
 use url::Url;
 
 /// Prefix of the header names the gateway owns. Incoming fields with this prefix are always
@@ -104,6 +107,32 @@ pub fn in_runtime_namespace(namespace: &str, name: &str) -> bool {
             .bytes()
             .zip(namespace.bytes())
             .all(|(n, p)| n.to_ascii_lowercase() == p || (n == b'_' && p == b'-'))
+}
+
+/// The client's address as `runtime` tells the component: on Spin the last `spin-client-addr`
+/// field (`IP:port`; Spin appends its own after any a client sent, so the last one is Spin's).
+/// `None` on other runtimes and when there is none.
+pub fn runtime_client_address(runtime: &str, headers: &Headers) -> Option<IpAddr> {
+    match runtime {
+        "spin" => headers
+            .get_all("spin-client-addr")
+            .last()?
+            .parse::<SocketAddr>()
+            .ok()
+            .map(|address| address.ip()),
+        _ => None,
+    }
+}
+
+/// The value of `field` for a client at `address`: `192.0.2.7` for `x-forwarded-for`;
+/// `for=192.0.2.7` or `for="[2001:db8::7]"` for `forwarded` (RFC 7239 §6: an IPv6 address is
+/// bracketed, and so quoted).
+pub fn client_address_value(field: ClientAddressField, address: IpAddr) -> String {
+    match (field, address) {
+        (ClientAddressField::XForwardedFor, address) => address.to_string(),
+        (ClientAddressField::Forwarded, IpAddr::V4(v4)) => format!("for={v4}"),
+        (ClientAddressField::Forwarded, IpAddr::V6(v6)) => format!("for=\"[{v6}]\""),
+    }
 }
 
 /// Shortest accepted HMAC key, in bytes: the SHA-256 output length (RFC 2104 §3).
@@ -466,6 +495,34 @@ mod tests {
         for name in ["spin", "spinner", "x-spin-full-url", "spin.x", "sp"] {
             assert!(!in_runtime_namespace(SPIN_NAMESPACE, name), "{name}");
         }
+    }
+
+    #[test]
+    fn the_client_address_is_spins_last_and_written_per_field() {
+        let headers: Headers = [
+            ("spin-client-addr", "203.0.113.9:1"),
+            ("spin-client-addr", "[2001:db8::7]:5123"),
+        ]
+        .into_iter()
+        .collect();
+        let address = runtime_client_address("spin", &headers).unwrap();
+        assert_eq!(address.to_string(), "2001:db8::7");
+        assert_eq!(runtime_client_address("cloudflare-workers", &headers), None);
+        let bad: Headers = [("spin-client-addr", "somewhere")].into_iter().collect();
+        assert_eq!(runtime_client_address("spin", &bad), None);
+        let field = |f, a: &str| client_address_value(f, a.parse().unwrap());
+        assert_eq!(
+            field(ClientAddressField::XForwardedFor, "2001:db8::7"),
+            "2001:db8::7"
+        );
+        assert_eq!(
+            field(ClientAddressField::Forwarded, "2001:db8::7"),
+            "for=\"[2001:db8::7]\""
+        );
+        assert_eq!(
+            field(ClientAddressField::Forwarded, "192.0.2.7"),
+            "for=192.0.2.7"
+        );
     }
 
     #[test]

@@ -317,7 +317,7 @@ impl Gateway {
             verified = Some(token);
         }
         let origin = policy_stage(loaded, route, verified.as_ref(), platform.now())?;
-        let incoming = self.without_runtime_fields(&request.headers);
+        let incoming = self.origin_fields(config, &request.headers);
         let mut forward = loaded.forwarder.forward(
             platform,
             &request.method,
@@ -342,21 +342,32 @@ impl Gateway {
         Ok(Outcome::Forward(forward))
     }
 
-    /// The request's fields without the runtime's own namespace (Spin's `spin-*`), which the
-    /// forward stage then strips like any client field. Borrowed when there is nothing to strip.
-    fn without_runtime_fields<'h>(&self, headers: &'h Headers) -> Cow<'h, Headers> {
-        match self.runtime_fields {
-            Some(prefix)
-                if headers
-                    .iter()
-                    .any(|(n, _)| forward::in_runtime_namespace(prefix, n)) =>
-            {
-                let mut kept = headers.clone();
-                kept.retain(|name| !forward::in_runtime_namespace(prefix, name));
-                Cow::Owned(kept)
-            }
-            _ => Cow::Borrowed(headers),
+    /// The request's fields as the forward stage gets them: without the runtime's own namespace
+    /// (Spin's `spin-*`), and with the client's address in `forwarding.client_address` where the
+    /// runtime reports it. Borrowed when there is nothing to change.
+    fn origin_fields<'h>(&self, config: &Config, headers: &'h Headers) -> Cow<'h, Headers> {
+        let address = config.forwarding.client_address.and_then(|field| {
+            Some((
+                field,
+                forward::runtime_client_address(self.runtime, headers)?,
+            ))
+        });
+        let strip = self.runtime_fields.filter(|prefix| {
+            headers
+                .iter()
+                .any(|(n, _)| forward::in_runtime_namespace(prefix, n))
+        });
+        if strip.is_none() && address.is_none() {
+            return Cow::Borrowed(headers);
         }
+        let mut fields = headers.clone();
+        if let Some(prefix) = strip {
+            fields.retain(|name| !forward::in_runtime_namespace(prefix, name));
+        }
+        if let Some((field, address)) = address {
+            fields.append(field.name(), &forward::client_address_value(field, address));
+        }
+        Cow::Owned(fields)
     }
 
     fn health(&self) -> Response {

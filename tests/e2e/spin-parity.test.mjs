@@ -71,7 +71,7 @@ if (RUNTIMES.includes('spin')) {
           jwks_uri: `http://${host}:${jwks.port}/jwks` }],
       });
       [anonymous, byName, byNameAllowed, keysByName, keysByAddress] = await Promise.all([
-        startGateway('spin', { origin: origin.url, ...open }),
+        startGateway('spin', { origin: origin.url, ...open, forwarding: { client_address: 'x-forwarded-for' } }),
         // `localhost` is not 127.0.0.1 to Spin: the repository's manifest allows only the latter.
         startGateway('spin', { origin: `http://localhost:${port}`, ...open }),
         startGateway('spin', { origin: `http://localhost:${port}`, ...open },
@@ -86,7 +86,7 @@ if (RUNTIMES.includes('spin')) {
       await Promise.all([origin?.close(), jwks?.close()]);
     });
 
-    test("Spin's spin-* fields, and a client's, never reach the origin", async () => {
+    test("Spin's spin-* fields, and a client's, never reach the origin; the address Spin saw can", async () => {
       const { res, body } = await get(anonymous, '/a/b?x=1', {
         'spin-client-addr': '203.0.113.9:4444', 'spin-full-url': 'https://evil.example/', 'spin_path_info': '/evil',
         'x-spin-note': 'an ordinary field',
@@ -95,6 +95,8 @@ if (RUNTIMES.includes('spin')) {
       const names = Object.keys(body.headers);
       assert.deepEqual(names.filter((n) => /^spin[-_]/.test(n)), [], `the origin saw ${names.join(', ')}`);
       assert.equal(body.headers['x-spin-note'], 'an ordinary field');
+      // forwarding.client_address: Spin's spin-client-addr (not the client's) as x-forwarded-for.
+      assert.equal(body.headers['x-forwarded-for'], '127.0.0.1');
     });
 
     test('an origin the manifest does not allow is refused as on Spin: 502, never called', async () => {
