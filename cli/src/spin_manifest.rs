@@ -1,7 +1,7 @@
 //! A component's `allowed_outbound_hosts` from a Spin manifest (`spin.toml`), read and matched
 //! as Spin does it: a port of `spin-outbound-networking-config`'s `allowed_hosts.rs` and of the
-//! template syntax of `spin-expressions` (both unchanged from Spin 3.0 to 4.1), for what an
-//! HTTP request needs. Used by `edgeward config check --spin-manifest` and, through a `#[path]`
+//! template syntax of `spin-expressions` as of Spin 4.1 (Spin 3.0 read entries the same way,
+//! except an IPv6 address without brackets), for what an HTTP request needs. Used by `edgeward config check --spin-manifest` and, through a `#[path]`
 //! include, by the Spin test host (`tests/spin-host`), so both apply one set of rules.
 //!
 //! An entry is `scheme://host[:port]`:
