@@ -90,8 +90,9 @@ pub const SPIN_NAMESPACE: &str = "spin-";
 /// The field-name prefix that `runtime` (the name a shell gives [`crate::Gateway::new`]) uses for
 /// its own request fields, stripped before the origin sees the request: what the runtime tells the
 /// component is not the origin's business, and a client-sent field in that namespace must not pass
-/// for the runtime's. `None` for runtimes with no such namespace (Workers' `cf-*` fields are set by
-/// Cloudflare's edge for the origin too).
+/// for the runtime's. `None` for runtimes that add no fields of their own to the request the
+/// component sees (Workers passes Cloudflare's `cf-*` fields, which are the edge's, not the
+/// runtime's).
 pub fn runtime_namespace(runtime: &str) -> Option<&'static str> {
     match runtime {
         "spin" => Some(SPIN_NAMESPACE),
