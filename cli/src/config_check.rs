@@ -1,22 +1,77 @@
 //! `config check`: validates a gateway configuration with the core's own `Config::from_json` and
-//! reports `FILE:LINE:COL: field: problem`.
+//! reports `FILE:LINE:COL: field: problem`; with `--spin-manifest`, also every host the
+//! configuration calls that the manifest's `allowed_outbound_hosts` does not allow (Spin denies
+//! those requests: the gateway answers 502 or 503), matched by Spin's rules (`spin_manifest`).
 //!
 //! Syntax and type errors carry serde_json's own line and column. Errors found after parsing name
 //! a field path (`issuers[0].algorithms[1]`); [`locate`] finds where that value starts in the text
 //! with a small position-tracking scan of the (by then known to be well-formed) document.
 
-use crate::{failed, files, Failure, Result};
+use crate::spin_manifest::{self, AllowedHosts};
+use crate::{failed, files, usage, Failure, Result};
 use std::path::Path;
 
-/// Checks `path`; prints `ok` or the located error.
-pub fn run(path: &Path) -> Result<()> {
+/// Checks `path` (and its hosts against `manifest`'s component `component`, else its only one);
+/// prints `ok` or one located line per problem.
+pub fn run(path: &Path, manifest: Option<&Path>, component: Option<&str>) -> Result<()> {
     let text = files::read_text(path)?;
-    let Err(error) = edgeward::Config::from_json(&text) else {
+    let config = match edgeward::Config::from_json(&text) {
+        Ok(config) => config,
+        Err(error) => return report(path, &text, &error),
+    };
+    let Some(manifest) = manifest else {
         println!("{}: ok", path.display());
         return Ok(());
     };
+    let allowed = AllowedHosts::from_manifest(
+        &files::read_text(manifest)?,
+        component,
+        &spin_manifest::env_variable,
+    )
+    .map_err(|e| usage(format!("{}: {e}", manifest.display())))?;
+    let mut denied = 0;
+    for (field, url) in config.outbound_urls() {
+        if allowed.allows(url) {
+            continue;
+        }
+        denied += 1;
+        let (line, column) = locate(&text, &field);
+        println!(
+            "{}:{line}:{column}: {field}: {} is not allowed by {} ([component.{}] allowed_outbound_hosts = {}); Spin denies the request",
+            path.display(),
+            destination(url),
+            manifest.display(),
+            allowed.component,
+            allowed.listed(),
+        );
+    }
+    if denied > 0 {
+        return Err(failed(String::new()));
+    }
+    println!(
+        "{}: ok (every host allowed by {})",
+        path.display(),
+        manifest.display()
+    );
+    Ok(())
+}
+
+/// `scheme://host[:port]` of a URL, as Spin names a destination it denies.
+fn destination(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => match (parsed.host_str(), parsed.port()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}", parsed.scheme()),
+            (Some(host), None) => format!("{}://{host}", parsed.scheme()),
+            _ => url.to_owned(),
+        },
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// Prints a configuration error at its position.
+fn report(path: &Path, text: &str, error: &edgeward::ConfigError) -> Result<()> {
     // Deserializing again directly gives serde_json's structured position for syntax/type errors.
-    let (line, column, problem) = match serde_json::from_str::<edgeward::Config>(&text) {
+    let (line, column, problem) = match serde_json::from_str::<edgeward::Config>(text) {
         Err(e) if e.line() > 0 => {
             let suffix = format!(" at line {} column {}", e.line(), e.column());
             let message = e.to_string();
@@ -24,7 +79,7 @@ pub fn run(path: &Path) -> Result<()> {
             (e.line(), e.column(), problem)
         }
         _ => {
-            let (line, column) = locate(&text, &error.field);
+            let (line, column) = locate(text, &error.field);
             (line, column, error.message.clone())
         }
     };

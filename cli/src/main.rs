@@ -11,6 +11,7 @@ mod files;
 mod inspect;
 mod keys;
 mod pki;
+mod spin_manifest;
 mod token;
 
 use clap::{Args, Parser, Subcommand};
@@ -116,6 +117,13 @@ struct KeyFile {
 struct ConfigFile {
     /// The JSON configuration document.
     file: PathBuf,
+    /// Also check every host the configuration calls against this Spin manifest's
+    /// `allowed_outbound_hosts` (spin.toml), by Spin's rules.
+    #[arg(long)]
+    spin_manifest: Option<PathBuf>,
+    /// The manifest's component (default: its only one).
+    #[arg(long, requires = "spin_manifest")]
+    spin_component: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -128,7 +136,11 @@ fn main() -> ExitCode {
         Command::Dpop(DpopCommand::Proof(args)) => dpop::proof(&args),
         Command::Dpop(DpopCommand::Thumbprint(args)) => dpop::thumbprint(&args.key),
         Command::Inspect(args) => inspect::run(&args),
-        Command::Config(ConfigCommand::Check(args)) => config_check::run(&args.file),
+        Command::Config(ConfigCommand::Check(args)) => config_check::run(
+            &args.file,
+            args.spin_manifest.as_deref(),
+            args.spin_component.as_deref(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

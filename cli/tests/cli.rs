@@ -612,3 +612,85 @@ fn config_check_reports_ok_and_exact_lines() {
     assert!(r.stdout.starts_with("syntax.json:3:14: "), "{}", r.stdout);
     assert_eq!(run(dir, &["config", "check", "missing.json"]).code, 2);
 }
+
+#[test]
+fn config_check_names_every_host_the_spin_manifest_does_not_allow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
+    // The repository's manifest allows http://127.0.0.1:* and https://*:*; `localhost` is another
+    // host to Spin, and plain http to anything else is not allowed.
+    let config = r#"{
+  "origin": "http://localhost:8081",
+  "routes": [{ "path": "/*", "origin_by_claim": { "claim": "r", "origins": { "eu": "http://127.0.0.1:9000" }, "default": "http://eu.internal" } }],
+  "issuers": [
+    { "issuer": "https://login.example", "audiences": ["a"], "jwks_uri": "https://login.example/jwks" },
+    { "issuer": "http://127.0.0.1:7000", "audiences": ["a"], "jwks_uri": "http://localhost:7000/jwks" }
+  ]
+}
+"#;
+    fs::write(dir.join("c.json"), config).unwrap();
+    let r = run(
+        dir,
+        &["config", "check", "c.json", "--spin-manifest", manifest],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    assert!(
+        lines[0].starts_with("c.json:2:13: origin: http://localhost:8081 is not allowed by "),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].ends_with(
+            r#"([component.edgeward] allowed_outbound_hosts = ["http://127.0.0.1:*", "https://*:*"]); Spin denies the request"#
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(
+            "c.json:3:122: routes[0].origin_by_claim.default: http://eu.internal is not allowed"
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2]
+            .starts_with("c.json:6:74: issuers[1].jwks_uri: http://localhost:7000 is not allowed"),
+        "{}",
+        lines[2]
+    );
+
+    // Every host allowed: ok. A variable in the manifest resolves like Spin resolves it.
+    let allowed = config
+        .replace("http://localhost:8081", "http://127.0.0.1:8081")
+        .replace("http://eu.internal", "https://eu.internal")
+        .replace("http://localhost:7000", "http://127.0.0.1:7000");
+    fs::write(dir.join("ok.json"), allowed).unwrap();
+    let r = run(
+        dir,
+        &["config", "check", "ok.json", "--spin-manifest", manifest],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.starts_with("ok.json: ok (every host allowed by "));
+
+    // A manifest the CLI cannot read is a usage error; without --spin-manifest hosts are not checked.
+    fs::write(
+        dir.join("bad.toml"),
+        "[component.gw]\nallowed_outbound_hosts = [\"localhost\"]\n",
+    )
+    .unwrap();
+    let r = run(
+        dir,
+        &["config", "check", "c.json", "--spin-manifest", "bad.toml"],
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("does not contain a scheme"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(run(dir, &["config", "check", "c.json"]).code, 0);
+}

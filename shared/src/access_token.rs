@@ -150,15 +150,16 @@ impl TokenVerifier {
                 None => self.verified.remove(token),
             }
         }
-        let shared = match self.shared {
-            SharedTokenCache::Auto => {
-                platform.instance_per_request() && platform.has_shared_cache()
-            }
-            SharedTokenCache::On => platform.has_shared_cache(),
-            SharedTokenCache::Off => false,
-        };
-        // Longer tokens are never stored (as per isolate): no lookup for them.
-        let shared = shared && token.len() <= token_cache::MAX_CACHED_TOKEN_BYTES;
+        // Longer tokens are never stored (as per isolate): no lookup for them, and the platform
+        // is not even asked for its shared tier (on Spin that opens the key-value store).
+        let shared = token.len() <= token_cache::MAX_CACHED_TOKEN_BYTES
+            && match self.shared {
+                SharedTokenCache::Auto => {
+                    platform.instance_per_request() && platform.has_shared_cache()
+                }
+                SharedTokenCache::On => platform.has_shared_cache(),
+                SharedTokenCache::Off => false,
+            };
         let shared_key = shared.then(|| token_cache::shared_key(&self.fingerprint, token));
         if let Some(key) = &shared_key {
             if let Some(answer) = self.shared_hit(platform, key, token, now).await {

@@ -585,6 +585,31 @@ pub struct Forwarding {
     pub assertion: Option<AssertionConfig>,
     /// The RFC 9421 message signature; absent: none is sent.
     pub message_signature: Option<MessageSignatureConfig>,
+    /// The field that tells the origin the client's address, where the runtime reports it (Spin);
+    /// absent: the address is not forwarded.
+    pub client_address: Option<ClientAddressField>,
+}
+
+/// The field that carries the client's address to the origin (`forwarding.client_address`),
+/// appended after any the client sent, as a proxy does: the origin trusts the last element only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ClientAddressField {
+    /// `X-Forwarded-For: 192.0.2.7` (the de facto standard).
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded: for=192.0.2.7`, `for="[2001:db8::7]"` (RFC 7239 §4, §6).
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
+impl ClientAddressField {
+    /// The field name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientAddressField::XForwardedFor => "x-forwarded-for",
+            ClientAddressField::Forwarded => "forwarded",
+        }
+    }
 }
 
 impl Default for Forwarding {
@@ -598,6 +623,7 @@ impl Default for Forwarding {
             signing_key_secret: None,
             assertion: None,
             message_signature: None,
+            client_address: None,
         }
     }
 }
@@ -721,6 +747,10 @@ impl Forwarding {
             ));
         }
         let mut names: Vec<&str> = Vec::new();
+        if let Some(field) = self.client_address {
+            // The gateway's own field: a claim or assertion header of that name would replace it.
+            names.push(field.name());
+        }
         for (claim, header) in &self.claim_headers {
             let field = format!("{at}.claim_headers.{claim}");
             if claim.is_empty()
@@ -944,6 +974,38 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// Every URL this configuration makes the gateway send requests to, with the field that names
+    /// it (paths as in [`ConfigError::field`]): the origin, claim-routed origins, JWKS endpoints
+    /// and the introspection endpoint. Inline keys and x5c chains need no request. For checking a
+    /// platform's egress rules, such as Spin's `allowed_outbound_hosts`
+    /// (`edgeward config check --spin-manifest`).
+    pub fn outbound_urls(&self) -> Vec<(String, &str)> {
+        let mut urls = vec![("origin".to_owned(), self.origin.as_str())];
+        for (i, route) in self.routes.iter().enumerate() {
+            if let Some(by_claim) = &route.origin_by_claim {
+                let at = format!("routes[{i}].origin_by_claim");
+                urls.push((format!("{at}.default"), by_claim.default.as_str()));
+                for (value, url) in &by_claim.origins {
+                    urls.push((format!("{at}.origins.{value}"), url.as_str()));
+                }
+            }
+        }
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            if let Some(uri) = &issuer.jwks_uri {
+                urls.push((format!("issuers[{i}].jwks_uri"), uri.as_str()));
+            }
+        }
+        if let Some(introspection) = &self.introspection {
+            urls.push((
+                "introspection.endpoint".to_owned(),
+                introspection.endpoint.as_str(),
+            ));
+        }
+        urls
     }
 }
 
@@ -1244,6 +1306,28 @@ mod tests {
             let err = Config::from_json(&text).unwrap_err();
             assert_eq!(err.field, "origin_timeout_ms", "{bad}");
         }
+    }
+
+    #[test]
+    fn outbound_urls_name_every_host_the_gateway_calls() {
+        let text = r#"{"origin":"http://o:1",
+            "routes":[{"path":"/a"},{"path":"/b/*","origin_by_claim":{"claim":"r","origins":{"eu":"http://eu:2"},"default":"http://d:3"}}],
+            "issuers":[{"issuer":"https://i","audiences":["a"],"jwks":{"keys":[]}},
+                       {"issuer":"https://j","audiences":["a"],"jwks_uri":"https://j/keys"}],
+            "introspection":{"endpoint":"https://as/introspect","issuer":"https://j","client_id":"gw","client_secret_name":"S"}}"#;
+        let config = Config::from_json(text).unwrap();
+        let urls = config.outbound_urls();
+        let urls: Vec<(&str, &str)> = urls.iter().map(|(f, u)| (f.as_str(), *u)).collect();
+        assert_eq!(
+            urls,
+            [
+                ("origin", "http://o:1"),
+                ("routes[1].origin_by_claim.default", "http://d:3"),
+                ("routes[1].origin_by_claim.origins.eu", "http://eu:2"),
+                ("issuers[1].jwks_uri", "https://j/keys"),
+                ("introspection.endpoint", "https://as/introspect"),
+            ]
+        );
     }
 
     #[test]

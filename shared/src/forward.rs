@@ -13,7 +13,9 @@
 
 use crate::access_token::VerifiedToken;
 use crate::assertion::{self, AssertionClaims, GatewayKey};
-use crate::config::{ConfigError, Forwarding, ForwardingSecrets, SignatureAlgorithm, TokenKind};
+use crate::config::{
+    ClientAddressField, ConfigError, Forwarding, ForwardingSecrets, SignatureAlgorithm, TokenKind,
+};
 use crate::error::Error;
 use crate::http::{BodyFraming, Forward, Headers};
 use crate::message_signature::{self, Message, Param, SignatureParams, SigningKey};
@@ -21,6 +23,7 @@ use crate::platform::Platform;
 use crate::trace_context::TraceContext;
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use serde_json::Value;
+use std::net::{IpAddr, SocketAddr};
 use url::Url;
 
 /// Prefix of the header names the gateway owns. Incoming fields with this prefix are always
@@ -95,6 +98,62 @@ const GATEWAY_FIELDS: &[&str] = &["traceparent", "tracestate", "x-request-id"];
 /// Prefix of the RFC 9421 fields (`Signature`, `Signature-Input`, and relatives such as
 /// `Signature-Agent`): the origin must only ever see the gateway's own signature.
 const SIGNATURE_PREFIX: &str = "signature";
+
+/// Prefix of the fields Spin's HTTP trigger adds to every request it hands a component:
+/// `spin-full-url`, `spin-path-info`, `spin-matched-route`, `spin-base-path`,
+/// `spin-raw-component-route`, `spin-component-route`, `spin-client-addr` and `spin-path-match-*`
+/// (Spin's `crates/trigger-http/src/headers.rs`, which names them `SPIN_*` and turns `_` into `-`).
+/// Spin appends them after the client's own fields and passes a client-sent `spin-*` field along.
+pub const SPIN_NAMESPACE: &str = "spin-";
+
+/// The field-name prefix that `runtime` (the name a shell gives [`crate::Gateway::new`]) uses for
+/// its own request fields, stripped before the origin sees the request: what the runtime tells the
+/// component is not the origin's business, and a client-sent field in that namespace must not pass
+/// for the runtime's. `None` for runtimes that add no fields of their own to the request the
+/// component sees (Workers passes Cloudflare's `cf-*` fields, which are the edge's, not the
+/// runtime's).
+pub fn runtime_namespace(runtime: &str) -> Option<&'static str> {
+    match runtime {
+        "spin" => Some(SPIN_NAMESPACE),
+        _ => None,
+    }
+}
+
+/// True when the field `name` (lower-case) is in `namespace`; `_` counts as `-`, as Spin itself
+/// reads it (`SPIN_FULL_URL` and `spin-full-url` are one name to Spin).
+pub fn in_runtime_namespace(namespace: &str, name: &str) -> bool {
+    name.len() >= namespace.len()
+        && name
+            .bytes()
+            .zip(namespace.bytes())
+            .all(|(n, p)| n.to_ascii_lowercase() == p || (n == b'_' && p == b'-'))
+}
+
+/// The client's address as `runtime` tells the component: on Spin the last `spin-client-addr`
+/// field (`IP:port`; Spin appends its own after any a client sent, so the last one is Spin's).
+/// `None` on other runtimes and when there is none.
+pub fn runtime_client_address(runtime: &str, headers: &Headers) -> Option<IpAddr> {
+    match runtime {
+        "spin" => headers
+            .get_all("spin-client-addr")
+            .last()?
+            .parse::<SocketAddr>()
+            .ok()
+            .map(|address| address.ip()),
+        _ => None,
+    }
+}
+
+/// The value of `field` for a client at `address`: `192.0.2.7` for `x-forwarded-for`;
+/// `for=192.0.2.7` or `for="[2001:db8::7]"` for `forwarded` (RFC 7239 §6: an IPv6 address is
+/// bracketed, and so quoted).
+pub fn client_address_value(field: ClientAddressField, address: IpAddr) -> String {
+    match (field, address) {
+        (ClientAddressField::XForwardedFor, address) => address.to_string(),
+        (ClientAddressField::Forwarded, IpAddr::V4(v4)) => format!("for={v4}"),
+        (ClientAddressField::Forwarded, IpAddr::V6(v6)) => format!("for=\"[{v6}]\""),
+    }
+}
 
 /// Shortest accepted HMAC key, in bytes: the SHA-256 output length (RFC 2104 §3).
 pub const MIN_HMAC_KEY_BYTES: usize = 32;
@@ -489,6 +548,52 @@ mod tests {
         for bad in [json!(null), json!({"a": 1}), json!([["a"]]), json!([null])] {
             assert_eq!(v(bad), Err("ERR_FORWARD_CLAIM_HEADER"));
         }
+    }
+
+    #[test]
+    fn the_spin_namespace_is_spins_alone() {
+        assert_eq!(runtime_namespace("spin"), Some("spin-"));
+        assert_eq!(runtime_namespace("cloudflare-workers"), None);
+        for name in [
+            "spin-client-addr",
+            "spin-full-url",
+            "spin_path_info",
+            "spin-",
+            "SPIN-X",
+        ] {
+            assert!(in_runtime_namespace(SPIN_NAMESPACE, name), "{name}");
+        }
+        for name in ["spin", "spinner", "x-spin-full-url", "spin.x", "sp"] {
+            assert!(!in_runtime_namespace(SPIN_NAMESPACE, name), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_client_address_is_spins_last_and_written_per_field() {
+        let headers: Headers = [
+            ("spin-client-addr", "203.0.113.9:1"),
+            ("spin-client-addr", "[2001:db8::7]:5123"),
+        ]
+        .into_iter()
+        .collect();
+        let address = runtime_client_address("spin", &headers).unwrap();
+        assert_eq!(address.to_string(), "2001:db8::7");
+        assert_eq!(runtime_client_address("cloudflare-workers", &headers), None);
+        let bad: Headers = [("spin-client-addr", "somewhere")].into_iter().collect();
+        assert_eq!(runtime_client_address("spin", &bad), None);
+        let field = |f, a: &str| client_address_value(f, a.parse().unwrap());
+        assert_eq!(
+            field(ClientAddressField::XForwardedFor, "2001:db8::7"),
+            "2001:db8::7"
+        );
+        assert_eq!(
+            field(ClientAddressField::Forwarded, "2001:db8::7"),
+            "for=\"[2001:db8::7]\""
+        );
+        assert_eq!(
+            field(ClientAddressField::Forwarded, "192.0.2.7"),
+            "for=192.0.2.7"
+        );
     }
 
     #[test]

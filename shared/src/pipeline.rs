@@ -5,7 +5,7 @@ use crate::bearer::{self, Credential};
 use crate::config::{self, Config, ConfigError, DpopMode, ReplayMode, Route, TokenKind, Unmatched};
 use crate::dpop::{self, AlgSet, NonceKey, ProofRequest, ProofRules, ReplayCache};
 use crate::error::{DpopFault, Error, Scheme, TokenFault};
-use crate::forward::Forwarder;
+use crate::forward::{self, Forwarder};
 use crate::http::{Headers, Outcome, Request, Response};
 use crate::introspection::Introspector;
 use crate::jws::Alg;
@@ -14,6 +14,7 @@ use crate::platform::{FetchError, LogLevel, Platform};
 use crate::policy;
 use crate::trace_context::TraceContext;
 use serde_json::json;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use url::Url;
 
@@ -32,6 +33,8 @@ pub const JWKS_PATH: &str = "/.well-known/edgeward/jwks.json";
 pub struct Gateway {
     config: Result<Loaded, ConfigError>,
     runtime: &'static str,
+    /// The runtime's own field-name prefix, never forwarded ([`forward::runtime_namespace`]).
+    runtime_fields: Option<&'static str>,
     reported: AtomicBool,
 }
 
@@ -190,6 +193,7 @@ impl Gateway {
         Gateway {
             config,
             runtime,
+            runtime_fields: forward::runtime_namespace(runtime),
             reported: AtomicBool::new(false),
         }
     }
@@ -325,12 +329,13 @@ impl Gateway {
             verified = Some(token);
         }
         let origin = policy_stage(loaded, route, verified.as_ref(), platform.now())?;
+        let incoming = self.origin_fields(config, &request.headers);
         let mut forward = loaded.forwarder.forward(
             platform,
             &request.method,
             &origin,
             &url,
-            &request.headers,
+            &incoming,
             config.mtls.client_cert_header.as_deref(),
             verified.as_ref(),
             trace,
@@ -338,6 +343,34 @@ impl Gateway {
         forward.response_headers = response_headers;
         forward.timeout_ms = config.origin_timeout_ms;
         Ok(Outcome::Forward(forward))
+    }
+
+    /// The request's fields as the forward stage gets them: without the runtime's own namespace
+    /// (Spin's `spin-*`), and with the client's address in `forwarding.client_address` where the
+    /// runtime reports it. Borrowed when there is nothing to change.
+    fn origin_fields<'h>(&self, config: &Config, headers: &'h Headers) -> Cow<'h, Headers> {
+        let address = config.forwarding.client_address.and_then(|field| {
+            Some((
+                field,
+                forward::runtime_client_address(self.runtime, headers)?,
+            ))
+        });
+        let strip = self.runtime_fields.filter(|prefix| {
+            headers
+                .iter()
+                .any(|(n, _)| forward::in_runtime_namespace(prefix, n))
+        });
+        if strip.is_none() && address.is_none() {
+            return Cow::Borrowed(headers);
+        }
+        let mut fields = headers.clone();
+        if let Some(prefix) = strip {
+            fields.retain(|name| !forward::in_runtime_namespace(prefix, name));
+        }
+        if let Some((field, address)) = address {
+            fields.append(field.name(), &forward::client_address_value(field, address));
+        }
+        Cow::Owned(fields)
     }
 
     fn health(&self) -> Response {

@@ -286,3 +286,103 @@ fn a_token_in_the_query_string_is_not_a_credential() {
     );
     assert_eq!(body["code"], "ERR_CREDENTIAL_MISSING");
 }
+
+/// Spin's HTTP trigger adds `spin-*` fields (and passes a client's along): on Spin none reaches
+/// the origin, `_` spelled or not; on other runtimes they are ordinary client fields.
+#[test]
+fn spin_fields_never_reach_the_origin_on_spin() {
+    let config =
+        json!({ "origin": "http://origin.test", "routes": [{ "path": "/*", "anonymous": true }] });
+    let fields = [
+        ("spin-client-addr", "10.0.0.7:5123"),
+        ("spin-full-url", "http://gw.test/a"),
+        ("spin-path-info", "/a"),
+        ("spin-matched-route", "/..."),
+        ("spin-base-path", "/"),
+        ("spin-raw-component-route", "/..."),
+        ("spin-component-route", ""),
+        ("spin-path-match-id", "7"),
+        ("spin_client_addr", "1.2.3.4:1"),
+        ("accept", "text/plain"),
+        ("x-spin-note", "kept"),
+    ];
+    let forwarded = |runtime: &'static str| {
+        let gw = Gateway::with_trust_anchors(Some(&config.to_string()), &|_| None, runtime, &[]);
+        let request = common::get("http://gw.test/a", &fields);
+        match block_on(gw.handle(&FakePlatform::new(NOW), &request)) {
+            Outcome::Forward(f) => f
+                .headers
+                .iter()
+                .map(|(n, _)| n.to_owned())
+                .filter(|n| !matches!(n.as_str(), "traceparent" | "x-request-id"))
+                .collect::<Vec<_>>(),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(forwarded("spin"), ["accept", "x-spin-note"]);
+    assert_eq!(forwarded("cloudflare-workers").len(), fields.len());
+}
+
+/// `forwarding.client_address`: on Spin, Spin's own `spin-client-addr` (the last one: a client's
+/// comes first) is appended as `x-forwarded-for` or `forwarded`; elsewhere nothing is added.
+#[test]
+fn the_client_address_is_forwarded_from_spins_field_when_asked() {
+    let forwarded = |runtime: &'static str, field: &str| {
+        let config = json!({
+            "origin": "http://origin.test", "routes": [{ "path": "/*", "anonymous": true }],
+            "forwarding": { "client_address": field },
+        });
+        let gw = Gateway::with_trust_anchors(Some(&config.to_string()), &|_| None, runtime, &[]);
+        let request = common::get(
+            "http://gw.test/a",
+            &[
+                ("x-forwarded-for", "198.51.100.1"),
+                ("spin-client-addr", "203.0.113.66:1"),
+                ("spin-client-addr", "[2001:db8::7]:5123"),
+            ],
+        );
+        match block_on(gw.handle(&FakePlatform::new(NOW), &request)) {
+            Outcome::Forward(f) => f
+                .headers
+                .iter()
+                .filter(|(n, _)| matches!(*n, "x-forwarded-for" | "forwarded"))
+                .map(|(n, v)| format!("{n}: {v}"))
+                .collect::<Vec<_>>(),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(
+        forwarded("spin", "x-forwarded-for"),
+        [
+            "x-forwarded-for: 198.51.100.1",
+            "x-forwarded-for: 2001:db8::7"
+        ]
+    );
+    assert_eq!(
+        forwarded("spin", "forwarded"),
+        [
+            "x-forwarded-for: 198.51.100.1",
+            "forwarded: for=\"[2001:db8::7]\""
+        ]
+    );
+    assert_eq!(
+        forwarded("cloudflare-workers", "forwarded"),
+        ["x-forwarded-for: 198.51.100.1"]
+    );
+    // Only the two field names; a claim header may not take the gateway's field.
+    let config = |forwarding: Value| {
+        let text = json!({ "origin": "http://o", "forwarding": forwarding }).to_string();
+        edgeward::Config::from_json(&text)
+            .map(|_| ())
+            .map_err(|e| e.field)
+    };
+    assert!(config(json!({ "client_address": "x-real-ip" })).is_err());
+    assert_eq!(
+        config(json!({ "client_address": "forwarded", "claim_headers": { "sub": "forwarded" } })),
+        Err("forwarding.claim_headers.sub".into())
+    );
+    assert!(
+        config(json!({ "client_address": "forwarded", "claim_headers": { "sub": "x-sub" } }))
+            .is_ok()
+    );
+}

@@ -18,7 +18,6 @@ use spin_sdk::http::{
 };
 use spin_sdk::http_component;
 use spin_sdk::wit::wasi::http0_2_0::types::FutureIncomingResponse;
-use spin_sdk::wit::wasi::keyvalue::store::Bucket;
 use std::task::Poll;
 
 mod key_value;
@@ -201,6 +200,11 @@ async fn respond(response: edgeward::Response, out: ResponseOutparam) {
     let _ = out.set_with_body(outgoing, response.body).await;
 }
 
+/// A log line on stderr, which Spin shows (or writes to `.spin/logs`).
+fn log(level: LogLevel, message: &str) {
+    eprintln!("edgeward {level:?}: {message}");
+}
+
 /// The wasi platform: wall clock, stderr logging, wasi:random, wasi:http outgoing requests, and
 /// the key-value store as shared cache tier (introspection answers, verified tokens) and replay
 /// store. Every request is a fresh instance.
@@ -208,7 +212,8 @@ struct Spin {
     /// The request's time, read once: the core derives a replay entry's `ttl` from `now()`, and
     /// `now() + ttl` names the entry, so it must be the same clock reading (`edgeward::kv`).
     now: u64,
-    /// The "default" key-value store, opened on first use.
+    /// The "default" key-value store, opened on first use; down for the rest of the request
+    /// after a failing or slow call (`key_value`).
     store: key_value::Store,
 }
 
@@ -220,13 +225,8 @@ impl Spin {
             .unwrap_or(0);
         Spin {
             now,
-            store: key_value::Store::default(),
+            store: key_value::Store::new(|message| log(LogLevel::Warn, message)),
         }
-    }
-
-    fn store(&self) -> Option<&Bucket> {
-        self.store
-            .bucket(|message| self.log(LogLevel::Warn, message))
     }
 
     fn random_u32(&self) -> u32 {
@@ -248,7 +248,7 @@ impl Platform for Spin {
     }
 
     fn log(&self, level: LogLevel, message: &str) {
-        eprintln!("edgeward {level:?}: {message}");
+        log(level, message);
     }
 
     fn random(&self, buf: &mut [u8]) {
@@ -263,13 +263,12 @@ impl Platform for Spin {
     }
 
     async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
-        key_value::get(self.store()?, key, self.now)
+        self.store.get(key, self.now)
     }
 
     async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: u64) {
-        if let Some(bucket) = self.store() {
-            key_value::put(bucket, key, &value, ttl, self.now, self.random_u32());
-        }
+        let random = self.random_u32();
+        self.store.put(key, &value, ttl, self.now, random);
     }
 
     fn has_shared_cache(&self) -> bool {
@@ -281,11 +280,11 @@ impl Platform for Spin {
     }
 
     fn has_replay_store(&self) -> bool {
-        self.store().is_some()
+        self.store.bucket().is_some()
     }
 
     async fn replay_check(&self, key: &[u8; 32], ttl: u64) -> Result<bool, FetchError> {
-        let bucket = self.store().ok_or(FetchError::Unreachable)?;
-        key_value::first_use(bucket, key, ttl, self.now, self.random_u32())
+        let random = self.random_u32();
+        self.store.first_use(key, ttl, self.now, random)
     }
 }

@@ -84,11 +84,15 @@ export async function startOrigin() {
  * `request.cf` (`--cf-blob-header`; how the tests present, e.g., `cf.tlsClientAuth`).
  * Bare workerd only: `replicas` more copies of the gateway, each its own isolate sharing the first
  * one's DPoP replay store (their URLs follow the first in `urls`); `replayStore: false` leaves the
- * store's binding out. Spin only: `keyValueStore: false` withholds the key-value store.
+ * store's binding out. Spin only: `keyValueStore: false` withholds the key-value store,
+ * `keyValueOutage` (ms) makes it a store that is down (every call waits that long, then fails),
+ * `manifest` (a file) replaces the repository's spin.toml, whose `allowed_outbound_hosts` the
+ * Spin test host enforces.
  * The result's `pid` is the runtime's own process once it is up (scripts/serve execs it).
  */
 export async function startGateway(runtime, config, {
   trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true, cfBlobHeader,
+  keyValueOutage, manifest,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const configFile = join(dir, 'config.json');
@@ -104,6 +108,8 @@ export async function startGateway(runtime, config, {
   if (!replayStore) args.push('--no-replay-store');
   if (!keyValueStore) args.push('--no-key-value-store');
   if (cfBlobHeader) args.push('--cf-blob-header', cfBlobHeader);
+  if (keyValueOutage !== undefined) args.push('--key-value-outage', String(keyValueOutage));
+  if (manifest) args.push('--spin-manifest', manifest);
   const child = spawn(join(ROOT, 'scripts', 'serve'), args, {
     detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...vars },
   });

@@ -2,16 +2,23 @@
 //! every request of the process shares, so a value written by one instance is read by the next.
 //! Like Spin, a component may open only the stores it was granted (`--key-value-store`; Spin:
 //! `key_value_stores` in spin.toml), else `access-denied`; this host has only "default".
+//!
+//! **An outage** (`--key-value-outage MS`) models Spin's Redis store with Redis gone: Spin's
+//! client (redis-rs `ConnectionManager`, no response or connection timeout) holds every call
+//! until its reconnection gives up, then fails it; opening pings the server and ignores a failed
+//! ping. So here every call waits `MS` milliseconds, then `open` succeeds and every other call
+//! fails with `other`. The calls are async: a waiting instance holds no host thread, as in Spin.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use wasmtime::component::{HasData, Linker, Resource};
 
 wasmtime::component::bindgen!({
     path: "wit/keyvalue.wit",
     world: "host",
     with: { "wasi:keyvalue/store.bucket": Bucket },
-    imports: { default: trappable },
+    imports: { default: async | trappable },
 });
 
 use wasi::keyvalue::store::{Error, KeyResponse};
@@ -22,20 +29,33 @@ pub const DEFAULT_STORE: &str = "default";
 /// An open store. There is one map, so a handle carries nothing.
 pub struct Bucket;
 
-/// The map shared by every request, and whether the component may open it.
+/// The map shared by every request, whether the component may open it, and an outage.
 #[derive(Clone, Default)]
 pub struct SharedStore {
     entries: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     granted: bool,
+    outage: Option<Duration>,
 }
 
 impl SharedStore {
-    /// A store the component may open when `granted`.
-    pub fn new(granted: bool) -> SharedStore {
+    /// A store the component may open when `granted`; down for good with an `outage` (how long
+    /// each call waits before it fails).
+    pub fn new(granted: bool, outage: Option<Duration>) -> SharedStore {
         SharedStore {
             entries: Arc::default(),
             granted,
+            outage,
         }
+    }
+
+    /// During an outage: waits as long as a call to a store that is down does, then says so.
+    async fn down(&self) -> Option<Error> {
+        let wait = self.outage?;
+        tokio::time::sleep(wait).await;
+        Some(Error::Other(format!(
+            "the store did not answer within {} ms (--key-value-outage)",
+            wait.as_millis()
+        )))
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, Vec<u8>>) -> R) -> R {
@@ -89,49 +109,76 @@ pub fn add_to_linker<T: Send + 'static>(
 }
 
 impl wasi::keyvalue::store::Host for &SharedStore {
-    fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<Bucket>, Error>> {
-        Ok(SharedStore::open(self, &identifier).map(|()| Resource::new_own(0)))
+    /// In an outage, opening waits and then succeeds, as Spin's Redis store does.
+    async fn open(
+        &mut self,
+        identifier: String,
+    ) -> wasmtime::Result<Result<Resource<Bucket>, Error>> {
+        let opened = SharedStore::open(self, &identifier);
+        if opened.is_ok() {
+            self.down().await;
+        }
+        Ok(opened.map(|()| Resource::new_own(0)))
     }
 }
 
 impl wasi::keyvalue::store::HostBucket for &SharedStore {
-    fn get(
+    async fn get(
         &mut self,
         _: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        if let Some(error) = self.down().await {
+            return Ok(Err(error));
+        }
         Ok(Ok(self.with(|entries| entries.get(&key).cloned())))
     }
 
-    fn set(
+    async fn set(
         &mut self,
         _: Resource<Bucket>,
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
+        if let Some(error) = self.down().await {
+            return Ok(Err(error));
+        }
         self.with(|entries| entries.insert(key, value));
         Ok(Ok(()))
     }
 
-    fn delete(&mut self, _: Resource<Bucket>, key: String) -> wasmtime::Result<Result<(), Error>> {
+    async fn delete(
+        &mut self,
+        _: Resource<Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        if let Some(error) = self.down().await {
+            return Ok(Err(error));
+        }
         self.with(|entries| entries.remove(&key));
         Ok(Ok(()))
     }
 
-    fn exists(
+    async fn exists(
         &mut self,
         _: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
+        if let Some(error) = self.down().await {
+            return Ok(Err(error));
+        }
         Ok(Ok(self.with(|entries| entries.contains_key(&key))))
     }
 
     /// Every key in one page, as Spin answers; a cursor is refused.
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         _: Resource<Bucket>,
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<KeyResponse, Error>> {
+        if let Some(error) = self.down().await {
+            return Ok(Err(error));
+        }
         if cursor.is_some() {
             return Ok(Err(Error::Other("cursors are not supported".into())));
         }
@@ -139,18 +186,21 @@ impl wasi::keyvalue::store::HostBucket for &SharedStore {
         Ok(Ok(KeyResponse { keys, cursor: None }))
     }
 
-    fn drop(&mut self, _: Resource<Bucket>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, _: Resource<Bucket>) -> wasmtime::Result<()> {
         Ok(())
     }
 }
 
 impl wasi::keyvalue::atomics::Host for &SharedStore {
-    fn increment(
+    async fn increment(
         &mut self,
         _: Resource<Bucket>,
         key: String,
         delta: i64,
     ) -> wasmtime::Result<Result<i64, Error>> {
+        if let Some(error) = self.down().await {
+            return Ok(Err(error));
+        }
         Ok(SharedStore::increment(self, key, delta))
     }
 }
@@ -161,20 +211,44 @@ mod tests {
 
     #[test]
     fn only_the_granted_default_store_opens() {
-        assert!(SharedStore::new(true).open(DEFAULT_STORE).is_ok());
+        assert!(SharedStore::new(true, None).open(DEFAULT_STORE).is_ok());
         assert!(matches!(
-            SharedStore::new(true).open("other"),
+            SharedStore::new(true, None).open("other"),
             Err(Error::AccessDenied)
         ));
         assert!(matches!(
-            SharedStore::new(false).open(DEFAULT_STORE),
+            SharedStore::new(false, None).open(DEFAULT_STORE),
             Err(Error::AccessDenied)
         ));
     }
 
+    #[tokio::test]
+    async fn in_an_outage_every_call_waits_then_open_succeeds_and_the_rest_fail() {
+        use wasi::keyvalue::atomics::Host as Atomics;
+        use wasi::keyvalue::store::{Host as Store, HostBucket as Bucket};
+        let wait = Duration::from_millis(50);
+        let store = SharedStore::new(true, Some(wait));
+        let mut host = &store;
+        let started = std::time::Instant::now();
+        let opened = Store::open(&mut host, DEFAULT_STORE.into()).await;
+        let bucket = opened.unwrap().unwrap();
+        assert!(started.elapsed() >= wait);
+        let started = std::time::Instant::now();
+        let got = Bucket::get(&mut host, Resource::new_borrow(bucket.rep()), "k".into()).await;
+        assert!(matches!(got.unwrap(), Err(Error::Other(_))));
+        let counted =
+            Atomics::increment(&mut host, Resource::new_borrow(bucket.rep()), "n".into(), 1).await;
+        assert!(matches!(counted.unwrap(), Err(Error::Other(_))));
+        assert!(started.elapsed() >= 2 * wait);
+        // Not granted stays an immediate answer.
+        let denied = SharedStore::new(false, Some(Duration::from_secs(60)));
+        let opened = Store::open(&mut &denied, DEFAULT_STORE.into()).await;
+        assert!(matches!(opened.unwrap(), Err(Error::AccessDenied)));
+    }
+
     #[test]
     fn increments_from_many_threads_each_see_a_different_count() {
-        let store = SharedStore::new(true);
+        let store = SharedStore::new(true, None);
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let store = store.clone();
@@ -195,7 +269,7 @@ mod tests {
 
     #[test]
     fn a_counter_is_a_value_and_a_value_is_not_a_counter() {
-        let store = SharedStore::new(true);
+        let store = SharedStore::new(true, None);
         assert_eq!(store.increment("n".into(), 5).ok(), Some(5));
         assert_eq!(store.increment("n".into(), -2).ok(), Some(3));
         assert_eq!(

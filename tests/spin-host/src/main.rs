@@ -3,19 +3,37 @@
 //! request, environment variables, outbound HTTP, the guest's stdout/stderr passed through, and
 //! a `wasi:keyvalue` store shared by every request of the process (see `keyvalue.rs`).
 //!
+//! Where Spin is stricter than a bare wasi:http host, so is this one:
+//! - **Outbound hosts.** With `--manifest spin.toml`, a request to a host the component's
+//!   `allowed_outbound_hosts` does not allow fails with `HTTP-request-denied`, matched by Spin's
+//!   rules (`spin_manifest.rs`, shared with `edgeward config check --spin-manifest`), and is
+//!   reported on stderr as Spin reports it.
+//! - **Spin's request fields.** Like Spin's HTTP trigger, every request reaches the component
+//!   with `spin-full-url`, `spin-path-info`, `spin-matched-route`, `spin-base-path`,
+//!   `spin-raw-component-route`, `spin-component-route` and `spin-client-addr` appended after the
+//!   client's own fields (which may include `spin-*` ones), for the one route this host serves,
+//!   `/...`.
+//! - **A store that is down** (`--key-value-outage MS`): see `keyvalue.rs`.
+//!
 //! ```text
-//! edgeward-spin-host [--addr 127.0.0.1:8080] [--env NAME[=VALUE]]... [--key-value-store default]
+//! edgeward-spin-host [--addr 127.0.0.1:8080] [--env NAME[=VALUE]]... [--manifest spin.toml
+//!                    [--component ID]] [--key-value-store default] [--key-value-outage MS]
 //!                    [--no-compile-cache] COMPONENT.wasm
 //! ```
 
 mod keyvalue;
 mod options;
+#[path = "../../../cli/src/spin_manifest.rs"]
+mod spin_manifest;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use keyvalue::SharedStore;
 use options::Options;
+use spin_manifest::AllowedHosts;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -27,9 +45,14 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
 type Response = hyper::Response<HyperOutgoingBody>;
+
+/// The route this host serves every request on, as a `[[trigger.http]] route` of Spin.
+const ROUTE: &str = "/...";
 
 /// What one request's instance owns.
 struct Instance {
@@ -37,6 +60,7 @@ struct Instance {
     http: WasiHttpCtx,
     table: ResourceTable,
     store: SharedStore,
+    outbound: Outbound,
 }
 
 impl WasiView for Instance {
@@ -53,16 +77,66 @@ impl WasiHttpView for Instance {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.outbound,
         }
     }
 }
 
-/// What every request shares: the pre-linked component, its environment and the store.
+/// Outgoing requests as Spin sends them: only to the hosts the manifest allows (`None`: any).
+struct Outbound {
+    allowed: Option<Arc<AllowedHosts>>,
+}
+
+impl WasiHttpHooks for Outbound {
+    /// Spin's `allowed_outbound_hosts` check (`factor-outbound-http`'s `prepare_request`): a
+    /// request to another host fails with `HTTP-request-denied`, reported as Spin reports it.
+    fn send_request(
+        &mut self,
+        request: hyper::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        hyper::Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        let url = request.uri().to_string();
+        if let Some(allowed) = &self.allowed {
+            if !allowed.allows(&url) {
+                let uri = request.uri();
+                let destination = format!(
+                    "{}://{}",
+                    uri.scheme_str().unwrap_or("https"),
+                    uri.authority().map_or("", |a| a.as_str())
+                );
+                eprintln!(
+                    "WARNING: A component tried to make an outbound network connection to disallowed destination '{destination}'.\n\
+                     To allow this request, add 'allowed_outbound_hosts = [\"{destination}\"]' to the manifest component section."
+                );
+                return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+            }
+        }
+        Box::new(async move {
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let io: Box<dyn Future<Output = _> + Send> = Box::new(io);
+            Ok((response.map(BodyExt::boxed_unsync), io))
+        })
+    }
+}
+
+/// What every request shares: the pre-linked component, its environment, the store and the
+/// manifest's outbound rule.
 struct Server {
     pre: ProxyPre<Instance>,
     env: Vec<(String, String)>,
     store: SharedStore,
+    allowed: Option<Arc<AllowedHosts>>,
 }
 
 fn main() -> Result<()> {
@@ -80,12 +154,14 @@ async fn serve(options: Options) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", options.addr))?;
     eprintln!("Serving HTTP on http://{}/", listener.local_addr()?);
     loop {
-        let (client, _) = listener.accept().await?;
+        let (client, client_addr) = listener.accept().await?;
         let server = server.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let server = server.clone();
-                async move { Ok::<_, std::convert::Infallible>(server.handle(request).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(server.handle(request, client_addr).await)
+                }
             });
             let connection = http1::Builder::new()
                 .keep_alive(true)
@@ -104,8 +180,8 @@ fn load(options: &Options) -> Result<Server> {
         config.cache(Some(wasmtime::Cache::from_file(None)?));
     }
     let engine = Engine::new(&config)?;
-    let component = Component::from_file(&engine, &options.component)
-        .with_context(|| format!("cannot load {}", options.component.display()))?;
+    let component = Component::from_file(&engine, &options.wasm)
+        .with_context(|| format!("cannot load {}", options.wasm.display()))?;
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -113,16 +189,76 @@ fn load(options: &Options) -> Result<Server> {
     let pre = linker
         .instantiate_pre(&component)
         .context("the component imports something this host does not offer")?;
+    let allowed = match &options.manifest {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let allowed = AllowedHosts::from_manifest(
+                &text,
+                options.component.as_deref(),
+                &spin_manifest::env_variable,
+            )
+            .map_err(|e| wasmtime::format_err!("{}: {e}", path.display()))?;
+            eprintln!(
+                "edgeward-spin-host: component {} may call {} ({})",
+                allowed.component,
+                allowed.listed(),
+                path.display()
+            );
+            Some(Arc::new(allowed))
+        }
+    };
     Ok(Server {
         pre: ProxyPre::new(pre)?,
         env: options.env.clone(),
-        store: SharedStore::new(options.key_value_store),
+        store: SharedStore::new(options.key_value_store, options.key_value_outage),
+        allowed,
     })
+}
+
+/// Appends the fields Spin's HTTP trigger gives every request (`compute_default_headers` in
+/// Spin's `trigger-http/src/headers.rs`), for a match of [`ROUTE`], after the client's own.
+fn add_spin_fields(request: &mut hyper::Request<hyper::body::Incoming>, client: SocketAddr) {
+    let path = request.uri().path().to_owned();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.clone(), |p| p.as_str().to_owned());
+    let host = request
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
+    let prefix = ROUTE.strip_suffix("/...").unwrap_or(ROUTE);
+    let fields = [
+        (
+            "spin-path-info",
+            path.strip_prefix(prefix).unwrap_or(&path).to_owned(),
+        ),
+        ("spin-full-url", format!("http://{host}{path_and_query}")),
+        ("spin-matched-route", ROUTE.to_owned()),
+        ("spin-base-path", "/".to_owned()),
+        ("spin-raw-component-route", ROUTE.to_owned()),
+        ("spin-component-route", prefix.to_owned()),
+        ("spin-client-addr", client.to_string()),
+    ];
+    for (name, value) in fields {
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {
+            request.headers_mut().append(name, value);
+        }
+    }
 }
 
 impl Server {
     /// Serves one request in a fresh instance; a guest that traps or never answers is a 500.
-    async fn handle(&self, request: hyper::Request<hyper::body::Incoming>) -> Response {
+    async fn handle(
+        &self,
+        mut request: hyper::Request<hyper::body::Incoming>,
+        client: SocketAddr,
+    ) -> Response {
+        add_spin_fields(&mut request, client);
         match self.run(request).await {
             Ok(response) => response,
             Err(error) => {
@@ -174,6 +310,9 @@ impl Server {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             store: self.store.clone(),
+            outbound: Outbound {
+                allowed: self.allowed.clone(),
+            },
         }
     }
 }

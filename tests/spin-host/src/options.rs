@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use wasmtime::error::Context;
 use wasmtime::{bail, Result};
 
 const USAGE: &str = "usage: edgeward-spin-host [--addr HOST:PORT] [--env NAME[=VALUE]]... \
-                     [--key-value-store default] [--no-compile-cache] COMPONENT.wasm";
+                     [--manifest spin.toml [--component ID]] [--key-value-store default] \
+                     [--key-value-outage MS] [--no-compile-cache] COMPONENT.wasm";
 
 /// How the host was asked to run.
 #[derive(Debug, PartialEq)]
@@ -16,12 +18,19 @@ pub struct Options {
     /// Environment variables every instance sees. `--env NAME` takes the value NAME has in the
     /// host's own environment, so a secret need not be on the command line (`ps` shows that).
     pub env: Vec<(String, String)>,
+    /// The Spin manifest whose `allowed_outbound_hosts` the component's outbound requests must
+    /// pass, as on Spin; `None`: not restricted.
+    pub manifest: Option<PathBuf>,
+    /// The manifest's component (default: its only one).
+    pub component: Option<String>,
     /// Whether the component may open the "default" key-value store.
     pub key_value_store: bool,
+    /// The store is down: every call waits this long, then fails (`keyvalue.rs`).
+    pub key_value_outage: Option<Duration>,
     /// Whether compiled code goes through wasmtime's cache (~/.cache/wasmtime).
     pub compile_cache: bool,
     /// The component to serve.
-    pub component: PathBuf,
+    pub wasm: PathBuf,
 }
 
 impl Options {
@@ -33,7 +42,8 @@ impl Options {
         let mut args = args.into_iter();
         let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
         let (mut env, mut key_value_store, mut compile_cache) = (Vec::new(), false, true);
-        let mut component = None;
+        let (mut manifest, mut component, mut key_value_outage, mut wasm) =
+            (None, None, None, None);
         while let Some(arg) = args.next() {
             let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
             match arg.as_str() {
@@ -43,24 +53,38 @@ impl Options {
                         .context("--addr wants HOST:PORT")?
                 }
                 "--env" => env.push(name_value(&value()?, &host_env)?),
+                "--manifest" => manifest = Some(PathBuf::from(value()?)),
+                "--component" => component = Some(value()?),
                 "--key-value-store" => match value()?.as_str() {
                     super::keyvalue::DEFAULT_STORE => key_value_store = true,
                     other => bail!("no key-value store '{other}': this host has only 'default'"),
                 },
+                "--key-value-outage" => {
+                    let ms = value()?
+                        .parse::<u64>()
+                        .context("--key-value-outage wants milliseconds")?;
+                    key_value_outage = Some(Duration::from_millis(ms));
+                }
                 "--no-compile-cache" => compile_cache = false,
                 "-h" | "--help" => bail!("{USAGE}"),
-                _ if arg.starts_with('-') || component.is_some() => {
+                _ if arg.starts_with('-') || wasm.is_some() => {
                     bail!("unexpected argument '{arg}'\n{USAGE}")
                 }
-                _ => component = Some(PathBuf::from(arg)),
+                _ => wasm = Some(PathBuf::from(arg)),
             }
+        }
+        if component.is_some() && manifest.is_none() {
+            bail!("--component needs --manifest");
         }
         Ok(Options {
             addr,
             env,
+            manifest,
+            component,
             key_value_store,
+            key_value_outage,
             compile_cache,
-            component: component.context(USAGE)?,
+            wasm: wasm.context(USAGE)?,
         })
     }
 }
@@ -97,8 +121,14 @@ mod tests {
             "B=",
             "--env",
             "SECRET",
+            "--manifest",
+            "spin.toml",
+            "--component",
+            "gw",
             "--key-value-store",
             "default",
+            "--key-value-outage",
+            "1500",
             "--no-compile-cache",
             "app.wasm",
         ])
@@ -112,9 +142,12 @@ mod tests {
                     ("B".into(), String::new()),
                     ("SECRET".into(), "from the host".into()),
                 ],
+                manifest: Some("spin.toml".into()),
+                component: Some("gw".into()),
                 key_value_store: true,
+                key_value_outage: Some(Duration::from_millis(1500)),
                 compile_cache: false,
-                component: "app.wasm".into(),
+                wasm: "app.wasm".into(),
             }
         );
     }
@@ -134,5 +167,7 @@ mod tests {
         assert!(parse(&["--addr"]).is_err());
         assert!(parse(&["a.wasm", "b.wasm"]).is_err());
         assert!(parse(&["--verbose", "a.wasm"]).is_err());
+        assert!(parse(&["--component", "gw", "a.wasm"]).is_err());
+        assert!(parse(&["--key-value-outage", "soon", "a.wasm"]).is_err());
     }
 }
