@@ -20,7 +20,7 @@ async function startRecordingAs() {
     req.resume();
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ active: true, sub: 'alice', exp: Math.floor(Date.now() / 1000) + 60 }));
+      res.end(JSON.stringify({ active: true, sub: 'alice', aud: 'https://api.e2e.test', exp: Math.floor(Date.now() / 1000) + 60 }));
     });
   });
   const port = await freePort();
@@ -57,7 +57,7 @@ for (const [runtime, engine] of targets) {
         routes: [{ path: '/orders/*' }],
         forwarding: { gateway_id: MARKER },
         introspection: { endpoint: as.url, issuer: 'https://as.e2e.test', client_id: 'edgeward-gateway',
-          client_secret_name: 'EDGEWARD_TEST_SECRET', timeout_ms: 2000 },
+          client_secret_name: 'EDGEWARD_TEST_SECRET', timeout_ms: 2000, audiences: ['https://api.e2e.test'] },
       };
       gateway = await startGateway(runtime, config, { engine, vars: { EDGEWARD_TEST_SECRET: SECRET } });
     });
