@@ -25,7 +25,7 @@ use std::sync::{Mutex, PoisonError};
 
 /// Largest introspection answer read, in bytes. RFC 7662 answers are a few hundred bytes; 64 KiB
 /// leaves room for rich claim sets while bounding what a broken or hostile AS can make us parse.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+pub const MAX_RESPONSE_BYTES: usize = crate::access_token::MAX_SIGNED_ANSWER_BYTES;
 
 /// How the authorization server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,12 +3,11 @@
 use crate::access_token::{looks_like_jose, looks_like_jws, TokenVerifier, VerifiedToken};
 use crate::bearer::{self, Credential};
 use crate::config::{self, Config, ConfigError, DpopMode, ReplayMode, Route, TokenKind, Unmatched};
-use crate::dpop::{self, AlgSet, NonceKey, ProofRequest, ProofRules, ReplayCache};
+use crate::dpop::{self, NonceKey, ProofRequest, ProofRules, ReplayCache};
 use crate::error::{DpopFault, Error, Scheme, TokenFault};
 use crate::forward::{self, Forwarder};
 use crate::http::{Headers, Outcome, Request, Response};
 use crate::introspection::Introspector;
-use crate::jws::Alg;
 use crate::mtls;
 use crate::platform::{FetchError, LogLevel, Platform};
 use crate::policy;
@@ -18,8 +17,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use url::Url;
 
-/// Reads a named platform secret (Workers secret or variable, Spin environment variable).
-pub type SecretLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub use crate::config::SecretLookup;
 
 /// Path of the health endpoint, answered by the gateway itself.
 pub const HEALTH_PATH: &str = "/.well-known/edgeward/health";
@@ -78,12 +76,7 @@ impl DpopState {
         };
         Ok(DpopState {
             rules: ProofRules {
-                algs: AlgSet::new(
-                    config
-                        .algorithms
-                        .iter()
-                        .filter_map(|name| Alg::from_name(name).ok()),
-                ),
+                algs: config.algs,
                 max_proof_bytes: config.max_proof_bytes,
                 iat_window: config.iat_window_seconds,
                 iat_leeway: config.iat_leeway_seconds,
@@ -160,7 +153,7 @@ impl Gateway {
                 };
                 let dpop = DpopState::load(&config.dpop, secrets)?;
                 let tokens = TokenVerifier::new(
-                    &config.issuers,
+                    &config.issuer_settings,
                     anchors,
                     config.max_token_bytes,
                     config.token_cache_entries,
@@ -215,7 +208,7 @@ impl Gateway {
     fn scheme(&self, request: &Request) -> Scheme {
         let algs = match &self.config {
             Ok(loaded) => loaded.dpop.rules.algs,
-            Err(_) => AlgSet::default_proof_algs(),
+            Err(_) => crate::dpop::default_algs(),
         };
         match bearer::scheme_is_dpop(&request.headers) {
             true => Scheme::Dpop(algs),
@@ -587,4 +580,32 @@ fn bind_certificate(
     let cert = request.client_cert.or(from_header);
     let cert = mtls::usable(cert.as_ref(), mtls_config);
     mtls::check(x5t, cert).map_err(Error::InvalidToken)
+}
+
+/// Verifies one JWT access token against a configuration document exactly as the gateway's verify
+/// stage does, for tools that must judge a token the way the gateway would (`edgeward inspect`):
+/// the same [`TokenVerifier::verify`] the pipeline runs — issuer by exact `iss`, its allowed
+/// algorithms, the key (an `x5c` chain to `anchors`, the first inline key for the `kid`, or the
+/// issuer's `jwks_uri` fetched through `platform`), the signature, then the claims at
+/// `platform.now()`. The document is loaded and validated as by [`Gateway::new`](crate::Gateway::new)
+/// (an invalid one is [`Error::Config`]); nothing is cached between calls.
+///
+/// Not done here: the request's stages (extract, bind — DPoP and certificate binding —, policy)
+/// and introspection: a credential that is not a compact JWS is [`TokenFault::Malformed`], as on a
+/// gateway without `introspection`.
+pub async fn verify_token<P: Platform>(
+    config_text: &str,
+    anchors: &'static [&'static [u8]],
+    platform: &P,
+    token: &str,
+) -> Result<VerifiedToken, Error> {
+    let config = Config::from_json(config_text).map_err(Error::Config)?;
+    let verifier = TokenVerifier::new(
+        &config.issuer_settings,
+        anchors,
+        config.max_token_bytes,
+        0,
+        (crate::token_cache::SharedTokenCache::Off, [0; 32]),
+    );
+    verifier.verify(platform, token).await
 }
