@@ -111,8 +111,8 @@ impl TokenVerifier {
         &self,
         platform: &P,
         token: &str,
+        now: u64,
     ) -> Result<VerifiedToken, Error> {
-        let now = platform.now();
         if let Some((index, verified)) = self.verified.get(token, now) {
             let rules = self.issuers.get(index).map(|issuer| &issuer.rules);
             let checked = rules.map(|rules| claims::check_times(&verified.claims, rules, now));
@@ -209,8 +209,10 @@ impl TokenVerifier {
         jwt: &str,
         issuer: &str,
         audience: &str,
+        now: u64,
     ) -> Result<Map<String, Value>, Error> {
-        self.verify_signed_answer(platform, jwt, issuer, audience, INTROSPECTION_TYP)
+        let typ = INTROSPECTION_TYP;
+        self.verify_signed_answer(platform, jwt, (issuer, audience, typ), now)
             .await
     }
 
@@ -220,9 +222,8 @@ impl TokenVerifier {
         &self,
         platform: &P,
         jwt: &str,
-        issuer: &str,
-        audience: &str,
-        expected_typ: &str,
+        (issuer, audience, expected_typ): (&str, &str, &str),
+        now: u64,
     ) -> Result<Map<String, Value>, Error> {
         let bad = Error::UpstreamUnavailable("introspection answer not trusted");
         let jws = jws::parse(jwt, MAX_SIGNED_ANSWER_BYTES).map_err(|_| bad.clone())?;
@@ -243,9 +244,7 @@ impl TokenVerifier {
         if !trusted.algorithms.contains(&jws.header.alg) {
             return Err(bad);
         }
-        let (key, _) = self
-            .key_for(platform, trusted, &jws, platform.now())
-            .await?;
+        let (key, _) = self.key_for(platform, trusted, &jws, now).await?;
         jws.verify(&key, platform.verifier())
             .await
             .map_err(|_| bad.clone())?;
@@ -307,7 +306,10 @@ impl TokenVerifier {
             }
         }
         match &issuer.remote_keys {
-            Some(remote) => remote.key(platform, kid, alg).await.map(|key| (key, None)),
+            Some(remote) => remote
+                .key(platform, kid, alg, now)
+                .await
+                .map(|key| (key, None)),
             None => Err(Error::InvalidToken(TokenFault::UnknownKey)),
         }
     }

@@ -19,7 +19,7 @@ use crate::message_signature::{self, Message, Param, SignatureParams, SigningKey
 use crate::platform::Platform;
 use crate::token::TokenKind;
 use crate::token::VerifiedToken;
-use crate::trace_context::TraceContext;
+use crate::trace_context::Context;
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use serde::Deserialize;
 use serde_json::Value;
@@ -221,7 +221,7 @@ impl Forwarder {
     /// `iss` is the gateway (`gateway_id`), the AS's `iss` moves to `token_iss`. `None` without a
     /// gateway signing key (`forwarding.signing_key_secret`). The origin verifies it with
     /// `/.well-known/edgeward/jwks.json`, like the assertion.
-    fn phantom_jwt<P: Platform>(&self, platform: &P, token: &VerifiedToken) -> Option<String> {
+    fn phantom_jwt(&self, token: &VerifiedToken, now: u64) -> Option<String> {
         let key = self.key.as_ref()?;
         let mut claims = token.claims.clone();
         claims.remove("active");
@@ -233,20 +233,20 @@ impl Forwarder {
             "iss".into(),
             Value::String(self.settings.gateway_id.clone()),
         );
-        claims.insert("iat".into(), Value::from(platform.now()));
+        claims.insert("iat".into(), Value::from(now));
         let header = serde_json::json!({ "alg": "ES256", "typ": "at+jwt", "kid": key.kid() });
         Some(key.sign_jws(&header, &Value::Object(claims)))
     }
 
     /// The JWT the origin receives for an opaque token: the AS's own (`application_jwt` mode),
     /// else one minted by the gateway from the introspected claims when it has a signing key.
-    fn phantom_for<P: Platform>(&self, platform: &P, token: &VerifiedToken) -> Option<String> {
+    fn phantom_for(&self, token: &VerifiedToken, now: u64) -> Option<String> {
         if token.kind != TokenKind::Opaque {
             return None;
         }
         match &token.phantom_jwt {
             Some(jwt) => Some(jwt.clone()),
-            None => self.phantom_jwt(platform, token),
+            None => self.phantom_jwt(token, now),
         }
     }
 
@@ -279,8 +279,9 @@ impl Forwarder {
         incoming: &Headers,
         cert_field: Option<&str>,
         token: Option<&VerifiedToken>,
-        trace: &TraceContext,
+        context: &Context,
     ) -> Result<Forward, Error> {
+        let (trace, now) = (&context.trace, context.now);
         let settings = &self.settings;
         let mut headers = self.strip(incoming, cert_field);
         let body = framing(method, incoming, &mut headers)?;
@@ -316,14 +317,13 @@ impl Forwarder {
             }
         }
 
-        if let Some(jwt) = token.and_then(|t| self.phantom_for(platform, t)) {
+        if let Some(jwt) = token.and_then(|t| self.phantom_for(t, now)) {
             // The phantom-token pattern: the origin gets a JWT, never the opaque token. Set
             // before signing, so that `cover: ["authorization"]` signs what is sent.
             headers.set("authorization", &format!("Bearer {jwt}"));
         }
 
         let url = origin_url(origin, request_url);
-        let now = platform.now();
         if let (Some(config), Some(key)) = (&settings.assertion, &self.key) {
             let jti = random_b64(platform);
             let audience = origin.origin().ascii_serialization();
