@@ -70,11 +70,31 @@ fn minted_x5c_token_is_valid_with_and_without_intermediate() {
     }
 }
 
+/// The token's `exp`, read from its payload (no verification: a test helper).
+fn claim_exp(token: &str) -> u64 {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&Base64UrlUnpadded::decode_vec(payload).unwrap()).unwrap();
+    claims["exp"].as_u64().unwrap()
+}
+
 #[test]
 fn expired_token_is_invalid_naming_exp() {
     let (_tmp, dir) = pki(true);
     let token = mint_x5c(&dir, &["--exp-in", "-3600"]);
-    let r = inspect_x5c(&dir, &token, "ca/trust-anchors.pem");
+    // Judged at exp + 3600 (`--now`), so a second that ticks between mint and inspect cannot
+    // change the message.
+    let exp = claim_exp(&token);
+    let now = (exp + 3600).to_string();
+    let mut args = vec![
+        "inspect",
+        token.as_str(),
+        "--trust-anchors",
+        "ca/trust-anchors.pem",
+    ];
+    args.extend(["--iss", ISS, "--aud", AUD, "--now", now.as_str()]);
+    let r = run(&dir, &args);
     assert_eq!(r.code, 1);
     assert_eq!(r.verdict(), "INVALID: claim exp: expired 3600 s ago");
 }

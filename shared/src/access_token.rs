@@ -7,33 +7,16 @@
 //! here: sender constraints (DPoP, mTLS: the bind stage) and scopes (the policy stage).
 
 use crate::claims::{self, ClaimRules};
-use crate::config::{Issuer, SharedTokenCache, TokenKind};
 use crate::error::{Error, TokenFault};
 use crate::jwk::JwkSet;
 use crate::jwks::{InlineJwks, RemoteJwks};
 use crate::jws::{self, Alg, Jws};
 use crate::platform::Platform;
+pub use crate::token::{TokenKind, VerifiedToken};
+use crate::token_cache::SharedTokenCache;
 use crate::token_cache::{self, TokenCache};
 use crate::x5c::{self, ChainCache, ChainPolicy};
 use serde_json::{Map, Value};
-
-/// A token whose signature and claims have been verified.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VerifiedToken {
-    /// The issuer's `iss`, as configured.
-    pub issuer: String,
-    /// The verified claims (for an opaque token: the introspection answer).
-    pub claims: Map<String, Value>,
-    /// How the token was resolved.
-    pub kind: TokenKind,
-    /// For an opaque token answered in `application_jwt` mode: the AS's JWT, sent to the origin
-    /// as `Authorization: Bearer` in place of the opaque token (the phantom-token pattern).
-    pub phantom_jwt: Option<String>,
-    /// For a DPoP-bound JWT (`cnf.jkt`): its RFC 9449 `ath`, computed once when it is verified,
-    /// so the proofs that come with it while it is cached are checked without hashing the token
-    /// again. `None`: computed per request.
-    pub ath: Option<String>,
-}
 
 /// True when the credential has the shape of a compact JWS (three dot-separated segments); any
 /// other credential is treated as opaque.
@@ -54,36 +37,28 @@ pub fn looks_like_jose(token: &str) -> bool {
         .is_some_and(|header| serde_json::from_slice::<Map<String, Value>>(&header).is_ok())
 }
 
-/// Verifies one JWT access token against a configuration document exactly as the gateway's verify
-/// stage does, for tools that must judge a token the way the gateway would (`edgeward inspect`):
-/// the same [`TokenVerifier::verify`] the pipeline runs — issuer by exact `iss`, its allowed
-/// algorithms, the key (an `x5c` chain to `anchors`, the first inline key for the `kid`, or the
-/// issuer's `jwks_uri` fetched through `platform`), the signature, then the claims at
-/// `platform.now()`. The document is loaded and validated as by [`Gateway::new`](crate::Gateway::new)
-/// (an invalid one is [`Error::Config`]); nothing is cached between calls.
-///
-/// Not done here: the request's stages (extract, bind — DPoP and certificate binding —, policy)
-/// and introspection: a credential that is not a compact JWS is [`TokenFault::Malformed`], as on a
-/// gateway without `introspection`.
-pub async fn verify_token<P: Platform>(
-    config_text: &str,
-    anchors: &'static [&'static [u8]],
-    platform: &P,
-    token: &str,
-) -> Result<VerifiedToken, Error> {
-    let config = crate::config::Config::from_json(config_text).map_err(Error::Config)?;
-    let verifier = TokenVerifier::new(
-        &config.issuers,
-        anchors,
-        config.max_token_bytes,
-        0,
-        (SharedTokenCache::Off, [0; 32]),
-    );
-    verifier.verify(platform, token).await
-}
+/// Largest JWT an issuer signs for the gateway (an RFC 9701 introspection answer, a warm-up push)
+/// that is parsed: the introspection answer budget ([`crate::introspection::MAX_RESPONSE_BYTES`]).
+pub const MAX_SIGNED_ANSWER_BYTES: usize = 64 * 1024;
 
 /// `typ` value of RFC 9701 §5 introspection responses.
 const INTROSPECTION_TYP: &str = "token-introspection+jwt";
+
+/// One issuer's settings, as the configuration loader produced them (`Config::from_json`): the
+/// algorithm names and the inline JWK Set are parsed there, once.
+#[derive(Debug, Clone)]
+pub struct IssuerSettings {
+    /// Accepted `alg` values.
+    pub algorithms: Vec<Alg>,
+    /// The claim checks (RFC 9068 §4).
+    pub rules: ClaimRules,
+    /// With an `x5c` key source: the chain pins and budgets.
+    pub chain_policy: Option<ChainPolicy>,
+    /// Inline verification keys.
+    pub inline_keys: Option<JwkSet>,
+    /// A JWKS URL and its caching policy.
+    pub remote_keys: Option<(String, crate::jwks::JwksPolicy)>,
+}
 
 /// One configured issuer, ready to use.
 struct TrustedIssuer {
@@ -112,14 +87,14 @@ impl TokenVerifier {
     /// verified-token cache ([`crate::token_cache`]; 0 disables it), `shared` says whether its
     /// shared tier is used, for entries bound to `fingerprint` ([`token_cache::fingerprint`]).
     pub(crate) fn new(
-        issuers: &[Issuer],
+        issuers: &[IssuerSettings],
         anchors: &'static [&'static [u8]],
         max_token_bytes: usize,
         token_cache_entries: usize,
         (shared, fingerprint): (SharedTokenCache, [u8; 32]),
     ) -> TokenVerifier {
         TokenVerifier {
-            issuers: issuers.iter().map(TrustedIssuer::from_config).collect(),
+            issuers: issuers.iter().map(TrustedIssuer::new).collect(),
             anchors,
             chains: ChainCache::default(),
             verified: TokenCache::new(token_cache_entries),
@@ -136,8 +111,8 @@ impl TokenVerifier {
         &self,
         platform: &P,
         token: &str,
+        now: u64,
     ) -> Result<VerifiedToken, Error> {
-        let now = platform.now();
         if let Some((index, verified)) = self.verified.get(token, now) {
             let rules = self.issuers.get(index).map(|issuer| &issuer.rules);
             let checked = rules.map(|rules| claims::check_times(&verified.claims, rules, now));
@@ -234,8 +209,10 @@ impl TokenVerifier {
         jwt: &str,
         issuer: &str,
         audience: &str,
+        now: u64,
     ) -> Result<Map<String, Value>, Error> {
-        self.verify_signed_answer(platform, jwt, issuer, audience, INTROSPECTION_TYP)
+        let typ = INTROSPECTION_TYP;
+        self.verify_signed_answer(platform, jwt, (issuer, audience, typ), now)
             .await
     }
 
@@ -245,13 +222,11 @@ impl TokenVerifier {
         &self,
         platform: &P,
         jwt: &str,
-        issuer: &str,
-        audience: &str,
-        expected_typ: &str,
+        (issuer, audience, expected_typ): (&str, &str, &str),
+        now: u64,
     ) -> Result<Map<String, Value>, Error> {
         let bad = Error::UpstreamUnavailable("introspection answer not trusted");
-        let jws =
-            jws::parse(jwt, crate::introspection::MAX_RESPONSE_BYTES).map_err(|_| bad.clone())?;
+        let jws = jws::parse(jwt, MAX_SIGNED_ANSWER_BYTES).map_err(|_| bad.clone())?;
         let typ = jws
             .header
             .typ
@@ -269,9 +244,7 @@ impl TokenVerifier {
         if !trusted.algorithms.contains(&jws.header.alg) {
             return Err(bad);
         }
-        let (key, _) = self
-            .key_for(platform, trusted, &jws, platform.now())
-            .await?;
+        let (key, _) = self.key_for(platform, trusted, &jws, now).await?;
         jws.verify(&key, platform.verifier())
             .await
             .map_err(|_| bad.clone())?;
@@ -333,7 +306,10 @@ impl TokenVerifier {
             }
         }
         match &issuer.remote_keys {
-            Some(remote) => remote.key(platform, kid, alg).await.map(|key| (key, None)),
+            Some(remote) => remote
+                .key(platform, kid, alg, now)
+                .await
+                .map(|key| (key, None)),
             None => Err(Error::InvalidToken(TokenFault::UnknownKey)),
         }
     }
@@ -341,33 +317,16 @@ impl TokenVerifier {
 
 impl TrustedIssuer {
     /// Assumes `config.validate()` accepted the issuer (algorithms and JWKS parse).
-    fn from_config(config: &Issuer) -> TrustedIssuer {
-        let mut rules = ClaimRules::new(config.issuer.clone(), config.audiences.clone());
-        rules.leeway = config.leeway_seconds;
-        rules.require_typ = config.require_typ.clone();
-        rules.max_age = config.max_age_seconds;
-        rules.required_claims = config.required_claims.clone();
+    fn new(settings: &IssuerSettings) -> TrustedIssuer {
+        let settings = settings.clone();
         TrustedIssuer {
-            algorithms: config
-                .algorithms
-                .iter()
-                .filter_map(|name| Alg::from_name(name).ok())
-                .collect(),
-            rules,
-            chain_policy: config.x5c.as_ref().map(|pins| ChainPolicy {
-                leaf_subject: pins.leaf_subject.clone(),
-                leaf_eku: pins.leaf_eku.clone(),
-                ..ChainPolicy::default()
-            }),
-            inline_keys: config
-                .jwks
-                .as_ref()
-                .and_then(|jwks| JwkSet::parse(jwks.to_string().as_bytes()).ok())
-                .map(InlineJwks::new),
-            remote_keys: config
-                .jwks_uri
-                .as_ref()
-                .map(|uri| RemoteJwks::new(uri.clone(), config.jwks_cache.policy())),
+            algorithms: settings.algorithms,
+            rules: settings.rules,
+            chain_policy: settings.chain_policy,
+            inline_keys: settings.inline_keys.map(InlineJwks::new),
+            remote_keys: settings
+                .remote_keys
+                .map(|(uri, policy)| RemoteJwks::new(uri, policy)),
         }
     }
 }

@@ -11,7 +11,6 @@
 //! done here: key rotation (publish a second key by running a second gateway id, or extend
 //! [`GatewayKey`] to a list), and replay detection (the origin's verifier keeps `jti`s).
 
-use crate::config::MAX_ASSERTION_TTL;
 use crate::jwk::Jwk;
 use crate::strict;
 use base64ct::{Base64UrlUnpadded, Encoding};
@@ -156,6 +155,9 @@ pub fn issue(key: &GatewayKey, claims: &AssertionClaims<'_>) -> String {
     );
     key.sign_jws(&header, &Value::Object(body))
 }
+
+/// Longest assertion lifetime allowed (the issue's bound: `exp` ≤ `iat` + 60 s).
+pub const MAX_ASSERTION_TTL: u64 = 60;
 
 #[cfg(test)]
 mod tests {

@@ -3,41 +3,32 @@
 //! `environment`). Every field is documented in `docs/configuration.md`; unknown fields are
 //! rejected so that a typo never silently weakens policy.
 
+use crate::access_token::IssuerSettings;
+pub use crate::assertion::MAX_ASSERTION_TTL;
+pub use crate::dpop::{DpopMode, ReplayMode};
+pub use crate::error::ConfigError;
+pub(crate) use crate::forward::ForwardingSecrets;
+pub use crate::forward::{
+    AssertionConfig, ClientAddressField, Forwarding, MessageSignatureConfig, SignatureAlgorithm,
+    DEFAULT_ASSERTION_HEADER, DEFAULT_ASSERTION_TTL, DEFAULT_HMAC_KEYID,
+    DEFAULT_MAX_CLAIM_HEADERS_BYTES, DEFAULT_MAX_CLAIM_HEADER_BYTES, DEFAULT_ORIGIN_TIMEOUT_MS,
+    DEFAULT_SIGNATURE_LABEL, DEFAULT_SIGNATURE_TTL, MAX_ORIGIN_TIMEOUT_MS,
+};
+use crate::jwa::{Alg, AlgSet};
+pub use crate::mtls::{CertEncoding, Mtls};
+pub use crate::policy::{ClaimRule, OriginByClaim, Route};
+pub use crate::token::TokenKind;
+pub use crate::token_cache::SharedTokenCache;
 use serde::Deserialize;
-use std::fmt;
 use url::Url;
 
 /// Default limit on the size of a credential, in bytes. 16 KiB is well above the largest access
 /// tokens seen in practice (x5c chains of three certificates are ≈ 3 KiB) and bounds parsing work.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 
-/// A configuration problem, naming the field at fault (`issuers[0].audiences`, …).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Path of the offending field; empty for a document-level problem.
-    pub field: String,
-    /// What is wrong, in plain words.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "invalid configuration: {}", self.message)
-        } else {
-            write!(f, "invalid configuration: {}: {}", self.field, self.message)
-        }
-    }
-}
-
-impl ConfigError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+/// Reads a named platform secret (Workers secret or variable, Spin environment variable): how
+/// fields that name a secret are resolved when the configuration loads.
+pub type SecretLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The whole configuration document.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +36,10 @@ impl ConfigError {
 pub struct Config {
     /// Base URL of the origin API, e.g. `https://api.internal.example`. Required.
     pub origin: String,
+    /// The `issuers`, loaded into the verify stage's typed settings by [`Config::from_json`]
+    /// (algorithms and JWK Sets parsed once, there; not part of the document).
+    #[serde(skip)]
+    pub issuer_settings: Vec<IssuerSettings>,
     /// Largest accepted credential, in bytes.
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,
@@ -108,6 +103,9 @@ pub struct Dpop {
     pub nonce_secret: Option<String>,
     /// Nonce time bucket in seconds: a nonce is accepted for one to two buckets (default 300).
     pub nonce_bucket_seconds: u64,
+    /// `algorithms`, parsed once by [`Config::from_json`] (not part of the document).
+    #[serde(skip)]
+    pub algs: AlgSet,
 }
 
 impl Default for Dpop {
@@ -124,76 +122,9 @@ impl Default for Dpop {
             replay_cache_entries: crate::dpop::DEFAULT_REPLAY_CACHE_ENTRIES,
             nonce_secret: None,
             nonce_bucket_seconds: crate::dpop::DEFAULT_NONCE_BUCKET,
+            algs: crate::dpop::default_algs(),
         }
     }
-}
-
-/// Whether verified JWTs are kept in the platform's shared tier as well as per isolate.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SharedTokenCache {
-    /// Where every request runs in a fresh instance (so the per-isolate cache never hits) and the
-    /// platform has a shared store: Spin with its key-value store. Not on Workers, whose isolates
-    /// keep their own cache.
-    #[default]
-    Auto,
-    /// Wherever the platform has a shared tier (on Workers: a Cache API lookup when a token is
-    /// not in the isolate's cache).
-    On,
-    /// Never.
-    Off,
-}
-
-/// How `jti` replay is detected (RFC 9449 §11.1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReplayMode {
-    /// A bounded per-isolate cache: catches replays that land on the same isolate.
-    #[default]
-    BestEffort,
-    /// The platform's shared store as well; without one, or when it fails, answer 503.
-    Strict,
-}
-
-/// Per-route DPoP mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DpopMode {
-    /// Only DPoP-bound tokens presented with `Authorization: DPoP` and a valid proof.
-    Required,
-    /// A DPoP-bound token (`cnf.jkt`) needs its proof; an unbound Bearer token is accepted.
-    #[default]
-    Optional,
-    /// Only unbound Bearer tokens; the DPoP scheme and DPoP-bound tokens are refused.
-    Disabled,
-}
-
-/// Where the TLS client certificate comes from (RFC 8705).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Mtls {
-    /// Header set by a TLS terminator in front of the gateway, e.g. `client-cert`. Trusted only
-    /// when named here; always stripped before forwarding. Default: none (platform data only).
-    pub client_cert_header: Option<String>,
-    /// How that header encodes the certificate.
-    pub client_cert_encoding: CertEncoding,
-    /// Accept a client certificate whose chain the platform did not validate (Workers:
-    /// `certVerified` other than `"SUCCESS"`): RFC 8705 §2.2 self-signed certificates, where the
-    /// binding to the token is the only check. Default `false`: only certificates the platform
-    /// validated (RFC 8705 §2.1). A revoked certificate is refused either way
-    /// ([`crate::mtls::usable`]).
-    pub accept_unverified_client_certs: bool,
-}
-
-/// Encodings of a forwarded client certificate.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CertEncoding {
-    /// RFC 9440 `Client-Cert`: a structured-field byte sequence, `:<base64 DER>:`.
-    #[default]
-    Rfc9440,
-    /// URL-encoded PEM, as nginx's `$ssl_client_escaped_cert` and Envoy's XFCC `Cert=` give it.
-    PemUrlEncoded,
 }
 
 /// A trusted token issuer (RFC 9068 §4: `iss` must match exactly).
@@ -363,7 +294,7 @@ impl Introspection {
     pub fn settings(
         &self,
         issuers: &[Issuer],
-        secrets: crate::SecretLookup<'_>,
+        secrets: SecretLookup<'_>,
     ) -> Result<crate::introspection::Settings, ConfigError> {
         let client_secret = secrets(&self.client_secret_name).ok_or_else(|| {
             ConfigError::new(
@@ -457,243 +388,6 @@ fn default_algorithms() -> Vec<String> {
 
 fn default_leeway() -> u64 {
     crate::claims::DEFAULT_LEEWAY
-}
-
-/// One route: which requests it matches and what they need.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    /// `/exact/path`, or a prefix ending in `/*` (`/api/*` matches `/api` and everything below).
-    pub path: String,
-    /// Methods this route matches; empty means all.
-    #[serde(default)]
-    pub methods: Vec<String>,
-    /// True for routes that need no token (health checks, public docs). Must be explicit.
-    #[serde(default)]
-    pub anonymous: bool,
-    /// DPoP on this route (RFC 9449): `required`, `optional` (the default) or `disabled`.
-    #[serde(default)]
-    pub dpop: DpopMode,
-    /// Every one of these scopes is required (`scope` / `scp` claim, RFC 9068 §2.2.3).
-    #[serde(default)]
-    pub scopes_all: Vec<String>,
-    /// At least one of these scopes is required (when non-empty).
-    #[serde(default)]
-    pub scopes_any: Vec<String>,
-    /// Claim rules, all of which must hold.
-    #[serde(default)]
-    pub claims: Vec<ClaimRule>,
-    /// Only tokens from these issuers (exact `iss`); empty means any configured issuer.
-    #[serde(default)]
-    pub issuers: Vec<String>,
-    /// The kind of access token this route accepts. Default: any.
-    #[serde(default)]
-    pub token_kind: Option<TokenKind>,
-    /// Step-up (RFC 9470 §3): the token's `acr` must be one of these (when non-empty).
-    #[serde(default)]
-    pub acr_values: Vec<String>,
-    /// Step-up (RFC 9470 §3): the token's `auth_time` must be at most this many seconds ago.
-    #[serde(default)]
-    pub max_age: Option<u64>,
-    /// Pick the origin from a claim value (data sovereignty). Default: the top-level `origin`.
-    #[serde(default)]
-    pub origin_by_claim: Option<OriginByClaim>,
-}
-
-/// One claim requirement: the claim (a top-level name, or a JSON Pointer such as
-/// `/realm_access/roles` when it starts with `/`) and exactly one test.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClaimRule {
-    /// Claim name, or a JSON Pointer (RFC 6901) starting with `/`.
-    pub claim: String,
-    /// The claim equals this JSON value exactly.
-    #[serde(default)]
-    pub equals: Option<serde_json::Value>,
-    /// The claim equals one of these JSON values.
-    #[serde(default)]
-    pub one_of: Option<Vec<serde_json::Value>>,
-    /// The claim is an array that contains this JSON value.
-    #[serde(default)]
-    pub contains: Option<serde_json::Value>,
-    /// `true`: the claim is present; `false`: it is absent.
-    #[serde(default)]
-    pub exists: Option<bool>,
-}
-
-/// The kinds of access token: what a route can demand, and how a token was resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenKind {
-    /// A JWT access token verified locally (RFC 9068).
-    Jwt,
-    /// An opaque token resolved by introspection (RFC 7662).
-    Opaque,
-}
-
-/// Claim-based origin selection: `origins[claim value]`, else `default`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OriginByClaim {
-    /// The claim whose string value selects the origin.
-    pub claim: String,
-    /// Claim value → origin base URL.
-    pub origins: std::collections::BTreeMap<String, String>,
-    /// Origin when the claim is absent, not a string, or not in `origins`.
-    pub default: String,
-}
-
-/// Default budget for one claim header value, in bytes after encoding. Common proxies and origin
-/// servers accept 8 KiB per field line; 1 KiB holds any realistic identifier, tenant or role list
-/// and keeps one oversized claim from crowding out the rest.
-pub const DEFAULT_MAX_CLAIM_HEADER_BYTES: usize = 1024;
-/// Default budget for all claim header values together, in bytes. Together with the assertion
-/// (≈ 1 KiB) and the signature fields it stays well under the 8 KiB total many origins enforce.
-pub const DEFAULT_MAX_CLAIM_HEADERS_BYTES: usize = 4096;
-/// Default header carrying the signed assertion.
-pub const DEFAULT_ASSERTION_HEADER: &str = "x-edgeward-assertion";
-/// Default assertion lifetime in seconds: long enough for one origin hop with clock skew, short
-/// enough that a leaked assertion is useless soon.
-pub const DEFAULT_ASSERTION_TTL: u64 = 30;
-/// Longest assertion lifetime allowed (the bound: `exp` ≤ `iat` + 60 s).
-pub const MAX_ASSERTION_TTL: u64 = 60;
-/// Default RFC 9421 signature label.
-pub const DEFAULT_SIGNATURE_LABEL: &str = "edgeward";
-/// Default signature lifetime (`expires` − `created`) in seconds, like the assertion's.
-pub const DEFAULT_SIGNATURE_TTL: u64 = 30;
-/// Default `keyid` for the `hmac-sha256` signature.
-pub const DEFAULT_HMAC_KEYID: &str = "edgeward-hmac";
-
-/// What the origin receives besides the client's own fields (see `docs/configuration.md`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Forwarding {
-    /// The gateway's identity: `iss` of the assertion. Default `edgeward`.
-    pub gateway_id: String,
-    /// Forward the client's `Authorization` and `DPoP` fields to the origin. Default false.
-    pub forward_credentials: bool,
-    /// Claim name (or JSON Pointer) → header name. Incoming fields with these names are always
-    /// stripped.
-    pub claim_headers: std::collections::BTreeMap<String, String>,
-    /// Budget for one claim header value, in bytes.
-    pub max_claim_header_bytes: usize,
-    /// Budget for all claim header values together, in bytes.
-    pub max_claim_headers_bytes: usize,
-    /// Name of the platform secret holding the gateway's P-256 private JWK.
-    pub signing_key_secret: Option<String>,
-    /// The signed assertion (a JWT for the origin); absent: none is sent.
-    pub assertion: Option<AssertionConfig>,
-    /// The RFC 9421 message signature; absent: none is sent.
-    pub message_signature: Option<MessageSignatureConfig>,
-    /// The field that tells the origin the client's address, where the runtime reports it (Spin);
-    /// absent: the address is not forwarded.
-    pub client_address: Option<ClientAddressField>,
-}
-
-/// The field that carries the client's address to the origin (`forwarding.client_address`),
-/// appended after any the client sent, as a proxy does: the origin trusts the last element only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum ClientAddressField {
-    /// `X-Forwarded-For: 192.0.2.7` (the de facto standard).
-    #[serde(rename = "x-forwarded-for")]
-    XForwardedFor,
-    /// `Forwarded: for=192.0.2.7`, `for="[2001:db8::7]"` (RFC 7239 §4, §6).
-    #[serde(rename = "forwarded")]
-    Forwarded,
-}
-
-impl ClientAddressField {
-    /// The field name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ClientAddressField::XForwardedFor => "x-forwarded-for",
-            ClientAddressField::Forwarded => "forwarded",
-        }
-    }
-}
-
-impl Default for Forwarding {
-    fn default() -> Self {
-        Forwarding {
-            gateway_id: "edgeward".into(),
-            forward_credentials: false,
-            claim_headers: Default::default(),
-            max_claim_header_bytes: DEFAULT_MAX_CLAIM_HEADER_BYTES,
-            max_claim_headers_bytes: DEFAULT_MAX_CLAIM_HEADERS_BYTES,
-            signing_key_secret: None,
-            assertion: None,
-            message_signature: None,
-            client_address: None,
-        }
-    }
-}
-
-/// The signed assertion's settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AssertionConfig {
-    /// The header that carries it.
-    pub header: String,
-    /// Token claims copied into the assertion (besides `sub`).
-    pub claims: Vec<String>,
-    /// Lifetime in seconds (1 – 60).
-    pub ttl_seconds: u64,
-}
-
-impl Default for AssertionConfig {
-    fn default() -> Self {
-        AssertionConfig {
-            header: DEFAULT_ASSERTION_HEADER.into(),
-            claims: Vec::new(),
-            ttl_seconds: DEFAULT_ASSERTION_TTL,
-        }
-    }
-}
-
-/// RFC 9421 signature algorithms the gateway can use (RFC 9421 §3.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum SignatureAlgorithm {
-    /// ECDSA P-256 SHA-256 with the gateway signing key (RFC 9421 §3.3.4).
-    #[serde(rename = "ecdsa-p256-sha256")]
-    EcdsaP256Sha256,
-    /// HMAC-SHA256 with a shared secret (RFC 9421 §3.3.3).
-    #[serde(rename = "hmac-sha256")]
-    HmacSha256,
-}
-
-/// The message signature's settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MessageSignatureConfig {
-    /// `ecdsa-p256-sha256` (gateway key) or `hmac-sha256` (shared secret).
-    pub algorithm: SignatureAlgorithm,
-    /// The signature label. Default `edgeward`.
-    #[serde(default = "default_label")]
-    pub label: String,
-    /// `expires` − `created`, in seconds (1 – 60).
-    #[serde(default = "default_signature_ttl")]
-    pub ttl_seconds: u64,
-    /// Name of the platform secret holding the HMAC key (standard base64, ≥ 32 bytes).
-    #[serde(default)]
-    pub hmac_secret: Option<String>,
-    /// `keyid` for `hmac-sha256`. Default `edgeward-hmac`.
-    #[serde(default = "default_hmac_keyid")]
-    pub hmac_keyid: String,
-    /// Further header fields to cover when the request has them, e.g. `content-digest`.
-    #[serde(default)]
-    pub cover: Vec<String>,
-}
-
-fn default_label() -> String {
-    DEFAULT_SIGNATURE_LABEL.into()
-}
-
-fn default_signature_ttl() -> u64 {
-    DEFAULT_SIGNATURE_TTL
-}
-
-fn default_hmac_keyid() -> String {
-    DEFAULT_HMAC_KEYID.into()
 }
 
 /// Fields the gateway controls or that must never be configured as claim / assertion headers.
@@ -833,19 +527,10 @@ impl Forwarding {
     }
 }
 
-/// The secrets named by [`Forwarding`], read once when the configuration loads. Values never appear
-/// in errors or logs.
-pub(crate) struct ForwardingSecrets {
-    /// The gateway's private JWK (JSON text).
-    pub signing_key: Option<String>,
-    /// The HMAC key, standard base64.
-    pub hmac_key: Option<String>,
-}
-
 /// Resolves the platform secrets [`Forwarding`] names through the shell's lookup.
 pub(crate) fn forwarding_secrets(
     forwarding: &Forwarding,
-    secrets: crate::SecretLookup<'_>,
+    secrets: SecretLookup<'_>,
 ) -> Result<ForwardingSecrets, ConfigError> {
     let read = |field: &str, name: &Option<String>| match name {
         None => Ok(None),
@@ -883,14 +568,6 @@ fn default_max_token_bytes() -> usize {
     DEFAULT_MAX_TOKEN_BYTES
 }
 
-/// Default origin timeout: 30 s, longer than typical API calls, shorter than the platforms' own
-/// request limits and than common client timeouts (so the client sees the gateway's 504).
-pub const DEFAULT_ORIGIN_TIMEOUT_MS: u32 = 30_000;
-
-/// Longest origin timeout accepted: 5 minutes. Longer waits hold a connection and an isolate's
-/// memory for a request that few clients still wait for.
-pub const MAX_ORIGIN_TIMEOUT_MS: u32 = 300_000;
-
 fn default_token_cache_entries() -> usize {
     crate::token_cache::DEFAULT_ENTRIES
 }
@@ -902,8 +579,14 @@ fn default_origin_timeout_ms() -> u32 {
 impl Config {
     /// Parses and validates a JSON document.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
-        let config = Config::deserialize_json(text)?;
+        let mut config = Config::deserialize_json(text)?;
         config.validate()?;
+        config.issuer_settings = config
+            .issuers
+            .iter()
+            .enumerate()
+            .map(|(i, issuer)| issuer.load(&format!("issuers[{i}]")))
+            .collect::<Result<_, _>>()?;
         Ok(config)
     }
 
@@ -926,7 +609,7 @@ impl Config {
         serde_json::from_slice(text.as_bytes()).map_err(|e| ConfigError::new("", e.to_string()))
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&mut self) -> Result<(), ConfigError> {
         check_origin_url(&self.origin).map_err(|m| ConfigError::new("origin", m))?;
         if self.origin_timeout_ms == 0 || self.origin_timeout_ms > MAX_ORIGIN_TIMEOUT_MS {
             return Err(ConfigError::new(
@@ -960,7 +643,6 @@ impl Config {
         self.mtls.validate()?;
         self.forwarding.validate("forwarding")?;
         for (i, issuer) in self.issuers.iter().enumerate() {
-            issuer.validate(&format!("issuers[{i}]"))?;
             if self
                 .issuers
                 .iter()
@@ -1010,7 +692,9 @@ impl Config {
 }
 
 impl Issuer {
-    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+    /// Checks the issuer and turns it into the verify stage's settings: each algorithm name and
+    /// the inline JWK Set are parsed here, once.
+    fn load(&self, at: &str) -> Result<IssuerSettings, ConfigError> {
         if self.issuer.is_empty() {
             return Err(ConfigError::new(
                 format!("{at}.issuer"),
@@ -1029,14 +713,7 @@ impl Issuer {
                 "must not be empty",
             ));
         }
-        for (j, name) in self.algorithms.iter().enumerate() {
-            crate::jws::Alg::from_name(name).map_err(|_| {
-                ConfigError::new(
-                    format!("{at}.algorithms[{j}]"),
-                    "must be one of ES256, ES384, RS256, PS256, EdDSA (none and HS* are never allowed)",
-                )
-            })?;
-        }
+        let algorithms = algorithms(&self.algorithms, &format!("{at}.algorithms"))?;
         if self.x5c.is_none() && self.jwks_uri.is_none() && self.jwks.is_none() {
             return Err(ConfigError::new(
                 at,
@@ -1053,28 +730,60 @@ impl Issuer {
         if let Some(uri) = &self.jwks_uri {
             check_fetch_url(uri).map_err(|m| ConfigError::new(format!("{at}.jwks_uri"), m))?;
         }
-        if let Some(jwks) = &self.jwks {
-            crate::jwk::JwkSet::parse(jwks.to_string().as_bytes()).map_err(|e| {
-                ConfigError::new(format!("{at}.jwks"), format!("not a usable JWK Set: {e:?}"))
-            })?;
-        }
-        Ok(())
+        let inline_keys = match &self.jwks {
+            None => None,
+            Some(jwks) => Some(
+                crate::jwk::JwkSet::parse(jwks.to_string().as_bytes()).map_err(|e| {
+                    ConfigError::new(format!("{at}.jwks"), format!("not a usable JWK Set: {e:?}"))
+                })?,
+            ),
+        };
+        let mut rules = crate::claims::ClaimRules::new(self.issuer.clone(), self.audiences.clone());
+        rules.leeway = self.leeway_seconds;
+        rules.require_typ = self.require_typ.clone();
+        rules.max_age = self.max_age_seconds;
+        rules.required_claims = self.required_claims.clone();
+        Ok(IssuerSettings {
+            algorithms,
+            rules,
+            chain_policy: self.x5c.as_ref().map(|pins| crate::x5c::ChainPolicy {
+                leaf_subject: pins.leaf_subject.clone(),
+                leaf_eku: pins.leaf_eku.clone(),
+                ..crate::x5c::ChainPolicy::default()
+            }),
+            inline_keys,
+            remote_keys: self
+                .jwks_uri
+                .as_ref()
+                .map(|uri| (uri.clone(), self.jwks_cache.policy())),
+        })
     }
 }
 
+/// JWS algorithm names parsed (RFC 7518 §3.1 names; `none` and `HS*` are never an [`Alg`]), each
+/// error naming its index below `at`.
+fn algorithms(names: &[String], at: &str) -> Result<Vec<Alg>, ConfigError> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            Alg::from_name(name).ok_or_else(|| {
+                ConfigError::new(
+                    format!("{at}[{j}]"),
+                    "must be one of ES256, ES384, RS256, PS256, EdDSA (none and HS* are never allowed)",
+                )
+            })
+        })
+        .collect()
+}
+
 impl Dpop {
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the section and parses `algorithms` into [`Dpop::algs`], once.
+    fn validate(&mut self) -> Result<(), ConfigError> {
         if self.algorithms.is_empty() {
             return Err(ConfigError::new("dpop.algorithms", "must not be empty"));
         }
-        for (j, name) in self.algorithms.iter().enumerate() {
-            crate::jws::Alg::from_name(name).map_err(|_| {
-                ConfigError::new(
-                    format!("dpop.algorithms[{j}]"),
-                    "must be one of ES256, ES384, RS256, PS256, EdDSA (none and HS* are never allowed)",
-                )
-            })?;
-        }
+        self.algs = AlgSet::new(algorithms(&self.algorithms, "dpop.algorithms")?);
         let checks: [(&str, bool, &str); 5] = [
             (
                 "dpop.max_proof_bytes",

@@ -17,11 +17,13 @@
 
 use crate::crypto::SignatureVerifier;
 use crate::error::{DpopFault, TokenFault};
+pub use crate::jwa::AlgSet;
 use crate::jwk::Jwk;
 use crate::jws::{self, Alg};
 use crate::strict;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use hmac::{Hmac, Mac};
+use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
@@ -33,6 +35,11 @@ use url::Url;
 /// (RFC 9449 §4.3 check 5 asks for asymmetric, supported, acceptable).
 pub const DEFAULT_ALGORITHMS: &[Alg] =
     &[Alg::ES256, Alg::ES384, Alg::RS256, Alg::PS256, Alg::EdDSA];
+
+/// [`DEFAULT_ALGORITHMS`] as a set.
+pub fn default_algs() -> AlgSet {
+    AlgSet::new(DEFAULT_ALGORITHMS.iter().copied())
+}
 
 /// Default proof size limit. An RSA-4096 `jwk` (≈ 700 base64url characters of modulus) with the
 /// claims and a 512-byte signature stays under 2 KiB; 8 KiB leaves room for RSA-8192 and extra
@@ -61,50 +68,6 @@ pub const DEFAULT_NONCE_BUCKET: u64 = 300;
 /// Shortest nonce secret accepted, in bytes: HMAC-SHA256 keys below the hash size weaken it.
 pub const MIN_NONCE_SECRET_BYTES: usize = 32;
 
-/// A set of JWS algorithms (the DPoP allow-list), rendered as the RFC 9449 §7.1 `algs` value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AlgSet(u8);
-
-const ALL: [Alg; 5] = [Alg::ES256, Alg::ES384, Alg::RS256, Alg::PS256, Alg::EdDSA];
-
-fn bit(alg: Alg) -> u8 {
-    match alg {
-        Alg::ES256 => 1,
-        Alg::ES384 => 2,
-        Alg::RS256 => 4,
-        Alg::PS256 => 8,
-        Alg::EdDSA => 16,
-    }
-}
-
-impl AlgSet {
-    /// The set of these algorithms.
-    pub fn new(algs: impl IntoIterator<Item = Alg>) -> AlgSet {
-        AlgSet(algs.into_iter().fold(0, |set, alg| set | bit(alg)))
-    }
-
-    /// [`DEFAULT_ALGORITHMS`].
-    pub fn default_proof_algs() -> AlgSet {
-        AlgSet::new(DEFAULT_ALGORITHMS.iter().copied())
-    }
-
-    /// True when `alg` is in the set.
-    pub fn contains(self, alg: Alg) -> bool {
-        self.0 & bit(alg) != 0
-    }
-}
-
-impl fmt::Display for AlgSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = ALL
-            .iter()
-            .filter(|alg| self.contains(**alg))
-            .map(|alg| alg.name())
-            .collect();
-        f.write_str(&names.join(" "))
-    }
-}
-
 /// The stateless proof rules (from `config::Dpop`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProofRules {
@@ -121,7 +84,7 @@ pub struct ProofRules {
 impl Default for ProofRules {
     fn default() -> Self {
         ProofRules {
-            algs: AlgSet::default_proof_algs(),
+            algs: default_algs(),
             max_proof_bytes: DEFAULT_MAX_PROOF_BYTES,
             iat_window: DEFAULT_IAT_WINDOW,
             iat_leeway: DEFAULT_IAT_LEEWAY,
@@ -495,16 +458,37 @@ impl ReplayCache {
     }
 }
 
+/// How `jti` replay is detected (RFC 9449 §11.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayMode {
+    /// A bounded per-isolate cache: catches replays that land on the same isolate.
+    #[default]
+    BestEffort,
+    /// The platform's shared store as well; without one, or when it fails, answer 503.
+    Strict,
+}
+
+/// Per-route DPoP mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DpopMode {
+    /// Only DPoP-bound tokens presented with `Authorization: DPoP` and a valid proof.
+    Required,
+    /// A DPoP-bound token (`cnf.jkt`) needs its proof; an unbound Bearer token is accepted.
+    #[default]
+    Optional,
+    /// Only unbound Bearer tokens; the DPoP scheme and DPoP-bound tokens are refused.
+    Disabled,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn alg_set_renders_in_a_fixed_order() {
-        assert_eq!(
-            AlgSet::default_proof_algs().to_string(),
-            "ES256 ES384 RS256 PS256 EdDSA"
-        );
+        assert_eq!(default_algs().to_string(), "ES256 ES384 RS256 PS256 EdDSA");
         let set = AlgSet::new([Alg::EdDSA, Alg::ES256]);
         assert_eq!(set.to_string(), "ES256 EdDSA");
         assert!(!set.contains(Alg::RS256));

@@ -1,10 +1,38 @@
 //! One error type for every stage, and the one place where errors become HTTP responses
 //! (RFC 6750 §3 for bearer tokens; 5xx for upstream and configuration faults).
 
-use crate::config::ConfigError;
-use crate::dpop::AlgSet;
 use crate::http::Response;
+use crate::jwa::AlgSet;
 use serde_json::json;
+use std::fmt;
+
+/// A configuration problem, naming the field at fault (`issuers[0].audiences`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Path of the offending field; empty for a document-level problem.
+    pub field: String,
+    /// What is wrong, in plain words.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "invalid configuration: {}", self.message)
+        } else {
+            write!(f, "invalid configuration: {}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
 
 /// Everything that stops a request, grouped by who is at fault. Each variant has a stable
 /// [`code`](Error::code); the description sent to clients never echoes token content.
@@ -465,7 +493,7 @@ mod tests {
 
     #[test]
     fn dpop_errors_render_rfc9449_challenges() {
-        let algs = AlgSet::default_proof_algs();
+        let algs = crate::dpop::default_algs();
         let response = Error::InvalidDpopProof {
             fault: DpopFault::AthMismatch,
             algs,
@@ -511,7 +539,7 @@ mod tests {
     fn every_error() -> Vec<Error> {
         use DpopFault as D;
         use TokenFault as T;
-        let algs = AlgSet::default_proof_algs();
+        let algs = crate::dpop::default_algs();
         let tokens = [
             T::TooLarge,
             T::Malformed,
@@ -768,7 +796,7 @@ mod tests {
     /// for every refusal with a challenge, with the same status and error code as with `Bearer`.
     #[test]
     fn a_dpop_client_gets_dpop_challenges() {
-        let algs = AlgSet::default_proof_algs();
+        let algs = crate::dpop::default_algs();
         for (error, answer) in client_errors() {
             let Answer::Challenge { status, .. } = answer else {
                 continue;

@@ -11,17 +11,17 @@
 //! `content-digest` when the request has them. The body is never read: `content-digest` is covered
 //! only as the client sent it (the origin checks the body against it while reading).
 
-use crate::access_token::VerifiedToken;
 use crate::assertion::{self, AssertionClaims, GatewayKey};
-use crate::config::{
-    ClientAddressField, ConfigError, Forwarding, ForwardingSecrets, SignatureAlgorithm, TokenKind,
-};
+use crate::error::ConfigError;
 use crate::error::Error;
 use crate::http::{BodyFraming, Forward, Headers};
 use crate::message_signature::{self, Message, Param, SignatureParams, SigningKey};
 use crate::platform::Platform;
-use crate::trace_context::TraceContext;
+use crate::token::TokenKind;
+use crate::token::VerifiedToken;
+use crate::trace_context::Context;
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+use serde::Deserialize;
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
 use url::Url;
@@ -221,7 +221,7 @@ impl Forwarder {
     /// `iss` is the gateway (`gateway_id`), the AS's `iss` moves to `token_iss`. `None` without a
     /// gateway signing key (`forwarding.signing_key_secret`). The origin verifies it with
     /// `/.well-known/edgeward/jwks.json`, like the assertion.
-    fn phantom_jwt<P: Platform>(&self, platform: &P, token: &VerifiedToken) -> Option<String> {
+    fn phantom_jwt(&self, token: &VerifiedToken, now: u64) -> Option<String> {
         let key = self.key.as_ref()?;
         let mut claims = token.claims.clone();
         claims.remove("active");
@@ -233,20 +233,20 @@ impl Forwarder {
             "iss".into(),
             Value::String(self.settings.gateway_id.clone()),
         );
-        claims.insert("iat".into(), Value::from(platform.now()));
+        claims.insert("iat".into(), Value::from(now));
         let header = serde_json::json!({ "alg": "ES256", "typ": "at+jwt", "kid": key.kid() });
         Some(key.sign_jws(&header, &Value::Object(claims)))
     }
 
     /// The JWT the origin receives for an opaque token: the AS's own (`application_jwt` mode),
     /// else one minted by the gateway from the introspected claims when it has a signing key.
-    fn phantom_for<P: Platform>(&self, platform: &P, token: &VerifiedToken) -> Option<String> {
+    fn phantom_for(&self, token: &VerifiedToken, now: u64) -> Option<String> {
         if token.kind != TokenKind::Opaque {
             return None;
         }
         match &token.phantom_jwt {
             Some(jwt) => Some(jwt.clone()),
-            None => self.phantom_jwt(platform, token),
+            None => self.phantom_jwt(token, now),
         }
     }
 
@@ -279,8 +279,9 @@ impl Forwarder {
         incoming: &Headers,
         cert_field: Option<&str>,
         token: Option<&VerifiedToken>,
-        trace: &TraceContext,
+        context: &Context,
     ) -> Result<Forward, Error> {
+        let (trace, now) = (&context.trace, context.now);
         let settings = &self.settings;
         let mut headers = self.strip(incoming, cert_field);
         let body = framing(method, incoming, &mut headers)?;
@@ -316,14 +317,13 @@ impl Forwarder {
             }
         }
 
-        if let Some(jwt) = token.and_then(|t| self.phantom_for(platform, t)) {
+        if let Some(jwt) = token.and_then(|t| self.phantom_for(t, now)) {
             // The phantom-token pattern: the origin gets a JWT, never the opaque token. Set
             // before signing, so that `cover: ["authorization"]` signs what is sent.
             headers.set("authorization", &format!("Bearer {jwt}"));
         }
 
         let url = origin_url(origin, request_url);
-        let now = platform.now();
         if let (Some(config), Some(key)) = (&settings.assertion, &self.key) {
             let jti = random_b64(platform);
             let audience = origin.origin().ascii_serialization();
@@ -404,7 +404,7 @@ impl Forwarder {
             url,
             headers,
             response_headers: Headers::new(),
-            timeout_ms: crate::config::DEFAULT_ORIGIN_TIMEOUT_MS,
+            timeout_ms: DEFAULT_ORIGIN_TIMEOUT_MS,
             body,
         })
     }
@@ -502,6 +502,180 @@ fn origin_url(origin: &Url, request_url: &Url) -> String {
     }
     url
 }
+
+/// Default budget for one claim header value, in bytes after encoding. Common proxies and origin
+/// servers accept 8 KiB per field line; 1 KiB holds any realistic identifier, tenant or role list
+/// and keeps one oversized claim from crowding out the rest.
+pub const DEFAULT_MAX_CLAIM_HEADER_BYTES: usize = 1024;
+
+/// Default budget for all claim header values together, in bytes. Together with the assertion
+/// (≈ 1 KiB) and the signature fields it stays well under the 8 KiB total many origins enforce.
+pub const DEFAULT_MAX_CLAIM_HEADERS_BYTES: usize = 4096;
+
+/// Default header carrying the signed assertion.
+pub const DEFAULT_ASSERTION_HEADER: &str = "x-edgeward-assertion";
+
+/// Default assertion lifetime in seconds: long enough for one origin hop with clock skew, short
+/// enough that a leaked assertion is useless soon.
+pub const DEFAULT_ASSERTION_TTL: u64 = 30;
+
+/// Default RFC 9421 signature label.
+pub const DEFAULT_SIGNATURE_LABEL: &str = "edgeward";
+
+/// Default signature lifetime (`expires` − `created`) in seconds, like the assertion's.
+pub const DEFAULT_SIGNATURE_TTL: u64 = 30;
+
+/// Default `keyid` for the `hmac-sha256` signature.
+pub const DEFAULT_HMAC_KEYID: &str = "edgeward-hmac";
+
+/// What the origin receives besides the client's own fields (see `docs/configuration.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Forwarding {
+    /// The gateway's identity: `iss` of the assertion. Default `edgeward`.
+    pub gateway_id: String,
+    /// Forward the client's `Authorization` and `DPoP` fields to the origin. Default false.
+    pub forward_credentials: bool,
+    /// Claim name (or JSON Pointer) → header name. Incoming fields with these names are always
+    /// stripped.
+    pub claim_headers: std::collections::BTreeMap<String, String>,
+    /// Budget for one claim header value, in bytes.
+    pub max_claim_header_bytes: usize,
+    /// Budget for all claim header values together, in bytes.
+    pub max_claim_headers_bytes: usize,
+    /// Name of the platform secret holding the gateway's P-256 private JWK.
+    pub signing_key_secret: Option<String>,
+    /// The signed assertion (a JWT for the origin); absent: none is sent.
+    pub assertion: Option<AssertionConfig>,
+    /// The RFC 9421 message signature; absent: none is sent.
+    pub message_signature: Option<MessageSignatureConfig>,
+    /// The field that tells the origin the client's address, where the runtime reports it (Spin);
+    /// absent: the address is not forwarded.
+    pub client_address: Option<ClientAddressField>,
+}
+
+/// The field that carries the client's address to the origin (`forwarding.client_address`),
+/// appended after any the client sent, as a proxy does: the origin trusts the last element only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ClientAddressField {
+    /// `X-Forwarded-For: 192.0.2.7` (the de facto standard).
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded: for=192.0.2.7`, `for="[2001:db8::7]"` (RFC 7239 §4, §6).
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
+impl ClientAddressField {
+    /// The field name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientAddressField::XForwardedFor => "x-forwarded-for",
+            ClientAddressField::Forwarded => "forwarded",
+        }
+    }
+}
+
+impl Default for Forwarding {
+    fn default() -> Self {
+        Forwarding {
+            gateway_id: "edgeward".into(),
+            forward_credentials: false,
+            claim_headers: Default::default(),
+            max_claim_header_bytes: DEFAULT_MAX_CLAIM_HEADER_BYTES,
+            max_claim_headers_bytes: DEFAULT_MAX_CLAIM_HEADERS_BYTES,
+            signing_key_secret: None,
+            assertion: None,
+            message_signature: None,
+            client_address: None,
+        }
+    }
+}
+
+/// The signed assertion's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssertionConfig {
+    /// The header that carries it.
+    pub header: String,
+    /// Token claims copied into the assertion (besides `sub`).
+    pub claims: Vec<String>,
+    /// Lifetime in seconds (1 – 60).
+    pub ttl_seconds: u64,
+}
+
+impl Default for AssertionConfig {
+    fn default() -> Self {
+        AssertionConfig {
+            header: DEFAULT_ASSERTION_HEADER.into(),
+            claims: Vec::new(),
+            ttl_seconds: DEFAULT_ASSERTION_TTL,
+        }
+    }
+}
+
+/// RFC 9421 signature algorithms the gateway can use (RFC 9421 §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SignatureAlgorithm {
+    /// ECDSA P-256 SHA-256 with the gateway signing key (RFC 9421 §3.3.4).
+    #[serde(rename = "ecdsa-p256-sha256")]
+    EcdsaP256Sha256,
+    /// HMAC-SHA256 with a shared secret (RFC 9421 §3.3.3).
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256,
+}
+
+/// The message signature's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageSignatureConfig {
+    /// `ecdsa-p256-sha256` (gateway key) or `hmac-sha256` (shared secret).
+    pub algorithm: SignatureAlgorithm,
+    /// The signature label. Default `edgeward`.
+    #[serde(default = "default_label")]
+    pub label: String,
+    /// `expires` − `created`, in seconds (1 – 60).
+    #[serde(default = "default_signature_ttl")]
+    pub ttl_seconds: u64,
+    /// Name of the platform secret holding the HMAC key (standard base64, ≥ 32 bytes).
+    #[serde(default)]
+    pub hmac_secret: Option<String>,
+    /// `keyid` for `hmac-sha256`. Default `edgeward-hmac`.
+    #[serde(default = "default_hmac_keyid")]
+    pub hmac_keyid: String,
+    /// Further header fields to cover when the request has them, e.g. `content-digest`.
+    #[serde(default)]
+    pub cover: Vec<String>,
+}
+
+fn default_label() -> String {
+    DEFAULT_SIGNATURE_LABEL.into()
+}
+
+fn default_signature_ttl() -> u64 {
+    DEFAULT_SIGNATURE_TTL
+}
+
+fn default_hmac_keyid() -> String {
+    DEFAULT_HMAC_KEYID.into()
+}
+
+/// The secrets named by [`Forwarding`], read once when the configuration loads. Values never appear
+/// in errors or logs.
+pub(crate) struct ForwardingSecrets {
+    /// The gateway's private JWK (JSON text).
+    pub signing_key: Option<String>,
+    /// The HMAC key, standard base64.
+    pub hmac_key: Option<String>,
+}
+
+/// Default origin timeout: 30 s, longer than typical API calls, shorter than the platforms' own
+/// request limits and than common client timeouts (so the client sees the gateway's 504).
+pub const DEFAULT_ORIGIN_TIMEOUT_MS: u32 = 30_000;
+
+/// Longest origin timeout accepted: 5 minutes. Longer waits hold a connection and an isolate's
+/// memory for a request that few clients still wait for.
+pub const MAX_ORIGIN_TIMEOUT_MS: u32 = 300_000;
 
 #[cfg(test)]
 mod tests {

@@ -25,7 +25,7 @@ use std::sync::{Mutex, PoisonError};
 
 /// Largest introspection answer read, in bytes. RFC 7662 answers are a few hundred bytes; 64 KiB
 /// leaves room for rich claim sets while bounding what a broken or hostile AS can make us parse.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+pub const MAX_RESPONSE_BYTES: usize = crate::access_token::MAX_SIGNED_ANSWER_BYTES;
 
 /// How the authorization server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +173,7 @@ pub async fn process<P: Platform>(
     keys: &TokenVerifier,
     platform: &P,
     response: Result<FetchResponse, FetchError>,
+    now: u64,
 ) -> Result<Option<Introspected>, Error> {
     let unavailable = || Error::UpstreamUnavailable("introspection unavailable");
     let response = response.map_err(|_| unavailable())?;
@@ -180,7 +181,7 @@ pub async fn process<P: Platform>(
         return Ok(None);
     }
     if settings.mode == ResponseMode::ApplicationJwt {
-        return phantom_jwt(keys, platform, &response).await;
+        return phantom_jwt(keys, platform, &response, now).await;
     }
     if response.status != 200 {
         return Err(unavailable());
@@ -203,6 +204,7 @@ pub async fn process<P: Platform>(
                     text.trim(),
                     &settings.issuer,
                     &settings.client_id,
+                    now,
                 )
                 .await
                 .map_err(|_| unavailable())?;
@@ -226,6 +228,7 @@ async fn phantom_jwt<P: Platform>(
     keys: &TokenVerifier,
     platform: &P,
     response: &FetchResponse,
+    now: u64,
 ) -> Result<Option<Introspected>, Error> {
     let unavailable = || Error::UpstreamUnavailable("introspection unavailable");
     match response.status {
@@ -246,7 +249,7 @@ async fn phantom_jwt<P: Platform>(
         .map_err(|_| unavailable())?
         .trim();
     let verified = keys
-        .verify(platform, jwt)
+        .verify(platform, jwt, now)
         .await
         .map_err(|_| Error::UpstreamUnavailable("introspection answer not trusted"))?;
     let mut claims = verified.claims;
@@ -342,8 +345,9 @@ impl Introspector {
         platform: &P,
         keys: &TokenVerifier,
         token: &str,
+        now: u64,
     ) -> Result<Introspected, Error> {
-        let found = self.lookup(platform, keys, token).await?;
+        let found = self.lookup(platform, keys, token, now).await?;
         check_claims(&self.settings, &found.claims)?;
         Ok(found)
     }
@@ -354,21 +358,22 @@ impl Introspector {
         platform: &P,
         keys: &TokenVerifier,
         token: &str,
+        now: u64,
     ) -> Result<Introspected, Error> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(hit) = self.cached(&key, platform.now()) {
+        if let Some(hit) = self.cached(&key, now) {
             return hit;
         }
         // Waiters give up a little after the claimant's own call would have timed out.
         let deadline = self.settings.timeout_ms.saturating_add(1000);
         match self.flights.claim_or_wait(platform, key, deadline).await {
-            Turn::Claimed(_claim) => match self.shared_get(platform, &key).await {
+            Turn::Claimed(_claim) => match self.shared_get(platform, &key, now).await {
                 Some(hit) => hit,
-                None => self.call(platform, keys, token, key).await,
+                None => self.call(platform, keys, token, key, now).await,
             },
             // The claimant stored its answer, unless its call failed: then share its 503.
             Turn::Finished | Turn::TimedOut => self
-                .cached(&key, platform.now())
+                .cached(&key, now)
                 .unwrap_or(Err(Error::UpstreamUnavailable("introspection unavailable"))),
         }
     }
@@ -379,10 +384,10 @@ impl Introspector {
         keys: &TokenVerifier,
         token: &str,
         key: [u8; 32],
+        now: u64,
     ) -> Result<Introspected, Error> {
         let response = platform.fetch(request(&self.settings, token)).await;
-        let now = platform.now();
-        match process(&self.settings, keys, platform, response).await {
+        match process(&self.settings, keys, platform, response, now).await {
             Ok(Some(found)) => {
                 let exp = found.claims.get("exp").and_then(Value::as_u64);
                 let until = now
@@ -417,8 +422,8 @@ impl Introspector {
         token_hash: [u8; 32],
         claims: Map<String, Value>,
         until: u64,
+        now: u64,
     ) {
-        let now = platform.now();
         let until = until.min(now.saturating_add(self.settings.max_ttl));
         let jwt = None;
         self.remember(
@@ -456,6 +461,7 @@ impl Introspector {
         &self,
         platform: &P,
         key: &[u8; 32],
+        now: u64,
     ) -> Option<Result<Introspected, Error>> {
         let bytes = platform.cache_get(&shared_key(key)).await?;
         let value = crate::strict::object(&bytes)?;
@@ -470,7 +476,7 @@ impl Introspector {
             _ => return None,
         };
         self.store(*key, entry);
-        self.cached(key, platform.now())
+        self.cached(key, now)
     }
 
     fn cached(&self, key: &[u8; 32], now: u64) -> Option<Result<Introspected, Error>> {

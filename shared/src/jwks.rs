@@ -162,8 +162,9 @@ impl RemoteJwks {
         platform: &P,
         kid: Option<&str>,
         alg: Alg,
+        now: u64,
     ) -> Result<PublicKey, Error> {
-        let seen = match self.decide(platform.now(), kid, alg) {
+        let seen = match self.decide(now, kid, alg) {
             Step::Done(result) => return result,
             Step::Refresh(seen) => seen,
         };
@@ -176,11 +177,11 @@ impl RemoteJwks {
             .await
         {
             if self.lock().attempts == seen {
-                self.refresh(platform).await;
+                self.refresh(platform, now).await;
             }
         }
         let state = self.lock();
-        self.answer(&state, platform.now(), kid, alg)
+        self.answer(&state, now, kid, alg)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -236,8 +237,7 @@ impl RemoteJwks {
     }
 
     /// One fetch; the new set replaces the cached one only when it is usable.
-    async fn refresh<P: Platform>(&self, platform: &P) {
-        let started = platform.now();
+    async fn refresh<P: Platform>(&self, platform: &P, started: u64) {
         let outcome = match platform.fetch(self.request()).await {
             Ok(response) => process_response(&response, &self.policy),
             Err(FetchError::Unreachable) => Err("unreachable"),

@@ -29,6 +29,7 @@ pub mod error;
 pub mod forward;
 pub mod http;
 pub mod introspection;
+pub mod jwa;
 pub mod jwk;
 pub mod jwks;
 pub mod jws;
@@ -40,16 +41,17 @@ pub mod platform;
 pub mod policy;
 pub mod single_flight;
 mod strict;
+pub mod token;
 pub mod token_cache;
 pub mod trace_context;
 pub mod trust_anchors;
 pub mod warmup;
 pub mod x5c;
 
-pub use access_token::verify_token;
 pub use config::{Config, ConfigError};
 pub use error::Error;
 pub use http::{BodyFraming, ClientCert, Forward, Headers, Outcome, Request, Response};
+pub use pipeline::verify_token;
 pub use pipeline::{Gateway, SecretLookup};
 pub use platform::Platform;
 

@@ -14,11 +14,11 @@
 //!
 //! Not checked here: the chain, validity dates or revocation themselves (no CRL or OCSP fetch).
 
-use crate::config::{CertEncoding, Mtls};
 use crate::error::TokenFault;
 use crate::http::{ChainCheck, ClientCert};
 use crate::strict;
 use base64ct::{Base64UrlUnpadded, Encoding};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// Reads a client certificate forwarded by a TLS terminator. `None` when the value is not in the
@@ -108,6 +108,34 @@ pub fn check(x5t_s256: &str, cert: Option<&ClientCert>) -> Result<(), TokenFault
     } else {
         Err(TokenFault::CertificateMismatch)
     }
+}
+
+/// Where the TLS client certificate comes from (RFC 8705).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mtls {
+    /// Header set by a TLS terminator in front of the gateway, e.g. `client-cert`. Trusted only
+    /// when named here; always stripped before forwarding. Default: none (platform data only).
+    pub client_cert_header: Option<String>,
+    /// How that header encodes the certificate.
+    pub client_cert_encoding: CertEncoding,
+    /// Accept a client certificate whose chain the platform did not validate (Workers:
+    /// `certVerified` other than `"SUCCESS"`): RFC 8705 §2.2 self-signed certificates, where the
+    /// binding to the token is the only check. Default `false`: only certificates the platform
+    /// validated (RFC 8705 §2.1). A revoked certificate is refused either way
+    /// ([`crate::mtls::usable`]).
+    pub accept_unverified_client_certs: bool,
+}
+
+/// Encodings of a forwarded client certificate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertEncoding {
+    /// RFC 9440 `Client-Cert`: a structured-field byte sequence, `:<base64 DER>:`.
+    #[default]
+    Rfc9440,
+    /// URL-encoded PEM, as nginx's `$ssl_client_escaped_cert` and Envoy's XFCC `Cert=` give it.
+    PemUrlEncoded,
 }
 
 #[cfg(test)]

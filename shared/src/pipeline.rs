@@ -3,23 +3,21 @@
 use crate::access_token::{looks_like_jose, looks_like_jws, TokenVerifier, VerifiedToken};
 use crate::bearer::{self, Credential};
 use crate::config::{self, Config, ConfigError, DpopMode, ReplayMode, Route, TokenKind, Unmatched};
-use crate::dpop::{self, AlgSet, NonceKey, ProofRequest, ProofRules, ReplayCache};
+use crate::dpop::{self, NonceKey, ProofRequest, ProofRules, ReplayCache};
 use crate::error::{DpopFault, Error, Scheme, TokenFault};
 use crate::forward::{self, Forwarder};
 use crate::http::{Headers, Outcome, Request, Response};
 use crate::introspection::Introspector;
-use crate::jws::Alg;
 use crate::mtls;
 use crate::platform::{FetchError, LogLevel, Platform};
 use crate::policy;
-use crate::trace_context::TraceContext;
+use crate::trace_context::{Context, TraceContext};
 use serde_json::json;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use url::Url;
 
-/// Reads a named platform secret (Workers secret or variable, Spin environment variable).
-pub type SecretLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub use crate::config::SecretLookup;
 
 /// Path of the health endpoint, answered by the gateway itself.
 pub const HEALTH_PATH: &str = "/.well-known/edgeward/health";
@@ -78,12 +76,7 @@ impl DpopState {
         };
         Ok(DpopState {
             rules: ProofRules {
-                algs: AlgSet::new(
-                    config
-                        .algorithms
-                        .iter()
-                        .filter_map(|name| Alg::from_name(name).ok()),
-                ),
+                algs: config.algs,
                 max_proof_bytes: config.max_proof_bytes,
                 iat_window: config.iat_window_seconds,
                 iat_leeway: config.iat_leeway_seconds,
@@ -160,7 +153,7 @@ impl Gateway {
                 };
                 let dpop = DpopState::load(&config.dpop, secrets)?;
                 let tokens = TokenVerifier::new(
-                    &config.issuers,
+                    &config.issuer_settings,
                     anchors,
                     config.max_token_bytes,
                     config.token_cache_entries,
@@ -200,11 +193,14 @@ impl Gateway {
 
     /// Decides what to do with a request.
     pub async fn handle<P: Platform>(&self, platform: &P, request: &Request) -> Outcome {
-        let trace = TraceContext::for_request(&request.headers, platform);
-        match self.decide(platform, request, &trace).await {
+        let context = Context {
+            now: platform.now(),
+            trace: TraceContext::for_request(&request.headers, platform),
+        };
+        match self.dispatch(platform, request, &context).await {
             Ok(outcome) => outcome,
             Err(error) => {
-                self.log_error(platform, &error, &trace.request_id);
+                self.log_error(platform, &error, &context.trace.request_id);
                 Outcome::Respond(error.to_response_as(self.scheme(request)))
             }
         }
@@ -215,7 +211,7 @@ impl Gateway {
     fn scheme(&self, request: &Request) -> Scheme {
         let algs = match &self.config {
             Ok(loaded) => loaded.dpop.rules.algs,
-            Err(_) => AlgSet::default_proof_algs(),
+            Err(_) => crate::dpop::default_algs(),
         };
         match bearer::scheme_is_dpop(&request.headers) {
             true => Scheme::Dpop(algs),
@@ -246,6 +242,7 @@ impl Gateway {
                             &settings.issuer,
                             &settings.client_id,
                             body,
+                            platform.now(),
                         )
                         .await
                     }
@@ -275,70 +272,71 @@ impl Gateway {
         }
     }
 
-    /// The stages in order: route lookup → extract → resolve + verify → bind → policy → forward.
-    async fn decide<P: Platform>(
+    /// The gateway's own endpoints (health, its JWK Set, the warm-up push), then the pipeline.
+    async fn dispatch<P: Platform>(
         &self,
         platform: &P,
         request: &Request,
-        trace: &TraceContext,
+        context: &Context,
     ) -> Result<Outcome, Error> {
         let url = crate::http::parse_url(&request.url)
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https"))
             .ok_or(Error::InvalidRequest("bad request URL"))?;
         let loaded = self.config.as_ref().map_err(|e| Error::Config(e.clone()))?;
-        if url.path() == HEALTH_PATH && request.method == "GET" {
-            return Ok(Outcome::Respond(self.health()));
+        match (request.method.as_str(), url.path()) {
+            ("GET", HEALTH_PATH) => Ok(Outcome::Respond(self.health())),
+            ("GET", JWKS_PATH) => {
+                let mut response = Response::json(200, &loaded.forwarder.jwks());
+                response.headers.set("cache-control", "public, max-age=300");
+                Ok(Outcome::Respond(response))
+            }
+            ("POST", crate::warmup::WARMUP_PATH) => warmup_gate(loaded, platform),
+            _ => {
+                let call = Call {
+                    request,
+                    url: &url,
+                    context,
+                };
+                self.decide(loaded, platform, &call).await
+            }
         }
-        if url.path() == JWKS_PATH && request.method == "GET" {
-            let mut response = Response::json(200, &loaded.forwarder.jwks());
-            response.headers.set("cache-control", "public, max-age=300");
-            return Ok(Outcome::Respond(response));
-        }
-        if url.path() == crate::warmup::WARMUP_PATH && request.method == "POST" {
-            return warmup_gate(loaded, platform);
-        }
+    }
+
+    /// The stages in order: route lookup → extract → resolve + verify → bind → policy → forward.
+    async fn decide<P: Platform>(
+        &self,
+        loaded: &Loaded,
+        platform: &P,
+        call: &Call<'_>,
+    ) -> Result<Outcome, Error> {
         let config = &loaded.config;
-        let route = config
-            .routes
-            .iter()
-            .find(|route| route.matches(&request.method, url.path()));
+        let (method, path) = (&call.request.method, call.url.path());
+        let route = config.routes.iter().find(|r| r.matches(method, path));
         let anonymous = match route {
             Some(route) => route.anonymous,
             None if config.unmatched == Unmatched::RequireToken => false,
             None => return Err(Error::RouteNotFound),
         };
-        let mut verified = None;
-        let mut response_headers = Headers::new();
-        if !anonymous {
-            let dpop_mode = route.map(|route| route.dpop).unwrap_or_default();
-            let credential = bearer::extract(&request.headers)?;
-            let token = match credential.token() {
-                Some(token) => token,
-                None if dpop_mode == DpopMode::Required => {
-                    let algs = loaded.dpop.rules.algs;
-                    return Err(Error::MissingDpopCredential { algs });
-                }
-                None => return Err(Error::MissingCredential),
-            };
-            let token = resolve(loaded, platform, token).await?;
-            response_headers = bind(
-                loaded, platform, request, &url, dpop_mode, credential, &token,
-            )
-            .await?;
-            verified = Some(token);
-        }
-        let origin = policy_stage(loaded, route, verified.as_ref(), platform.now())?;
-        let incoming = self.origin_fields(config, &request.headers);
+        let (verified, response_headers) = match anonymous {
+            true => (None, Headers::new()),
+            false => {
+                let (token, headers) = authenticate(loaded, platform, call, route).await?;
+                (Some(token), headers)
+            }
+        };
+        let now = call.context.now;
+        let origin = policy_stage(loaded, route, verified.as_ref(), now)?;
+        let incoming = self.origin_fields(config, &call.request.headers);
         let mut forward = loaded.forwarder.forward(
             platform,
-            &request.method,
+            method,
             &origin,
-            &url,
+            call.url,
             &incoming,
             config.mtls.client_cert_header.as_deref(),
             verified.as_ref(),
-            trace,
+            call.context,
         )?;
         forward.response_headers = response_headers;
         forward.timeout_ms = config.origin_timeout_ms;
@@ -395,18 +393,49 @@ impl Gateway {
     }
 }
 
+/// One request as the stages see it: the request, its parsed URL and its context.
+struct Call<'a> {
+    request: &'a Request,
+    url: &'a Url,
+    context: &'a Context,
+}
+
+/// extract → resolve + verify → bind, on a route that needs a token: the verified token and the
+/// fields for the client's response.
+async fn authenticate<P: Platform>(
+    loaded: &Loaded,
+    platform: &P,
+    call: &Call<'_>,
+    route: Option<&Route>,
+) -> Result<(VerifiedToken, Headers), Error> {
+    let dpop_mode = route.map(|route| route.dpop).unwrap_or_default();
+    let credential = bearer::extract(&call.request.headers)?;
+    let token = match credential.token() {
+        Some(token) => token,
+        None if dpop_mode == DpopMode::Required => {
+            let algs = loaded.dpop.rules.algs;
+            return Err(Error::MissingDpopCredential { algs });
+        }
+        None => return Err(Error::MissingCredential),
+    };
+    let token = resolve(loaded, platform, token, call.context.now).await?;
+    let headers = bind(loaded, platform, call, dpop_mode, credential, &token).await?;
+    Ok((token, headers))
+}
+
 /// The resolve and verify stages: a JWS is verified locally; any other credential is opaque and
 /// introspected when introspection is configured (else it is malformed).
 async fn resolve<P: Platform>(
     loaded: &Loaded,
     platform: &P,
     token: &str,
+    now: u64,
 ) -> Result<VerifiedToken, Error> {
     if token.len() > loaded.config.max_token_bytes {
         return Err(Error::InvalidToken(crate::error::TokenFault::TooLarge));
     }
     if looks_like_jws(token) {
-        return loaded.tokens.verify(platform, token).await;
+        return loaded.tokens.verify(platform, token, now).await;
     }
     if looks_like_jose(token) {
         return Err(Error::InvalidToken(TokenFault::UnsupportedJose));
@@ -416,7 +445,7 @@ async fn resolve<P: Platform>(
         .as_ref()
         .ok_or(Error::InvalidToken(crate::error::TokenFault::Malformed))?;
     let found = introspector
-        .introspect(platform, &loaded.tokens, token)
+        .introspect(platform, &loaded.tokens, token, now)
         .await?;
     let issuer = loaded
         .config
@@ -459,8 +488,7 @@ fn warmup_gate<P: Platform>(loaded: &Loaded, platform: &P) -> Result<Outcome, Er
 async fn bind<P: Platform>(
     loaded: &Loaded,
     platform: &P,
-    request: &Request,
-    url: &Url,
+    call: &Call<'_>,
     mode: DpopMode,
     credential: Credential<'_>,
     token: &VerifiedToken,
@@ -491,15 +519,15 @@ async fn bind<P: Platform>(
                     hashed.as_str()
                 }
             };
-            check_proof(loaded, platform, request, url, ath, jkt).await?;
+            check_proof(loaded, platform, call, ath, jkt).await?;
             if let Some(key) = &loaded.dpop.nonce {
-                response_headers.append("dpop-nonce", &key.issue(platform.now()));
+                response_headers.append("dpop-nonce", &key.issue(call.context.now));
             }
         }
         (_, Credential::Bearer(_) | Credential::None, None) => {}
         (_, Credential::None, Some(_)) => return Err(Error::MissingCredential),
     }
-    bind_certificate(loaded, request, token)?;
+    bind_certificate(loaded, call.request, token)?;
     Ok(response_headers)
 }
 
@@ -507,11 +535,11 @@ async fn bind<P: Platform>(
 async fn check_proof<P: Platform>(
     loaded: &Loaded,
     platform: &P,
-    request: &Request,
-    url: &Url,
+    call: &Call<'_>,
     ath: &str,
     jkt: &str,
 ) -> Result<(), Error> {
+    let (request, url, now) = (call.request, call.url, call.context.now);
     let state = &loaded.dpop;
     let algs = state.rules.algs;
     let invalid = |fault| Error::InvalidDpopProof { fault, algs };
@@ -522,7 +550,6 @@ async fn check_proof<P: Platform>(
     };
     let htu = dpop::public_htu(url, loaded.public_base.as_ref())
         .ok_or(Error::InvalidRequest("bad request URL"))?;
-    let now = platform.now();
     let expected = ProofRequest {
         method: &request.method,
         htu: &htu,
@@ -587,4 +614,32 @@ fn bind_certificate(
     let cert = request.client_cert.or(from_header);
     let cert = mtls::usable(cert.as_ref(), mtls_config);
     mtls::check(x5t, cert).map_err(Error::InvalidToken)
+}
+
+/// Verifies one JWT access token against a configuration document exactly as the gateway's verify
+/// stage does, for tools that must judge a token the way the gateway would (`edgeward inspect`):
+/// the same [`TokenVerifier::verify`] the pipeline runs — issuer by exact `iss`, its allowed
+/// algorithms, the key (an `x5c` chain to `anchors`, the first inline key for the `kid`, or the
+/// issuer's `jwks_uri` fetched through `platform`), the signature, then the claims at
+/// `platform.now()`. The document is loaded and validated as by [`Gateway::new`](crate::Gateway::new)
+/// (an invalid one is [`Error::Config`]); nothing is cached between calls.
+///
+/// Not done here: the request's stages (extract, bind — DPoP and certificate binding —, policy)
+/// and introspection: a credential that is not a compact JWS is [`TokenFault::Malformed`], as on a
+/// gateway without `introspection`.
+pub async fn verify_token<P: Platform>(
+    config_text: &str,
+    anchors: &'static [&'static [u8]],
+    platform: &P,
+    token: &str,
+) -> Result<VerifiedToken, Error> {
+    let config = Config::from_json(config_text).map_err(Error::Config)?;
+    let verifier = TokenVerifier::new(
+        &config.issuer_settings,
+        anchors,
+        config.max_token_bytes,
+        0,
+        (crate::token_cache::SharedTokenCache::Off, [0; 32]),
+    );
+    verifier.verify(platform, token, platform.now()).await
 }

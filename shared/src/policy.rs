@@ -16,9 +16,11 @@
 //! no hierarchies), `amr`, and `auth_time` in the future beyond the issuer's own `iat` leeway (a
 //! future `auth_time` counts as age 0). Values compared are JSON values: `"1"` is not `1`.
 
-use crate::access_token::VerifiedToken;
-use crate::config::{ClaimRule, OriginByClaim, Route};
+use crate::dpop::DpopMode;
 use crate::error::Error;
+use crate::token::TokenKind;
+use crate::token::VerifiedToken;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// Checks `token` against the requirements of `route` at time `now` (Unix seconds).
@@ -147,10 +149,84 @@ pub fn origin_for<'a>(by_claim: &'a OriginByClaim, claims: &Map<String, Value>) 
         .unwrap_or(&by_claim.default)
 }
 
+/// One route: which requests it matches and what they need.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// `/exact/path`, or a prefix ending in `/*` (`/api/*` matches `/api` and everything below).
+    pub path: String,
+    /// Methods this route matches; empty means all.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// True for routes that need no token (health checks, public docs). Must be explicit.
+    #[serde(default)]
+    pub anonymous: bool,
+    /// DPoP on this route (RFC 9449): `required`, `optional` (the default) or `disabled`.
+    #[serde(default)]
+    pub dpop: DpopMode,
+    /// Every one of these scopes is required (`scope` / `scp` claim, RFC 9068 §2.2.3).
+    #[serde(default)]
+    pub scopes_all: Vec<String>,
+    /// At least one of these scopes is required (when non-empty).
+    #[serde(default)]
+    pub scopes_any: Vec<String>,
+    /// Claim rules, all of which must hold.
+    #[serde(default)]
+    pub claims: Vec<ClaimRule>,
+    /// Only tokens from these issuers (exact `iss`); empty means any configured issuer.
+    #[serde(default)]
+    pub issuers: Vec<String>,
+    /// The kind of access token this route accepts. Default: any.
+    #[serde(default)]
+    pub token_kind: Option<TokenKind>,
+    /// Step-up (RFC 9470 §3): the token's `acr` must be one of these (when non-empty).
+    #[serde(default)]
+    pub acr_values: Vec<String>,
+    /// Step-up (RFC 9470 §3): the token's `auth_time` must be at most this many seconds ago.
+    #[serde(default)]
+    pub max_age: Option<u64>,
+    /// Pick the origin from a claim value (data sovereignty). Default: the top-level `origin`.
+    #[serde(default)]
+    pub origin_by_claim: Option<OriginByClaim>,
+}
+
+/// One claim requirement: the claim (a top-level name, or a JSON Pointer such as
+/// `/realm_access/roles` when it starts with `/`) and exactly one test.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRule {
+    /// Claim name, or a JSON Pointer (RFC 6901) starting with `/`.
+    pub claim: String,
+    /// The claim equals this JSON value exactly.
+    #[serde(default)]
+    pub equals: Option<serde_json::Value>,
+    /// The claim equals one of these JSON values.
+    #[serde(default)]
+    pub one_of: Option<Vec<serde_json::Value>>,
+    /// The claim is an array that contains this JSON value.
+    #[serde(default)]
+    pub contains: Option<serde_json::Value>,
+    /// `true`: the claim is present; `false`: it is absent.
+    #[serde(default)]
+    pub exists: Option<bool>,
+}
+
+/// Claim-based origin selection: `origins[claim value]`, else `default`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginByClaim {
+    /// The claim whose string value selects the origin.
+    pub claim: String,
+    /// Claim value → origin base URL.
+    pub origins: std::collections::BTreeMap<String, String>,
+    /// Origin when the claim is absent, not a string, or not in `origins`.
+    pub default: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TokenKind;
+    use crate::token::TokenKind;
     use serde_json::json;
 
     const NOW: u64 = 1_800_000_000;

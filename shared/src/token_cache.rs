@@ -39,8 +39,8 @@
 //! - The store is trusted like the introspection tier and the DPoP replay store: whoever can write
 //!   to it can make the gateway accept claims. Grant it to the gateway only.
 
-use crate::access_token::VerifiedToken;
-use crate::config::TokenKind;
+use crate::token::{TokenKind, VerifiedToken};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -270,6 +270,22 @@ pub fn decode_shared(bytes: &[u8]) -> Option<SharedEntry> {
         valid_from,
         valid_until,
     })
+}
+
+/// Whether verified JWTs are kept in the platform's shared tier as well as per isolate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedTokenCache {
+    /// Where every request runs in a fresh instance (so the per-isolate cache never hits) and the
+    /// platform has a shared store: Spin with its key-value store. Not on Workers, whose isolates
+    /// keep their own cache.
+    #[default]
+    Auto,
+    /// Wherever the platform has a shared tier (on Workers: a Cache API lookup when a token is
+    /// not in the isolate's cache).
+    On,
+    /// Never.
+    Off,
 }
 
 #[cfg(test)]

@@ -18,6 +18,17 @@ use crate::platform::Platform;
 /// leaves room while keeping log lines bounded.
 pub const MAX_REQUEST_ID_BYTES: usize = 128;
 
+/// What every stage of one request shares: the time, read from the platform once when the request
+/// arrives (a stage never reads the clock: webpki's `verify_for_usage(time)` and quinn-proto work
+/// the same way), and the request's trace context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    /// Unix seconds when the request arrived.
+    pub now: u64,
+    /// The request's trace context (`traceparent`, request id).
+    pub trace: TraceContext,
+}
+
 /// The trace context for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceContext {

@@ -37,13 +37,13 @@ pub async fn accept<P: Platform>(
     issuer: &str,
     client_id: &str,
     body: &[u8],
+    now: u64,
 ) -> Result<Response, Error> {
     let text = std::str::from_utf8(body).map_err(|_| Error::InvalidRequest("push is not a JWS"))?;
     let claims = tokens
-        .verify_signed_answer(platform, text.trim(), issuer, client_id, WARMUP_TYP)
+        .verify_signed_answer(platform, text.trim(), (issuer, client_id, WARMUP_TYP), now)
         .await
         .map_err(|_| Error::InvalidToken(crate::error::TokenFault::BadSignature))?;
-    let now = platform.now();
     let fresh = claims
         .get("iat")
         .and_then(Value::as_u64)
@@ -60,7 +60,7 @@ pub async fn accept<P: Platform>(
         let (hash, claims) = parse_entry(entry).ok_or(Error::InvalidRequest("malformed entry"))?;
         let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
         if exp > now {
-            introspector.warm(platform, hash, claims, exp).await;
+            introspector.warm(platform, hash, claims, exp, now).await;
             stored += 1;
         }
     }

@@ -72,7 +72,7 @@ fn source() -> RemoteJwks {
 }
 
 fn get(jwks: &RemoteJwks, p: &FakePlatform, kid: &str) -> Result<PublicKey, Error> {
-    block_on(jwks.key(p, Some(kid), Alg::ES256))
+    block_on(jwks.key(p, Some(kid), Alg::ES256, p.now()))
 }
 
 const UNKNOWN: Error = Error::InvalidToken(TokenFault::UnknownKey);
@@ -112,9 +112,15 @@ fn key_without_kid_and_alg_filtering() {
     let p = platform();
     serve(&p, jwks(&[jwk(1, "k1")]), None);
     let src = source();
-    assert_eq!(block_on(src.key(&p, None, Alg::ES256)), Ok(key_of(1)));
+    assert_eq!(
+        block_on(src.key(&p, None, Alg::ES256, p.now())),
+        Ok(key_of(1))
+    );
     // An ES256 key is never handed out for RS256, and no refresh storm follows.
-    assert_eq!(block_on(src.key(&p, Some("k1"), Alg::RS256)), Err(UNKNOWN));
+    assert_eq!(
+        block_on(src.key(&p, Some("k1"), Alg::RS256, p.now())),
+        Err(UNKNOWN)
+    );
     assert_eq!(p.fetches.get(), 1, "within the cooldown of the first fetch");
 }
 
@@ -375,7 +381,9 @@ fn concurrent(
     p: &FakePlatform,
     src: &RemoteJwks,
 ) -> Vec<Result<PublicKey, Error>> {
-    block_on(join_all((0..n).map(|_| src.key(p, Some(kid), Alg::ES256))))
+    block_on(join_all(
+        (0..n).map(|_| src.key(p, Some(kid), Alg::ES256, p.now())),
+    ))
 }
 
 #[test]

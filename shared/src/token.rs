@@ -1,0 +1,34 @@
+//! The verified token: what the verify stage (a JWT, RFC 9068) or introspection (an opaque token,
+//! RFC 7662) hands every later stage — bind, policy, forward — and the verified-token cache keeps.
+//! A leaf, so that those stages depend on it rather than on each other.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// The kinds of access token: what a route can demand, and how a token was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// A JWT access token verified locally (RFC 9068).
+    Jwt,
+    /// An opaque token resolved by introspection (RFC 7662).
+    Opaque,
+}
+
+/// A token whose signature and claims have been verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedToken {
+    /// The issuer's `iss`, as configured.
+    pub issuer: String,
+    /// The verified claims (for an opaque token: the introspection answer).
+    pub claims: Map<String, Value>,
+    /// How the token was resolved.
+    pub kind: TokenKind,
+    /// For an opaque token answered in `application_jwt` mode: the AS's JWT, sent to the origin
+    /// as `Authorization: Bearer` in place of the opaque token (the phantom-token pattern).
+    pub phantom_jwt: Option<String>,
+    /// For a DPoP-bound JWT (`cnf.jkt`): its RFC 9449 `ath`, computed once when it is verified,
+    /// so the proofs that come with it while it is cached are checked without hashing the token
+    /// again. `None`: computed per request.
+    pub ath: Option<String>,
+}
