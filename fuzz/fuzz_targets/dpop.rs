@@ -10,7 +10,7 @@
 #![no_main]
 
 use edgeward::crypto::RustCrypto;
-use edgeward::dpop::{self, NonceKey, ProofRequest, ProofRules, ReplayCache};
+use edgeward::internal::dpop::{self, NonceKey, ProofRequest, ProofRules, ReplayCache};
 use edgeward::{Headers, Outcome, Request};
 use edgeward_fuzz::{block_on, dpop_access_token, dpop_gateway, dpop_jkt, es256, Fake, DPOP_KEY};
 use libfuzzer_sys::fuzz_target;

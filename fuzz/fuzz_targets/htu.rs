@@ -8,7 +8,7 @@
 //! make), then the URI as UTF-8.
 #![no_main]
 
-use edgeward::dpop::{normalize_htu, parse_public_base, public_htu};
+use edgeward::internal::dpop::{normalize_htu, parse_public_base, public_htu};
 use libfuzzer_sys::fuzz_target;
 use url::Url;
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use edgeward::jwk::{Jwk, JwkSet};
-use edgeward::jwks::x5c_consistent;
+use edgeward::internal::jwks::x5c_consistent;
 use edgeward::jws::Alg;
 use libfuzzer_sys::fuzz_target;
 

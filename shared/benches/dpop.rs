@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use edgeward::crypto::RustCrypto;
-use edgeward::dpop::{self, NonceKey, ProofRequest, ProofRules, ReplayCache};
+use edgeward::internal::dpop::{self, NonceKey, ProofRequest, ProofRules, ReplayCache};
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;

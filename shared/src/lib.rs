@@ -18,34 +18,20 @@
     )
 )]
 
-pub mod access_token;
 pub mod assertion;
-pub mod bearer;
 pub mod claims;
 pub mod config;
 pub mod crypto;
-pub mod dpop;
 pub mod error;
-pub mod forward;
 pub mod http;
-pub mod introspection;
 pub mod jwa;
 pub mod jwk;
-pub mod jwks;
 pub mod jws;
 pub mod kv;
 pub mod message_signature;
-pub mod mtls;
 mod pipeline;
 pub mod platform;
-pub mod policy;
-pub mod single_flight;
 mod strict;
-pub mod token;
-pub mod token_cache;
-pub mod trace_context;
-pub mod trust_anchors;
-pub mod warmup;
 pub mod x5c;
 
 pub use config::{Config, ConfigError};
@@ -54,6 +40,17 @@ pub use http::{BodyFraming, ClientCert, Forward, Headers, Outcome, Request, Resp
 pub use pipeline::verify_token;
 pub use pipeline::{Gateway, SecretLookup};
 pub use platform::Platform;
+
+/// The pipeline's stages and their helpers, for this crate's own tests, benchmarks and fuzz targets.
+/// Not part of the API: shells, the CLI and origin verifiers use the items above (the [`Gateway`],
+/// the [`Platform`] they implement, the request and response types, the configuration, and the
+/// JOSE, X.509 and RFC 9421 building blocks an origin verifier needs).
+#[doc(hidden)]
+pub mod internal;
+pub(crate) use internal::{
+    access_token, bearer, dpop, forward, introspection, jwks, mtls, policy, single_flight, token,
+    token_cache, trace_context, trust_anchors, warmup,
+};
 
 /// The crate version, reported by the health endpoint.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -6,11 +6,11 @@ mod common;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::{block_on, p256_jwk as public_jwk, p256_key as key, sign_es256 as sign};
 use edgeward::crypto::RustCrypto;
-use edgeward::dpop::{
+use edgeward::error::DpopFault;
+use edgeward::internal::dpop::{
     access_token_hash, normalize_htu, public_htu, verify_proof, AlgSet, ProofRequest, ProofRules,
     VerifiedProof,
 };
-use edgeward::error::DpopFault;
 use edgeward::jwk::Jwk;
 use edgeward::jws::Alg;
 use serde_json::{json, Value};

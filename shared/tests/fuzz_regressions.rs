@@ -200,7 +200,7 @@ fn non_ascii_hosts_are_errors_not_panics() {
 /// again gave `%A5`). A bare `%` is data (RFC 3986 §2.4) and now becomes `%25`.
 #[test]
 fn htu_with_a_bare_percent_is_in_normal_form() {
-    use edgeward::dpop::normalize_htu;
+    use edgeward::internal::dpop::normalize_htu;
     let once = normalize_htu("http:/.!3/1%%615&/,62.7").unwrap();
     assert_eq!(once, "http://.!3/1%25a5&/,62.7");
     assert_eq!(normalize_htu(&once).as_deref(), Some(once.as_str()));

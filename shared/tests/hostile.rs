@@ -8,7 +8,7 @@ mod common;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::fake::FakePlatform;
 use common::{block_on, get as request, p256_jwk as jwk, p256_key as key, Counting};
-use edgeward::dpop::access_token_hash;
+use edgeward::internal::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
 use edgeward::platform::{FetchError, FetchResponse};
 use edgeward::{Gateway, Outcome, Request};

@@ -6,7 +6,7 @@ mod common;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::fake::{FakePlatform, Replay};
 use common::{block_on, get as request, p256_jwk as jwk, p256_key as key, sign_es256 as sign};
-use edgeward::dpop::access_token_hash;
+use edgeward::internal::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
 use edgeward::{ClientCert, Forward, Gateway, Outcome, Request};
 use p256::ecdsa::SigningKey;

@@ -468,7 +468,10 @@ fn traceparent_is_continued_or_created_and_request_id_is_logged() {
         .unwrap()
         .unwrap()
         .to_owned();
-    assert!(edgeward::trace_context::parse(&tp).is_some(), "{tp}");
+    assert!(
+        edgeward::internal::trace_context::parse(&tp).is_some(),
+        "{tp}"
+    );
     assert_eq!(f.headers.get_single("tracestate"), Ok(None));
     let trace_id = tp.split('-').nth(1).unwrap();
     assert_eq!(f.headers.get_single("x-request-id"), Ok(Some(trace_id)));

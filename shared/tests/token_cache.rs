@@ -8,7 +8,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use common::fake::FakePlatform;
 use common::token_cache::*;
 use common::{block_on, p256_jwk as jwk, p256_key as key, sign_es256 as sign, Counting};
-use edgeward::dpop::access_token_hash;
+use edgeward::internal::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
 use edgeward::Gateway;
 use serde_json::{json, Value};
@@ -86,7 +86,8 @@ fn entries_are_reverified_after_their_maximum_age() {
     let fake = FakePlatform::counting(NOW);
     let t = token(NOW + 7200);
     assert_eq!(bearer(&gw, &fake, &t), Ok(()));
-    fake.now.set(NOW + edgeward::token_cache::MAX_ENTRY_AGE + 1);
+    fake.now
+        .set(NOW + edgeward::internal::token_cache::MAX_ENTRY_AGE + 1);
     assert_eq!(bearer(&gw, &fake, &t), Ok(()));
     assert_eq!(fake.checks(), 2, "verified again");
 }

@@ -8,7 +8,7 @@ mod common;
 use common::fake::{FakePlatform, SharedCache};
 use common::token_cache::*;
 use common::{block_on, p256_jwk as jwk, p256_key as key, sign_es256 as sign, Counting};
-use edgeward::dpop::access_token_hash;
+use edgeward::internal::dpop::access_token_hash;
 use edgeward::jwk::Jwk;
 use serde_json::json;
 
@@ -45,7 +45,7 @@ fn a_fresh_instance_reuses_a_verification_from_the_store() {
         assert_eq!(store.len(), 1);
         let (name, (value, ttl)) = store.iter().next().unwrap();
         assert!(name.starts_with("edgeward/token/"), "{name}");
-        assert_eq!(*ttl, edgeward::token_cache::MAX_ENTRY_AGE);
+        assert_eq!(*ttl, edgeward::internal::token_cache::MAX_ENTRY_AGE);
         let (_, signature) = t.rsplit_once('.').unwrap();
         let value = std::str::from_utf8(value).unwrap();
         assert!(!name.contains(signature) && !value.contains(signature) && !value.contains(&t));
