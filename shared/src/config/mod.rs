@@ -1,0 +1,259 @@
+//! The gateway configuration: one JSON document, given to the Worker as its `EDGEWARD_CONFIG`
+//! variable and to the Spin component as its `EDGEWARD_CONFIG` environment variable (spin.toml
+//! `environment`). Every field is documented in `docs/configuration.md`; unknown fields are
+//! rejected so that a typo never silently weakens policy.
+
+use crate::access_token::IssuerSettings;
+pub use crate::assertion::MAX_ASSERTION_TTL;
+pub use crate::dpop::{DpopMode, ReplayMode};
+pub use crate::error::ConfigError;
+pub(crate) use crate::forward::ForwardingSecrets;
+pub use crate::forward::{
+    AssertionConfig, ClientAddressField, Forwarding, MessageSignatureConfig, SignatureAlgorithm,
+    DEFAULT_ASSERTION_HEADER, DEFAULT_ASSERTION_TTL, DEFAULT_HMAC_KEYID,
+    DEFAULT_MAX_CLAIM_HEADERS_BYTES, DEFAULT_MAX_CLAIM_HEADER_BYTES, DEFAULT_ORIGIN_TIMEOUT_MS,
+    DEFAULT_SIGNATURE_LABEL, DEFAULT_SIGNATURE_TTL, MAX_ORIGIN_TIMEOUT_MS,
+};
+use crate::jwa::{Alg, AlgSet};
+pub use crate::mtls::{CertEncoding, Mtls};
+pub use crate::policy::{ClaimRule, OriginByClaim, Route};
+pub use crate::token::TokenKind;
+pub use crate::token_cache::SharedTokenCache;
+use serde::Deserialize;
+use url::Url;
+
+mod dpop;
+mod forwarding;
+mod introspection;
+mod issuer;
+mod mtls;
+mod route;
+#[cfg(test)]
+mod tests;
+
+pub use dpop::Dpop;
+pub(crate) use forwarding::forwarding_secrets;
+pub use introspection::Introspection;
+pub use issuer::{Issuer, JwksCache, X5cSource};
+
+/// Default limit on the size of a credential, in bytes. 16 KiB is well above the largest access
+/// tokens seen in practice (x5c chains of three certificates are ≈ 3 KiB) and bounds parsing work.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Reads a named platform secret (Workers secret or variable, Spin environment variable): how
+/// fields that name a secret are resolved when the configuration loads.
+pub type SecretLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The whole configuration document.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Base URL of the origin API, e.g. `https://api.internal.example`. Required.
+    pub origin: String,
+    /// The `issuers`, loaded into the verify stage's typed settings by [`Config::from_json`]
+    /// (algorithms and JWK Sets parsed once, there; not part of the document).
+    #[serde(skip)]
+    pub issuer_settings: Vec<IssuerSettings>,
+    /// Largest accepted credential, in bytes.
+    #[serde(default = "default_max_token_bytes")]
+    pub max_token_bytes: usize,
+    /// Capacity of the per-isolate verified-token cache ([`crate::token_cache`]); 0 disables it.
+    #[serde(default = "default_token_cache_entries")]
+    pub token_cache_entries: usize,
+    /// Whether verified JWTs are also kept in the platform's shared tier
+    /// ([`crate::token_cache`], "Shared tier"): `auto` (default), `on` or `off`.
+    #[serde(default)]
+    pub token_cache_shared: SharedTokenCache,
+    /// Routes, first match wins.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// What happens to a request no route matches.
+    #[serde(default)]
+    pub unmatched: Unmatched,
+    /// Token issuers the gateway trusts, each with its audiences, algorithms and key source.
+    #[serde(default)]
+    pub issuers: Vec<Issuer>,
+    /// Introspection of opaque tokens (RFC 7662 / RFC 9701): the phantom-token pattern.
+    #[serde(default)]
+    pub introspection: Option<Introspection>,
+    /// How long to wait for the origin's response head, in milliseconds (1 to
+    /// [`MAX_ORIGIN_TIMEOUT_MS`]; default [`DEFAULT_ORIGIN_TIMEOUT_MS`]). Past it the client gets
+    /// 504 `ERR_ORIGIN_TIMEOUT`. Platforms may cut requests sooner.
+    #[serde(default = "default_origin_timeout_ms")]
+    pub origin_timeout_ms: u32,
+    /// What the origin receives: claim headers, the signed assertion, the message signature.
+    #[serde(default)]
+    pub forwarding: Forwarding,
+    /// The URL clients use to reach the gateway when it sits behind a proxy or under a path
+    /// prefix, e.g. `https://api.example.com/v1`. DPoP `htu` (RFC 9449 §4.3) is compared with this
+    /// URL's scheme and authority, its path prepended to the request path. Default: the request URL.
+    #[serde(default)]
+    pub public_base_url: Option<String>,
+    /// DPoP proof rules (RFC 9449).
+    #[serde(default)]
+    pub dpop: Dpop,
+    /// Certificate-bound tokens (RFC 8705): where the client certificate comes from.
+    #[serde(default)]
+    pub mtls: Mtls,
+}
+
+/// The verdict for requests no route matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unmatched {
+    /// Reject with 404 (the safe default).
+    #[default]
+    Deny,
+    /// Treat as a route that requires a valid token.
+    RequireToken,
+}
+
+fn default_max_token_bytes() -> usize {
+    DEFAULT_MAX_TOKEN_BYTES
+}
+
+fn default_token_cache_entries() -> usize {
+    crate::token_cache::DEFAULT_ENTRIES
+}
+
+fn default_origin_timeout_ms() -> u32 {
+    DEFAULT_ORIGIN_TIMEOUT_MS
+}
+
+impl Config {
+    /// Parses and validates a JSON document.
+    pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        let mut config = Config::deserialize_json(text)?;
+        config.validate()?;
+        config.issuer_settings = config
+            .issuers
+            .iter()
+            .enumerate()
+            .map(|(i, issuer)| issuer.load(&format!("issuers[{i}]")))
+            .collect::<Result<_, _>>()?;
+        Ok(config)
+    }
+
+    /// Deserializes, naming the field of a serde error (`a.b[0].c`).
+    #[cfg(feature = "config-paths")]
+    fn deserialize_json(text: &str) -> Result<Config, ConfigError> {
+        let mut de = serde_json::Deserializer::from_slice(text.as_bytes());
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            ConfigError::new(field, e.inner().to_string())
+        })
+    }
+
+    /// Deserializes; a serde error gives line and column, not the field (see `config-paths`).
+    /// From bytes, like every other JSON the core reads: one instance of serde_json's parser
+    /// (`SliceRead`) in the Wasm functions instead of two (`StrRead` too).
+    #[cfg(not(feature = "config-paths"))]
+    fn deserialize_json(text: &str) -> Result<Config, ConfigError> {
+        serde_json::from_slice(text.as_bytes()).map_err(|e| ConfigError::new("", e.to_string()))
+    }
+
+    pub(super) fn validate(&mut self) -> Result<(), ConfigError> {
+        check_origin_url(&self.origin).map_err(|m| ConfigError::new("origin", m))?;
+        if self.origin_timeout_ms == 0 || self.origin_timeout_ms > MAX_ORIGIN_TIMEOUT_MS {
+            return Err(ConfigError::new(
+                "origin_timeout_ms",
+                format!("must be between 1 and {MAX_ORIGIN_TIMEOUT_MS}"),
+            ));
+        }
+        if self.max_token_bytes == 0 || self.max_token_bytes > 1024 * 1024 {
+            return Err(ConfigError::new(
+                "max_token_bytes",
+                "must be between 1 and 1048576",
+            ));
+        }
+        if self.token_cache_entries > 100_000 {
+            return Err(ConfigError::new(
+                "token_cache_entries",
+                "must be between 0 and 100000",
+            ));
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            route.validate(&format!("routes[{i}]"))?;
+        }
+        if let Some(introspection) = &self.introspection {
+            introspection.validate(&self.issuers)?;
+        }
+        if let Some(base) = &self.public_base_url {
+            crate::dpop::parse_public_base(base)
+                .map_err(|m| ConfigError::new("public_base_url", m))?;
+        }
+        self.dpop.validate()?;
+        self.mtls.validate()?;
+        self.forwarding.validate("forwarding")?;
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            if self
+                .issuers
+                .iter()
+                .take(i)
+                .any(|other| other.issuer == issuer.issuer)
+            {
+                return Err(ConfigError::new(
+                    format!("issuers[{i}].issuer"),
+                    "the same issuer is configured twice",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Every URL this configuration makes the gateway send requests to, with the field that names
+    /// it (paths as in [`ConfigError::field`]): the origin, claim-routed origins, JWKS endpoints
+    /// and the introspection endpoint. Inline keys and x5c chains need no request. For checking a
+    /// platform's egress rules, such as Spin's `allowed_outbound_hosts`
+    /// (`edgeward config check --spin-manifest`).
+    pub fn outbound_urls(&self) -> Vec<(String, &str)> {
+        let mut urls = vec![("origin".to_owned(), self.origin.as_str())];
+        for (i, route) in self.routes.iter().enumerate() {
+            if let Some(by_claim) = &route.origin_by_claim {
+                let at = format!("routes[{i}].origin_by_claim");
+                urls.push((format!("{at}.default"), by_claim.default.as_str()));
+                for (value, url) in &by_claim.origins {
+                    urls.push((format!("{at}.origins.{value}"), url.as_str()));
+                }
+            }
+        }
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            if let Some(uri) = &issuer.jwks_uri {
+                urls.push((format!("issuers[{i}].jwks_uri"), uri.as_str()));
+            }
+        }
+        if let Some(introspection) = &self.introspection {
+            urls.push((
+                "introspection.endpoint".to_owned(),
+                introspection.endpoint.as_str(),
+            ));
+        }
+        urls
+    }
+}
+
+/// An origin base URL: absolute, http or https, no query or fragment.
+fn check_origin_url(text: &str) -> Result<Url, String> {
+    let origin = crate::http::parse_url(text).map_err(|e| format!("not an absolute URL: {e}"))?;
+    if !matches!(origin.scheme(), "http" | "https") {
+        return Err("scheme must be http or https".into());
+    }
+    if origin.query().is_some() || origin.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    Ok(origin)
+}
+
+/// Key and introspection endpoints must use https, except on loopback (local development).
+fn check_fetch_url(uri: &str) -> Result<(), String> {
+    let url = crate::http::parse_url(uri).map_err(|e| format!("not an absolute URL: {e}"))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err("must be an https URL (http is allowed only for localhost)".into()),
+    }
+}
