@@ -59,14 +59,11 @@ impl DpopState {
         let nonce = match &config.nonce_secret {
             None => None,
             Some(name) => {
-                let field = || "dpop.nonce_secret".to_owned();
-                let secret = secrets(name).ok_or_else(|| ConfigError {
-                    field: field(),
-                    message: format!("the platform secret {name} is not set"),
-                })?;
+                let field = "dpop.nonce_secret";
+                let secret = config::secret(secrets, field, name)?;
                 let key = NonceKey::new(secret.as_bytes(), config.nonce_bucket_seconds);
                 Some(key.ok_or_else(|| ConfigError {
-                    field: field(),
+                    field: field.to_owned(),
                     message: format!(
                         "the platform secret {name} must be at least {} bytes",
                         dpop::MIN_NONCE_SECRET_BYTES
@@ -136,21 +133,11 @@ impl Gateway {
                 message: "no configuration given (EDGEWARD_CONFIG is unset)".into(),
             }),
             Some(text) => Config::from_json(text).and_then(|config| {
-                let origin = crate::http::parse_url(&config.origin).map_err(|e| ConfigError {
+                let origin = config.origin_url.clone().ok_or_else(|| ConfigError {
                     field: "origin".into(),
-                    message: e.to_string(),
+                    message: "not loaded".into(),
                 })?;
-                let public_base = match &config.public_base_url {
-                    None => None,
-                    Some(base) => {
-                        Some(
-                            dpop::parse_public_base(base).map_err(|message| ConfigError {
-                                field: "public_base_url".into(),
-                                message,
-                            })?,
-                        )
-                    }
-                };
+                let public_base = config.public_base.clone();
                 let dpop = DpopState::load(&config.dpop, secrets)?;
                 let tokens = TokenVerifier::new(
                     &config.issuer_settings,

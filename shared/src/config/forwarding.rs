@@ -147,9 +147,7 @@ pub(crate) fn forwarding_secrets(
 ) -> Result<ForwardingSecrets, ConfigError> {
     let read = |field: &str, name: &Option<String>| match name {
         None => Ok(None),
-        Some(name) => secrets(name).map(Some).ok_or_else(|| {
-            ConfigError::new(field, format!("the platform secret {name} is not set"))
-        }),
+        Some(name) => secret(secrets, field, name).map(Some),
     };
     Ok(ForwardingSecrets {
         signing_key: read(

@@ -134,12 +134,8 @@ impl Introspection {
         issuers: &[Issuer],
         secrets: SecretLookup<'_>,
     ) -> Result<crate::introspection::Settings, ConfigError> {
-        let client_secret = secrets(&self.client_secret_name).ok_or_else(|| {
-            ConfigError::new(
-                "introspection.client_secret_name",
-                format!("platform secret {} is not set", self.client_secret_name),
-            )
-        })?;
+        let field = "introspection.client_secret_name";
+        let client_secret = secret(secrets, field, &self.client_secret_name)?;
         Ok(crate::introspection::Settings {
             endpoint: self.endpoint.clone(),
             client_id: self.client_id.clone(),

@@ -44,6 +44,18 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// fields that name a secret are resolved when the configuration loads.
 pub type SecretLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// The value of the platform secret `name`, which the configuration names in `field`; its absence
+/// is an error naming the field and the secret, never a value. Every secret is read here, when the
+/// configuration loads.
+pub(crate) fn secret(
+    secrets: SecretLookup<'_>,
+    field: &str,
+    name: &str,
+) -> Result<String, ConfigError> {
+    secrets(name)
+        .ok_or_else(|| ConfigError::new(field, format!("the platform secret {name} is not set")))
+}
+
 /// The whole configuration document.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +66,13 @@ pub struct Config {
     /// (algorithms and JWK Sets parsed once, there; not part of the document).
     #[serde(skip)]
     pub issuer_settings: Vec<IssuerSettings>,
+    /// `origin` and `public_base_url`, parsed once by [`Config::from_json`] (not part of the
+    /// document; `origin_url` is always set on a `Config` that loaded).
+    #[serde(skip)]
+    pub origin_url: Option<Url>,
+    /// See [`Config::origin_url`].
+    #[serde(skip)]
+    pub public_base: Option<Url>,
     /// Largest accepted credential, in bytes.
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,
@@ -154,7 +173,8 @@ impl Config {
     }
 
     pub(super) fn validate(&mut self) -> Result<(), ConfigError> {
-        check_origin_url(&self.origin).map_err(|m| ConfigError::new("origin", m))?;
+        let origin = check_origin_url(&self.origin).map_err(|m| ConfigError::new("origin", m))?;
+        self.origin_url = Some(origin);
         if self.origin_timeout_ms == 0 || self.origin_timeout_ms > MAX_ORIGIN_TIMEOUT_MS {
             return Err(ConfigError::new(
                 "origin_timeout_ms",
@@ -180,8 +200,9 @@ impl Config {
             introspection.validate(&self.issuers)?;
         }
         if let Some(base) = &self.public_base_url {
-            crate::dpop::parse_public_base(base)
+            let base = crate::dpop::parse_public_base(base)
                 .map_err(|m| ConfigError::new("public_base_url", m))?;
+            self.public_base = Some(base);
         }
         self.dpop.validate()?;
         self.mtls.validate()?;
