@@ -165,7 +165,9 @@ impl TokenVerifier {
             if let Some((value, ttl)) =
                 token_cache::encode_shared(token, index, &verified, now, key_valid)
             {
-                platform.cache_put(key, value, ttl).await;
+                platform
+                    .cache_put(key, value, now.saturating_add(ttl))
+                    .await;
             }
         }
         Ok(verified)

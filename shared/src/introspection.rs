@@ -449,9 +449,8 @@ impl Introspector {
         };
         self.store(key, entry);
         if until > now {
-            let ttl = until - now;
             platform
-                .cache_put(&shared_key(&key), value.to_string().into_bytes(), ttl)
+                .cache_put(&shared_key(&key), value.to_string().into_bytes(), until)
                 .await;
         }
     }

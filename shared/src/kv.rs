@@ -64,7 +64,7 @@ pub fn live_value(stored: &[u8], now: u64) -> Option<&[u8]> {
 
 /// The name of the replay entry for `key` (SHA-256 over the proof key's thumbprint and `jti`)
 /// that expires at `expires`. The name must be the same for every request that carries the same
-/// proof: shells pass the proof's expiry, which the core gives as `now() + ttl`.
+/// proof: shells pass the proof's expiry, which the core gives as an absolute time.
 pub fn replay_name(key: &[u8; 32], expires: u64) -> String {
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     format!("{REPLAY_PREFIX}{expires}/{hex}")

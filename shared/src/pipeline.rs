@@ -567,7 +567,7 @@ async fn check_proof<P: Platform>(
         };
     }
     match platform
-        .replay_check(&key, expires.saturating_sub(now).max(1))
+        .replay_check(&key, expires.max(now.saturating_add(1)))
         .await
     {
         Ok(true) => Ok(()),

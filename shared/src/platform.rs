@@ -77,8 +77,10 @@ pub trait Platform {
         async { None }
     }
 
-    /// Writes an entry of the shared cache tier for `ttl` seconds. Default: no shared tier.
-    fn cache_put(&self, _key: &str, _value: Vec<u8>, _ttl: u64) -> impl Future<Output = ()> {
+    /// Writes an entry of the shared cache tier that expires at `expires` (Unix seconds, an
+    /// absolute time: the core computed it from the request's one clock reading). Default: no
+    /// shared tier.
+    fn cache_put(&self, _key: &str, _value: Vec<u8>, _expires: u64) -> impl Future<Output = ()> {
         async {}
     }
 
@@ -107,16 +109,16 @@ pub trait Platform {
         false
     }
 
-    /// Records `key` (a SHA-256 over a DPoP proof's key thumbprint and `jti`) for `ttl` seconds in
-    /// the shared store: `Ok(true)` when this is its first use, `Ok(false)` when it was seen before
+    /// Records `key` (a SHA-256 over a DPoP proof's key thumbprint and `jti`) until `expires` (Unix
+    /// seconds: the proof's own expiry, the same for every request carrying it) in the shared store: `Ok(true)` when this is its first use, `Ok(false)` when it was seen before
     /// (RFC 9449 §11.1). Must be atomic across instances. The default has no store and says
     /// `Ok(true)`: the per-isolate cache is then the only replay check.
     fn replay_check(
         &self,
         key: &[u8; 32],
-        ttl: u64,
+        expires: u64,
     ) -> impl Future<Output = Result<bool, FetchError>> {
-        let _ = (key, ttl);
+        let _ = (key, expires);
         std::future::ready(Ok(true))
     }
 }

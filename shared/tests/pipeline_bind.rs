@@ -413,9 +413,9 @@ fn strict_replay_needs_the_shared_store_and_fails_closed() {
 }
 
 #[test]
-fn now_plus_ttl_of_a_replay_check_is_the_proofs_expiry_at_any_time() {
-    // A store without expiry (Spin, edgeward::kv::replay_name) names a replay entry by
-    // `now() + ttl`: it must not depend on when the proof arrives, or a replay would get a new name.
+fn the_expiry_of_a_replay_check_is_the_proofs_at_any_time() {
+    // A store without expiry (Spin, edgeward::kv::replay_name) names a replay entry by its
+    // expiry: it must not depend on when the proof arrives, or a replay would get a new name.
     let token = bound_token(2);
     let req = dpop_request(API, &token, &proof(2, API, &token, "j1", None));
     let fake = platform(Replay::Works);

@@ -43,9 +43,10 @@ fn a_fresh_instance_reuses_a_verification_from_the_store() {
     {
         let store = fake.cache.borrow();
         assert_eq!(store.len(), 1);
-        let (name, (value, ttl)) = store.iter().next().unwrap();
+        let (name, (value, expires)) = store.iter().next().unwrap();
         assert!(name.starts_with("edgeward/token/"), "{name}");
-        assert_eq!(*ttl, edgeward::internal::token_cache::MAX_ENTRY_AGE);
+        let max_age = edgeward::internal::token_cache::MAX_ENTRY_AGE;
+        assert_eq!(*expires, NOW + max_age);
         let (_, signature) = t.rsplit_once('.').unwrap();
         let value = std::str::from_utf8(value).unwrap();
         assert!(!name.contains(signature) && !value.contains(signature) && !value.contains(&t));
@@ -65,7 +66,11 @@ fn an_entry_lives_until_the_token_expires_and_the_time_checks_run_at_every_hit()
     let exp = NOW + 120;
     let t = token(exp);
     assert_eq!(bearer(&fake, &t), Ok(()));
-    assert_eq!(fake.cache.borrow().values().next().unwrap().1, 120, "ttl");
+    assert_eq!(
+        fake.cache.borrow().values().next().unwrap().1,
+        exp,
+        "expires with the token"
+    );
     // Past the entry's own window (exp), the token is verified again: inside the leeway it passes.
     fake.now.set(exp + LEEWAY);
     assert_eq!(bearer(&fake, &t), Ok(()));

@@ -162,8 +162,12 @@ impl Platform for Workers {
         shared_cache::get(key).await
     }
 
-    async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: u64) {
-        shared_cache::put(key, value, ttl).await
+    async fn cache_put(&self, key: &str, value: Vec<u8>, expires: u64) {
+        // The Cache API takes a lifetime (`max-age`).
+        let ttl = expires.saturating_sub(self.now());
+        if ttl > 0 {
+            shared_cache::put(key, value, ttl).await
+        }
     }
 
     fn has_shared_cache(&self) -> bool {
@@ -177,8 +181,10 @@ impl Platform for Workers {
     async fn replay_check(
         &self,
         key: &[u8; 32],
-        ttl: u64,
+        expires: u64,
     ) -> std::result::Result<bool, FetchError> {
+        // The Durable Object keeps a key for a lifetime from its own clock.
+        let ttl = expires.saturating_sub(self.now()).max(1);
         match &self.replay {
             Some(namespace) => replay::check(namespace, key, ttl).await,
             None => Err(FetchError::Unreachable),

@@ -148,13 +148,13 @@ impl Store {
         kv::live_value(&stored, now).map(<[u8]>::to_vec)
     }
 
-    /// Stores a cache entry for `ttl` seconds; a failing store is ignored (the next reader asks
-    /// the authorization server). `random` decides whether this write also sweeps.
-    pub fn put(&self, key: &str, value: &[u8], ttl: u64, now: u64, random: u32) {
+    /// Stores a cache entry until `expires` (Unix seconds); a failing store is ignored (the next
+    /// reader asks the authorization server). `random` decides whether this write also sweeps.
+    pub fn put(&self, key: &str, value: &[u8], expires: u64, now: u64, random: u32) {
         let Some(bucket) = self.bucket() else {
             return;
         };
-        let entry = kv::encode_entry(value, now.saturating_add(ttl));
+        let entry = kv::encode_entry(value, expires);
         if self.timed("set", || bucket.set(key, &entry)).is_some() && kv::sweep_due(random) {
             self.sweep(bucket, now, random);
         }
@@ -162,17 +162,17 @@ impl Store {
 
     /// Records a proof's replay key: `Ok(true)` for the first use anywhere, `Ok(false)` after
     /// that, an error when the store is absent, down or fails. One atomic increment on a name that
-    /// carries the proof's expiry (`now + ttl`, the same for every request with that proof), so
+    /// carries the proof's expiry (`expires`, the same for every request with that proof), so
     /// two instances can never both see a first use.
     pub fn first_use(
         &self,
         key: &[u8; 32],
-        ttl: u64,
+        expires: u64,
         now: u64,
         random: u32,
     ) -> Result<bool, FetchError> {
         let bucket = self.bucket().ok_or(FetchError::Unreachable)?;
-        let name = kv::replay_name(key, now.saturating_add(ttl));
+        let name = kv::replay_name(key, expires);
         let uses = self
             .timed("increment", || atomics::increment(bucket, &name, 1))
             .ok_or(FetchError::Unreachable)?;

@@ -209,8 +209,9 @@ fn log(level: LogLevel, message: &str) {
 /// the key-value store as shared cache tier (introspection answers, verified tokens) and replay
 /// store. Every request is a fresh instance.
 struct Spin {
-    /// The request's time, read once: the core derives a replay entry's `ttl` from `now()`, and
-    /// `now() + ttl` names the entry, so it must be the same clock reading (`edgeward::kv`).
+    /// The instance's time, read once (every request is a fresh instance): what the store's
+    /// expiry checks and sweeps compare with. Entries are named by the absolute expiry the core
+    /// gives (`edgeward::kv`).
     now: u64,
     /// The "default" key-value store, opened on first use; down for the rest of the request
     /// after a failing or slow call (`key_value`).
@@ -266,9 +267,9 @@ impl Platform for Spin {
         self.store.get(key, self.now)
     }
 
-    async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: u64) {
+    async fn cache_put(&self, key: &str, value: Vec<u8>, expires: u64) {
         let random = self.random_u32();
-        self.store.put(key, &value, ttl, self.now, random);
+        self.store.put(key, &value, expires, self.now, random);
     }
 
     fn has_shared_cache(&self) -> bool {
@@ -283,8 +284,8 @@ impl Platform for Spin {
         self.store.bucket().is_some()
     }
 
-    async fn replay_check(&self, key: &[u8; 32], ttl: u64) -> Result<bool, FetchError> {
+    async fn replay_check(&self, key: &[u8; 32], expires: u64) -> Result<bool, FetchError> {
         let random = self.random_u32();
-        self.store.first_use(key, ttl, self.now, random)
+        self.store.first_use(key, expires, self.now, random)
     }
 }

@@ -222,10 +222,12 @@ impl<V: SignatureVerifier> Platform for FakePlatform<V> {
         }
         self.cache.borrow().get(key).map(|(value, _)| value.clone())
     }
-    async fn cache_put(&self, key: &str, value: Vec<u8>, ttl: u64) {
+    async fn cache_put(&self, key: &str, value: Vec<u8>, expires: u64) {
         self.no_secret_in(key, "a cache key");
         if self.has_shared_cache {
-            self.cache.borrow_mut().insert(key.to_owned(), (value, ttl));
+            self.cache
+                .borrow_mut()
+                .insert(key.to_owned(), (value, expires));
         }
     }
     fn has_shared_cache(&self) -> bool {
@@ -237,8 +239,8 @@ impl<V: SignatureVerifier> Platform for FakePlatform<V> {
     fn has_replay_store(&self) -> bool {
         self.replay != Replay::None
     }
-    async fn replay_check(&self, key: &[u8; 32], ttl: u64) -> Result<bool, FetchError> {
-        self.replay_expiries.borrow_mut().push(self.now.get() + ttl);
+    async fn replay_check(&self, key: &[u8; 32], expires: u64) -> Result<bool, FetchError> {
+        self.replay_expiries.borrow_mut().push(expires);
         match self.replay {
             Replay::Fails => Err(FetchError::Timeout),
             _ => Ok(self.replay_seen.borrow_mut().insert(*key)),
