@@ -239,6 +239,31 @@ pub struct Forward {
     pub body: BodyFraming,
 }
 
+impl Forward {
+    /// The origin's response fields as the client gets them: connection-specific fields dropped
+    /// (RFC 9110 §7.6.1: `connection`, `keep-alive`, `transfer-encoding`, the runtime frames the
+    /// response itself), then [`Forward::response_headers`] added, each replacing the origin's
+    /// fields of that name (a fresh `DPoP-Nonce` is the gateway's, not the origin's).
+    pub fn client_response_fields<'a>(
+        &self,
+        origin: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Headers {
+        let mut fields: Headers = origin
+            .into_iter()
+            .filter(|(name, _)| {
+                !["connection", "keep-alive", "transfer-encoding"]
+                    .iter()
+                    .any(|hop| hop.eq_ignore_ascii_case(name))
+                    && self.response_headers.get_all(name).next().is_none()
+            })
+            .collect();
+        for (name, value) in self.response_headers.iter() {
+            fields.append(name, value);
+        }
+        fields
+    }
+}
+
 /// How the client's body reaches the origin: the client's own framing (RFC 9112 §6), so an origin
 /// that cannot read chunked request bodies gets a `Content-Length` whenever the client sent one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,6 +313,38 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_response_fields_drop_hop_by_hop_and_let_the_gateway_replace() {
+        let mut forward = Forward {
+            url: "http://o/".into(),
+            headers: Headers::new(),
+            response_headers: Headers::new(),
+            timeout_ms: 1,
+            body: BodyFraming::Empty,
+        };
+        forward.response_headers.append("DPoP-Nonce", "gateway");
+        let origin = [
+            ("Content-Type", "text/plain"),
+            ("Connection", "close"),
+            ("transfer-encoding", "chunked"),
+            ("Keep-Alive", "timeout=5"),
+            ("dpop-nonce", "origin"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+        ];
+        let fields = forward.client_response_fields(origin);
+        let pairs: Vec<(&str, &str)> = fields.iter().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("content-type", "text/plain"),
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2"),
+                ("dpop-nonce", "gateway"),
+            ]
+        );
+    }
 
     #[test]
     fn urls_must_be_visible_ascii_without_percent_encoded_hosts() {

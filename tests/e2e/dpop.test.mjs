@@ -264,3 +264,67 @@ for (const engine of strictEngines) {
     });
   });
 }
+
+// Server nonces (RFC 9449 §8–9) through a whole exchange, and the response the client gets: the
+// gateway's fresh DPoP-Nonce replaces one the origin sent (the core's
+// Forward::client_response_fields; mirrored by the Workers glue), the origin's other fields pass.
+for (const runtime of RUNTIMES) {
+  describe(`DPoP nonces on ${runtime}`, () => {
+    let jose, as, origin, gateway, clientKey;
+    const NONCE_SECRET = 'e2e-nonce-secret-of-at-least-32-bytes!';
+
+    before(async () => {
+      jose = await npm('jose', 'dist/webapi/index.js');
+      clientKey = await jose.generateKeyPair('ES256');
+      as = await startAuthServer();
+      const { createServer } = await import('node:http');
+      const { freePort } = await import('./lib/harness.mjs');
+      const port = await freePort();
+      const server = createServer((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/json', 'dpop-nonce': 'origin-nonce', 'x-origin': 'kept' });
+        res.end('{"ok":true}');
+      });
+      await new Promise((r) => server.listen(port, '127.0.0.1', r));
+      origin = { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
+      gateway = await startGateway(runtime, {
+        origin: origin.url,
+        routes: [{ path: '/orders/*', dpop: 'required' }],
+        issuers: [{ issuer: as.issuer, audiences: [as.resources.jwt], algorithms: ['ES256'], jwks_uri: as.jwks_uri }],
+        dpop: { nonce_secret: 'EDGEWARD_NONCE_SECRET' },
+      }, { vars: { EDGEWARD_NONCE_SECRET: NONCE_SECRET } });
+    });
+
+    after(async () => {
+      await gateway?.stop();
+      await Promise.all([origin?.close(), as?.stop()]);
+    });
+
+    const proof = async (htm, htu, accessToken, nonce) => {
+      const claims = { htm, htu, jti: randomUUID(), iat: Math.floor(Date.now() / 1000) };
+      if (accessToken) claims.ath = createHash('sha256').update(accessToken).digest('base64url');
+      if (nonce) claims.nonce = nonce;
+      return new jose.SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await jose.exportJWK(clientKey.publicKey) })
+        .sign(clientKey.privateKey);
+    };
+
+    test('use_dpop_nonce, then a proof with the nonce passes; the gateway nonce replaces the origin one', async () => {
+      const body = await as.token(as.resources.jwt, 'orders:read', { dpop: await proof('POST', as.token_endpoint) });
+      const token = body.access_token;
+      const url = `${gateway.url}/orders/1`;
+      const first = await fetch(url, { headers: { authorization: `DPoP ${token}`, dpop: await proof('GET', url, token) } });
+      assert.equal(first.status, 401);
+      assert.match(first.headers.get('www-authenticate'), /^DPoP .*error="use_dpop_nonce"/);
+      const nonce = first.headers.get('dpop-nonce');
+      assert.ok(nonce, 'a nonce to use');
+      await first.arrayBuffer();
+      const second = await fetch(url, { headers: { authorization: `DPoP ${token}`, dpop: await proof('GET', url, token, nonce) } });
+      assert.equal(second.status, 200, await second.clone().text());
+      const next = second.headers.get('dpop-nonce');
+      assert.ok(next && !next.includes('origin-nonce'), `the gateway's nonce, not the origin's: ${next}`);
+      assert.equal(second.headers.get('x-origin'), 'kept');
+      assert.deepEqual(await second.json(), { ok: true });
+    });
+  });
+}

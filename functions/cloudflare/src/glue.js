@@ -69,6 +69,9 @@ function originFailure(kind) {
 }
 
 // The origin's response with the given fields added; they replace origin fields of the same name.
+// The rule is the core's (`Forward::client_response_fields`, which the Spin shell calls); it is
+// mirrored here so that an origin response never crosses into Wasm, and workerd itself drops the
+// connection-specific fields. tests/e2e/dpop.test.mjs holds both runtimes to it (DPoP-Nonce).
 function withHeaders(response, flat) {
   const headers = toHeaders(flat);
   for (const [name, value] of response.headers) if (!headers.has(name)) headers.append(name, value);

@@ -52,13 +52,10 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
             Some(body) => gateway.handle_body(&spin, &core_request, &body).await,
             None => gateway.body_too_large(),
         },
-        Outcome::Forward(forward) => {
-            let extra = forward.response_headers.clone();
-            match forward_to_origin(request, forward).await {
-                Ok(origin_response) => return stream_back(origin_response, extra, out).await,
-                Err(error) => gateway.origin_failed(error),
-            }
-        }
+        Outcome::Forward(forward) => match forward_to_origin(request, &forward).await {
+            Ok(origin_response) => return stream_back(origin_response, &forward, out).await,
+            Err(error) => gateway.origin_failed(error),
+        },
     };
     respond(response, out).await;
 }
@@ -98,7 +95,7 @@ fn fields<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> Fields {
 /// Sends the request to the origin, streaming the client's body through.
 async fn forward_to_origin(
     request: IncomingRequest,
-    forward: edgeward::Forward,
+    forward: &edgeward::Forward,
 ) -> Result<IncomingResponse, FetchError> {
     let url = edgeward::http::parse_url(&forward.url).map_err(|_| FetchError::Unreachable)?;
     let outgoing = OutgoingRequest::new(fields(forward.headers.iter()));
@@ -164,25 +161,18 @@ async fn response_head(pending: FutureIncomingResponse) -> Result<IncomingRespon
     response
 }
 
-/// Streams the origin's response back to the client, with the core's `extra` header fields
-/// (which replace the origin's fields of the same name).
-async fn stream_back(origin: IncomingResponse, extra: edgeward::Headers, out: ResponseOutparam) {
-    let mut headers: Vec<(String, String)> = origin
+/// Streams the origin's response back to the client, with the fields the core says the client
+/// gets (`Forward::client_response_fields`).
+async fn stream_back(origin: IncomingResponse, forward: &edgeward::Forward, out: ResponseOutparam) {
+    let entries: Vec<(String, String)> = origin
         .headers()
         .entries()
         .into_iter()
         .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
-        .filter(|(n, _)| {
-            !matches!(
-                n.as_str(),
-                "transfer-encoding" | "connection" | "keep-alive"
-            ) && extra.get_all(n).next().is_none()
-        })
         .collect();
-    headers.extend(extra.iter().map(|(n, v)| (n.to_owned(), v.to_owned())));
-    let response = OutgoingResponse::new(fields(
-        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-    ));
+    let headers =
+        forward.client_response_fields(entries.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let response = OutgoingResponse::new(fields(headers.iter()));
     let _ = response.set_status_code(origin.status());
     let mut sink = response.take_body();
     out.set(response);
