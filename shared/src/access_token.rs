@@ -87,14 +87,14 @@ impl TokenVerifier {
     /// verified-token cache ([`crate::token_cache`]; 0 disables it), `shared` says whether its
     /// shared tier is used, for entries bound to `fingerprint` ([`token_cache::fingerprint`]).
     pub(crate) fn new(
-        issuers: &[IssuerSettings],
+        issuers: Vec<IssuerSettings>,
         anchors: &'static [&'static [u8]],
         max_token_bytes: usize,
         token_cache_entries: usize,
         (shared, fingerprint): (SharedTokenCache, [u8; 32]),
     ) -> TokenVerifier {
         TokenVerifier {
-            issuers: issuers.iter().map(TrustedIssuer::new).collect(),
+            issuers: issuers.into_iter().map(TrustedIssuer::new).collect(),
             anchors,
             chains: ChainCache::default(),
             verified: TokenCache::new(token_cache_entries),
@@ -319,8 +319,7 @@ impl TokenVerifier {
 
 impl TrustedIssuer {
     /// Assumes `config.validate()` accepted the issuer (algorithms and JWKS parse).
-    fn new(settings: &IssuerSettings) -> TrustedIssuer {
-        let settings = settings.clone();
+    fn new(settings: IssuerSettings) -> TrustedIssuer {
         TrustedIssuer {
             algorithms: settings.algorithms,
             rules: settings.rules,

@@ -132,7 +132,7 @@ impl Gateway {
                 field: String::new(),
                 message: "no configuration given (EDGEWARD_CONFIG is unset)".into(),
             }),
-            Some(text) => Config::from_json(text).and_then(|config| {
+            Some(text) => Config::from_json(text).and_then(|mut config| {
                 let origin = config.origin_url.clone().ok_or_else(|| ConfigError {
                     field: "origin".into(),
                     message: "not loaded".into(),
@@ -140,7 +140,7 @@ impl Gateway {
                 let public_base = config.public_base.clone();
                 let dpop = DpopState::load(&config.dpop, secrets)?;
                 let tokens = TokenVerifier::new(
-                    &config.issuer_settings,
+                    std::mem::take(&mut config.issuer_settings),
                     anchors,
                     config.max_token_bytes,
                     config.token_cache_entries,
@@ -622,7 +622,7 @@ pub async fn verify_token<P: Platform>(
 ) -> Result<VerifiedToken, Error> {
     let config = Config::from_json(config_text).map_err(Error::Config)?;
     let verifier = TokenVerifier::new(
-        &config.issuer_settings,
+        config.issuer_settings,
         anchors,
         config.max_token_bytes,
         0,
