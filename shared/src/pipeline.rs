@@ -133,11 +133,12 @@ impl Gateway {
                 message: "no configuration given (EDGEWARD_CONFIG is unset)".into(),
             }),
             Some(text) => Config::from_json(text).and_then(|mut config| {
-                let origin = config.origin_url.clone().ok_or_else(|| ConfigError {
+                // Moved out of the document: the stages read them from here only.
+                let origin = config.origin_url.take().ok_or_else(|| ConfigError {
                     field: "origin".into(),
                     message: "not loaded".into(),
                 })?;
-                let public_base = config.public_base.clone();
+                let public_base = config.public_base.take();
                 let dpop = DpopState::load(&config.dpop, secrets)?;
                 let tokens = TokenVerifier::new(
                     std::mem::take(&mut config.issuer_settings),

@@ -67,7 +67,8 @@ pub struct Config {
     #[serde(skip)]
     pub issuer_settings: Vec<IssuerSettings>,
     /// `origin` and `public_base_url`, parsed once by [`Config::from_json`] (not part of the
-    /// document; `origin_url` is always set on a `Config` that loaded).
+    /// document; `origin_url` is always set on a `Config` that loaded). The gateway moves both
+    /// (and `issuer_settings`) into its own state when it is built.
     #[serde(skip)]
     pub origin_url: Option<Url>,
     /// See [`Config::origin_url`].
