@@ -119,16 +119,6 @@ pub fn runtime_namespace(runtime: &str) -> Option<&'static str> {
     }
 }
 
-/// True when the field `name` (lower-case) is in `namespace`; `_` counts as `-`, as Spin itself
-/// reads it (`SPIN_FULL_URL` and `spin-full-url` are one name to Spin).
-pub fn in_runtime_namespace(namespace: &str, name: &str) -> bool {
-    name.len() >= namespace.len()
-        && name
-            .bytes()
-            .zip(namespace.bytes())
-            .all(|(n, p)| n.to_ascii_lowercase() == p || (n == b'_' && p == b'-'))
-}
-
 /// The client's address as `runtime` tells the component: on Spin the last `spin-client-addr`
 /// field (`IP:port`; Spin appends its own after any a client sent, so the last one is Spin's).
 /// `None` on other runtimes and when there is none.
@@ -163,6 +153,8 @@ pub struct Forwarder {
     settings: Forwarding,
     key: Option<GatewayKey>,
     hmac: Option<Vec<u8>>,
+    /// The runtime's own field-name prefix ([`runtime_namespace`]), stripped like the others.
+    runtime_fields: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Forwarder {
@@ -207,7 +199,15 @@ impl Forwarder {
             settings: settings.clone(),
             key,
             hmac,
+            runtime_fields: None,
         })
+    }
+
+    /// The same forwarder on `runtime` (the name a shell gives [`crate::Gateway::new`]): the
+    /// runtime's own request fields ([`runtime_namespace`]) are stripped too.
+    pub(crate) fn on_runtime(mut self, runtime: &str) -> Forwarder {
+        self.runtime_fields = runtime_namespace(runtime);
+        self
     }
 
     /// The gateway's public keys as a JWK Set (RFC 7517 §5), for its JWKS endpoint.
@@ -259,6 +259,9 @@ impl Forwarder {
             let name = folded(name);
             let name = name.as_ref();
             !always_stripped(name, cert_field)
+                && !self
+                    .runtime_fields
+                    .is_some_and(|prefix| name.starts_with(prefix))
                 && (settings.forward_credentials || !CREDENTIALS.contains(&name))
                 && !GATEWAY_FIELDS.contains(&name)
                 && !name.starts_with(SIGNATURE_PREFIX)
@@ -700,6 +703,7 @@ mod tests {
             settings,
             key: None,
             hmac: None,
+            runtime_fields: None,
         }
     }
 
@@ -728,18 +732,19 @@ mod tests {
     fn the_spin_namespace_is_spins_alone() {
         assert_eq!(runtime_namespace("spin"), Some("spin-"));
         assert_eq!(runtime_namespace("cloudflare-workers"), None);
-        for name in [
+        let runtime = [
             "spin-client-addr",
             "spin-full-url",
             "spin_path_info",
             "spin-",
             "SPIN-X",
-        ] {
-            assert!(in_runtime_namespace(SPIN_NAMESPACE, name), "{name}");
-        }
-        for name in ["spin", "spinner", "x-spin-full-url", "spin.x", "sp"] {
-            assert!(!in_runtime_namespace(SPIN_NAMESPACE, name), "{name}");
-        }
+        ];
+        let others = ["spin", "spinner", "x-spin-full-url", "spin.x", "sp"];
+        let headers: Headers = runtime.iter().chain(&others).map(|n| (*n, "v")).collect();
+        let on_spin = forwarder(Forwarding::default()).on_runtime("spin");
+        assert_eq!(names(&on_spin.strip(&headers, None)), others);
+        let elsewhere = forwarder(Forwarding::default()).on_runtime("cloudflare-workers");
+        assert_eq!(elsewhere.strip(&headers, None).len(), headers.len());
     }
 
     #[test]

@@ -31,8 +31,6 @@ pub const JWKS_PATH: &str = "/.well-known/edgeward/jwks.json";
 pub struct Gateway {
     config: Result<Loaded, ConfigError>,
     runtime: &'static str,
-    /// The runtime's own field-name prefix, never forwarded ([`forward::runtime_namespace`]).
-    runtime_fields: Option<&'static str>,
     reported: AtomicBool,
 }
 
@@ -159,7 +157,8 @@ impl Gateway {
                 let forwarder = Forwarder::new(
                     &config.forwarding,
                     config::forwarding_secrets(&config.forwarding, secrets)?,
-                )?;
+                )?
+                .on_runtime(runtime);
                 Ok(Loaded {
                     config,
                     origin,
@@ -174,7 +173,6 @@ impl Gateway {
         Gateway {
             config,
             runtime,
-            runtime_fields: forward::runtime_namespace(runtime),
             reported: AtomicBool::new(false),
         }
     }
@@ -331,9 +329,9 @@ impl Gateway {
         Ok(Outcome::Forward(forward))
     }
 
-    /// The request's fields as the forward stage gets them: without the runtime's own namespace
-    /// (Spin's `spin-*`), and with the client's address in `forwarding.client_address` where the
-    /// runtime reports it. Borrowed when there is nothing to change.
+    /// The request's fields as the forward stage gets them: with the client's address in
+    /// `forwarding.client_address` where the runtime reports it (read before the forward stage
+    /// strips the runtime's own fields). Borrowed when there is nothing to add.
     fn origin_fields<'h>(&self, config: &Config, headers: &'h Headers) -> Cow<'h, Headers> {
         let address = config.forwarding.client_address.and_then(|field| {
             Some((
@@ -341,21 +339,11 @@ impl Gateway {
                 forward::runtime_client_address(self.runtime, headers)?,
             ))
         });
-        let strip = self.runtime_fields.filter(|prefix| {
-            headers
-                .iter()
-                .any(|(n, _)| forward::in_runtime_namespace(prefix, n))
-        });
-        if strip.is_none() && address.is_none() {
+        let Some((field, address)) = address else {
             return Cow::Borrowed(headers);
-        }
+        };
         let mut fields = headers.clone();
-        if let Some(prefix) = strip {
-            fields.retain(|name| !forward::in_runtime_namespace(prefix, name));
-        }
-        if let Some((field, address)) = address {
-            fields.append(field.name(), &forward::client_address_value(field, address));
-        }
+        fields.append(field.name(), &forward::client_address_value(field, address));
         Cow::Owned(fields)
     }
 
