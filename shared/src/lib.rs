@@ -36,7 +36,9 @@ pub mod x5c;
 
 pub use config::{Config, ConfigError};
 pub use error::Error;
-pub use http::{BodyFraming, ClientCert, Forward, Headers, Outcome, Request, Response};
+pub use http::{
+    BodyFraming, ClientCert, Forward, Headers, Outcome, Request, Response, ResponseEdit,
+};
 pub use pipeline::verify_token;
 pub use pipeline::{Gateway, SecretLookup};
 pub use platform::Platform;
