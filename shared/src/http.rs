@@ -357,15 +357,19 @@ impl Response {
 mod tests {
     use super::*;
 
-    #[test]
-    fn client_response_fields_drop_hop_by_hop_and_let_the_gateway_replace() {
-        let mut forward = Forward {
+    fn bare_forward() -> Forward {
+        Forward {
             url: "http://o/".into(),
             headers: Headers::new(),
             response_headers: Headers::new(),
             timeout_ms: 1,
             body: BodyFraming::Empty,
-        };
+        }
+    }
+
+    #[test]
+    fn client_response_fields_drop_hop_by_hop_and_let_the_gateway_replace() {
+        let mut forward = bare_forward();
         forward.response_headers.append("DPoP-Nonce", "gateway");
         let origin = [
             ("Content-Type", "text/plain"),
@@ -391,13 +395,7 @@ mod tests {
 
     #[test]
     fn response_edit_is_none_only_when_the_runtime_frames_and_nothing_is_added() {
-        let mut forward = Forward {
-            url: "http://o/".into(),
-            headers: Headers::new(),
-            response_headers: Headers::new(),
-            timeout_ms: 1,
-            body: BodyFraming::Empty,
-        };
+        let mut forward = bare_forward();
         assert_eq!(forward.response_edit(true), None);
         let bare = forward
             .response_edit(false)
