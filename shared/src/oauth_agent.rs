@@ -14,10 +14,13 @@
 //! §2.4), AS error responses (RFC 6749 §4.1.2.1), the ID token (OIDC Core §3.1.3.7: signature by
 //! the AS's `jwks_uri` keys, `iss`, `aud`, `azp`, `exp`, `nonce`; after a refresh §12.2: same
 //! `iss`, `sub`, `aud`), the discovery document's `issuer` (OIDC Discovery §4.3).
-//! Not done: PAR (RFC 9126), `private_key_jwt` (RFC 7523), `at_hash` / `c_hash` (not needed for
+//! Client authentication at the token endpoint: `client_secret_basic` (RFC 6749 §2.3.1) or
+//! `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9) signed with the gateway's key.
+//! Not done: PAR (RFC 9126), `at_hash` / `c_hash` (not needed for
 //! the code flow with a confidential client, §3.1.3.8), `auth_time` / `max_age`, and single-flight
 //! for discovery (a cold isolate under a burst may fetch the document a few times).
 
+use crate::assertion::GatewayKey;
 use crate::cookie::{self, CookieKeys};
 use crate::cors::WebOrigins;
 use crate::error::{AgentFault, CookieFault, Error};
@@ -80,8 +83,8 @@ pub struct Settings {
     pub issuer: String,
     /// The gateway's client id at the AS.
     pub client_id: String,
-    /// The client secret (`client_secret_basic`).
-    pub client_secret: String,
+    /// How the agent authenticates at the token endpoint.
+    pub client_auth: ClientAuth,
     /// Where the AS sends the browser back (the SPA's callback page).
     pub redirect_uri: String,
     /// Where the AS sends the browser after logout.
@@ -101,6 +104,28 @@ pub struct Settings {
     /// Timeout of calls to the AS, in milliseconds.
     pub timeout_ms: u32,
 }
+
+/// Client authentication at the token endpoint.
+#[derive(Clone)]
+pub enum ClientAuth {
+    /// `client_secret_basic` (RFC 6749 §2.3.1) with this secret.
+    SecretBasic(String),
+    /// `private_key_jwt` (RFC 7523 §2.2): an ES256 client assertion signed with the gateway's key,
+    /// whose public half the AS knows (e.g. from `/.well-known/edgeward/jwks.json`).
+    PrivateKeyJwt(GatewayKey),
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientAuth::SecretBasic(_) => f.write_str("SecretBasic(..)"),
+            ClientAuth::PrivateKeyJwt(key) => f.debug_tuple("PrivateKeyJwt").field(key).finish(),
+        }
+    }
+}
+
+/// Life of a client assertion, in seconds: it is used at once.
+const CLIENT_ASSERTION_SECONDS: u64 = 60;
 
 /// The agent endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,7 +369,7 @@ impl Agent {
             verifier: &login.verifier,
         };
         let tokens = self
-            .call_token_endpoint(platform, &discovered, grant)
+            .call_token_endpoint(platform, &discovered, grant, now)
             .await?;
         let id_token = tokens
             .id_token
@@ -381,7 +406,10 @@ impl Agent {
         let old_id = self.open(headers, &self.names.id, now)?;
         let discovered = self.discover(platform, now).await?;
         let grant = Grant::Refresh(&refresh_token);
-        let tokens = match self.call_token_endpoint(platform, &discovered, grant).await {
+        let tokens = match self
+            .call_token_endpoint(platform, &discovered, grant, now)
+            .await
+        {
             Err(Error::Agent(AgentFault::GrantRejected)) => {
                 return Err(Error::Agent(AgentFault::SessionMissing))
             }
@@ -598,8 +626,23 @@ impl Agent {
         platform: &P,
         discovered: &Discovered,
         grant: Grant<'_>,
+        now: u64,
     ) -> Result<TokenSet, Error> {
-        let request = token_request(&self.settings, &discovered.metadata, grant);
+        let settings = &self.settings;
+        let assertion = match &settings.client_auth {
+            ClientAuth::PrivateKeyJwt(key) => {
+                let jti = random_string(platform);
+                Some(client_assertion(
+                    key,
+                    &settings.client_id,
+                    &settings.issuer,
+                    now,
+                    &jti,
+                ))
+            }
+            ClientAuth::SecretBasic(_) => None,
+        };
+        let request = token_request(settings, &discovered.metadata, grant, assertion.as_deref());
         let answer = judge_tokens(platform.fetch(request).await);
         if let Err(error) = &answer {
             let message = format!("token endpoint refused the grant: {}", error.code());
@@ -860,17 +903,48 @@ fn fetchable(url: &str) -> bool {
     url.scheme() == "https" || (url.scheme() == "http" && loopback)
 }
 
+/// An RFC 7523 §2.2 client assertion for `private_key_jwt` (OIDC Core §9): ES256 with the
+/// gateway key's `kid`; `iss` and `sub` the client id, `aud` the AS's issuer identifier (as
+/// draft-ietf-oauth-rfc7523bis requires; oidc-provider also accepts it), a random `jti`, and
+/// `exp` [`CLIENT_ASSERTION_SECONDS`] after `iat`.
+pub fn client_assertion(
+    key: &GatewayKey,
+    client_id: &str,
+    issuer: &str,
+    now: u64,
+    jti: &str,
+) -> String {
+    let header = json!({ "alg": "ES256", "kid": key.kid() });
+    let claims = json!({
+        "iss": client_id,
+        "sub": client_id,
+        "aud": issuer,
+        "jti": jti,
+        "iat": now,
+        "exp": now.saturating_add(CLIENT_ASSERTION_SECONDS),
+    });
+    key.sign_jws(&header, &claims)
+}
+
 /// The token request (RFC 6749 §4.1.3 / §6), authenticated with `client_secret_basic`
-/// (§2.3.1: id and secret form-encoded before base64).
-pub fn token_request(settings: &Settings, metadata: &Metadata, grant: Grant<'_>) -> FetchRequest {
+/// (§2.3.1: id and secret form-encoded before base64), or with `private_key_jwt` and the
+/// `assertion` ([`client_assertion`]) in the form (RFC 7523 §2.2).
+pub fn token_request(
+    settings: &Settings,
+    metadata: &Metadata,
+    grant: Grant<'_>,
+    assertion: Option<&str>,
+) -> FetchRequest {
     let encode = |value: &str| -> String {
         url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
     };
-    let credentials = format!(
-        "{}:{}",
-        encode(&settings.client_id),
-        encode(&settings.client_secret)
-    );
+    let mut headers = vec![
+        (
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ),
+        ("accept".into(), "application/json".into()),
+    ];
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     match grant {
         Grant::Code { code, verifier } => form
@@ -882,20 +956,27 @@ pub fn token_request(settings: &Settings, metadata: &Metadata, grant: Grant<'_>)
             .append_pair("grant_type", "refresh_token")
             .append_pair("refresh_token", token),
     };
+    match (&settings.client_auth, assertion) {
+        (ClientAuth::SecretBasic(secret), _) => {
+            let credentials = format!("{}:{}", encode(&settings.client_id), encode(secret));
+            let basic = format!("Basic {}", Base64::encode_string(credentials.as_bytes()));
+            headers.push(("authorization".into(), basic));
+        }
+        (ClientAuth::PrivateKeyJwt(_), assertion) => {
+            form.append_pair("client_id", &settings.client_id)
+                .append_pair(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                );
+            if let Some(assertion) = assertion {
+                form.append_pair("client_assertion", assertion);
+            }
+        }
+    }
     FetchRequest {
         method: "POST",
         url: metadata.token_endpoint.clone(),
-        headers: vec![
-            (
-                "authorization".into(),
-                format!("Basic {}", Base64::encode_string(credentials.as_bytes())),
-            ),
-            (
-                "content-type".into(),
-                "application/x-www-form-urlencoded".into(),
-            ),
-            ("accept".into(), "application/json".into()),
-        ],
+        headers,
         body: form.finish().into_bytes(),
         timeout_ms: settings.timeout_ms,
         max_body_bytes: MAX_ANSWER_BYTES,

@@ -200,6 +200,13 @@ fn secrets(name: &str) -> Option<String> {
         "AGENT_SECRET" => Some("agent secret".into()),
         "COOKIE_KEY" => Some(KEY_HEX.into()),
         "OLD_COOKIE_KEY" => Some(OLD_KEY_HEX.into()),
+        "GW_KEY" => {
+            let mut jwk = common::p256_jwk(&p256_key(5));
+            let d = <base64ct::Base64UrlUnpadded as base64ct::Encoding>::encode_string(&[5u8; 32]);
+            jwk["d"] = json!(d);
+            jwk["kid"] = json!("gw1");
+            Some(jwk.to_string())
+        }
         _ => None,
     }
 }
@@ -957,6 +964,10 @@ fn configuration_is_validated_once_naming_the_field() {
             "token_handler.client_auth",
         ),
         (
+            json!({ "client_secret_name": null }),
+            "token_handler.client_secret_name",
+        ),
+        (
             json!({ "authorization_params": { "state": "x" } }),
             "token_handler.authorization_params.state",
         ),
@@ -967,4 +978,59 @@ fn configuration_is_validated_once_naming_the_field() {
     ] {
         assert_eq!(check(config(extra.clone())), field, "{extra}");
     }
+}
+
+#[test]
+fn private_key_jwt_signs_a_client_assertion_with_the_gateway_key() {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use p256::ecdsa::signature::Verifier;
+    let mut config =
+        config(json!({ "client_auth": "private_key_jwt", "client_secret_name": null }));
+    config["forwarding"]["signing_key_secret"] = json!("GW_KEY");
+    let state = Rc::new(RefCell::new(AsState::default()));
+    let mut platform = FakePlatform::new(NOW).answering(authorization_server(state.clone()));
+    platform.random = Random::counter();
+    let rig = Rig {
+        gateway: gateway_with(&config),
+        platform,
+        state,
+    };
+    let jar = rig.login();
+    assert!(jar.get("__Host-ew-at").is_some());
+    let refresh = rig.agent("POST", "refresh", &jar, &Value::Null);
+    assert_eq!(refresh.status, 204);
+    let requests = rig.state.borrow().token_requests.clone();
+    let mut jtis = Vec::new();
+    for request in &requests {
+        assert!(request.headers.iter().all(|(n, _)| n != "authorization"));
+        let pairs = form(request);
+        assert_eq!(field(&pairs, "client_id"), Some("edgeward-spa"));
+        assert_eq!(
+            field(&pairs, "client_assertion_type"),
+            Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        );
+        let assertion = field(&pairs, "client_assertion").unwrap();
+        let parts: Vec<&str> = assertion.split('.').collect();
+        let signature = Base64UrlUnpadded::decode_vec(parts[2]).unwrap();
+        let signature = p256::ecdsa::Signature::from_slice(&signature).unwrap();
+        let input = format!("{}.{}", parts[0], parts[1]);
+        p256_key(5)
+            .verifying_key()
+            .verify(input.as_bytes(), &signature)
+            .expect("signed with the gateway key");
+        let header: Value =
+            serde_json::from_slice(&Base64UrlUnpadded::decode_vec(parts[0]).unwrap()).unwrap();
+        assert_eq!(header["alg"], "ES256");
+        assert_eq!(header["kid"], "gw1");
+        let claims: Value =
+            serde_json::from_slice(&Base64UrlUnpadded::decode_vec(parts[1]).unwrap()).unwrap();
+        assert_eq!(claims["iss"], "edgeward-spa");
+        assert_eq!(claims["sub"], "edgeward-spa");
+        assert_eq!(claims["aud"], AS);
+        assert_eq!(claims["iat"], NOW);
+        assert_eq!(claims["exp"], NOW + 60);
+        jtis.push(claims["jti"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(requests.len(), 2);
+    assert_ne!(jtis[0], jtis[1], "a fresh jti per assertion");
 }
