@@ -55,6 +55,10 @@ pub struct TokenHandler {
     /// Timeout of calls to the AS in milliseconds (default 5000).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u32,
+    /// Push the authorization request to the AS first (RFC 9126 PAR; default false). The AS must
+    /// advertise `pushed_authorization_request_endpoint`, else `login/start` answers 503.
+    #[serde(default)]
+    pub par: bool,
 }
 
 /// One cookie key: its version (in every cookie it seals) and the secret holding it.
@@ -317,6 +321,7 @@ impl TokenHandler {
             cookie_prefix: self.cookie_name_prefix.clone(),
             session_seconds: self.session_lifetime_seconds,
             timeout_ms: self.timeout_ms,
+            par: self.par,
         })
     }
 }
