@@ -21,6 +21,8 @@
 pub mod assertion;
 pub mod claims;
 pub mod config;
+#[cfg(feature = "token-handler")]
+pub mod cookie;
 pub mod crypto;
 pub mod error;
 pub mod http;
@@ -53,6 +55,8 @@ pub(crate) use internal::{
     access_token, bearer, dpop, forward, introspection, jwks, mtls, policy, single_flight, token,
     token_cache, trace_context, trust_anchors, warmup,
 };
+#[cfg(feature = "token-handler")]
+pub(crate) use internal::{cors, oauth_agent};
 
 /// The crate version, reported by the health endpoint.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
