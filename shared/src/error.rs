@@ -101,6 +101,59 @@ pub enum Error {
     },
     /// A claim cannot be forwarded as a header: over budget or not representable (403).
     ClaimNotForwardable(&'static str),
+    /// The route's decision point denied the request (the authorize stage): 403
+    /// `insufficient_scope` (RFC 6750 §3.1), with the policy's reason when it gave a printable one.
+    AuthorizationDenied {
+        /// The policy's reason, reduced to what a quoted challenge parameter may carry.
+        reason: Option<String>,
+    },
+    /// The route's decision point gave no usable decision (fail closed: 503 with `Retry-After`).
+    AuthorizationUnavailable(AuthzFault),
+}
+
+/// Why a decision point gave no usable decision (the authorize stage). Never a pass.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthzFault {
+    /// Connection refused, reset, DNS or TLS failure.
+    Unreachable,
+    /// No complete answer within the decision point's `timeout_ms`.
+    Timeout,
+    /// An HTTP status other than 200.
+    Status,
+    /// Not the JSON the API defines (content type, syntax, duplicate members, result shape,
+    /// a header the gateway may not add).
+    Invalid,
+    /// An answer longer than `max_answer_bytes`.
+    TooLarge,
+    /// Another request of this isolate asked the same question and got no usable answer.
+    Unavailable,
+}
+
+impl AuthzFault {
+    /// Stable machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthzFault::Unreachable => "ERR_AUTHZ_UNREACHABLE",
+            AuthzFault::Timeout => "ERR_AUTHZ_TIMEOUT",
+            AuthzFault::Status => "ERR_AUTHZ_STATUS",
+            AuthzFault::Invalid => "ERR_AUTHZ_ANSWER_INVALID",
+            AuthzFault::TooLarge => "ERR_AUTHZ_ANSWER_TOO_LARGE",
+            AuthzFault::Unavailable => "ERR_AUTHZ_UNAVAILABLE",
+        }
+    }
+
+    /// Human-readable description, safe to show a client.
+    pub fn description(self) -> &'static str {
+        match self {
+            AuthzFault::Unreachable => "decision point unreachable",
+            AuthzFault::Timeout => "decision point timed out",
+            AuthzFault::Status => "decision point answered an error status",
+            AuthzFault::Invalid => "decision point answer not understood",
+            AuthzFault::TooLarge => "decision point answer too large",
+            AuthzFault::Unavailable => "decision point unavailable",
+        }
+    }
 }
 
 /// Why a token was rejected. The description is safe to show a client.
@@ -309,6 +362,8 @@ impl Error {
             Error::InsufficientScope { .. } => "ERR_POLICY_INSUFFICIENT_SCOPE",
             Error::InsufficientUserAuthentication { .. } => "ERR_POLICY_STEP_UP_REQUIRED",
             Error::ClaimNotForwardable(_) => "ERR_FORWARD_CLAIM_HEADER",
+            Error::AuthorizationDenied { .. } => "ERR_AUTHZ_DENIED",
+            Error::AuthorizationUnavailable(fault) => fault.code(),
         }
     }
 
@@ -403,6 +458,20 @@ impl Error {
                 response
             }
             Error::ClaimNotForwardable(why) => plain(403, "access_denied", why, self.code()),
+            Error::AuthorizationDenied { reason } => {
+                let why = reason.as_deref().unwrap_or("denied by policy");
+                bearer(403, Some("insufficient_scope"), why, self.code())
+            }
+            Error::AuthorizationUnavailable(fault) => {
+                let mut response = plain(
+                    503,
+                    "temporarily_unavailable",
+                    fault.description(),
+                    self.code(),
+                );
+                response.headers.append("retry-after", "5");
+                response
+            }
         }
     }
 }
@@ -580,6 +649,14 @@ mod tests {
             D::KeyMismatch,
             D::Replayed,
         ];
+        let authz = [
+            AuthzFault::Unreachable,
+            AuthzFault::Timeout,
+            AuthzFault::Status,
+            AuthzFault::Invalid,
+            AuthzFault::TooLarge,
+            AuthzFault::Unavailable,
+        ];
         let mut all = vec![
             Error::MissingCredential,
             Error::MissingDpopCredential { algs },
@@ -616,7 +693,12 @@ mod tests {
                 max_age: None,
             },
             Error::ClaimNotForwardable("claim header over budget"),
+            Error::AuthorizationDenied { reason: None },
+            Error::AuthorizationDenied {
+                reason: Some("only the owner may read this".into()),
+            },
         ];
+        all.extend(authz.map(Error::AuthorizationUnavailable));
         all.extend(tokens.map(Error::InvalidToken));
         all.extend(proofs.map(|fault| Error::InvalidDpopProof { fault, algs }));
         all
@@ -665,6 +747,10 @@ mod tests {
             Error::OriginUnreachable => Plain { status: 502 },
             Error::OriginTimeout => Plain { status: 504 },
             Error::Config(_) => Plain { status: 500 },
+            Error::AuthorizationDenied { .. } => {
+                challenge(403, "Bearer", Some("insufficient_scope"))
+            }
+            Error::AuthorizationUnavailable(_) => Plain { status: 503 },
         }
     }
 
@@ -729,10 +815,19 @@ mod tests {
                 })
                 .collect(),
         );
+        let authz = listed(
+            all.iter()
+                .filter_map(|e| match e {
+                    Error::AuthorizationUnavailable(fault) => Some(variant_name(fault)),
+                    _ => None,
+                })
+                .collect(),
+        );
         for (name, listed) in [
             ("Error", errors),
             ("TokenFault", tokens),
             ("DpopFault", proofs),
+            ("AuthzFault", authz),
         ] {
             let declared = declared_variants(name);
             assert!(declared.len() > 5, "{name}: the declaration did not parse");

@@ -50,8 +50,8 @@ pub use platform::Platform;
 #[doc(hidden)]
 pub mod internal;
 pub(crate) use internal::{
-    access_token, bearer, dpop, forward, introspection, jwks, mtls, policy, single_flight, token,
-    token_cache, trace_context, trust_anchors, warmup,
+    access_token, authorize, bearer, decision_point, dpop, forward, introspection, jwks, mtls,
+    policy, single_flight, token, token_cache, trace_context, trust_anchors, warmup,
 };
 
 /// The crate version, reported by the health endpoint.

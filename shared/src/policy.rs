@@ -188,6 +188,10 @@ pub struct Route {
     /// Pick the origin from a claim value (data sovereignty). Default: the top-level `origin`.
     #[serde(default)]
     pub origin_by_claim: Option<OriginByClaim>,
+    /// The decision point (`authorization.decision_points`) asked after this stage, before
+    /// forwarding (the authorize stage). Default: none.
+    #[serde(default)]
+    pub authorize: Option<String>,
 }
 
 /// One claim requirement: the claim (a top-level name, or a JSON Pointer such as

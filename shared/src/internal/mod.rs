@@ -4,8 +4,12 @@
 
 #[path = "../access_token.rs"]
 pub mod access_token;
+#[path = "../authorize.rs"]
+pub mod authorize;
 #[path = "../bearer.rs"]
 pub mod bearer;
+#[path = "../decision_point.rs"]
+pub mod decision_point;
 #[path = "../dpop.rs"]
 pub mod dpop;
 #[path = "../forward.rs"]
