@@ -352,7 +352,7 @@ impl Authorizer {
             true => self.settings.cache_ttl,
             false => self.settings.negative_ttl,
         };
-        if ttl == 0 {
+        if ttl == 0 || self.settings.cache_entries == 0 {
             return;
         }
         let until = now.saturating_add(ttl);
@@ -384,8 +384,17 @@ impl Authorizer {
             false => self.settings.negative_ttl,
         };
         let until = until.min(now.saturating_add(ttl));
-        self.store(*key, Entry { decision, until });
-        self.cached(key, now)
+        if now >= until {
+            return None;
+        }
+        self.store(
+            *key,
+            Entry {
+                decision: decision.clone(),
+                until,
+            },
+        );
+        Some(decision)
     }
 
     fn cached(&self, key: &[u8; 32], now: u64) -> Option<Decision> {

@@ -311,12 +311,17 @@ fn zero_ttls_and_zero_entries_disable_the_cache() {
         json!({ "kind": "opa", "base": PDP, "path": "a", "cache_ttl_seconds": 0 }),
         json!({ "kind": "opa", "base": PDP, "path": "a", "cache_entries": 0 }),
     ] {
-        let fake = platform(|_| result(json!(true)));
+        let shared = SharedCache::default();
+        let fake = platform(|_| result(json!(true))).sharing(&shared);
         let gw = gateway(&config(point.clone(), json!({})));
         for _ in 0..3 {
             block_on(gw.handle(&fake, &request("/api/orders/1", &[])));
         }
         assert_eq!(fake.fetches.get(), 3, "{point}");
+        assert!(
+            shared.borrow().is_empty(),
+            "{point}: nothing in the shared tier"
+        );
     }
 }
 
