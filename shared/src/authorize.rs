@@ -438,21 +438,19 @@ fn shared_key(key: &[u8; 32]) -> String {
 /// Every decision point of the configuration, by name.
 #[derive(Default)]
 pub struct DecisionPoints {
-    points: BTreeMap<String, Authorizer>,
+    points: Vec<Authorizer>,
 }
 
 impl DecisionPoints {
     /// One [`Authorizer`] per decision point.
     pub fn new(settings: Vec<PointSettings>) -> DecisionPoints {
-        let points = settings
-            .into_iter()
-            .map(|s| (s.name.clone(), Authorizer::new(s)))
-            .collect();
+        let points = settings.into_iter().map(Authorizer::new).collect();
         DecisionPoints { points }
     }
 
-    /// The decision point named `name` (validated to exist when the configuration loaded).
+    /// The decision point named `name` (validated to exist when the configuration loaded). A
+    /// linear search: configurations name a handful, and a map would link another sort.
     pub fn get(&self, name: &str) -> Option<&Authorizer> {
-        self.points.get(name)
+        self.points.iter().find(|p| p.settings.name == name)
     }
 }

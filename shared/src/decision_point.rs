@@ -108,15 +108,17 @@ pub struct Facts<'a> {
     pub route: &'a str,
 }
 
-/// The configured fields the request has, `name → value`.
+/// The configured fields the request has, `name → value`. Maps here are filled by `insert`, not
+/// `collect`: collecting into a `BTreeMap` links a stable sort per element type (≈ 30 KB of Wasm).
 pub(crate) fn selected_headers(names: &[String], headers: &Headers) -> Map<String, Value> {
-    names
-        .iter()
-        .filter_map(|name| {
-            let values: Vec<&str> = headers.get_all(name).collect();
-            (!values.is_empty()).then(|| (name.clone(), Value::String(values.join(", "))))
-        })
-        .collect()
+    let mut selected = Map::new();
+    for name in names {
+        let values: Vec<&str> = headers.get_all(name).collect();
+        if !values.is_empty() {
+            selected.insert(name.clone(), Value::String(values.join(", ")));
+        }
+    }
+    selected
 }
 
 /// A decision point's answer.
@@ -194,11 +196,12 @@ pub fn authzen_request(
         .and_then(|c| c.get(&mapping.subject_id_claim))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let mut properties: Map<String, Value> = mapping
-        .subject_claims
-        .iter()
-        .filter_map(|name| Some((name.clone(), claims?.get(name)?.clone())))
-        .collect();
+    let mut properties = Map::new();
+    for name in &mapping.subject_claims {
+        if let Some(value) = claims.and_then(|c| c.get(name)) {
+            properties.insert(name.clone(), value.clone());
+        }
+    }
     if let Some(token) = token {
         properties.insert("issuer".into(), Value::String(token.issuer.clone()));
     }
@@ -207,11 +210,10 @@ pub fn authzen_request(
         .path_segments()
         .map(|s| s.filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
-    let query: Map<String, Value> = facts
-        .url
-        .query_pairs()
-        .map(|(n, v)| (n.into_owned(), Value::String(v.into_owned())))
-        .collect();
+    let mut query = Map::new();
+    for (name, value) in facts.url.query_pairs() {
+        query.insert(name.into_owned(), Value::String(value.into_owned()));
+    }
     json!({
         "subject": { "type": mapping.subject_type, "id": id, "properties": properties },
         "action": { "name": facts.method },
