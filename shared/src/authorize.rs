@@ -106,6 +106,15 @@ pub struct DecisionPointConfig {
     /// `authzen`: how the request maps onto subject, action, resource and context.
     #[serde(default)]
     pub authzen: AuthzenMapping,
+    /// `rego`: the policy's source (Rego v1).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// `rego`: the rule a decision reads, e.g. `data.envoy.authz.allow`.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// `rego`: the `data` document the policy reads.
+    #[serde(default)]
+    pub data: Option<Value>,
 }
 
 fn default_timeout_ms() -> u32 {
@@ -249,6 +258,10 @@ impl Authorizer {
         token: Option<&VerifiedToken>,
         now: u64,
     ) -> Result<Decision, Error> {
+        #[cfg(feature = "policy")]
+        if let Endpoint::Rego(policy) = &self.settings.endpoint {
+            return embedded(policy, &input(&self.settings, facts, token));
+        }
         let document = self.document(facts, token);
         let body = serde_json::to_vec(&document).unwrap_or_default();
         let key = self.key(&body);
@@ -271,6 +284,8 @@ impl Authorizer {
             Endpoint::Authzen { mapping, .. } => {
                 decision_point::authzen_request(mapping, &self.settings.headers, facts, token)
             }
+            #[cfg(feature = "policy")]
+            Endpoint::Rego(_) => input(&self.settings, facts, token),
         }
     }
 
@@ -320,6 +335,8 @@ impl Authorizer {
         let judged = answer.and_then(|answer| match &self.settings.endpoint {
             Endpoint::Opa { .. } => decision_point::judge_opa(&answer),
             Endpoint::Authzen { .. } => decision_point::judge_authzen(&answer),
+            #[cfg(feature = "policy")]
+            Endpoint::Rego(_) => Err(AuthzFault::Invalid),
         });
         match judged {
             Ok(decision) => {
@@ -426,6 +443,21 @@ impl Authorizer {
             }
         }
         cache.entries.insert(key, (entry, tick));
+    }
+}
+
+/// An embedded policy's decision: evaluated on every request, never cached (an evaluation costs
+/// less than a shared-tier round trip) and never shared between requests.
+#[cfg(feature = "policy")]
+fn embedded(policy: &crate::rego::Policy, input: &Value) -> Result<Decision, Error> {
+    let result = crate::rego::evaluate(policy, input).map_err(Error::AuthorizationUnavailable)?;
+    let decision =
+        decision_point::judge_result(result.as_ref()).map_err(Error::AuthorizationUnavailable)?;
+    match decision.allowed {
+        true => Ok(decision),
+        false => Err(Error::AuthorizationDenied {
+            reason: decision.reason,
+        }),
     }
 }
 

@@ -58,8 +58,8 @@ impl Default for AuthzenMapping {
     }
 }
 
-/// Where a remote decision point is asked, and in which format.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a decision point is asked, and in which format.
+#[derive(Debug, Clone)]
 pub enum Endpoint {
     /// OPA Data API: the full `{base}/v1/data/{path}` URL.
     Opa {
@@ -73,10 +73,13 @@ pub enum Endpoint {
         /// How the request is built.
         mapping: AuthzenMapping,
     },
+    /// Embedded Rego (feature `policy`): the compiled policy, evaluated in the function.
+    #[cfg(feature = "policy")]
+    Rego(Box<crate::rego::Policy>),
 }
 
-/// A decision point's typed settings, built once by `config` from [`DecisionPointConfig`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A decision point's typed settings, built once by `config` from `DecisionPointConfig`.
+#[derive(Debug, Clone)]
 pub struct PointSettings {
     /// The name routes use.
     pub name: String,
@@ -167,6 +170,8 @@ impl Decision {
 pub fn request(settings: &PointSettings, body: Vec<u8>) -> FetchRequest {
     let url = match &settings.endpoint {
         Endpoint::Opa { url } | Endpoint::Authzen { url, .. } => url.clone(),
+        #[cfg(feature = "policy")]
+        Endpoint::Rego(_) => String::new(),
     };
     FetchRequest {
         method: "POST",
@@ -248,7 +253,13 @@ fn answer_object(answer: &FetchResponse) -> Result<Map<String, Value>, AuthzFaul
 /// Judges an OPA Data API answer (see the module documentation).
 pub fn judge_opa(answer: &FetchResponse) -> Result<Decision, AuthzFault> {
     let body = answer_object(answer)?;
-    match body.get("result") {
+    judge_result(body.get("result"))
+}
+
+/// Judges a Rego result (`None`: undefined), as OPA's Data API returns it or as an embedded policy
+/// evaluates it.
+pub fn judge_result(result: Option<&Value>) -> Result<Decision, AuthzFault> {
+    match result {
         None => Ok(Decision {
             allowed: false,
             headers: Vec::new(),

@@ -128,6 +128,8 @@ pub enum AuthzFault {
     TooLarge,
     /// Another request of this isolate asked the same question and got no usable answer.
     Unavailable,
+    /// An embedded policy ran past its evaluation budget (`timeout_ms`).
+    Limit,
 }
 
 impl AuthzFault {
@@ -140,6 +142,7 @@ impl AuthzFault {
             AuthzFault::Invalid => "ERR_AUTHZ_ANSWER_INVALID",
             AuthzFault::TooLarge => "ERR_AUTHZ_ANSWER_TOO_LARGE",
             AuthzFault::Unavailable => "ERR_AUTHZ_UNAVAILABLE",
+            AuthzFault::Limit => "ERR_AUTHZ_EVALUATION_LIMIT",
         }
     }
 
@@ -152,6 +155,7 @@ impl AuthzFault {
             AuthzFault::Invalid => "decision point answer not understood",
             AuthzFault::TooLarge => "decision point answer too large",
             AuthzFault::Unavailable => "decision point unavailable",
+            AuthzFault::Limit => "policy evaluation over its budget",
         }
     }
 }
@@ -656,6 +660,7 @@ mod tests {
             AuthzFault::Invalid,
             AuthzFault::TooLarge,
             AuthzFault::Unavailable,
+            AuthzFault::Limit,
         ];
         let mut all = vec![
             Error::MissingCredential,

@@ -529,6 +529,13 @@ fn the_token_is_verified_before_the_decision_point_is_asked() {
     assert_eq!(fake.fetches.get(), 0);
 }
 
+/// Without the `policy` feature embedded Rego is refused by kind; with it, the policy is required.
+const REGO_FIELD: &str = if cfg!(feature = "policy") {
+    "authorization.decision_points.main.policy"
+} else {
+    "authorization.decision_points.main.kind"
+};
+
 /// Every configuration mistake is a 500 naming the field.
 #[test]
 fn bad_configuration_names_the_field() {
@@ -583,10 +590,11 @@ fn bad_configuration_names_the_field() {
             json!({}),
             "authorization.decision_points.main.headers",
         ),
+        (json!({ "kind": "rego" }), json!({}), REGO_FIELD),
         (
-            json!({ "kind": "rego" }),
+            json!({ "kind": "opa", "base": PDP, "path": "a", "query": "data.a" }),
             json!({}),
-            "authorization.decision_points.main.kind",
+            "authorization.decision_points.main",
         ),
         (
             opa(),

@@ -50,6 +50,12 @@ fn opa(
 }
 
 fn gateway(path: &str) -> Gateway {
+    gateway_with(json!({
+        "kind": "opa", "base": PDP, "path": path, "cache_ttl_seconds": 0, "negative_ttl_seconds": 0,
+    }))
+}
+
+fn gateway_with(point: Value) -> Gateway {
     let config = json!({
         "origin": "http://origin.test:8080",
         "routes": [{ "path": "/*", "authorize": "rego" }],
@@ -58,11 +64,68 @@ fn gateway(path: &str) -> Gateway {
             "jwks": { "keys": [{ "kid": "k1", "use": "sig", "kty": "EC", "crv": "P-256",
                 "x": jwk(&key(1))["x"], "y": jwk(&key(1))["y"] }] },
         }],
-        "authorization": { "decision_points": { "rego": {
-            "kind": "opa", "base": PDP, "path": path, "cache_ttl_seconds": 0, "negative_ttl_seconds": 0,
-        } } },
+        "authorization": { "decision_points": { "rego": point } },
     });
     Gateway::with_trust_anchors(Some(&config.to_string()), &|_| None, "test", &[])
+}
+
+/// OPA's "HTTP APIs" tutorial: (who, method, path, allowed?) — its cases and the ones its rules
+/// imply.
+const SALARY_CASES: [(&str, &str, &str, bool); 10] = [
+    ("alice", "GET", "/finance/salary/alice", true), // own salary
+    ("bob", "GET", "/finance/salary/alice", true),   // bob manages alice
+    ("betty", "GET", "/finance/salary/charlie", true), // betty manages charlie
+    ("david", "GET", "/finance/salary/bob", true),   // HR sees everybody's
+    ("alice", "GET", "/finance/salary/charlie", false), // not hers, not her report
+    ("bob", "GET", "/finance/salary/charlie", false), // not his report
+    ("charlie", "GET", "/finance/salary/alice", false),
+    ("alice", "POST", "/finance/salary/alice", false), // GET only
+    ("david", "GET", "/finance/salary", false),        // not a salary path
+    ("alice", "GET", "/finance/salary/alice/extra", false),
+];
+
+/// Role by path and method: (roles, method, path, allowed with this `x-roles` / denied with this
+/// reason).
+fn claim_cases() -> Vec<(
+    Value,
+    &'static str,
+    &'static str,
+    Result<&'static str, &'static str>,
+)> {
+    vec![
+        (json!(["reader"]), "GET", "/orders/7", Ok("reader")),
+        (
+            json!(["writer", "reader"]),
+            "POST",
+            "/orders",
+            Ok("reader,writer"),
+        ),
+        (
+            json!(["reader"]),
+            "DELETE",
+            "/orders/7",
+            Err(r#"DELETE /orders/7 is not allowed for roles ["reader"]"#),
+        ),
+        (
+            json!([]),
+            "GET",
+            "/orders/7",
+            Err("GET /orders/7 is not allowed for roles []"),
+        ),
+        // admin needs a DPoP-bound token (`input.token.binding`); a bearer token is not enough.
+        (
+            json!(["admin"]),
+            "GET",
+            "/admin/users",
+            Err(r#"GET /admin/users is not allowed for roles ["admin"]"#),
+        ),
+        (
+            json!(["reader"]),
+            "GET",
+            "/admin/users",
+            Err(r#"GET /admin/users is not allowed for roles ["reader"]"#),
+        ),
+    ]
 }
 
 /// The outcome of `method path` with a token carrying `claims`: (status, forwarded headers or the
@@ -98,20 +161,7 @@ fn ask(gw: &Gateway, fake: &FakePlatform, method: &str, path: &str, claims: Valu
 fn opa_http_api_tutorial_decisions() {
     let fake = FakePlatform::new(NOW).answering(opa(include_str!("data/rego/http-api.rego")));
     let gw = gateway("httpapi/authz/allow");
-    // (who, method, path, allowed?) — the tutorial's cases and the ones its rules imply.
-    let table = [
-        ("alice", "GET", "/finance/salary/alice", true), // own salary
-        ("bob", "GET", "/finance/salary/alice", true),   // bob manages alice
-        ("betty", "GET", "/finance/salary/charlie", true), // betty manages charlie
-        ("david", "GET", "/finance/salary/bob", true),   // HR sees everybody's
-        ("alice", "GET", "/finance/salary/charlie", false), // not hers, not her report
-        ("bob", "GET", "/finance/salary/charlie", false), // not his report
-        ("charlie", "GET", "/finance/salary/alice", false),
-        ("alice", "POST", "/finance/salary/alice", false), // GET only
-        ("david", "GET", "/finance/salary", false),        // not a salary path
-        ("alice", "GET", "/finance/salary/alice/extra", false),
-    ];
-    for (who, method, path, allowed) in table {
+    for (who, method, path, allowed) in SALARY_CASES {
         let (status, body) = ask(&gw, &fake, method, path, json!({ "sub": who }));
         let expected = if allowed { 200 } else { 403 };
         assert_eq!(status, expected, "{who} {method} {path}: {body}");
@@ -121,7 +171,7 @@ fn opa_http_api_tutorial_decisions() {
     }
     assert_eq!(
         fake.fetches.get(),
-        table.len(),
+        SALARY_CASES.len(),
         "one decision per request (no cache)"
     );
 }
@@ -130,41 +180,7 @@ fn opa_http_api_tutorial_decisions() {
 fn role_by_path_and_method_from_verified_claims() {
     let fake = FakePlatform::new(NOW).answering(opa(include_str!("data/rego/claims.rego")));
     let gw = gateway("claims/authz/decision");
-    let table: [(Value, &str, &str, Result<&str, &str>); 6] = [
-        (json!(["reader"]), "GET", "/orders/7", Ok("reader")),
-        (
-            json!(["writer", "reader"]),
-            "POST",
-            "/orders",
-            Ok("reader,writer"),
-        ),
-        (
-            json!(["reader"]),
-            "DELETE",
-            "/orders/7",
-            Err(r#"DELETE /orders/7 is not allowed for roles ["reader"]"#),
-        ),
-        (
-            json!([]),
-            "GET",
-            "/orders/7",
-            Err("GET /orders/7 is not allowed for roles []"),
-        ),
-        // admin needs a DPoP-bound token (`input.token.binding`); a bearer token is not enough.
-        (
-            json!(["admin"]),
-            "GET",
-            "/admin/users",
-            Err(r#"GET /admin/users is not allowed for roles ["admin"]"#),
-        ),
-        (
-            json!(["reader"]),
-            "GET",
-            "/admin/users",
-            Err(r#"GET /admin/users is not allowed for roles ["reader"]"#),
-        ),
-    ];
-    for (roles, method, path, expected) in table {
+    for (roles, method, path, expected) in claim_cases() {
         let (status, body) = ask(&gw, &fake, method, path, json!({ "roles": roles }));
         match expected {
             Ok(header) => {
@@ -182,5 +198,89 @@ fn role_by_path_and_method_from_verified_claims() {
                 assert_eq!(body["error_description"], shown, "{method} {path}");
             }
         }
+    }
+}
+
+/// Embedded Rego (`policy` builds): the same policies compiled into the gateway.
+#[cfg(feature = "policy")]
+mod embedded {
+    use super::*;
+
+    fn embedded(policy: &str, query: &str, timeout_ms: u32) -> Gateway {
+        gateway_with(
+            json!({ "kind": "rego", "policy": policy, "query": query, "timeout_ms": timeout_ms }),
+        )
+    }
+
+    /// Differential: the embedded engine and the remote decision point give the same answer
+    /// (status and body or forwarded fields) on every table case.
+    #[test]
+    fn embedded_and_remote_agree_on_every_table_case() {
+        let policies = [
+            (
+                include_str!("data/rego/http-api.rego"),
+                "httpapi/authz/allow",
+            ),
+            (
+                include_str!("data/rego/claims.rego"),
+                "claims/authz/decision",
+            ),
+        ];
+        let mut cases: Vec<(Value, &str, &str)> = SALARY_CASES
+            .iter()
+            .map(|(who, method, path, _)| (json!({ "sub": who }), *method, *path))
+            .collect();
+        cases.extend(
+            claim_cases()
+                .into_iter()
+                .map(|(roles, m, p, _)| (json!({ "roles": roles }), m, p)),
+        );
+        for (source, path) in policies {
+            let fake = FakePlatform::new(NOW).answering(opa(source));
+            let remote = gateway(path);
+            let local = embedded(source, &format!("data.{}", path.replace('/', ".")), 500);
+            let quiet = FakePlatform::new(NOW);
+            for (claims, method, request_path) in &cases {
+                let a = ask(&remote, &fake, method, request_path, claims.clone());
+                let b = ask(&local, &quiet, method, request_path, claims.clone());
+                assert_eq!(a, b, "{path}: {claims} {method} {request_path}");
+            }
+            assert_eq!(quiet.fetches.get(), 0, "the embedded engine makes no call");
+        }
+    }
+
+    #[test]
+    fn a_policy_that_does_not_compile_is_a_configuration_error_naming_the_field() {
+        let gw = embedded("package x\nallow if {", "data.x.allow", 500);
+        let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+        assert_eq!(status, 500);
+        assert_eq!(body["field"], "authorization.decision_points.rego.policy");
+        let gw = embedded("package x\nimport rego.v1\nallow := true", "x.allow", 500);
+        let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (500, Some("authorization.decision_points.rego.query"))
+        );
+    }
+
+    /// A policy that builds a huge set is stopped by the evaluation budget: 503, not a hung
+    /// isolate, and well before it would have finished.
+    #[test]
+    fn a_huge_evaluation_is_stopped_by_the_budget() {
+        let policy = "package big\nimport rego.v1\n\
+            allow if count({x | some a in numbers.range(1, 4000); some b in numbers.range(1, 4000); x := a * b}) > 0";
+        let gw = embedded(policy, "data.big.allow", 50);
+        let started = std::time::Instant::now();
+        let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+        let took = started.elapsed();
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (503, Some("ERR_AUTHZ_EVALUATION_LIMIT")),
+            "{body}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "stopped after {took:?}"
+        );
     }
 }

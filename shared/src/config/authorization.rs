@@ -45,6 +45,11 @@ impl DecisionPointConfig {
                 "names are letters, digits, '-' and '_'",
             ));
         }
+        let remote = self.kind != PointKind::Rego;
+        if remote && (self.policy.is_some() || self.query.is_some() || self.data.is_some()) {
+            let message = "policy, query and data are for kind rego";
+            return Err(ConfigError::new(at, message));
+        }
         let endpoint = self.endpoint(at)?;
         if self.timeout_ms == 0 || self.timeout_ms > MAX_TIMEOUT_MS {
             let message = format!("must be between 1 and {MAX_TIMEOUT_MS}");
@@ -122,11 +127,44 @@ impl DecisionPointConfig {
                     mapping: self.authzen.clone(),
                 })
             }
-            PointKind::Rego => Err(ConfigError::new(
-                format!("{at}.kind"),
-                "embedded Rego is not available in this build of the function",
-            )),
+            PointKind::Rego => self.embedded(at),
         }
+    }
+
+    /// `rego`: the policy compiled once, here (`policy` builds only).
+    #[cfg(feature = "policy")]
+    fn embedded(&self, at: &str) -> Result<Endpoint, ConfigError> {
+        if self.base.is_some() || self.path.is_some() {
+            return Err(ConfigError::new(
+                at,
+                "base and path are for remote decision points",
+            ));
+        }
+        let source = self
+            .policy
+            .as_deref()
+            .ok_or_else(|| ConfigError::new(format!("{at}.policy"), "required for kind rego"))?;
+        let query = self
+            .query
+            .as_deref()
+            .ok_or_else(|| ConfigError::new(format!("{at}.query"), "required for kind rego"))?;
+        if !crate::rego::is_rule_path(query) {
+            let message = "must name a rule, e.g. data.envoy.authz.allow";
+            return Err(ConfigError::new(format!("{at}.query"), message));
+        }
+        let policy = crate::rego::compile(source, self.data.as_ref(), query, self.timeout_ms)
+            .map_err(|m| {
+                ConfigError::new(format!("{at}.policy"), format!("does not compile: {m}"))
+            })?;
+        Ok(Endpoint::Rego(Box::new(policy)))
+    }
+
+    #[cfg(not(feature = "policy"))]
+    fn embedded(&self, at: &str) -> Result<Endpoint, ConfigError> {
+        Err(ConfigError::new(
+            format!("{at}.kind"),
+            "embedded Rego needs the policy build of the function (feature `policy`)",
+        ))
     }
 
     /// The request fields the decision point sees: lower-case names, never a credential.

@@ -22,6 +22,9 @@ pub mod jwks;
 pub mod mtls;
 #[path = "../policy.rs"]
 pub mod policy;
+#[cfg(feature = "policy")]
+#[path = "../rego.rs"]
+pub mod rego;
 #[path = "../single_flight.rs"]
 pub mod single_flight;
 #[path = "../token.rs"]
