@@ -1,10 +1,12 @@
-//! The request pipeline: extract → resolve → verify → bind → policy → forward.
+//! The request pipeline: extract → resolve → verify → bind → policy → authorize → forward.
 
 use crate::access_token::{looks_like_jose, looks_like_jws, TokenVerifier, VerifiedToken};
+use crate::authorize::DecisionPoints;
 use crate::bearer::{self, Credential};
 use crate::config::{self, Config, ConfigError, DpopMode, ReplayMode, Route, TokenKind, Unmatched};
+use crate::decision_point::{Decision, Facts};
 use crate::dpop::{self, NonceKey, ProofRequest, ProofRules, ReplayCache};
-use crate::error::{DpopFault, Error, Scheme, TokenFault};
+use crate::error::{AuthzFault, DpopFault, Error, Scheme, TokenFault};
 use crate::forward::{self, Forwarder};
 use crate::http::{Headers, Outcome, Request, Response};
 use crate::introspection::Introspector;
@@ -53,6 +55,7 @@ struct Loaded {
     forwarder: Forwarder,
     /// The token handler's OAuth agent (`token_handler`), if configured.
     agent: Option<Agent>,
+    decision_points: DecisionPoints,
 }
 
 /// The DPoP rules and per-isolate state (RFC 9449).
@@ -117,6 +120,37 @@ fn policy_stage(
     }
 }
 
+/// The authorize stage: the route's decision point, when it names one. A deny or a decision
+/// point without a usable answer stops the request here (the origin is not called); an allow
+/// may carry fields for the forwarded request.
+async fn authorize_stage<P: Platform>(
+    loaded: &Loaded,
+    platform: &P,
+    call: &Call<'_>,
+    route: Option<&Route>,
+    token: Option<&VerifiedToken>,
+) -> Result<Option<Decision>, Error> {
+    let Some((route, name)) = route.and_then(|r| Some((r, r.authorize.as_deref()?))) else {
+        return Ok(None);
+    };
+    let point = loaded.decision_points.get(name).ok_or_else(|| {
+        Error::Config(ConfigError {
+            field: "routes[].authorize".into(),
+            message: format!("no decision point {name:?}"),
+        })
+    })?;
+    let facts = Facts {
+        method: &call.request.method,
+        url: call.url,
+        headers: &call.request.headers,
+        route: &route.path,
+    };
+    let decision = point
+        .decide(platform, &facts, token, call.context.now)
+        .await?;
+    Ok(Some(decision))
+}
+
 impl Gateway {
     /// Loads the configuration text (`None` when the platform has no such variable). Fields that
     /// name a platform secret (e.g. a signing key) are resolved through `secrets` at load time.
@@ -172,6 +206,8 @@ impl Gateway {
                 .on_runtime(runtime)
                 .stripping_cookies(config.token_handler.is_some());
                 let agent = token_handler::load(&config, secrets, &forwarder)?;
+                let decision_points =
+                    DecisionPoints::new(std::mem::take(&mut config.decision_point_settings));
                 Ok(Loaded {
                     config,
                     origin,
@@ -181,6 +217,7 @@ impl Gateway {
                     dpop,
                     forwarder,
                     agent,
+                    decision_points,
                 })
             }),
         };
@@ -338,7 +375,8 @@ impl Gateway {
         }
     }
 
-    /// The stages in order: route lookup → extract → resolve + verify → bind → policy → forward.
+    /// The stages in order: route lookup → extract → resolve + verify → bind → policy →
+    /// authorize → forward.
     async fn decide<P: Platform>(
         &self,
         loaded: &Loaded,
@@ -362,7 +400,15 @@ impl Gateway {
         };
         let now = call.context.now;
         let origin = policy_stage(loaded, route, verified.as_ref(), now)?;
-        let incoming = self.origin_fields(config, &call.request.headers);
+        let decision = authorize_stage(loaded, platform, call, route, verified.as_ref()).await?;
+        let mut incoming = self.origin_fields(config, &call.request.headers);
+        if let Some(decision) = decision.filter(|d| !d.headers.is_empty()) {
+            let cert_field = config.mtls.client_cert_header.as_deref();
+            loaded
+                .forwarder
+                .add_fields(incoming.to_mut(), &decision.headers, cert_field)
+                .map_err(|()| Error::AuthorizationUnavailable(AuthzFault::Invalid))?;
+        }
         let mut forward = loaded.forwarder.forward(
             platform,
             method,
