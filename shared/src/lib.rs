@@ -21,6 +21,7 @@
 pub mod assertion;
 pub mod claims;
 pub mod config;
+pub mod cookie;
 pub mod crypto;
 pub mod error;
 pub mod http;
@@ -48,8 +49,8 @@ pub use platform::Platform;
 #[doc(hidden)]
 pub mod internal;
 pub(crate) use internal::{
-    access_token, bearer, dpop, forward, introspection, jwks, mtls, policy, single_flight, token,
-    token_cache, trace_context, trust_anchors, warmup,
+    access_token, bearer, cors, dpop, forward, introspection, jwks, mtls, oauth_agent, policy,
+    single_flight, token, token_cache, trace_context, trust_anchors, warmup,
 };
 
 /// The crate version, reported by the health endpoint.

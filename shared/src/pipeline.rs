@@ -9,6 +9,7 @@ use crate::forward::{self, Forwarder};
 use crate::http::{Headers, Outcome, Request, Response};
 use crate::introspection::Introspector;
 use crate::mtls;
+use crate::oauth_agent::Agent;
 use crate::platform::{FetchError, LogLevel, Platform};
 use crate::policy;
 use crate::trace_context::{Context, TraceContext};
@@ -42,6 +43,8 @@ struct Loaded {
     public_base: Option<Url>,
     dpop: DpopState,
     forwarder: Forwarder,
+    /// The token handler's OAuth agent (`token_handler`), if configured.
+    agent: Option<Agent>,
 }
 
 /// The DPoP rules and per-isolate state (RFC 9449).
@@ -158,7 +161,12 @@ impl Gateway {
                     &config.forwarding,
                     config::forwarding_secrets(&config.forwarding, secrets)?,
                 )?
-                .on_runtime(runtime);
+                .on_runtime(runtime)
+                .stripping_cookies(config.token_handler.is_some());
+                let agent = match &config.token_handler {
+                    Some(handler) => Some(Agent::new(handler.settings(secrets)?)),
+                    None => None,
+                };
                 Ok(Loaded {
                     config,
                     origin,
@@ -167,6 +175,7 @@ impl Gateway {
                     public_base,
                     dpop,
                     forwarder,
+                    agent,
                 })
             }),
         };
@@ -183,13 +192,35 @@ impl Gateway {
             now: platform.now(),
             trace: TraceContext::for_request(&request.headers, platform),
         };
-        match self.dispatch(platform, request, &context).await {
+        let outcome = match self.dispatch(platform, request, &context).await {
             Ok(outcome) => outcome,
             Err(error) => {
                 self.log_error(platform, &error, &context.trace.request_id);
                 Outcome::Respond(error.to_response_as(self.scheme(request)))
             }
+        };
+        self.with_cors(request, outcome)
+    }
+
+    /// Token handler: the CORS fields for a trusted web origin on every answer, the gateway's own
+    /// and the origin's, errors included, so the page can read them ([`crate::cors`]).
+    fn with_cors(&self, request: &Request, mut outcome: Outcome) -> Outcome {
+        let Ok(Loaded {
+            agent: Some(agent), ..
+        }) = &self.config
+        else {
+            return outcome;
+        };
+        let fields = agent.web().response_fields(&request.headers);
+        let target = match &mut outcome {
+            Outcome::Respond(response) => &mut response.headers,
+            Outcome::Forward(forward) => &mut forward.response_headers,
+            Outcome::ReadBody { .. } => return outcome,
+        };
+        for (name, value) in fields.iter() {
+            target.set(name, value);
         }
+        outcome
     }
 
     /// The scheme of the client's `Authorization` field, for its challenges (RFC 9449 §7.1:
@@ -215,6 +246,11 @@ impl Gateway {
     ) -> Response {
         let answer = match self.config.as_ref() {
             Err(e) => Err(Error::Config(e.clone())),
+            Ok(Loaded {
+                agent: Some(agent), ..
+            }) if agent_endpoint(agent, request).is_some() => {
+                agent_body(agent, platform, request, body).await
+            }
             Ok(loaded) => match (&loaded.introspector, &loaded.config.introspection) {
                 (Some(introspector), Some(settings)) if settings.warmup => {
                     let url = crate::http::parse_url(&request.url).ok();
@@ -236,11 +272,15 @@ impl Gateway {
                 _ => Err(Error::RouteNotFound),
             },
         };
-        answer.unwrap_or_else(|error| {
+        let response = answer.unwrap_or_else(|error| {
             let trace = TraceContext::for_request(&request.headers, platform);
             self.log_error(platform, &error, &trace.request_id);
             error.to_response()
-        })
+        });
+        match self.with_cors(request, Outcome::Respond(response)) {
+            Outcome::Respond(response) => response,
+            _ => Error::RouteNotFound.to_response(),
+        }
     }
 
     /// The response for a body longer than [`Outcome::ReadBody`] allowed.
@@ -278,6 +318,9 @@ impl Gateway {
                 Ok(Outcome::Respond(response))
             }
             ("POST", crate::warmup::WARMUP_PATH) => warmup_gate(loaded, platform),
+            _ if loaded.agent.is_some() && agent_endpoint_or_preflight(loaded, request, &url) => {
+                agent_gate(loaded, platform, request, &url, context.now).await
+            }
             _ => {
                 let call = Call {
                     request,
@@ -385,7 +428,14 @@ async fn authenticate<P: Platform>(
     route: Option<&Route>,
 ) -> Result<(VerifiedToken, Headers), Error> {
     let dpop_mode = route.map(|route| route.dpop).unwrap_or_default();
-    let credential = bearer::extract(&call.request.headers)?;
+    let mut credential = bearer::extract(&call.request.headers)?;
+    let from_cookie;
+    if let (Credential::None, Some(agent)) = (credential, cookie_credential(loaded, route)) {
+        from_cookie = agent.access_token(&call.request.headers, call.context.now)?;
+        if let Some(token) = &from_cookie {
+            credential = Credential::Bearer(token);
+        }
+    }
     let token = match credential.token() {
         Some(token) => token,
         None if dpop_mode == DpopMode::Required => {
@@ -590,6 +640,76 @@ fn bind_certificate(
     let cert = request.client_cert.or(from_header);
     let cert = mtls::usable(cert.as_ref(), mtls_config);
     mtls::check(x5t, cert).map_err(Error::InvalidToken)
+}
+
+/// Token handler: the agent, when `route` takes its credential from the access-token cookie.
+fn cookie_credential<'a>(loaded: &'a Loaded, route: Option<&Route>) -> Option<&'a Agent> {
+    loaded
+        .agent
+        .as_ref()
+        .filter(|_| route.is_some_and(|route| route.credential_cookie))
+}
+
+/// The agent endpoint a request names, if any (errors for unknown paths under the base path
+/// count as one: they are answered by the agent gate).
+fn agent_endpoint(
+    agent: &Agent,
+    request: &Request,
+) -> Option<Result<crate::oauth_agent::Endpoint, Error>> {
+    let url = crate::http::parse_url(&request.url).ok()?;
+    agent.endpoint(&request.method, url.path())
+}
+
+/// True for requests the token handler answers itself: a CORS preflight (every path: the
+/// gateway decides CORS), or a path under the agent's base path.
+fn agent_endpoint_or_preflight(loaded: &Loaded, request: &Request, url: &Url) -> bool {
+    let Some(agent) = &loaded.agent else {
+        return false;
+    };
+    crate::cors::WebOrigins::is_preflight(&request.method, &request.headers)
+        || agent.endpoint(&request.method, url.path()).is_some()
+}
+
+/// The token handler before any route: preflights; the agent endpoints after the CSRF checks
+/// (those with a JSON body ask the shell for it first).
+async fn agent_gate<P: Platform>(
+    loaded: &Loaded,
+    platform: &P,
+    request: &Request,
+    url: &Url,
+    now: u64,
+) -> Result<Outcome, Error> {
+    let agent = loaded.agent.as_ref().ok_or(Error::RouteNotFound)?;
+    let headers = &request.headers;
+    if crate::cors::WebOrigins::is_preflight(&request.method, headers) {
+        return agent.web().preflight(headers).map(Outcome::Respond);
+    }
+    let endpoint = agent
+        .endpoint(&request.method, url.path())
+        .ok_or(Error::RouteNotFound)??;
+    agent.web().check(headers)?;
+    if endpoint.reads_body() {
+        return Ok(Outcome::ReadBody {
+            max_bytes: crate::oauth_agent::MAX_BODY_BYTES,
+        });
+    }
+    let response = agent.respond(platform, endpoint, headers, &[], now).await?;
+    Ok(Outcome::Respond(response))
+}
+
+/// An agent endpoint with its request body (`login/start`, `login/end`), CSRF-checked again:
+/// [`Gateway::handle_body`] is a separate call.
+async fn agent_body<P: Platform>(
+    agent: &Agent,
+    platform: &P,
+    request: &Request,
+    body: &[u8],
+) -> Result<Response, Error> {
+    let endpoint = agent_endpoint(agent, request).ok_or(Error::RouteNotFound)??;
+    agent.web().check(&request.headers)?;
+    agent
+        .respond(platform, endpoint, &request.headers, body, platform.now())
+        .await
 }
 
 /// Verifies one JWT access token against a configuration document exactly as the gateway's verify

@@ -188,6 +188,10 @@ pub struct Route {
     /// Pick the origin from a claim value (data sovereignty). Default: the top-level `origin`.
     #[serde(default)]
     pub origin_by_claim: Option<OriginByClaim>,
+    /// Token handler: without an `Authorization` field, take the access token from the encrypted
+    /// access-token cookie (after the CSRF checks). Needs a `token_handler` section.
+    #[serde(default)]
+    pub credential_cookie: bool,
 }
 
 /// One claim requirement: the claim (a top-level name, or a JSON Pointer such as

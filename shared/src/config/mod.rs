@@ -30,11 +30,13 @@ mod mtls;
 mod route;
 #[cfg(test)]
 mod tests;
+mod token_handler;
 
 pub use dpop::Dpop;
 pub(crate) use forwarding::forwarding_secrets;
 pub use introspection::Introspection;
 pub use issuer::{Issuer, JwksCache, X5cSource};
+pub use token_handler::{CookieKey, TokenHandler};
 
 /// Default limit on the size of a credential, in bytes. 16 KiB is well above the largest access
 /// tokens seen in practice (x5c chains of three certificates are ≈ 3 KiB) and bounds parsing work.
@@ -115,6 +117,9 @@ pub struct Config {
     /// Certificate-bound tokens (RFC 8705): where the client certificate comes from.
     #[serde(default)]
     pub mtls: Mtls,
+    /// The token handler for single-page apps: an OAuth agent and cookie credentials.
+    #[serde(default)]
+    pub token_handler: Option<TokenHandler>,
 }
 
 /// The verdict for requests no route matches.
@@ -205,6 +210,7 @@ impl Config {
                 .map_err(|m| ConfigError::new("public_base_url", m))?;
             self.public_base = Some(base);
         }
+        self.validate_token_handler()?;
         self.dpop.validate()?;
         self.mtls.validate()?;
         self.forwarding.validate("forwarding")?;
@@ -218,6 +224,24 @@ impl Config {
                 return Err(ConfigError::new(
                     format!("issuers[{i}].issuer"),
                     "the same issuer is configured twice",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The `token_handler` section, and routes that take cookie credentials only with one.
+    fn validate_token_handler(&self) -> Result<(), ConfigError> {
+        if let Some(handler) = &self.token_handler {
+            handler.validate()?;
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            if route.credential_cookie && self.token_handler.is_none() {
+                return Err(ConfigError::new(
+                    format!("routes[{i}].credential_cookie"),
+                    "needs a token_handler section",
                 ));
             }
         }
@@ -246,6 +270,9 @@ impl Config {
             if let Some(uri) = &issuer.jwks_uri {
                 urls.push((format!("issuers[{i}].jwks_uri"), uri.as_str()));
             }
+        }
+        if let Some(handler) = &self.token_handler {
+            urls.push(("token_handler.issuer".to_owned(), handler.issuer.as_str()));
         }
         if let Some(introspection) = &self.introspection {
             urls.push((
