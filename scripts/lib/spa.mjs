@@ -15,9 +15,10 @@ const files = {
   '/': ['index.html', 'text/html; charset=utf-8'],
   '/callback': ['index.html', 'text/html; charset=utf-8'],
   '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/app.css': ['app.css', 'text/css; charset=utf-8'],
 };
 const config = JSON.stringify({ gateway, agentBasePath, apiPath });
-// The page may talk to itself and to the gateway only; no inline script, no framing.
+// The page may talk to itself and to the gateway only; no inline script or style, no framing.
 const csp = `default-src 'self'; connect-src 'self' ${new URL(gateway).origin}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`;
 
 createServer((req, res) => {

@@ -57,6 +57,7 @@ for (const runtime of RUNTIMES) {
     let as, origin, gateway, spa, other, chrome, page, cdp;
     let gw, spaUrl, otherUrl, callbackUrl;
     const bodies = []; // every response body the SPA's page received: [{ url, text }]
+    const pageErrors = []; // uncaught errors in the SPA (a CSP refusal of its own script would show here)
 
     before(async () => {
       const [spaPort, otherPort] = [await freePort(), await freePort()];
@@ -100,6 +101,7 @@ for (const runtime of RUNTIMES) {
       page.on('request', (req) => {
         if (req.url().startsWith(`${spaUrl}/callback?`)) callbackUrl = req.url();
       });
+      page.on('pageerror', (e) => pageErrors.push(String(e)));
       page.on('response', (res) => {
         if (res.request().method() === 'OPTIONS' || (res.status() >= 300 && res.status() < 400)) return;
         bodies.push(res.text().then((text) => ({ url: res.url(), text }), () => ({ url: res.url(), text: '' })));
@@ -202,7 +204,7 @@ for (const runtime of RUNTIMES) {
       const shown = JSON.parse(await page.$eval('#api-result', (e) => e.textContent));
       assert.equal(shown.headers['x-edgeward-sub'], 'alice');
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
-      await page.screenshot({ path: SCREENSHOT });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
       assert.ok(statSync(SCREENSHOT).size > 10_000, 'screenshot written');
     });
 
@@ -232,6 +234,7 @@ for (const runtime of RUNTIMES) {
       const before = origin.requests.length;
       const expired = await click('call-api');
       assert.equal(expired.status, 401, expired.text);
+      assert.match(expired.text, /ERR_JWT_EXPIRED/, 'the page can read why (CORS fields on the refusal)');
       assert.equal(origin.requests.length, before, 'an expired token never reaches the origin');
 
       const old = await gatewayCookies();
@@ -286,12 +289,14 @@ for (const runtime of RUNTIMES) {
       assert.equal(trusted.headers.get('access-control-allow-origin'), spaUrl);
       assert.equal(trusted.headers.get('access-control-allow-credentials'), 'true');
       const cookie = Object.values(await gatewayCookies()).filter((c) => c.path === '/').map((c) => `${c.name}=${c.value}`).join('; ');
-      for (const [from, header] of [[otherUrl, true], [undefined, true], [spaUrl, false]]) {
+      for (const [from, header, code] of [[otherUrl, true, 'ERR_ORIGIN_UNTRUSTED'], [undefined, true, 'ERR_ORIGIN_UNTRUSTED'],
+        [spaUrl, false, 'ERR_CSRF_HEADER_MISSING']]) {
         const res = await fetch(`${gateway.url}/api/orders`, { headers: {
           cookie, ...(from ? { origin: from } : {}), ...(header ? { 'token-handler-version': '1' } : {}) } });
         const body = await res.json();
-        assert.ok(res.status === 401 || res.status === 403, `origin ${from}, header ${header}: ${res.status}`);
-        assert.ok(body.code, JSON.stringify(body));
+        assert.equal(res.status, 403, `origin ${from}, header ${header}: ${JSON.stringify(body)}`);
+        assert.equal(body.code, code);
+        assert.equal(res.headers.get('access-control-allow-origin'), from === spaUrl ? spaUrl : null);
       }
       assert.equal(origin.requests.length, before, 'the refused requests never reached the origin');
     });
@@ -301,10 +306,11 @@ for (const runtime of RUNTIMES) {
       const at = 20 + (real.value.length - 24) / 2 | 0;
       const flipped = real.value.slice(0, at) + (real.value[at] === 'A' ? 'B' : 'A') + real.value.slice(at + 1);
       const before = origin.requests.length;
-      for (const value of [flipped, real.value.slice(0, real.value.length - 10)]) {
+      for (const [value, code] of [[flipped, /ERR_COOKIE_INVALID/], [real.value.slice(0, -10), /ERR_COOKIE_(INVALID|MALFORMED)/]]) {
         await setGatewayCookie(real, value);
         const result = await click('call-api');
         assert.equal(result.status, 401, result.text);
+        assert.match(result.text, code);
         assert.ok(!gateway.log().includes(value), 'the gateway logs no cookie value');
       }
       assert.equal(origin.requests.length, before);
@@ -334,7 +340,8 @@ for (const runtime of RUNTIMES) {
       // A refresh token used before (rotated away by the refresh above) is refused too.
       await setGatewayCookie(beforeLogout[COOKIES.rt], beforeLogout[COOKIES.rt].value);
       const replayed = await pageFetch(page, `${AGENT}/refresh`, { method: 'POST' });
-      assert.ok(replayed.status === 400 || replayed.status === 401, `${replayed.status} ${replayed.text}`);
+      assert.equal(replayed.status, 401, replayed.text);
+      assert.equal(JSON.parse(replayed.text).code, 'ERR_SESSION_EXPIRED');
       assert.equal(JSON.parse((await pageFetch(page, `${AGENT}/session`)).text).isLoggedIn, false);
     });
 
@@ -342,16 +349,18 @@ for (const runtime of RUNTIMES) {
       const asCalls = (await as.stats()).token_requests;
       const replay = await pageFetch(page, `${AGENT}/login/end`, { method: 'POST', json: { pageUrl: callbackUrl } });
       assert.equal(replay.status, 400, replay.text);
-      assert.ok(JSON.parse(replay.text).code, replay.text);
+      assert.equal(JSON.parse(replay.text).code, 'ERR_INVALID_STATE');
       // With a fresh login under way (a new login cookie, a new state), the old answer is foreign.
       const start = await pageFetch(page, `${AGENT}/login/start`, { method: 'POST', json: {} });
       assert.equal(start.status, 200, start.text);
       assert.ok((await gatewayCookies())[COOKIES.login], 'login start sets the login cookie');
       const foreign = await pageFetch(page, `${AGENT}/login/end`, { method: 'POST', json: { pageUrl: callbackUrl } });
       assert.equal(foreign.status, 400, foreign.text);
+      assert.equal(JSON.parse(foreign.text).code, 'ERR_INVALID_STATE');
       assert.equal((await as.stats()).token_requests, asCalls, 'no code was exchanged');
       assert.equal(JSON.parse((await pageFetch(page, `${AGENT}/session`)).text).isLoggedIn, false);
       assert.equal((await pageFetch(page, '/api/orders')).status, 401);
+      assert.deepEqual(pageErrors, [], 'the SPA ran without an uncaught error');
     });
   });
 }
