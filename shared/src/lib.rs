@@ -21,6 +21,7 @@
 pub mod assertion;
 pub mod claims;
 pub mod config;
+#[cfg(feature = "token-handler")]
 pub mod cookie;
 pub mod crypto;
 pub mod error;
@@ -49,9 +50,11 @@ pub use platform::Platform;
 #[doc(hidden)]
 pub mod internal;
 pub(crate) use internal::{
-    access_token, bearer, cors, dpop, forward, introspection, jwks, mtls, oauth_agent, policy,
-    single_flight, token, token_cache, trace_context, trust_anchors, warmup,
+    access_token, bearer, dpop, forward, introspection, jwks, mtls, policy, single_flight, token,
+    token_cache, trace_context, trust_anchors, warmup,
 };
+#[cfg(feature = "token-handler")]
+pub(crate) use internal::{cors, oauth_agent};
 
 /// The crate version, reported by the health endpoint.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -9,16 +9,24 @@ use crate::forward::{self, Forwarder};
 use crate::http::{Headers, Outcome, Request, Response};
 use crate::introspection::Introspector;
 use crate::mtls;
-use crate::oauth_agent::Agent;
 use crate::platform::{FetchError, LogLevel, Platform};
 use crate::policy;
 use crate::trace_context::{Context, TraceContext};
 use serde_json::json;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
+use token_handler::Agent;
 use url::Url;
 
 pub use crate::config::SecretLookup;
+
+/// The token handler's hooks (issue #16); without the `token-handler` feature, stubs that never
+/// answer.
+#[cfg(feature = "token-handler")]
+mod token_handler;
+#[cfg(not(feature = "token-handler"))]
+#[path = "pipeline/no_token_handler.rs"]
+mod token_handler;
 
 /// Path of the health endpoint, answered by the gateway itself.
 pub const HEALTH_PATH: &str = "/.well-known/edgeward/health";
@@ -163,10 +171,7 @@ impl Gateway {
                 )?
                 .on_runtime(runtime)
                 .stripping_cookies(config.token_handler.is_some());
-                let agent = match &config.token_handler {
-                    Some(handler) => Some(Agent::new(handler.settings(secrets)?)),
-                    None => None,
-                };
+                let agent = token_handler::load(&config, secrets)?;
                 Ok(Loaded {
                     config,
                     origin,
@@ -205,13 +210,11 @@ impl Gateway {
     /// Token handler: the CORS fields for a trusted web origin on every answer, the gateway's own
     /// and the origin's, errors included, so the page can read them ([`crate::cors`]).
     fn with_cors(&self, request: &Request, mut outcome: Outcome) -> Outcome {
-        let Ok(Loaded {
-            agent: Some(agent), ..
-        }) = &self.config
-        else {
+        let agent = self.config.as_ref().ok().and_then(|l| l.agent.as_ref());
+        let fields = token_handler::cors_fields(agent, request);
+        if fields.is_empty() {
             return outcome;
-        };
-        let fields = agent.web().response_fields(&request.headers);
+        }
         let target = match &mut outcome {
             Outcome::Respond(response) => &mut response.headers,
             Outcome::Forward(forward) => &mut forward.response_headers,
@@ -237,21 +240,23 @@ impl Gateway {
     }
 
     /// Finishes a request for which [`handle`](Gateway::handle) asked for the body
-    /// ([`Outcome::ReadBody`]): the introspection warm-up push.
+    /// ([`Outcome::ReadBody`]): the token handler's `login/start` and `login/end`, the
+    /// introspection warm-up push.
     pub async fn handle_body<P: Platform>(
         &self,
         platform: &P,
         request: &Request,
         body: &[u8],
     ) -> Response {
-        let answer = match self.config.as_ref() {
-            Err(e) => Err(Error::Config(e.clone())),
-            Ok(Loaded {
-                agent: Some(agent), ..
-            }) if agent_endpoint(agent, request).is_some() => {
-                agent_body(agent, platform, request, body).await
-            }
-            Ok(loaded) => match (&loaded.introspector, &loaded.config.introspection) {
+        let agent = self.config.as_ref().ok().and_then(|l| l.agent.as_ref());
+        let agent_answer = match agent {
+            Some(agent) => token_handler::body(agent, platform, request, body).await,
+            None => None,
+        };
+        let answer = match (self.config.as_ref(), agent_answer) {
+            (Err(e), _) => Err(Error::Config(e.clone())),
+            (Ok(_), Some(answer)) => answer,
+            (Ok(loaded), None) => match (&loaded.introspector, &loaded.config.introspection) {
                 (Some(introspector), Some(settings)) if settings.warmup => {
                     let url = crate::http::parse_url(&request.url).ok();
                     if url.as_ref().map(Url::path) != Some(crate::warmup::WARMUP_PATH) {
@@ -318,8 +323,9 @@ impl Gateway {
                 Ok(Outcome::Respond(response))
             }
             ("POST", crate::warmup::WARMUP_PATH) => warmup_gate(loaded, platform),
-            _ if loaded.agent.is_some() && agent_endpoint_or_preflight(loaded, request, &url) => {
-                agent_gate(loaded, platform, request, &url, context.now).await
+            _ if token_handler::owns(loaded.agent.as_ref(), request, &url) => {
+                let agent = loaded.agent.as_ref().ok_or(Error::RouteNotFound)?;
+                token_handler::gate(agent, platform, request, &url, context.now).await
             }
             _ => {
                 let call = Call {
@@ -430,8 +436,9 @@ async fn authenticate<P: Platform>(
     let dpop_mode = route.map(|route| route.dpop).unwrap_or_default();
     let mut credential = bearer::extract(&call.request.headers)?;
     let from_cookie;
-    if let (Credential::None, Some(agent)) = (credential, cookie_credential(loaded, route)) {
-        from_cookie = agent.access_token(&call.request.headers, call.context.now)?;
+    if credential == Credential::None {
+        let agent = loaded.agent.as_ref();
+        from_cookie = token_handler::cookie_token(agent, route, call.request, call.context.now)?;
         if let Some(token) = &from_cookie {
             credential = Credential::Bearer(token);
         }
@@ -640,76 +647,6 @@ fn bind_certificate(
     let cert = request.client_cert.or(from_header);
     let cert = mtls::usable(cert.as_ref(), mtls_config);
     mtls::check(x5t, cert).map_err(Error::InvalidToken)
-}
-
-/// Token handler: the agent, when `route` takes its credential from the access-token cookie.
-fn cookie_credential<'a>(loaded: &'a Loaded, route: Option<&Route>) -> Option<&'a Agent> {
-    loaded
-        .agent
-        .as_ref()
-        .filter(|_| route.is_some_and(|route| route.credential_cookie))
-}
-
-/// The agent endpoint a request names, if any (errors for unknown paths under the base path
-/// count as one: they are answered by the agent gate).
-fn agent_endpoint(
-    agent: &Agent,
-    request: &Request,
-) -> Option<Result<crate::oauth_agent::Endpoint, Error>> {
-    let url = crate::http::parse_url(&request.url).ok()?;
-    agent.endpoint(&request.method, url.path())
-}
-
-/// True for requests the token handler answers itself: a CORS preflight (every path: the
-/// gateway decides CORS), or a path under the agent's base path.
-fn agent_endpoint_or_preflight(loaded: &Loaded, request: &Request, url: &Url) -> bool {
-    let Some(agent) = &loaded.agent else {
-        return false;
-    };
-    crate::cors::WebOrigins::is_preflight(&request.method, &request.headers)
-        || agent.endpoint(&request.method, url.path()).is_some()
-}
-
-/// The token handler before any route: preflights; the agent endpoints after the CSRF checks
-/// (those with a JSON body ask the shell for it first).
-async fn agent_gate<P: Platform>(
-    loaded: &Loaded,
-    platform: &P,
-    request: &Request,
-    url: &Url,
-    now: u64,
-) -> Result<Outcome, Error> {
-    let agent = loaded.agent.as_ref().ok_or(Error::RouteNotFound)?;
-    let headers = &request.headers;
-    if crate::cors::WebOrigins::is_preflight(&request.method, headers) {
-        return agent.web().preflight(headers).map(Outcome::Respond);
-    }
-    let endpoint = agent
-        .endpoint(&request.method, url.path())
-        .ok_or(Error::RouteNotFound)??;
-    agent.web().check(headers)?;
-    if endpoint.reads_body() {
-        return Ok(Outcome::ReadBody {
-            max_bytes: crate::oauth_agent::MAX_BODY_BYTES,
-        });
-    }
-    let response = agent.respond(platform, endpoint, headers, &[], now).await?;
-    Ok(Outcome::Respond(response))
-}
-
-/// An agent endpoint with its request body (`login/start`, `login/end`), CSRF-checked again:
-/// [`Gateway::handle_body`] is a separate call.
-async fn agent_body<P: Platform>(
-    agent: &Agent,
-    platform: &P,
-    request: &Request,
-    body: &[u8],
-) -> Result<Response, Error> {
-    let endpoint = agent_endpoint(agent, request).ok_or(Error::RouteNotFound)??;
-    agent.web().check(&request.headers)?;
-    agent
-        .respond(platform, endpoint, &request.headers, body, platform.now())
-        .await
 }
 
 /// Verifies one JWT access token against a configuration document exactly as the gateway's verify

@@ -1,6 +1,8 @@
 //! The token handler (issue #16) end to end in the core, with a scripted authorization server:
 //! the OAuth agent's endpoints, the cookie credential on an API route, CSRF and CORS, and every
 //! failure the contract names (`/work/briefs/token-handler-contract.md`, docs/security.md).
+//! Needs the `token-handler` feature (default); without it, `token_handler_off.rs`.
+#![cfg(feature = "token-handler")]
 
 mod common;
 

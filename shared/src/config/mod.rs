@@ -30,13 +30,18 @@ mod mtls;
 mod route;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "token-handler")]
 mod token_handler;
 
 pub use dpop::Dpop;
 pub(crate) use forwarding::forwarding_secrets;
 pub use introspection::Introspection;
 pub use issuer::{Issuer, JwksCache, X5cSource};
+#[cfg(feature = "token-handler")]
 pub use token_handler::{CookieKey, TokenHandler};
+/// Without the `token-handler` feature the section is read but refused ([`Config::from_json`]).
+#[cfg(not(feature = "token-handler"))]
+pub type TokenHandler = serde::de::IgnoredAny;
 
 /// Default limit on the size of a credential, in bytes. 16 KiB is well above the largest access
 /// tokens seen in practice (x5c chains of three certificates are ≈ 3 KiB) and bounds parsing work.
@@ -234,8 +239,16 @@ impl Config {
 impl Config {
     /// The `token_handler` section, and routes that take cookie credentials only with one.
     fn validate_token_handler(&self) -> Result<(), ConfigError> {
+        #[cfg(feature = "token-handler")]
         if let Some(handler) = &self.token_handler {
             handler.validate()?;
+        }
+        #[cfg(not(feature = "token-handler"))]
+        if self.token_handler.is_some() {
+            return Err(ConfigError::new(
+                "token_handler",
+                "this build has no token handler (cargo feature token-handler)",
+            ));
         }
         for (i, route) in self.routes.iter().enumerate() {
             if route.credential_cookie && self.token_handler.is_none() {
@@ -271,6 +284,7 @@ impl Config {
                 urls.push((format!("issuers[{i}].jwks_uri"), uri.as_str()));
             }
         }
+        #[cfg(feature = "token-handler")]
         if let Some(handler) = &self.token_handler {
             urls.push(("token_handler.issuer".to_owned(), handler.issuer.as_str()));
         }

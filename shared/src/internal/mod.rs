@@ -6,6 +6,7 @@
 pub mod access_token;
 #[path = "../bearer.rs"]
 pub mod bearer;
+#[cfg(feature = "token-handler")]
 #[path = "../cors.rs"]
 pub mod cors;
 #[path = "../dpop.rs"]
@@ -18,6 +19,7 @@ pub mod introspection;
 pub mod jwks;
 #[path = "../mtls.rs"]
 pub mod mtls;
+#[cfg(feature = "token-handler")]
 #[path = "../oauth_agent.rs"]
 pub mod oauth_agent;
 #[path = "../policy.rs"]
