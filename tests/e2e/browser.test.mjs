@@ -56,7 +56,11 @@ for (const runtime of RUNTIMES) {
   describe(`token handler in Chromium on ${runtime}`, () => {
     let as, origin, gateway, spa, other, chrome, page, cdp;
     let gw, spaUrl, otherUrl, callbackUrl;
-    const bodies = []; // every response body the SPA's page received: [{ url, text }]
+    // Every response body the SPA's page received: [{ url, text }] (promises). Two sources: the
+    // browser's response events (documents, scripts, fetches), and a wrapper around the page's own
+    // fetch that hands each body it read to the test before the page goes on (the response events
+    // lose a body when the page navigates away right after reading it, as login and logout do).
+    const bodies = [];
     const pageErrors = []; // uncaught errors in the SPA (a CSP refusal of its own script would show here)
 
     before(async () => {
@@ -102,6 +106,15 @@ for (const runtime of RUNTIMES) {
         if (req.url().startsWith(`${spaUrl}/callback?`)) callbackUrl = req.url();
       });
       page.on('pageerror', (e) => pageErrors.push(String(e)));
+      await page.exposeFunction('edgewardTestRead', (url, text) => { bodies.push(Promise.resolve({ url, text })); });
+      await page.evaluateOnNewDocument(() => {
+        const fetch = window.fetch.bind(window);
+        window.fetch = async (...args) => {
+          const res = await fetch(...args);
+          await window.edgewardTestRead(res.url, await res.clone().text());
+          return res;
+        };
+      });
       page.on('response', (res) => {
         if (res.request().method() === 'OPTIONS' || (res.status() >= 300 && res.status() < 400)) return;
         bodies.push(res.text().then((text) => ({ url: res.url(), text }), () => ({ url: res.url(), text: '' })));
@@ -343,6 +356,18 @@ for (const runtime of RUNTIMES) {
       assert.equal(replayed.status, 401, replayed.text);
       assert.equal(JSON.parse(replayed.text).code, 'ERR_SESSION_EXPIRED');
       assert.equal(JSON.parse((await pageFetch(page, `${AGENT}/session`)).text).isLoggedIn, false);
+      // Since login, the one token the page ever received is the ID token as the logout URL's
+      // id_token_hint (for the AS); never an access or a refresh token.
+      const tokens = await (await fetch(`${as.issuer}/_spa_tokens`)).json();
+      const isIdToken = (t) => t.split('.').length === 3 && jwtPayload(t).aud === as.clients.spa.client_id;
+      let hints = 0;
+      for (const { url, text } of await Promise.all(bodies)) {
+        for (const token of tokens.filter((t) => text.includes(t))) {
+          assert.ok(url === `${gw}${AGENT}/logout` && isIdToken(token), `a token reached the page in ${url}`);
+          hints += 1;
+        }
+      }
+      assert.ok(hints >= 1, 'the logout answer was seen, with its ID token hint');
     });
 
     test('a replayed state is 400 and never a session; the AS is not asked', async () => {
