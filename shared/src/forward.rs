@@ -221,6 +221,13 @@ impl Forwarder {
         self
     }
 
+    /// The gateway's signing key (`forwarding.signing_key_secret`), if configured: the token
+    /// handler's `private_key_jwt` client authentication signs with it too.
+    #[cfg(feature = "token-handler")]
+    pub(crate) fn gateway_key(&self) -> Option<&GatewayKey> {
+        self.key.as_ref()
+    }
+
     /// The gateway's public keys as a JWK Set (RFC 7517 §5), for its JWKS endpoint.
     pub fn jwks(&self) -> Value {
         let keys: Vec<Value> = self.key.iter().map(|k| k.public_jwk().clone()).collect();

@@ -14,10 +14,14 @@
 //! §2.4), AS error responses (RFC 6749 §4.1.2.1), the ID token (OIDC Core §3.1.3.7: signature by
 //! the AS's `jwks_uri` keys, `iss`, `aud`, `azp`, `exp`, `nonce`; after a refresh §12.2: same
 //! `iss`, `sub`, `aud`), the discovery document's `issuer` (OIDC Discovery §4.3).
-//! Not done: PAR (RFC 9126), `private_key_jwt` (RFC 7523), `at_hash` / `c_hash` (not needed for
+//! Client authentication at the token endpoint: `client_secret_basic` (RFC 6749 §2.3.1) or
+//! `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9) signed with the gateway's key.
+//! Pushed authorization requests (RFC 9126) with `par: true`.
+//! Not done: `at_hash` / `c_hash` (not needed for
 //! the code flow with a confidential client, §3.1.3.8), `auth_time` / `max_age`, and single-flight
 //! for discovery (a cold isolate under a burst may fetch the document a few times).
 
+use crate::assertion::GatewayKey;
 use crate::cookie::{self, CookieKeys};
 use crate::cors::WebOrigins;
 use crate::error::{AgentFault, CookieFault, Error};
@@ -80,8 +84,8 @@ pub struct Settings {
     pub issuer: String,
     /// The gateway's client id at the AS.
     pub client_id: String,
-    /// The client secret (`client_secret_basic`).
-    pub client_secret: String,
+    /// How the agent authenticates at the token endpoint.
+    pub client_auth: ClientAuth,
     /// Where the AS sends the browser back (the SPA's callback page).
     pub redirect_uri: String,
     /// Where the AS sends the browser after logout.
@@ -100,7 +104,31 @@ pub struct Settings {
     pub session_seconds: u64,
     /// Timeout of calls to the AS, in milliseconds.
     pub timeout_ms: u32,
+    /// Push the authorization request first (RFC 9126); the AS must advertise the endpoint.
+    pub par: bool,
 }
+
+/// Client authentication at the token endpoint.
+#[derive(Clone)]
+pub enum ClientAuth {
+    /// `client_secret_basic` (RFC 6749 §2.3.1) with this secret.
+    SecretBasic(String),
+    /// `private_key_jwt` (RFC 7523 §2.2): an ES256 client assertion signed with the gateway's key,
+    /// whose public half the AS knows (e.g. from `/.well-known/edgeward/jwks.json`).
+    PrivateKeyJwt(GatewayKey),
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientAuth::SecretBasic(_) => f.write_str("SecretBasic(..)"),
+            ClientAuth::PrivateKeyJwt(key) => f.debug_tuple("PrivateKeyJwt").field(key).finish(),
+        }
+    }
+}
+
+/// Life of a client assertion, in seconds: it is used at once.
+const CLIENT_ASSERTION_SECONDS: u64 = 60;
 
 /// The agent endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +167,8 @@ pub struct Metadata {
     pub jwks_uri: String,
     /// `authorization_response_iss_parameter_supported` (RFC 9207 §3).
     pub iss_parameter_supported: bool,
+    /// `pushed_authorization_request_endpoint` (RFC 9126 §5), if any.
+    pub par_endpoint: Option<String>,
 }
 
 struct Discovered {
@@ -281,7 +311,10 @@ impl Agent {
             verifier: random_string(platform),
             nonce: random_string(platform),
         };
-        let url = authorization_url(&self.settings, &discovered.metadata, &login, &extra)?;
+        let params = authorization_params(&self.settings, &login, &extra);
+        let url = self
+            .authorization_request(platform, &discovered, &params, now)
+            .await?;
         let sealed = json!({ "s": login.state, "v": login.verifier, "n": login.nonce });
         let cookie = self.seal(
             platform,
@@ -344,7 +377,7 @@ impl Agent {
             verifier: &login.verifier,
         };
         let tokens = self
-            .call_token_endpoint(platform, &discovered, grant)
+            .call_token_endpoint(platform, &discovered, grant, now)
             .await?;
         let id_token = tokens
             .id_token
@@ -381,7 +414,10 @@ impl Agent {
         let old_id = self.open(headers, &self.names.id, now)?;
         let discovered = self.discover(platform, now).await?;
         let grant = Grant::Refresh(&refresh_token);
-        let tokens = match self.call_token_endpoint(platform, &discovered, grant).await {
+        let tokens = match self
+            .call_token_endpoint(platform, &discovered, grant, now)
+            .await
+        {
             Err(Error::Agent(AgentFault::GrantRejected)) => {
                 return Err(Error::Agent(AgentFault::SessionMissing))
             }
@@ -593,13 +629,65 @@ impl Agent {
         }
     }
 
+    /// The URL the page navigates to: with `par`, the parameters are pushed first (RFC 9126) and
+    /// the URL carries only `client_id` and the `request_uri`; else they are all in its query.
+    async fn authorization_request<P: Platform>(
+        &self,
+        platform: &P,
+        discovered: &Discovered,
+        params: &[(String, String)],
+        now: u64,
+    ) -> Result<String, Error> {
+        let metadata = &discovered.metadata;
+        if !self.settings.par {
+            return authorization_url(metadata, params);
+        }
+        let endpoint = metadata
+            .par_endpoint
+            .as_deref()
+            .ok_or(Error::UpstreamUnavailable("the AS does not advertise PAR"))?;
+        let assertion = self.client_assertion(platform, now);
+        let request = par_request(&self.settings, endpoint, params, assertion.as_deref());
+        let request_uri = judge_par(platform.fetch(request).await)?;
+        let pushed = [
+            ("client_id".to_owned(), self.settings.client_id.clone()),
+            ("request_uri".to_owned(), request_uri),
+        ];
+        authorization_url(metadata, &pushed)
+    }
+
+    /// A fresh client assertion with `private_key_jwt`; `None` with `client_secret_basic`.
+    fn client_assertion<P: Platform>(&self, platform: &P, now: u64) -> Option<String> {
+        let settings = &self.settings;
+        match &settings.client_auth {
+            ClientAuth::PrivateKeyJwt(key) => {
+                let jti = random_string(platform);
+                Some(client_assertion(
+                    key,
+                    &settings.client_id,
+                    &settings.issuer,
+                    now,
+                    &jti,
+                ))
+            }
+            ClientAuth::SecretBasic(_) => None,
+        }
+    }
+
     async fn call_token_endpoint<P: Platform>(
         &self,
         platform: &P,
         discovered: &Discovered,
         grant: Grant<'_>,
+        now: u64,
     ) -> Result<TokenSet, Error> {
-        let request = token_request(&self.settings, &discovered.metadata, grant);
+        let assertion = self.client_assertion(platform, now);
+        let request = token_request(
+            &self.settings,
+            &discovered.metadata,
+            grant,
+            assertion.as_deref(),
+        );
         let answer = judge_tokens(platform.fetch(request).await);
         if let Err(error) = &answer {
             let message = format!("token endpoint refused the grant: {}", error.code());
@@ -775,33 +863,75 @@ fn random_string<P: Platform>(platform: &P) -> String {
     Base64UrlUnpadded::encode_string(&bytes)
 }
 
-/// The authorization request URL (RFC 6749 §4.1.1, OIDC Core §3.1.2.1) with the PKCE S256
+/// The authorization request parameters (RFC 6749 §4.1.1, OIDC Core §3.1.2.1) with the PKCE S256
 /// challenge (RFC 7636 §4.2), the configured parameters, then the client's extra ones.
-fn authorization_url(
+fn authorization_params(
     settings: &Settings,
-    metadata: &Metadata,
     login: &Login,
     extra: &[(String, String)],
-) -> Result<String, Error> {
+) -> Vec<(String, String)> {
+    let challenge = Base64UrlUnpadded::encode_string(&Sha256::digest(login.verifier.as_bytes()));
+    let mut params: Vec<(String, String)> = [
+        ("client_id", settings.client_id.as_str()),
+        ("redirect_uri", &settings.redirect_uri),
+        ("response_type", "code"),
+        ("scope", &settings.scope),
+        ("state", &login.state),
+        ("nonce", &login.nonce),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    params.extend(settings.authorization_params.iter().cloned());
+    params.extend(extra.iter().cloned());
+    params
+}
+
+/// The authorization endpoint URL with `params` in its query.
+fn authorization_url(metadata: &Metadata, params: &[(String, String)]) -> Result<String, Error> {
     let mut url = crate::http::parse_url(&metadata.authorization_endpoint)
         .map_err(|_| Error::UpstreamUnavailable("authorization server metadata unusable"))?;
-    let challenge = Base64UrlUnpadded::encode_string(&Sha256::digest(login.verifier.as_bytes()));
-    {
-        let mut query = url.query_pairs_mut();
-        query
-            .append_pair("client_id", &settings.client_id)
-            .append_pair("redirect_uri", &settings.redirect_uri)
-            .append_pair("response_type", "code")
-            .append_pair("scope", &settings.scope)
-            .append_pair("state", &login.state)
-            .append_pair("nonce", &login.nonce)
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256");
-        for (key, value) in settings.authorization_params.iter().chain(extra) {
-            query.append_pair(key, value);
-        }
-    }
+    url.query_pairs_mut().extend_pairs(params);
     Ok(url.into())
+}
+
+/// The pushed authorization request (RFC 9126 §2.1): the parameters as a form POST to the PAR
+/// endpoint, with the same client authentication as the token endpoint.
+pub fn par_request(
+    settings: &Settings,
+    endpoint: &str,
+    params: &[(String, String)],
+    assertion: Option<&str>,
+) -> FetchRequest {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.extend_pairs(params.iter().filter(|(k, _)| k != "client_id"));
+    let headers = authenticate_client(settings, &mut form, assertion);
+    form_post(settings, endpoint.to_owned(), headers, form.finish())
+}
+
+/// The PAR answer, judged (RFC 9126 §2.2 / §2.3): `201` JSON with a `request_uri`;
+/// `invalid_client` is [`AgentFault::ClientRejected`], another error answer
+/// [`AgentFault::BadRequest`] (the parameters); anything else 503.
+pub fn judge_par(response: Result<FetchResponse, FetchError>) -> Result<String, Error> {
+    let unavailable = || Error::UpstreamUnavailable("pushed authorization request failed");
+    let response = response.map_err(|_| unavailable())?;
+    let body = crate::strict::object(&response.body);
+    let text = |name: &str| {
+        body.as_ref()
+            .and_then(|b| b.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    match (response.status, text("error").as_deref()) {
+        (201, _) => text("request_uri").ok_or_else(unavailable),
+        (400..=499, Some("invalid_client" | "unauthorized_client")) => {
+            Err(Error::Agent(AgentFault::ClientRejected))
+        }
+        (400..=499, Some(_)) => Err(Error::Agent(AgentFault::BadRequest)),
+        _ => Err(unavailable()),
+    }
 }
 
 /// The discovery request: `GET {issuer}/.well-known/openid-configuration` (OIDC Discovery §4).
@@ -844,6 +974,7 @@ pub fn judge_discovery(
         token_endpoint: endpoint("token_endpoint")?,
         jwks_uri: endpoint("jwks_uri")?,
         end_session_endpoint: endpoint("end_session_endpoint").ok(),
+        par_endpoint: endpoint("pushed_authorization_request_endpoint").ok(),
         iss_parameter_supported: document
             .get("authorization_response_iss_parameter_supported")
             .and_then(Value::as_bool)
@@ -860,17 +991,38 @@ fn fetchable(url: &str) -> bool {
     url.scheme() == "https" || (url.scheme() == "http" && loopback)
 }
 
+/// An RFC 7523 §2.2 client assertion for `private_key_jwt` (OIDC Core §9): ES256 with the
+/// gateway key's `kid`; `iss` and `sub` the client id, `aud` the AS's issuer identifier (as
+/// draft-ietf-oauth-rfc7523bis requires; oidc-provider also accepts it), a random `jti`, and
+/// `exp` [`CLIENT_ASSERTION_SECONDS`] after `iat`.
+pub fn client_assertion(
+    key: &GatewayKey,
+    client_id: &str,
+    issuer: &str,
+    now: u64,
+    jti: &str,
+) -> String {
+    let header = json!({ "alg": "ES256", "kid": key.kid() });
+    let claims = json!({
+        "iss": client_id,
+        "sub": client_id,
+        "aud": issuer,
+        "jti": jti,
+        "iat": now,
+        "exp": now.saturating_add(CLIENT_ASSERTION_SECONDS),
+    });
+    key.sign_jws(&header, &claims)
+}
+
 /// The token request (RFC 6749 §4.1.3 / §6), authenticated with `client_secret_basic`
-/// (§2.3.1: id and secret form-encoded before base64).
-pub fn token_request(settings: &Settings, metadata: &Metadata, grant: Grant<'_>) -> FetchRequest {
-    let encode = |value: &str| -> String {
-        url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-    };
-    let credentials = format!(
-        "{}:{}",
-        encode(&settings.client_id),
-        encode(&settings.client_secret)
-    );
+/// (§2.3.1: id and secret form-encoded before base64), or with `private_key_jwt` and the
+/// `assertion` ([`client_assertion`]) in the form (RFC 7523 §2.2).
+pub fn token_request(
+    settings: &Settings,
+    metadata: &Metadata,
+    grant: Grant<'_>,
+    assertion: Option<&str>,
+) -> FetchRequest {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     match grant {
         Grant::Code { code, verifier } => form
@@ -882,21 +1034,63 @@ pub fn token_request(settings: &Settings, metadata: &Metadata, grant: Grant<'_>)
             .append_pair("grant_type", "refresh_token")
             .append_pair("refresh_token", token),
     };
+    let headers = authenticate_client(settings, &mut form, assertion);
+    form_post(
+        settings,
+        metadata.token_endpoint.clone(),
+        headers,
+        form.finish(),
+    )
+}
+
+/// Client authentication of a form POST to the AS: the `Authorization: Basic` field
+/// (`client_secret_basic`, RFC 6749 §2.3.1: id and secret form-encoded before base64), or
+/// `client_id`, `client_assertion_type` and the `assertion` in the form (RFC 7523 §2.2).
+fn authenticate_client(
+    settings: &Settings,
+    form: &mut url::form_urlencoded::Serializer<'_, String>,
+    assertion: Option<&str>,
+) -> Vec<(String, String)> {
+    let encode = |value: &str| -> String {
+        url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+    };
+    match &settings.client_auth {
+        ClientAuth::SecretBasic(secret) => {
+            let credentials = format!("{}:{}", encode(&settings.client_id), encode(secret));
+            let basic = format!("Basic {}", Base64::encode_string(credentials.as_bytes()));
+            vec![("authorization".into(), basic)]
+        }
+        ClientAuth::PrivateKeyJwt(_) => {
+            form.append_pair("client_id", &settings.client_id)
+                .append_pair(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                );
+            if let Some(assertion) = assertion {
+                form.append_pair("client_assertion", assertion);
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// A form POST to the AS expecting JSON.
+fn form_post(
+    settings: &Settings,
+    url: String,
+    mut headers: Vec<(String, String)>,
+    body: String,
+) -> FetchRequest {
+    headers.push((
+        "content-type".into(),
+        "application/x-www-form-urlencoded".into(),
+    ));
+    headers.push(("accept".into(), "application/json".into()));
     FetchRequest {
         method: "POST",
-        url: metadata.token_endpoint.clone(),
-        headers: vec![
-            (
-                "authorization".into(),
-                format!("Basic {}", Base64::encode_string(credentials.as_bytes())),
-            ),
-            (
-                "content-type".into(),
-                "application/x-www-form-urlencoded".into(),
-            ),
-            ("accept".into(), "application/json".into()),
-        ],
-        body: form.finish().into_bytes(),
+        url,
+        headers,
+        body: body.into_bytes(),
         timeout_ms: settings.timeout_ms,
         max_body_bytes: MAX_ANSWER_BYTES,
     }

@@ -171,7 +171,7 @@ impl Gateway {
                 )?
                 .on_runtime(runtime)
                 .stripping_cookies(config.token_handler.is_some());
-                let agent = token_handler::load(&config, secrets)?;
+                let agent = token_handler::load(&config, secrets, &forwarder)?;
                 Ok(Loaded {
                     config,
                     origin,

@@ -40,6 +40,12 @@ struct AsState {
     token_requests: Vec<FetchRequest>,
     /// Access tokens are padded with this many bytes (oversized cookie test).
     padding: usize,
+    /// Pushed authorization requests as sent.
+    par_requests: Vec<FetchRequest>,
+    /// The PAR endpoint answers this instead (status, body).
+    par_override: Option<(u16, Value)>,
+    /// Discovery does not advertise PAR.
+    no_par: bool,
 }
 
 fn json_response(status: u16, body: &Value) -> Result<FetchResponse, FetchError> {
@@ -94,17 +100,33 @@ fn authorization_server(
     move |request| {
         let mut st = state.borrow_mut();
         match request.url.as_str() {
-            "https://as.test/.well-known/openid-configuration" => json_response(
-                200,
-                &json!({
+            "https://as.test/.well-known/openid-configuration" => {
+                let mut metadata = json!({
                     "issuer": AS,
                     "authorization_endpoint": "https://as.test/auth",
                     "token_endpoint": "https://as.test/token",
                     "jwks_uri": "https://as.test/jwks",
                     "end_session_endpoint": "https://as.test/session/end",
                     "authorization_response_iss_parameter_supported": true,
-                }),
-            ),
+                });
+                if !st.no_par {
+                    metadata["pushed_authorization_request_endpoint"] =
+                        json!("https://as.test/par");
+                }
+                json_response(200, &metadata)
+            }
+            "https://as.test/par" => {
+                st.par_requests.push(request.clone());
+                if let Some((status, body)) = &st.par_override {
+                    return json_response(*status, body);
+                }
+                let pairs = form(request);
+                st.nonce = field(&pairs, "nonce").unwrap_or_default().to_owned();
+                json_response(
+                    201,
+                    &json!({ "request_uri": "urn:ietf:params:oauth:request_uri:r1", "expires_in": 60 }),
+                )
+            }
             "https://as.test/jwks" => {
                 json_response(200, &json!({ "keys": [p256_jwk_kid(&p256_key(9), "as1")] }))
             }
@@ -200,6 +222,13 @@ fn secrets(name: &str) -> Option<String> {
         "AGENT_SECRET" => Some("agent secret".into()),
         "COOKIE_KEY" => Some(KEY_HEX.into()),
         "OLD_COOKIE_KEY" => Some(OLD_KEY_HEX.into()),
+        "GW_KEY" => {
+            let mut jwk = common::p256_jwk(&p256_key(5));
+            let d = <base64ct::Base64UrlUnpadded as base64ct::Encoding>::encode_string(&[5u8; 32]);
+            jwk["d"] = json!(d);
+            jwk["kid"] = json!("gw1");
+            Some(jwk.to_string())
+        }
         _ => None,
     }
 }
@@ -957,6 +986,10 @@ fn configuration_is_validated_once_naming_the_field() {
             "token_handler.client_auth",
         ),
         (
+            json!({ "client_secret_name": null }),
+            "token_handler.client_secret_name",
+        ),
+        (
             json!({ "authorization_params": { "state": "x" } }),
             "token_handler.authorization_params.state",
         ),
@@ -967,4 +1000,108 @@ fn configuration_is_validated_once_naming_the_field() {
     ] {
         assert_eq!(check(config(extra.clone())), field, "{extra}");
     }
+}
+
+#[test]
+fn private_key_jwt_signs_a_client_assertion_with_the_gateway_key() {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use p256::ecdsa::signature::Verifier;
+    let mut config =
+        config(json!({ "client_auth": "private_key_jwt", "client_secret_name": null }));
+    config["forwarding"]["signing_key_secret"] = json!("GW_KEY");
+    let state = Rc::new(RefCell::new(AsState::default()));
+    let mut platform = FakePlatform::new(NOW).answering(authorization_server(state.clone()));
+    platform.random = Random::counter();
+    let rig = Rig {
+        gateway: gateway_with(&config),
+        platform,
+        state,
+    };
+    let jar = rig.login();
+    assert!(jar.get("__Host-ew-at").is_some());
+    let refresh = rig.agent("POST", "refresh", &jar, &Value::Null);
+    assert_eq!(refresh.status, 204);
+    let requests = rig.state.borrow().token_requests.clone();
+    let mut jtis = Vec::new();
+    for request in &requests {
+        assert!(request.headers.iter().all(|(n, _)| n != "authorization"));
+        let pairs = form(request);
+        assert_eq!(field(&pairs, "client_id"), Some("edgeward-spa"));
+        assert_eq!(
+            field(&pairs, "client_assertion_type"),
+            Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        );
+        let assertion = field(&pairs, "client_assertion").unwrap();
+        let parts: Vec<&str> = assertion.split('.').collect();
+        let signature = Base64UrlUnpadded::decode_vec(parts[2]).unwrap();
+        let signature = p256::ecdsa::Signature::from_slice(&signature).unwrap();
+        let input = format!("{}.{}", parts[0], parts[1]);
+        p256_key(5)
+            .verifying_key()
+            .verify(input.as_bytes(), &signature)
+            .expect("signed with the gateway key");
+        let header: Value =
+            serde_json::from_slice(&Base64UrlUnpadded::decode_vec(parts[0]).unwrap()).unwrap();
+        assert_eq!(header["alg"], "ES256");
+        assert_eq!(header["kid"], "gw1");
+        let claims: Value =
+            serde_json::from_slice(&Base64UrlUnpadded::decode_vec(parts[1]).unwrap()).unwrap();
+        assert_eq!(claims["iss"], "edgeward-spa");
+        assert_eq!(claims["sub"], "edgeward-spa");
+        assert_eq!(claims["aud"], AS);
+        assert_eq!(claims["iat"], NOW);
+        assert_eq!(claims["exp"], NOW + 60);
+        jtis.push(claims["jti"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(requests.len(), 2);
+    assert_ne!(jtis[0], jtis[1], "a fresh jti per assertion");
+}
+
+#[test]
+fn par_pushes_the_authorization_request_and_the_url_carries_only_its_reference() {
+    let rig = rig_with(json!({ "par": true }));
+    let mut jar = Jar::default();
+    let response = rig.agent("POST", "login/start", &jar, &Value::Null);
+    assert_eq!(response.status, 200, "{}", body_text(&response));
+    jar.take(&response);
+    let url = body_json(&response)["authorizationRequestUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        url,
+        "https://as.test/auth?client_id=edgeward-spa&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Ar1"
+    );
+    let pushed = rig.state.borrow().par_requests[0].clone();
+    assert_eq!(pushed.method, "POST");
+    assert!(pushed
+        .headers
+        .iter()
+        .any(|(n, v)| n == "authorization" && v.starts_with("Basic ")));
+    let pairs = form(&pushed);
+    for name in ["redirect_uri", "state", "nonce", "code_challenge", "scope"] {
+        assert!(field(&pairs, name).is_some(), "{name}");
+    }
+    assert_eq!(field(&pairs, "code_challenge_method"), Some("S256"));
+    assert_eq!(field(&pairs, "resource"), Some("https://api.test"));
+    assert_eq!(
+        field(&pairs, "client_id"),
+        None,
+        "Basic authenticates the client"
+    );
+    // The rest of the login is unchanged.
+    let state = field(&pairs, "state").unwrap().to_owned();
+    let end = rig.end(&jar, &callback(&state, "c"));
+    assert_eq!(end.status, 200, "{}", body_text(&end));
+    // The AS refusing the client, or not offering PAR.
+    rig.state.borrow_mut().par_override = Some((401, json!({ "error": "invalid_client" })));
+    let refused = rig.agent("POST", "login/start", &Jar::default(), &Value::Null);
+    assert_eq!(
+        (refused.status, code(&refused).as_str()),
+        (400, "ERR_AGENT_CLIENT_REJECTED")
+    );
+    let without = rig_with(json!({ "par": true }));
+    without.state.borrow_mut().no_par = true;
+    let response = without.agent("POST", "login/start", &Jar::default(), &Value::Null);
+    assert_eq!(response.status, 503);
 }

@@ -37,7 +37,7 @@ class Jar {
 
 for (const runtime of RUNTIMES) {
   describe(`token handler API on ${runtime}`, () => {
-    let as, origin, gateway, wrongSecret, asDown, spa;
+    let as, origin, gateway, wrongSecret, asDown, pushed, spa;
     const bodies = [];
 
     before(async () => {
@@ -46,7 +46,7 @@ for (const runtime of RUNTIMES) {
       process.env.EDGEWARD_AS_SPA_TOKEN_TTL = String(TOKEN_TTL);
       as = await startAuthServer();
       origin = await startOrigin();
-      const config = (issuer) => ({
+      const config = (issuer, extra = {}) => ({
         origin: origin.url,
         routes: [{ path: '/orders/*', credential_cookie: true }],
         issuers: [{ issuer: as.issuer, audiences: [as.resources.jwt], jwks_uri: as.jwks_uri, leeway_seconds: 0 }],
@@ -62,19 +62,21 @@ for (const runtime of RUNTIMES) {
           authorization_params: { resource: as.resources.jwt },
           trusted_web_origins: [spa],
           cookie_keys: [{ version: 1, secret: 'EDGEWARD_COOKIE_KEY' }],
+          ...extra,
         },
       });
       const key = randomBytes(32).toString('hex');
       const vars = (secret) => ({ EDGEWARD_AGENT_CLIENT_SECRET: secret, EDGEWARD_COOKIE_KEY: key });
-      [gateway, wrongSecret, asDown] = await Promise.all([
+      [gateway, wrongSecret, asDown, pushed] = await Promise.all([
         startGateway(runtime, config(as.issuer), { vars: vars('edgeward-spa-secret') }),
         startGateway(runtime, config(as.issuer), { vars: vars('not-the-secret') }),
         startGateway(runtime, config(CLOSED_ORIGIN), { vars: vars('edgeward-spa-secret') }),
+        startGateway(runtime, config(as.issuer, { par: true }), { vars: vars('edgeward-spa-secret') }),
       ]);
     });
 
     after(async () => {
-      await Promise.all([gateway, wrongSecret, asDown].filter(Boolean).map((g) => g.stop()));
+      await Promise.all([gateway, wrongSecret, asDown, pushed].filter(Boolean).map((g) => g.stop()));
       await Promise.all([origin?.close(), as?.stop()]);
       delete process.env.EDGEWARD_AS_SPA_ORIGIN;
       delete process.env.EDGEWARD_AS_SPA_TOKEN_TTL;
@@ -315,6 +317,18 @@ for (const runtime of RUNTIMES) {
       assert.equal(end.res.status, 400);
       assert.equal(end.json.code, 'ERR_AGENT_CLIENT_REJECTED');
       assert.equal(end.res.headers.getSetCookie().length, 0);
+    });
+
+    test('PAR (RFC 9126): the authorization URL carries only a request_uri, and the login completes', async () => {
+      const start = await call(pushed, 'POST', `${BASE}/login/start`, new Jar(), { body: {} });
+      assert.equal(start.res.status, 200, JSON.stringify(start.json));
+      const url = new URL(start.json.authorizationRequestUrl);
+      assert.deepEqual([...url.searchParams.keys()].sort(), ['client_id', 'request_uri']);
+      assert.match(url.searchParams.get('request_uri'), /^urn:ietf:params:oauth:request_uri:/);
+      const { jar } = await login(pushed);
+      const api = await call(pushed, 'GET', '/orders/7', jar);
+      assert.equal(api.res.status, 200, JSON.stringify(api.json));
+      assert.equal(origin.requests.at(-1).headers['x-edgeward-sub'], 'alice');
     });
 
     test('no token issued to the SPA appears in any response body', async () => {

@@ -241,7 +241,7 @@ impl Config {
     fn validate_token_handler(&self) -> Result<(), ConfigError> {
         #[cfg(feature = "token-handler")]
         if let Some(handler) = &self.token_handler {
-            handler.validate()?;
+            handler.validate(&self.forwarding)?;
         }
         #[cfg(not(feature = "token-handler"))]
         if self.token_handler.is_some() {

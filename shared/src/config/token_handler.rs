@@ -17,11 +17,13 @@ pub struct TokenHandler {
     pub issuer: String,
     /// The gateway's client id at the AS.
     pub client_id: String,
-    /// Client authentication at the token endpoint: `client_secret_basic` (the only one so far).
+    /// Client authentication at the token endpoint: `client_secret_basic` (default) or
+    /// `private_key_jwt` (RFC 7523, signed with `forwarding.signing_key_secret`).
     #[serde(default = "default_client_auth")]
     pub client_auth: String,
-    /// Name of the platform secret holding the client secret.
-    pub client_secret_name: String,
+    /// Name of the platform secret holding the client secret (`client_secret_basic`).
+    #[serde(default)]
+    pub client_secret_name: Option<String>,
     /// The SPA's callback page, registered at the AS.
     pub redirect_uri: String,
     /// Where the AS sends the browser after logout (registered at the AS).
@@ -53,6 +55,10 @@ pub struct TokenHandler {
     /// Timeout of calls to the AS in milliseconds (default 5000).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u32,
+    /// Push the authorization request to the AS first (RFC 9126 PAR; default false). The AS must
+    /// advertise `pushed_authorization_request_endpoint`, else `login/start` answers 503.
+    #[serde(default)]
+    pub par: bool,
 }
 
 /// One cookie key: its version (in every cookie it seals) and the secret holding it.
@@ -112,7 +118,7 @@ fn is_header_name(name: &str) -> bool {
 }
 
 impl TokenHandler {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub(super) fn validate(&self, forwarding: &Forwarding) -> Result<(), ConfigError> {
         let at = |field: &str| format!("token_handler.{field}");
         let base = &self.base_path;
         if !base.starts_with('/') || base.ends_with('/') || base.contains(['?', '#', '*']) {
@@ -122,17 +128,33 @@ impl TokenHandler {
             ));
         }
         check_fetch_url(&self.issuer).map_err(|m| ConfigError::new(at("issuer"), m))?;
-        if self.client_auth != "client_secret_basic" {
-            return Err(ConfigError::new(
-                at("client_auth"),
-                "only client_secret_basic is supported (private_key_jwt is not implemented yet)",
-            ));
+        let secret_named = self
+            .client_secret_name
+            .as_ref()
+            .is_some_and(|n| !n.is_empty());
+        match self.client_auth.as_str() {
+            "client_secret_basic" if !secret_named => {
+                return Err(ConfigError::new(
+                    at("client_secret_name"),
+                    "client_secret_basic needs client_secret_name",
+                ))
+            }
+            "private_key_jwt" if forwarding.signing_key_secret.is_none() => {
+                return Err(ConfigError::new(
+                    at("client_auth"),
+                    "private_key_jwt signs with the gateway key: set forwarding.signing_key_secret",
+                ))
+            }
+            "client_secret_basic" | "private_key_jwt" => {}
+            _ => {
+                return Err(ConfigError::new(
+                    at("client_auth"),
+                    "must be client_secret_basic or private_key_jwt",
+                ))
+            }
         }
-        if self.client_id.is_empty() || self.client_secret_name.is_empty() {
-            return Err(ConfigError::new(
-                at("client_id"),
-                "client_id and client_secret_name are required",
-            ));
+        if self.client_id.is_empty() {
+            return Err(ConfigError::new(at("client_id"), "must not be empty"));
         }
         for (field, uri) in [
             ("redirect_uri", Some(&self.redirect_uri)),
@@ -228,16 +250,35 @@ impl TokenHandler {
         Ok(())
     }
 
-    /// The agent's settings, with the client secret and the cookie keys read from the platform.
+    /// The agent's settings, with the client secret and the cookie keys read from the platform;
+    /// `gateway_key` is the forward stage's loaded signing key (for `private_key_jwt`).
     pub fn settings(
         &self,
         secrets: SecretLookup<'_>,
+        gateway_key: Option<&crate::assertion::GatewayKey>,
     ) -> Result<crate::oauth_agent::Settings, ConfigError> {
-        let client_secret = secret(
-            secrets,
-            "token_handler.client_secret_name",
+        use crate::oauth_agent::ClientAuth;
+        let client_auth = match (
+            self.client_auth.as_str(),
             &self.client_secret_name,
-        )?;
+            gateway_key,
+        ) {
+            ("private_key_jwt", _, Some(key)) => ClientAuth::PrivateKeyJwt(key.clone()),
+            ("private_key_jwt", _, None) => {
+                return Err(ConfigError::new(
+                    "token_handler.client_auth",
+                    "private_key_jwt needs forwarding.signing_key_secret",
+                ))
+            }
+            (_, name, _) => {
+                let field = "token_handler.client_secret_name";
+                ClientAuth::SecretBasic(secret(
+                    secrets,
+                    field,
+                    name.as_deref().unwrap_or_default(),
+                )?)
+            }
+        };
         let mut keys = Vec::with_capacity(self.cookie_keys.len());
         for (i, key) in self.cookie_keys.iter().enumerate() {
             let field = format!("token_handler.cookie_keys[{i}].secret");
@@ -262,7 +303,7 @@ impl TokenHandler {
             base_path: self.base_path.clone(),
             issuer: self.issuer.clone(),
             client_id: self.client_id.clone(),
-            client_secret,
+            client_auth,
             redirect_uri: self.redirect_uri.clone(),
             post_logout_redirect_uri: self.post_logout_redirect_uri.clone(),
             scope: self.scope.clone(),
@@ -280,6 +321,7 @@ impl TokenHandler {
             cookie_prefix: self.cookie_name_prefix.clone(),
             session_seconds: self.session_lifetime_seconds,
             timeout_ms: self.timeout_ms,
+            par: self.par,
         })
     }
 }

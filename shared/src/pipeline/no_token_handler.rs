@@ -10,7 +10,11 @@ use url::Url;
 /// No agent can exist in this build.
 pub(super) enum Agent {}
 
-pub(super) fn load(_: &Config, _: SecretLookup<'_>) -> Result<Option<Agent>, ConfigError> {
+pub(super) fn load(
+    _: &Config,
+    _: SecretLookup<'_>,
+    _: &crate::forward::Forwarder,
+) -> Result<Option<Agent>, ConfigError> {
     Ok(None)
 }
 

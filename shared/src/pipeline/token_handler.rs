@@ -6,19 +6,25 @@
 use crate::config::{Config, ConfigError, Route, SecretLookup};
 use crate::cors::WebOrigins;
 use crate::error::Error;
+use crate::forward::Forwarder;
 use crate::http::{Headers, Outcome, Request, Response};
 pub(super) use crate::oauth_agent::Agent;
 use crate::oauth_agent::{Endpoint, MAX_BODY_BYTES};
 use crate::platform::Platform;
 use url::Url;
 
-/// The agent, when the configuration has a `token_handler` section (secrets read here, once).
+/// The agent, when the configuration has a `token_handler` section (secrets read here, once;
+/// the gateway key is the forward stage's, already loaded).
 pub(super) fn load(
     config: &Config,
     secrets: SecretLookup<'_>,
+    forwarder: &Forwarder,
 ) -> Result<Option<Agent>, ConfigError> {
     match &config.token_handler {
-        Some(handler) => Ok(Some(Agent::new(handler.settings(secrets)?))),
+        Some(handler) => {
+            let settings = handler.settings(secrets, forwarder.gateway_key())?;
+            Ok(Some(Agent::new(settings)))
+        }
         None => Ok(None),
     }
 }
