@@ -31,11 +31,13 @@ const SCREENSHOT = process.env.EDGEWARD_E2E_SCREENSHOT
 async function startSpa(port, gateway) {
   const child = spawn(process.execPath, [join(ROOT, 'scripts', 'lib', 'spa.mjs'), String(port), gateway],
     { stdio: ['ignore', 'pipe', 'inherit'] });
+  const kill = () => child.kill('SIGKILL');
+  process.on('exit', kill); // even when a hook failed half-way
   await new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => { if (String(d).includes('"url"')) resolve(); });
     child.on('exit', (code) => reject(new Error(`spa.mjs exited with ${code}`)));
   });
-  return { stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+  return { stop: () => new Promise((r) => { process.off('exit', kill); child.once('exit', r); child.kill('SIGTERM'); }) };
 }
 
 /** A page on another site (127.0.0.1 is not the same site as localhost). */
