@@ -897,7 +897,8 @@ fn authorization_url(metadata: &Metadata, params: &[(String, String)]) -> Result
     Ok(url.into())
 }
 
-/// The pushed authorization request (RFC 9126 §2.1): the parameters as a form POST to the PAR
+/// The pushed authorization request (RFC 9126 §2.1): the parameters, `client_id` included (it is
+/// an authorization request parameter; oidc-provider insists), as a form POST to the PAR
 /// endpoint, with the same client authentication as the token endpoint.
 pub fn par_request(
     settings: &Settings,
@@ -908,6 +909,10 @@ pub fn par_request(
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     form.extend_pairs(params.iter().filter(|(k, _)| k != "client_id"));
     let headers = authenticate_client(settings, &mut form, assertion);
+    if let ClientAuth::SecretBasic(_) = settings.client_auth {
+        // With private_key_jwt, authenticate_client has added it.
+        form.append_pair("client_id", &settings.client_id);
+    }
     form_post(settings, endpoint.to_owned(), headers, form.finish())
 }
 

@@ -1084,10 +1084,15 @@ fn par_pushes_the_authorization_request_and_the_url_carries_only_its_reference()
     }
     assert_eq!(field(&pairs, "code_challenge_method"), Some("S256"));
     assert_eq!(field(&pairs, "resource"), Some("https://api.test"));
+    let ids: Vec<&str> = pairs
+        .iter()
+        .filter(|(n, _)| n == "client_id")
+        .map(|(_, v)| v.as_str())
+        .collect();
     assert_eq!(
-        field(&pairs, "client_id"),
-        None,
-        "Basic authenticates the client"
+        ids,
+        ["edgeward-spa"],
+        "client_id once, as oidc-provider requires"
     );
     // The rest of the login is unchanged.
     let state = field(&pairs, "state").unwrap().to_owned();
