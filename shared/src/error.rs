@@ -101,6 +101,10 @@ pub enum Error {
     },
     /// A claim cannot be forwarded as a header: over budget or not representable (403).
     ClaimNotForwardable(&'static str),
+    /// The authorization server refused to exchange the client's valid token for this route's
+    /// origin (RFC 8693 §2.2.2 `invalid_grant`, `invalid_target`, `invalid_scope`): 403
+    /// `insufficient_scope` (RFC 6750 §3.1), the token may not reach this origin.
+    ExchangeRefused(&'static str),
 }
 
 /// Why a token was rejected. The description is safe to show a client.
@@ -309,6 +313,7 @@ impl Error {
             Error::InsufficientScope { .. } => "ERR_POLICY_INSUFFICIENT_SCOPE",
             Error::InsufficientUserAuthentication { .. } => "ERR_POLICY_STEP_UP_REQUIRED",
             Error::ClaimNotForwardable(_) => "ERR_FORWARD_CLAIM_HEADER",
+            Error::ExchangeRefused(_) => "ERR_EXCHANGE_REFUSED",
         }
     }
 
@@ -403,6 +408,9 @@ impl Error {
                 response
             }
             Error::ClaimNotForwardable(why) => plain(403, "access_denied", why, self.code()),
+            Error::ExchangeRefused(why) => {
+                bearer(403, Some("insufficient_scope"), why, self.code())
+            }
         }
     }
 }
@@ -616,6 +624,7 @@ mod tests {
                 max_age: None,
             },
             Error::ClaimNotForwardable("claim header over budget"),
+            Error::ExchangeRefused("refused"),
         ];
         all.extend(tokens.map(Error::InvalidToken));
         all.extend(proofs.map(|fault| Error::InvalidDpopProof { fault, algs }));
@@ -654,6 +663,8 @@ mod tests {
             Error::UseDpopNonce { .. } => challenge(401, "DPoP", Some("use_dpop_nonce")),
             Error::DpopRequired { .. } => challenge(401, "DPoP", Some("invalid_token")),
             Error::InsufficientScope { .. } => challenge(403, "Bearer", Some("insufficient_scope")),
+            // RFC 8693 §2.2.2 refusal: this valid token may not reach this origin.
+            Error::ExchangeRefused(_) => challenge(403, "Bearer", Some("insufficient_scope")),
             Error::InsufficientUserAuthentication { .. } => {
                 challenge(401, "Bearer", Some("insufficient_user_authentication"))
             }

@@ -210,6 +210,15 @@ impl Forwarder {
         self
     }
 
+    /// The gateway's signing key and id, when it has a key: the actor of token exchanges
+    /// ([`crate::token_exchange::ActorKey`]).
+    pub(crate) fn actor(&self) -> Option<crate::token_exchange::ActorKey<'_>> {
+        Some(crate::token_exchange::ActorKey {
+            key: self.key.as_ref()?,
+            gateway_id: &self.settings.gateway_id,
+        })
+    }
+
     /// The gateway's public keys as a JWK Set (RFC 7517 §5), for its JWKS endpoint.
     pub fn jwks(&self) -> Value {
         let keys: Vec<Value> = self.key.iter().map(|k| k.public_jwk().clone()).collect();
@@ -271,7 +280,8 @@ impl Forwarder {
         headers
     }
 
-    /// Builds the origin request: strip, trace, claim headers, phantom JWT, assertion, signature.
+    /// Builds the origin request: strip, trace, claim headers, phantom JWT (or `exchanged`, the
+    /// token a route's token exchange gave for the origin), assertion, signature.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward<P: Platform>(
         &self,
@@ -282,6 +292,7 @@ impl Forwarder {
         incoming: &Headers,
         cert_field: Option<&str>,
         token: Option<&VerifiedToken>,
+        exchanged: Option<&str>,
         context: &Context,
     ) -> Result<Forward, Error> {
         let (trace, now) = (&context.trace, context.now);
@@ -320,7 +331,12 @@ impl Forwarder {
             }
         }
 
-        if let Some(jwt) = token.and_then(|t| self.phantom_for(t, now)) {
+        if let Some(exchanged) = exchanged {
+            // RFC 8693: the origin gets the token issued for it, never the client's (nor its
+            // DPoP proof, which is for the client's token). Set before signing.
+            headers.remove("dpop");
+            headers.set("authorization", &format!("Bearer {exchanged}"));
+        } else if let Some(jwt) = token.and_then(|t| self.phantom_for(t, now)) {
             // The phantom-token pattern: the origin gets a JWT, never the opaque token. Set
             // before signing, so that `cover: ["authorization"]` signs what is sent.
             headers.set("authorization", &format!("Bearer {jwt}"));

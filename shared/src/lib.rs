@@ -49,7 +49,7 @@ pub use platform::Platform;
 pub mod internal;
 pub(crate) use internal::{
     access_token, bearer, dpop, forward, introspection, jwks, mtls, policy, single_flight, token,
-    token_cache, trace_context, trust_anchors, warmup,
+    token_cache, token_exchange, trace_context, trust_anchors, warmup,
 };
 
 /// The crate version, reported by the health endpoint.

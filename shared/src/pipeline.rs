@@ -11,6 +11,7 @@ use crate::introspection::Introspector;
 use crate::mtls;
 use crate::platform::{FetchError, LogLevel, Platform};
 use crate::policy;
+use crate::token_exchange::{self, Exchanger};
 use crate::trace_context::{Context, TraceContext};
 use serde_json::json;
 use std::borrow::Cow;
@@ -39,6 +40,7 @@ struct Loaded {
     origin: Url,
     tokens: TokenVerifier,
     introspector: Option<Introspector>,
+    exchanger: Option<Exchanger>,
     public_base: Option<Url>,
     dpop: DpopState,
     forwarder: Forwarder,
@@ -154,6 +156,10 @@ impl Gateway {
                     )),
                     None => None,
                 };
+                let exchanger = match &config.token_exchange {
+                    Some(section) => Some(Exchanger::new(section.settings(secrets)?)),
+                    None => None,
+                };
                 let forwarder = Forwarder::new(
                     &config.forwarding,
                     config::forwarding_secrets(&config.forwarding, secrets)?,
@@ -164,6 +170,7 @@ impl Gateway {
                     origin,
                     tokens,
                     introspector,
+                    exchanger,
                     public_base,
                     dpop,
                     forwarder,
@@ -313,6 +320,7 @@ impl Gateway {
         };
         let now = call.context.now;
         let origin = policy_stage(loaded, route, verified.as_ref(), now)?;
+        let exchanged = exchange_stage(loaded, platform, call, route, verified.as_ref()).await?;
         let incoming = self.origin_fields(config, &call.request.headers);
         let mut forward = loaded.forwarder.forward(
             platform,
@@ -322,6 +330,7 @@ impl Gateway {
             &incoming,
             config.mtls.client_cert_header.as_deref(),
             verified.as_ref(),
+            exchanged.as_deref(),
             call.context,
         )?;
         forward.response_headers = response_headers;
@@ -436,6 +445,50 @@ async fn resolve<P: Platform>(
         phantom_jwt: found.jwt,
         ath: None,
     })
+}
+
+/// The token-exchange stage (RFC 8693), after policy, for a route with `exchange`: the token the
+/// origin receives instead of the client's. The subject token is the verified token as the client
+/// sent it, or, for an opaque token answered in `application_jwt` mode, the AS's own JWT for it (a
+/// JWT the gateway mints itself is re-signed per request and not the AS's to judge, so the opaque
+/// token goes instead). `None` on routes without `exchange`.
+async fn exchange_stage<P: Platform>(
+    loaded: &Loaded,
+    platform: &P,
+    call: &Call<'_>,
+    route: Option<&Route>,
+    token: Option<&VerifiedToken>,
+) -> Result<Option<String>, Error> {
+    let (Some(rule), Some(token)) = (route.and_then(|r| r.exchange.as_ref()), token) else {
+        return Ok(None);
+    };
+    let exchanger = loaded
+        .exchanger
+        .as_ref()
+        .ok_or_else(|| Error::Config(ConfigError::new("token_exchange", "not loaded")))?;
+    // Extracted and verified already; read again rather than carried through every stage.
+    let sent = bearer::extract(&call.request.headers)?
+        .token()
+        .ok_or(Error::MissingCredential)?;
+    let subject = token_exchange::Subject {
+        rule,
+        token: token.phantom_jwt.as_deref().unwrap_or(sent),
+        exp: token.claims.get("exp").and_then(serde_json::Value::as_u64),
+    };
+    let actor = match rule.actor {
+        token_exchange::Actor::None => None,
+        token_exchange::Actor::Gateway => Some(loaded.forwarder.actor().ok_or_else(|| {
+            Error::Config(ConfigError::new(
+                "forwarding.signing_key_secret",
+                "actor gateway needs the gateway key",
+            ))
+        })?),
+    };
+    let now = call.context.now;
+    exchanger
+        .exchange(platform, &subject, actor, now)
+        .await
+        .map(Some)
 }
 
 /// The warm-up endpoint exists only when enabled, and only where a shared cache tier exists.

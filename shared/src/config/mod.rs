@@ -30,11 +30,13 @@ mod mtls;
 mod route;
 #[cfg(test)]
 mod tests;
+mod token_exchange;
 
 pub use dpop::Dpop;
 pub(crate) use forwarding::forwarding_secrets;
 pub use introspection::Introspection;
 pub use issuer::{Issuer, JwksCache, X5cSource};
+pub use token_exchange::TokenExchange;
 
 /// Default limit on the size of a credential, in bytes. 16 KiB is well above the largest access
 /// tokens seen in practice (x5c chains of three certificates are ≈ 3 KiB) and bounds parsing work.
@@ -115,6 +117,10 @@ pub struct Config {
     /// Certificate-bound tokens (RFC 8705): where the client certificate comes from.
     #[serde(default)]
     pub mtls: Mtls,
+    /// Token exchange (RFC 8693): the AS token endpoint and the gateway's client, for routes with
+    /// `exchange`.
+    #[serde(default)]
+    pub token_exchange: Option<TokenExchange>,
 }
 
 /// The verdict for requests no route matches.
@@ -208,6 +214,7 @@ impl Config {
         self.dpop.validate()?;
         self.mtls.validate()?;
         self.forwarding.validate("forwarding")?;
+        token_exchange::validate(self)?;
         for (i, issuer) in self.issuers.iter().enumerate() {
             if self
                 .issuers
@@ -252,6 +259,10 @@ impl Config {
                 "introspection.endpoint".to_owned(),
                 introspection.endpoint.as_str(),
             ));
+        }
+        if let Some(exchange) = &self.token_exchange {
+            let field = "token_exchange.token_endpoint".to_owned();
+            urls.push((field, exchange.token_endpoint.as_str()));
         }
         urls
     }

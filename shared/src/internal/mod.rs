@@ -24,6 +24,8 @@ pub mod single_flight;
 pub mod token;
 #[path = "../token_cache.rs"]
 pub mod token_cache;
+#[path = "../token_exchange.rs"]
+pub mod token_exchange;
 #[path = "../trace_context.rs"]
 pub mod trace_context;
 #[path = "../trust_anchors.rs"]
