@@ -5,18 +5,21 @@
 // introspection_endpoint, revocation_endpoint, clients: {...}, resources: {...} }.
 // Features: client_credentials, introspection (RFC 7662), JWT introspection (RFC 9701), DPoP
 // (RFC 9449), revocation (RFC 7009), resource indicators (RFC 8707) with JWT access tokens (RFC 9068)
-// for one resource and opaque ones for another. Counters at GET /_stats (introspection calls).
+// for one resource and opaque ones for another, token exchange (RFC 8693, registered through
+// oidc-provider's grant-type API: scripts/lib/token-exchange-grant.mjs). Counters at GET /_stats
+// (introspection calls, token exchanges).
 // EDGEWARD_AS_STORE=map: keep every token until it expires (oidc-provider's development store keeps
 // only the newest 1000, which a benchmark issuing tens of thousands of opaque tokens outruns).
 import { createServer } from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { TOKEN_EXCHANGE, EXCHANGE_PARAMS, exchangeTargets, tokenExchangeGrant } from './token-exchange-grant.mjs';
 
 // Access token lifetime in seconds (EDGEWARD_AS_TOKEN_TTL; scripts/bench needs its tokens for a whole run).
 const TOKEN_TTL = Number(process.env.EDGEWARD_AS_TOKEN_TTL) || 600;
 const port = Number(process.argv[2] || 9000);
-const { default: Provider } = await import(pathToFileURL(join(process.env.EDGEWARD_NPM, 'oidc-provider/lib/index.js')).href);
+const { default: Provider, errors } = await import(pathToFileURL(join(process.env.EDGEWARD_NPM, 'oidc-provider/lib/index.js')).href);
 
 const issuer = `http://127.0.0.1:${port}`;
 // `other`: opaque tokens for an API the gateway does not protect (they must not pass it).
@@ -55,7 +58,7 @@ const provider = new Provider(issuer, {
   clients: [
     { ...clients.app, grant_types: ['client_credentials'], redirect_uris: [], response_types: [],
       token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256', scope: 'orders:read orders:write' },
-    { ...clients.gateway, grant_types: [], redirect_uris: [], response_types: [],
+    { ...clients.gateway, grant_types: [TOKEN_EXCHANGE], redirect_uris: [], response_types: [],
       token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256' },
   ],
   jwks: { keys: [{ ...signing, kid: 'as-es256', use: 'sig', alg: 'ES256' }] },
@@ -79,15 +82,19 @@ const provider = new Provider(issuer, {
         if (resource === resources.opaque || resource === resources.other) {
           return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: TOKEN_TTL, accessTokenFormat: 'opaque' };
         }
-        throw new Provider.errors.InvalidTarget();
+        throw new errors.InvalidTarget();
       },
     },
   },
   ttl: { ClientCredentials: TOKEN_TTL },
 });
 provider.proxy = false;
+provider.on('server_error', (_ctx, error) => console.error(error));
 
-const stats = { introspections: 0 };
+const stats = { introspections: 0, exchanges: 0 };
+provider.registerGrantType(TOKEN_EXCHANGE,
+  tokenExchangeGrant({ issuer, signing, stats, actorKeys: process.env.EDGEWARD_AS_ACTOR_JWKS, errors }),
+  EXCHANGE_PARAMS);
 const callback = provider.callback();
 const server = createServer((req, res) => {
   if (req.url === '/_stats') {
@@ -106,5 +113,6 @@ server.listen(port, '127.0.0.1', () => {
     revocation_endpoint: `${issuer}/token/revocation`,
     clients,
     resources,
+    exchange_targets: exchangeTargets,
   }));
 });

@@ -399,3 +399,26 @@ fn exchange_needs_its_section_a_target_and_for_an_actor_the_key() {
     );
     assert_eq!(field_of(anonymous), "routes[0].exchange");
 }
+
+#[test]
+fn forward_credentials_never_lets_the_clients_token_through_an_exchange_route() {
+    let gw = gateway_from(&config(
+        json!({ "forwarding": { "signing_key_secret": "GW_KEY",
+        "forward_credentials": true } }),
+    ));
+    let fake = platform().answering(issuing(600));
+    let token = client_token(NOW + 3600);
+    let mut req = request("/orders/1", &token);
+    req.headers.append("dpop", "a-proof-for-the-clients-token");
+    let forward = forwarded(block_on(gw.handle(&fake, &req)));
+    assert_eq!(authorization(&forward), "Bearer exchanged-1-orders");
+    assert_eq!(forward.headers.get_all("authorization").count(), 1);
+    assert!(forward.headers.get_single("dpop").unwrap().is_none());
+    // Without exchange, forward_credentials passes both along (the control).
+    let plain = forwarded(block_on(gw.handle(&fake, &{
+        let mut r = request("/plain/1", &token);
+        r.headers.append("dpop", "p");
+        r
+    })));
+    assert_eq!(authorization(&plain), format!("Bearer {token}"));
+}
