@@ -70,6 +70,9 @@ fn gateway() -> Gateway {
     gateway_from(&config(json!({})))
 }
 
+/// A scripted authorization server.
+type Script = dyn Fn(&FetchRequest) -> Result<FetchResponse, FetchError>;
+
 /// The form fields of an exchange request.
 fn form(request: &FetchRequest) -> Vec<(String, String)> {
     url::form_urlencoded::parse(&request.body)
@@ -344,7 +347,7 @@ fn a_refusal_is_403_and_cached_briefly() {
 #[test]
 fn an_unusable_as_is_503_with_retry_after_and_nothing_is_forwarded() {
     let token = client_token(NOW + 3600);
-    let faults: Vec<Box<dyn Fn(&FetchRequest) -> Result<FetchResponse, FetchError>>> = vec![
+    let faults: Vec<Box<Script>> = vec![
         Box::new(|_| Err(FetchError::Unreachable)),
         Box::new(|_| Err(FetchError::Timeout)),
         Box::new(|_| answer(500, json!({}))),
