@@ -247,15 +247,14 @@ impl Forwarder {
         Some(key.sign_jws(&header, &Value::Object(claims)))
     }
 
-    /// The JWT the origin receives for an opaque token: the AS's own (`application_jwt` mode),
-    /// else one minted by the gateway from the introspected claims when it has a signing key.
+    /// The JWT the origin receives in place of the client's credential: the token's own
+    /// (`application_jwt` mode, or a reassembled split token), else, for an opaque token, one
+    /// minted by the gateway from the introspected claims when it has a signing key.
     fn phantom_for(&self, token: &VerifiedToken, now: u64) -> Option<String> {
-        if token.kind != TokenKind::Opaque {
-            return None;
-        }
-        match &token.phantom_jwt {
-            Some(jwt) => Some(jwt.clone()),
-            None => self.phantom_jwt(token, now),
+        match (&token.phantom_jwt, token.kind) {
+            (Some(jwt), _) => Some(jwt.clone()),
+            (None, TokenKind::Opaque) => self.phantom_jwt(token, now),
+            (None, TokenKind::Jwt) => None,
         }
     }
 

@@ -48,8 +48,8 @@ pub use platform::Platform;
 #[doc(hidden)]
 pub mod internal;
 pub(crate) use internal::{
-    access_token, bearer, dpop, forward, introspection, jwks, mtls, policy, single_flight, token,
-    token_cache, token_exchange, trace_context, trust_anchors, warmup,
+    access_token, bearer, dpop, forward, introspection, jwks, mtls, policy, single_flight,
+    split_token, token, token_cache, token_exchange, trace_context, trust_anchors, warmup,
 };
 
 /// The crate version, reported by the health endpoint.

@@ -222,25 +222,17 @@ impl Gateway {
     ) -> Response {
         let answer = match self.config.as_ref() {
             Err(e) => Err(Error::Config(e.clone())),
-            Ok(loaded) => match (&loaded.introspector, &loaded.config.introspection) {
-                (Some(introspector), Some(settings)) if settings.warmup => {
+            Ok(loaded) => match warmup_accepts(loaded) {
+                Some(accepts) => {
                     let url = crate::http::parse_url(&request.url).ok();
                     if url.as_ref().map(Url::path) != Some(crate::warmup::WARMUP_PATH) {
                         Err(Error::RouteNotFound)
                     } else {
-                        crate::warmup::accept(
-                            platform,
-                            &loaded.tokens,
-                            introspector,
-                            &settings.issuer,
-                            &settings.client_id,
-                            body,
-                            platform.now(),
-                        )
-                        .await
+                        let now = platform.now();
+                        crate::warmup::accept(platform, &loaded.tokens, accepts, body, now).await
                     }
                 }
-                _ => Err(Error::RouteNotFound),
+                None => Err(Error::RouteNotFound),
             },
         };
         answer.unwrap_or_else(|error| {
@@ -425,6 +417,9 @@ async fn resolve<P: Platform>(
     if looks_like_jose(token) {
         return Err(Error::InvalidToken(TokenFault::UnsupportedJose));
     }
+    if let Some(found) = resolve_split(loaded, platform, token, now).await? {
+        return Ok(found);
+    }
     let introspector = loaded
         .introspector
         .as_ref()
@@ -491,14 +486,56 @@ async fn exchange_stage<P: Platform>(
         .map(Some)
 }
 
+/// What the warm-up endpoint accepts on this gateway (`None`: it does not exist): introspection
+/// answers with `introspection.warmup`, split-token entries with `split_token`.
+fn warmup_accepts(loaded: &Loaded) -> Option<crate::warmup::Accepts<'_>> {
+    let config = &loaded.config;
+    let introspection = match &config.introspection {
+        Some(settings) if settings.warmup => loaded.introspector.as_ref(),
+        _ => None,
+    };
+    Some(crate::warmup::Accepts {
+        introspection,
+        split_tokens: config.split_tokens().is_some(),
+        publisher: config.warmup_publisher()?,
+    })
+}
+
+/// The split-token pattern ([`crate::split_token`]), when `split_token` is enabled: a credential
+/// shaped like a signature part is looked up by its hash in the shared tier, reassembled and
+/// verified like any JWT; the origin receives the full JWT (`phantom_jwt`, sent as
+/// `Authorization: Bearer`). `Ok(None)`: not a split token here (introspection may still know it).
+/// Unknown with no introspection to ask: 401 `invalid_token` (inactive).
+async fn resolve_split<P: Platform>(
+    loaded: &Loaded,
+    platform: &P,
+    token: &str,
+    now: u64,
+) -> Result<Option<VerifiedToken>, Error> {
+    if loaded.config.split_tokens().is_none() || !crate::split_token::looks_like_signature(token) {
+        return Ok(None);
+    }
+    if !platform.has_shared_cache() {
+        return Err(Error::UpstreamUnavailable(
+            "no shared cache tier on this platform",
+        ));
+    }
+    let Some(jws) = crate::split_token::reassemble(platform, token).await else {
+        return match loaded.introspector {
+            Some(_) => Ok(None),
+            None => Err(Error::InvalidToken(TokenFault::Inactive)),
+        };
+    };
+    let mut verified = loaded.tokens.verify(platform, &jws, now).await?;
+    // The client's access token is the signature part: a DPoP proof's `ath` is its hash.
+    verified.ath = None;
+    verified.phantom_jwt = Some(jws);
+    Ok(Some(verified))
+}
+
 /// The warm-up endpoint exists only when enabled, and only where a shared cache tier exists.
 fn warmup_gate<P: Platform>(loaded: &Loaded, platform: &P) -> Result<Outcome, Error> {
-    let enabled = loaded
-        .config
-        .introspection
-        .as_ref()
-        .is_some_and(|i| i.warmup);
-    if !enabled {
+    if warmup_accepts(loaded).is_none() {
         return Err(Error::RouteNotFound);
     }
     if !platform.has_shared_cache() {

@@ -28,6 +28,7 @@ mod introspection;
 mod issuer;
 mod mtls;
 mod route;
+mod split_token;
 #[cfg(test)]
 mod tests;
 mod token_exchange;
@@ -36,6 +37,7 @@ pub use dpop::Dpop;
 pub(crate) use forwarding::forwarding_secrets;
 pub use introspection::Introspection;
 pub use issuer::{Issuer, JwksCache, X5cSource};
+pub use split_token::SplitToken;
 pub use token_exchange::TokenExchange;
 
 /// Default limit on the size of a credential, in bytes. 16 KiB is well above the largest access
@@ -121,6 +123,10 @@ pub struct Config {
     /// `exchange`.
     #[serde(default)]
     pub token_exchange: Option<TokenExchange>,
+    /// The split-token pattern: credentials that are a JWT's signature part, reassembled from
+    /// pushed `header.payload` entries.
+    #[serde(default)]
+    pub split_token: Option<SplitToken>,
 }
 
 /// The verdict for requests no route matches.
@@ -215,6 +221,9 @@ impl Config {
         self.mtls.validate()?;
         self.forwarding.validate("forwarding")?;
         token_exchange::validate(self)?;
+        if let Some(split) = &self.split_token {
+            split.validate(self)?;
+        }
         for (i, issuer) in self.issuers.iter().enumerate() {
             if self
                 .issuers
@@ -229,6 +238,23 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// The split-token settings when split tokens are enabled.
+    pub fn split_tokens(&self) -> Option<&SplitToken> {
+        self.split_token.as_ref().filter(|s| s.enabled)
+    }
+
+    /// Who authenticates warm-up pushes, `(iss, aud)`: introspection's issuer and client id with
+    /// `introspection.warmup`, else the split-token publisher. `None`: no warm-up endpoint.
+    pub fn warmup_publisher(&self) -> Option<(&str, &str)> {
+        match (&self.introspection, self.split_tokens()) {
+            (Some(i), _) if i.warmup => Some((i.issuer.as_str(), i.client_id.as_str())),
+            (_, Some(split)) => Some((split.publisher.as_str(), split.audience.as_str())),
+            _ => None,
+        }
     }
 }
 

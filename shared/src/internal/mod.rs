@@ -20,6 +20,8 @@ pub mod mtls;
 pub mod policy;
 #[path = "../single_flight.rs"]
 pub mod single_flight;
+#[path = "../split_token.rs"]
+pub mod split_token;
 #[path = "../token.rs"]
 pub mod token;
 #[path = "../token_cache.rs"]
