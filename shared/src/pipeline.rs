@@ -41,6 +41,7 @@ struct Loaded {
     tokens: TokenVerifier,
     introspector: Option<Introspector>,
     exchanger: Option<Exchanger>,
+    split_tokens: Option<crate::split_token::SplitTokens>,
     public_base: Option<Url>,
     dpop: DpopState,
     forwarder: Forwarder,
@@ -160,6 +161,9 @@ impl Gateway {
                     Some(section) => Some(Exchanger::new(section.settings(secrets)?)),
                     None => None,
                 };
+                let split_tokens = config.split_tokens().map(|s| {
+                    crate::split_token::SplitTokens::new(s.cache_entries, s.isolate_ttl_seconds)
+                });
                 let forwarder = Forwarder::new(
                     &config.forwarding,
                     config::forwarding_secrets(&config.forwarding, secrets)?,
@@ -171,6 +175,7 @@ impl Gateway {
                     tokens,
                     introspector,
                     exchanger,
+                    split_tokens,
                     public_base,
                     dpop,
                     forwarder,
@@ -496,7 +501,7 @@ fn warmup_accepts(loaded: &Loaded) -> Option<crate::warmup::Accepts<'_>> {
     };
     Some(crate::warmup::Accepts {
         introspection,
-        split_tokens: config.split_tokens().is_some(),
+        split_tokens: loaded.split_tokens.as_ref(),
         publisher: config.warmup_publisher()?,
     })
 }
@@ -512,7 +517,10 @@ async fn resolve_split<P: Platform>(
     token: &str,
     now: u64,
 ) -> Result<Option<VerifiedToken>, Error> {
-    if loaded.config.split_tokens().is_none() || !crate::split_token::looks_like_signature(token) {
+    let Some(split) = &loaded.split_tokens else {
+        return Ok(None);
+    };
+    if !crate::split_token::looks_like_signature(token) {
         return Ok(None);
     }
     if !platform.has_shared_cache() {
@@ -520,7 +528,7 @@ async fn resolve_split<P: Platform>(
             "no shared cache tier on this platform",
         ));
     }
-    let Some(jws) = crate::split_token::reassemble(platform, token).await else {
+    let Some(jws) = split.reassemble(platform, token, now).await else {
         return match loaded.introspector {
             Some(_) => Ok(None),
             None => Err(Error::InvalidToken(TokenFault::Inactive)),

@@ -16,6 +16,8 @@ use crate::platform::Platform;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 /// Longest accepted signature part, in base64url characters: an RS512 / PS512 signature with a
 /// 4096-bit key is 683; 1024 leaves room and bounds the hashing a client can cause.
@@ -44,15 +46,111 @@ pub fn signature_hash(signature: &str) -> String {
     Base64UrlUnpadded::encode_string(&Sha256::digest(signature.as_bytes()))
 }
 
-/// The compact JWS for a signature part, reassembled from its published `header.payload`;
-/// `None` when nothing is published under its hash (unknown, expired or deleted) or the entry is
-/// not a `header.payload`.
-pub async fn reassemble<P: Platform>(platform: &P, signature: &str) -> Option<String> {
-    let stored = platform
-        .cache_get(&entry_key(&signature_hash(signature)))
-        .await?;
-    let header_payload = String::from_utf8(stored).ok()?;
-    is_header_payload(&header_payload).then(|| format!("{header_payload}.{signature}"))
+/// Published entries as this isolate knows them: a bounded LRU in front of the shared tier, so a
+/// warm split token costs no shared-tier call, and an isolate that received a push has its entries
+/// even where the shared tier is slow to show them. An entry lives here until the token's `exp`
+/// and at most `isolate_ttl` seconds, which bounds how long deleting the shared entry (revocation)
+/// takes to reach every isolate.
+pub struct SplitTokens {
+    entries: Mutex<Lru>,
+    capacity: usize,
+    isolate_ttl: u64,
+}
+
+#[derive(Default)]
+struct Lru {
+    map: HashMap<String, (String, u64, u64)>,
+    clock: u64,
+}
+
+impl SplitTokens {
+    /// An empty set keeping at most `capacity` entries, each at most `isolate_ttl` seconds.
+    pub fn new(capacity: usize, isolate_ttl: u64) -> SplitTokens {
+        SplitTokens {
+            entries: Mutex::default(),
+            capacity,
+            isolate_ttl,
+        }
+    }
+
+    /// The compact JWS for a signature part, reassembled from its published `header.payload`
+    /// (this isolate's copy, else the shared tier's); `None` when nothing is published under its
+    /// hash (unknown, expired or deleted) or the entry is not a `header.payload`.
+    pub async fn reassemble<P: Platform>(
+        &self,
+        platform: &P,
+        signature: &str,
+        now: u64,
+    ) -> Option<String> {
+        let hash = signature_hash(signature);
+        let header_payload = match self.local(&hash, now) {
+            Some(found) => found,
+            None => {
+                let stored = platform.cache_get(&entry_key(&hash)).await?;
+                let found = String::from_utf8(stored).ok()?;
+                // The shared tier's expiry is the token's `exp`; this copy is held to the same.
+                let exp = payload_exp(&found)?;
+                if exp <= now {
+                    return None;
+                }
+                self.keep(hash, found.clone(), exp, now);
+                found
+            }
+        };
+        is_header_payload(&header_payload).then(|| format!("{header_payload}.{signature}"))
+    }
+
+    /// Publishes an entry in this isolate and in the shared tier, until its `exp`.
+    pub async fn publish<P: Platform>(&self, platform: &P, entry: Entry, now: u64) {
+        let key = entry_key(&entry.signature_hash);
+        self.keep(
+            entry.signature_hash,
+            entry.header_payload.clone(),
+            entry.exp,
+            now,
+        );
+        platform
+            .cache_put(&key, entry.header_payload.into_bytes(), entry.exp)
+            .await;
+    }
+
+    fn local(&self, hash: &str, now: u64) -> Option<String> {
+        let mut lru = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        lru.clock += 1;
+        let tick = lru.clock;
+        let (header_payload, until, used) = lru.map.get_mut(hash)?;
+        *used = tick;
+        (now < *until).then(|| header_payload.clone())
+    }
+
+    fn keep(&self, hash: String, header_payload: String, exp: u64, now: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        let until = exp.min(now.saturating_add(self.isolate_ttl));
+        let mut lru = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        lru.clock += 1;
+        let tick = lru.clock;
+        if lru.map.len() >= self.capacity && !lru.map.contains_key(&hash) {
+            // Least recently used goes; O(capacity), fine for the default 1024.
+            let oldest = lru
+                .map
+                .iter()
+                .min_by_key(|(_, (_, _, used))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                lru.map.remove(&oldest);
+            }
+        }
+        lru.map.insert(hash, (header_payload, until, tick));
+    }
+}
+
+/// The numeric `exp` of a `header.payload`'s payload.
+fn payload_exp(header_payload: &str) -> Option<u64> {
+    let (_, payload) = header_payload.split_once('.')?;
+    let claims = crate::strict::object(&crate::strict::b64url(payload)?)?;
+    claims.get("exp")?.as_u64()
 }
 
 /// One published entry: its signature hash, `header.payload` and `exp`.
@@ -80,22 +178,12 @@ pub fn parse_entry(entry: &Value) -> Option<Entry> {
     if header_payload.len() > MAX_HEADER_PAYLOAD_BYTES || !is_header_payload(header_payload) {
         return None;
     }
-    let (_, payload) = header_payload.split_once('.')?;
-    let claims = crate::strict::object(&crate::strict::b64url(payload)?)?;
-    let exp = claims.get("exp")?.as_u64()?;
+    let exp = payload_exp(header_payload)?;
     Some(Entry {
         signature_hash: hash.to_owned(),
         header_payload: header_payload.to_owned(),
         exp,
     })
-}
-
-/// Publishes an entry in the shared tier until its `exp`.
-pub async fn publish<P: Platform>(platform: &P, entry: Entry) {
-    let key = entry_key(&entry.signature_hash);
-    platform
-        .cache_put(&key, entry.header_payload.into_bytes(), entry.exp)
-        .await;
 }
 
 /// Two non-empty base64url segments separated by one dot.

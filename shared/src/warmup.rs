@@ -37,8 +37,8 @@ pub const WARMUP_TYP: &str = "edgeward-warmup+jwt";
 pub struct Accepts<'a> {
     /// Introspection answers, stored through this introspector (`introspection.warmup`).
     pub introspection: Option<&'a Introspector>,
-    /// Split-token entries (`split_token`).
-    pub split_tokens: bool,
+    /// Split-token entries, published through this isolate's set (`split_token`).
+    pub split_tokens: Option<&'a crate::split_token::SplitTokens>,
     /// `(iss, aud)` of an authentic push.
     pub publisher: (&'a str, &'a str),
 }
@@ -87,13 +87,13 @@ async fn store<P: Platform>(
 ) -> Result<bool, Error> {
     let malformed = Error::InvalidRequest("malformed entry");
     if entry.get("signature_hash").is_some() {
-        if !accepts.split_tokens {
-            return Err(Error::InvalidRequest("split-token entries are not enabled"));
-        }
+        let split = accepts
+            .split_tokens
+            .ok_or(Error::InvalidRequest("split-token entries are not enabled"))?;
         let entry = crate::split_token::parse_entry(entry).ok_or(malformed)?;
         let fresh = entry.exp > now;
         if fresh {
-            crate::split_token::publish(platform, entry).await;
+            split.publish(platform, entry, now).await;
         }
         return Ok(fresh);
     }

@@ -157,6 +157,35 @@ fn a_published_split_token_is_reassembled_verified_and_forwarded_whole() {
 }
 
 #[test]
+fn an_isolate_keeps_entries_for_isolate_ttl_so_deleting_the_shared_entry_revokes_within_it() {
+    let shared = SharedCache::default();
+    let fake = platform(&shared);
+    let gw = gateway();
+    let (hp, sig) = parts(&jwt("alice", NOW + 600));
+    assert_eq!(
+        publish(&gw, &fake, &push(json!([entry(&hp, &sig)]), 2)).0,
+        200
+    );
+    let gets = fake.cache_gets.get();
+    assert_eq!(call(&gw, &fake, &sig).0, 200);
+    assert_eq!(
+        fake.cache_gets.get(),
+        gets,
+        "the pushing isolate needs no shared-tier call"
+    );
+    // Revocation: the entry is deleted from the shared tier.
+    shared.borrow_mut().clear();
+    fake.advance(59);
+    assert_eq!(
+        call(&gw, &fake, &sig).0,
+        200,
+        "this isolate's copy, within isolate_ttl"
+    );
+    fake.advance(1);
+    assert_eq!(call(&gw, &fake, &sig).1, "ERR_TOKEN_INACTIVE");
+}
+
+#[test]
 fn unknown_tampered_and_expired_split_tokens_are_401() {
     let shared = SharedCache::default();
     let fake = platform(&shared);
@@ -182,10 +211,11 @@ fn unknown_tampered_and_expired_split_tokens_are_401() {
         call(&gw, &fake, &String::from_utf8(flipped).unwrap()).0,
         401
     );
-    // Past exp: the verify stage refuses it even if the store still has the entry.
+    // Past exp the entry is gone: the isolate's copy ends at exp, and the gateway holds what the
+    // shared tier returns to the payload's exp too (this fake store never expires anything).
     assert_eq!(call(&gw, &fake, &short_sig).0, 200);
-    fake.advance(5 + 61);
-    assert_eq!(call(&gw, &fake, &short_sig).1, "ERR_JWT_EXPIRED");
+    fake.advance(5);
+    assert_eq!(call(&gw, &fake, &short_sig).1, "ERR_TOKEN_INACTIVE");
     // A push of an already expired entry stores nothing.
     let fresh = platform(&SharedCache::default());
     let (old_hp, old_sig) = parts(&jwt("dave", NOW));

@@ -15,6 +15,22 @@ pub struct SplitToken {
     pub publisher: String,
     /// The push's `aud`: names this gateway.
     pub audience: String,
+    /// Entries kept per isolate in front of the shared tier (default 1024; 0: none).
+    #[serde(default = "default_cache_entries")]
+    pub cache_entries: usize,
+    /// Longest time an isolate keeps an entry, in seconds (default 60; never past the token's
+    /// `exp`): how long deleting the shared entry takes to revoke the token everywhere.
+    #[serde(default = "default_isolate_ttl")]
+    pub isolate_ttl_seconds: u64,
+}
+
+fn default_cache_entries() -> usize {
+    // 1024 entries of ≈1 KiB: about 1 MiB per isolate.
+    1024
+}
+
+fn default_isolate_ttl() -> u64 {
+    60
 }
 
 fn default_true() -> bool {
@@ -28,6 +44,12 @@ impl SplitToken {
             return Err(ConfigError::new(
                 format!("{at}.publisher"),
                 "must be listed in issuers (its keys authenticate the pushes)",
+            ));
+        }
+        if self.cache_entries > 100_000 {
+            return Err(ConfigError::new(
+                format!("{at}.cache_entries"),
+                "must be between 0 and 100000",
             ));
         }
         if self.audience.is_empty() {
