@@ -263,3 +263,57 @@ fn the_publisher_must_be_a_configured_issuer() {
         _ => panic!("expected 500"),
     }
 }
+
+#[test]
+fn a_dpop_bound_split_token_needs_a_proof_over_the_signature_part_the_client_sent() {
+    use edgeward::internal::dpop::access_token_hash;
+    let holder = p256_key(5);
+    let jkt = edgeward::jwk::Jwk::parse(p256_jwk(&holder).to_string().as_bytes())
+        .unwrap()
+        .thumbprint_sha256();
+    let claims = json!({ "iss": ISS, "aud": "https://api.test", "sub": "alice", "exp": NOW + 600,
+        "iat": NOW - 10, "cnf": { "jkt": jkt } });
+    let token = sign_es256(
+        &p256_key(1),
+        &json!({ "alg": "ES256", "kid": "k1" }),
+        &claims,
+    );
+    let (hp, sig) = parts(&token);
+    let shared = SharedCache::default();
+    let fake = platform(&shared);
+    let gw = gateway();
+    assert_eq!(
+        publish(&gw, &fake, &push(json!([entry(&hp, &sig)]), 2)).0,
+        200
+    );
+    let dpop_call = |ath_over: &str, jti: &str| {
+        let proof_claims = json!({ "jti": jti, "htm": "GET", "htu": "https://gw.test/api/orders",
+            "iat": NOW, "ath": access_token_hash(ath_over) });
+        let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": p256_jwk(&holder) });
+        let proof = sign_es256(&holder, &header, &proof_claims);
+        let mut req = request("unused");
+        req.headers.set("authorization", &format!("DPoP {sig}"));
+        req.headers.append("dpop", &proof);
+        block_on(gw.handle(&fake, &req))
+    };
+    match dpop_call(&sig, "j1") {
+        Outcome::Forward(f) => assert_eq!(
+            f.headers.get_single("authorization").unwrap(),
+            Some(format!("Bearer {token}").as_str())
+        ),
+        Outcome::Respond(r) => panic!("{}: {}", r.status, String::from_utf8_lossy(&r.body)),
+        Outcome::ReadBody { .. } => panic!("unexpected"),
+    }
+    match dpop_call(&token, "j2") {
+        Outcome::Respond(r) => {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(
+                (r.status, body["code"].as_str()),
+                (401, Some("ERR_DPOP_ATH_MISMATCH"))
+            );
+        }
+        _ => panic!("a proof over the whole JWT is not over what the client sent"),
+    }
+    // Bearer is a downgrade of a bound token, split or not.
+    assert_eq!(call(&gw, &fake, &sig).1, "ERR_DPOP_BOUND_TOKEN_AS_BEARER");
+}

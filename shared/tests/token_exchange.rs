@@ -425,3 +425,32 @@ fn forward_credentials_never_lets_the_clients_token_through_an_exchange_route() 
     })));
     assert_eq!(authorization(&plain), format!("Bearer {token}"));
 }
+
+#[test]
+fn an_opaque_token_is_exchanged_as_the_client_sent_it() {
+    let introspection = json!({ "endpoint": "https://as.test/introspect", "issuer": ISS,
+        "client_id": "gw", "client_secret_name": "EX_SECRET", "audiences": ["https://api.test"] });
+    let gw = gateway_from(&config(json!({ "introspection": introspection })));
+    let mut exchange = issuing(600);
+    let fake = platform().answering(move |request| match request.url.as_str() {
+        "https://as.test/introspect" => answer(
+            200,
+            json!({ "active": true, "sub": "alice", "aud": "https://api.test", "exp": NOW + 600 }),
+        ),
+        _ => exchange(request),
+    });
+    let forward = forwarded(block_on(
+        gw.handle(&fake, &request("/orders/1", "opaque-abc")),
+    ));
+    assert_eq!(authorization(&forward), "Bearer exchanged-1-orders");
+    let requests = fake.requests.borrow();
+    let sent = requests
+        .iter()
+        .find(|r| r.url == "https://as.test/token")
+        .unwrap();
+    assert_eq!(field(sent, "subject_token").as_deref(), Some("opaque-abc"));
+    assert_eq!(
+        field(sent, "subject_token_type").as_deref(),
+        Some(TOKEN_TYPE)
+    );
+}
