@@ -89,7 +89,6 @@ const provider = new Provider(issuer, {
   ttl: { ClientCredentials: TOKEN_TTL },
 });
 provider.proxy = false;
-provider.on('server_error', (_ctx, error) => console.error(error));
 
 const stats = { introspections: 0, exchanges: 0 };
 provider.registerGrantType(TOKEN_EXCHANGE,
