@@ -28,6 +28,10 @@ const clients = {
   app: { client_id: 'demo-app', client_secret: 'demo-app-secret' },
   gateway: { client_id: 'edgeward-gateway', client_secret: 'edgeward-gateway-secret' },
 };
+// EDGEWARD_AS_ACTOR_JWKS (a JWK Set, the gateway's public key): trusted for token-exchange actor
+// tokens, and registered as the keys of a third client that authenticates with private_key_jwt.
+const gatewayKeys = process.env.EDGEWARD_AS_ACTOR_JWKS;
+if (gatewayKeys) clients.gatewayJwt = { client_id: 'edgeward-gateway-jwt' };
 const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
 
 /** oidc-provider's adapter interface over one Map, entries dropped when read after expiry. */
@@ -60,6 +64,9 @@ const provider = new Provider(issuer, {
       token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256', scope: 'orders:read orders:write' },
     { ...clients.gateway, grant_types: [TOKEN_EXCHANGE], redirect_uris: [], response_types: [],
       token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256' },
+    ...(gatewayKeys ? [{ ...clients.gatewayJwt, grant_types: [TOKEN_EXCHANGE], redirect_uris: [], response_types: [],
+      token_endpoint_auth_method: 'private_key_jwt', jwks: JSON.parse(gatewayKeys),
+      id_token_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256' }] : []),
   ],
   jwks: { keys: [{ ...signing, kid: 'as-es256', use: 'sig', alg: 'ES256' }] },
   scopes: ['orders:read', 'orders:write'],
@@ -92,7 +99,7 @@ provider.proxy = false;
 
 const stats = { introspections: 0, exchanges: 0 };
 provider.registerGrantType(TOKEN_EXCHANGE,
-  tokenExchangeGrant({ issuer, signing, stats, actorKeys: process.env.EDGEWARD_AS_ACTOR_JWKS, errors }),
+  tokenExchangeGrant({ issuer, signing, stats, actorKeys: gatewayKeys, errors }),
   EXCHANGE_PARAMS);
 const callback = provider.callback();
 const server = createServer((req, res) => {

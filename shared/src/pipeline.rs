@@ -475,18 +475,12 @@ async fn exchange_stage<P: Platform>(
         token: token.phantom_jwt.as_deref().unwrap_or(sent),
         exp: token.claims.get("exp").and_then(serde_json::Value::as_u64),
     };
-    let actor = match rule.actor {
-        token_exchange::Actor::None => None,
-        token_exchange::Actor::Gateway => Some(loaded.forwarder.actor().ok_or_else(|| {
-            Error::Config(ConfigError::new(
-                "forwarding.signing_key_secret",
-                "actor gateway needs the gateway key",
-            ))
-        })?),
-    };
+    // The gateway key signs the actor token and a private_key_jwt assertion; the configuration
+    // loads only when it is there for those.
+    let gateway = loaded.forwarder.actor();
     let now = call.context.now;
     exchanger
-        .exchange(platform, &subject, actor, now)
+        .exchange(platform, &subject, gateway, now)
         .await
         .map(Some)
 }

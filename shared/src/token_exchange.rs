@@ -94,15 +94,37 @@ fn default_requested_token_type() -> String {
     ACCESS_TOKEN_TYPE.into()
 }
 
+/// How the gateway authenticates to the token endpoint.
+#[derive(Clone)]
+pub enum ClientAuth {
+    /// `client_secret_basic` (RFC 6749 §2.3.1), with the secret from a platform secret.
+    SecretBasic(String),
+    /// `private_key_jwt` (RFC 7523 §2.2, OpenID Connect Core §9): a JWT signed with the gateway
+    /// key (`forwarding.signing_key_secret`).
+    PrivateKeyJwt,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClientAuth::SecretBasic(_) => "SecretBasic(..)",
+            ClientAuth::PrivateKeyJwt => "PrivateKeyJwt",
+        })
+    }
+}
+
+/// RFC 7523 §2.2 `client_assertion_type`.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// How the gateway reaches the AS token endpoint; built from the `token_exchange` section.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The AS token endpoint.
     pub token_endpoint: String,
-    /// The gateway's client id (`client_secret_basic`, RFC 6749 §2.3.1).
+    /// The gateway's client id.
     pub client_id: String,
-    /// The client secret, from a platform secret.
-    pub client_secret: String,
+    /// How it authenticates.
+    pub auth: ClientAuth,
     /// Fetch timeout in milliseconds.
     pub timeout_ms: u32,
     /// Longest reuse of an exchanged token, in seconds, when the AS gives no `expires_in`.
@@ -165,13 +187,40 @@ pub fn actor_token<P: Platform>(
     actor.key.sign_jws(&header, &claims)
 }
 
-/// Builds the RFC 8693 §2.1 request: a form POST to the token endpoint authenticated with
-/// `client_secret_basic` (RFC 6749 §2.3.1: id and secret form-urlencoded before base64).
-pub fn request(
-    settings: &Settings,
-    subject: &Subject<'_>,
-    actor_token: Option<&str>,
-) -> FetchRequest {
+/// The gateway's `private_key_jwt` client assertion (RFC 7523 §3): ES256, `iss` = `sub` = the
+/// client id, `aud` = the token endpoint, `iat`, `exp` ([`ACTOR_TTL`] later), a random `jti`.
+pub fn client_assertion<P: Platform>(
+    platform: &P,
+    key: &GatewayKey,
+    client_id: &str,
+    token_endpoint: &str,
+    now: u64,
+) -> String {
+    let mut jti = [0u8; 16];
+    platform.random(&mut jti);
+    let header = json!({ "alg": "ES256", "kid": key.kid() });
+    let claims = json!({
+        "iss": client_id, "sub": client_id, "aud": token_endpoint,
+        "iat": now, "exp": now.saturating_add(ACTOR_TTL),
+        "jti": Base64UrlUnpadded::encode_string(&jti),
+    });
+    key.sign_jws(&header, &claims)
+}
+
+/// The tokens the gateway signs for one exchange request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Signed<'a> {
+    /// `actor_token` (`actor: gateway`).
+    pub actor_token: Option<&'a str>,
+    /// `client_assertion` (`private_key_jwt`).
+    pub client_assertion: Option<&'a str>,
+}
+
+/// Builds the RFC 8693 §2.1 request: a form POST to the token endpoint, authenticated with
+/// `client_secret_basic` (RFC 6749 §2.3.1: id and secret form-urlencoded before base64) or, with a
+/// `client_assertion`, `private_key_jwt` (`client_id`, `client_assertion_type`,
+/// `client_assertion` in the form, RFC 7523 §2.2).
+pub fn request(settings: &Settings, subject: &Subject<'_>, signed: Signed<'_>) -> FetchRequest {
     let rule = subject.rule;
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     form.append_pair("grant_type", GRANT_TYPE);
@@ -187,29 +236,34 @@ pub fn request(
             form.append_pair(name, value);
         }
     }
-    if let Some(actor) = actor_token {
+    if let Some(actor) = signed.actor_token {
         form.append_pair("actor_token", actor);
         form.append_pair("actor_token_type", JWT_TOKEN_TYPE);
     }
-    let credentials = format!(
-        "{}:{}",
-        form_encode(&settings.client_id),
-        form_encode(&settings.client_secret)
-    );
+    let mut headers = vec![
+        (
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ),
+        ("accept".into(), "application/json".into()),
+    ];
+    match (&settings.auth, signed.client_assertion) {
+        (ClientAuth::SecretBasic(secret), _) => {
+            let id = form_encode(&settings.client_id);
+            let credentials = format!("{id}:{}", form_encode(secret));
+            let basic = format!("Basic {}", Base64::encode_string(credentials.as_bytes()));
+            headers.insert(0, ("authorization".into(), basic));
+        }
+        (ClientAuth::PrivateKeyJwt, assertion) => {
+            form.append_pair("client_id", &settings.client_id);
+            form.append_pair("client_assertion_type", JWT_BEARER_ASSERTION);
+            form.append_pair("client_assertion", assertion.unwrap_or_default());
+        }
+    }
     FetchRequest {
         method: "POST",
         url: settings.token_endpoint.clone(),
-        headers: vec![
-            (
-                "authorization".into(),
-                format!("Basic {}", Base64::encode_string(credentials.as_bytes())),
-            ),
-            (
-                "content-type".into(),
-                "application/x-www-form-urlencoded".into(),
-            ),
-            ("accept".into(), "application/json".into()),
-        ],
+        headers,
         body: form.finish().into_bytes(),
         timeout_ms: settings.timeout_ms,
         max_body_bytes: MAX_RESPONSE_BYTES,
@@ -362,12 +416,13 @@ impl Exchanger {
     }
 
     /// The token the origin receives for `subject`: cached (isolate, then shared tier) or
-    /// exchanged now. `actor` is the gateway's key when the rule says `actor: gateway`.
+    /// exchanged now. `gateway` is the gateway's key, used for `actor: gateway` and
+    /// `private_key_jwt` (configuration validation makes sure it is there when needed).
     pub async fn exchange<P: Platform>(
         &self,
         platform: &P,
         subject: &Subject<'_>,
-        actor: Option<ActorKey<'_>>,
+        gateway: Option<ActorKey<'_>>,
         now: u64,
     ) -> Result<String, Error> {
         let key = cache_key(subject);
@@ -379,7 +434,7 @@ impl Exchanger {
         match self.flights.claim_or_wait(platform, key, deadline).await {
             Turn::Claimed(_claim) => match self.shared_get(platform, &key, now).await {
                 Some(hit) => hit,
-                None => self.call(platform, subject, actor, key, now).await,
+                None => self.call(platform, subject, gateway, key, now).await,
             },
             // The claimant stored its answer, unless its call failed: then share its 503.
             Turn::Finished | Turn::TimedOut => {
@@ -395,15 +450,26 @@ impl Exchanger {
         &self,
         platform: &P,
         subject: &Subject<'_>,
-        actor: Option<ActorKey<'_>>,
+        gateway: Option<ActorKey<'_>>,
         key: [u8; 32],
         now: u64,
     ) -> Result<String, Error> {
-        let endpoint = &self.settings.token_endpoint;
-        let actor = actor.map(|actor| actor_token(platform, actor, endpoint, now));
-        let response = platform
-            .fetch(request(&self.settings, subject, actor.as_deref()))
-            .await;
+        let settings = &self.settings;
+        let endpoint = &settings.token_endpoint;
+        let actor = match subject.rule.actor {
+            Actor::Gateway => gateway.map(|g| actor_token(platform, g, endpoint, now)),
+            Actor::None => None,
+        };
+        let assertion = match settings.auth {
+            ClientAuth::PrivateKeyJwt => gateway
+                .map(|g| client_assertion(platform, g.key, &settings.client_id, endpoint, now)),
+            ClientAuth::SecretBasic(_) => None,
+        };
+        let signed = Signed {
+            actor_token: actor.as_deref(),
+            client_assertion: assertion.as_deref(),
+        };
+        let response = platform.fetch(request(settings, subject, signed)).await;
         match process(subject.rule, response) {
             Ok(issued) => {
                 let until = self.until(&issued, subject.exp, now);
@@ -535,7 +601,7 @@ mod tests {
         let settings = Settings {
             token_endpoint: "https://as.test/token".into(),
             client_id: "gw".into(),
-            client_secret: "s&c".into(),
+            auth: ClientAuth::SecretBasic("s&c".into()),
             timeout_ms: 1000,
             max_ttl: 300,
             negative_ttl: 10,
@@ -548,7 +614,11 @@ mod tests {
             token: "a.b+c",
             exp: None,
         };
-        let req = request(&settings, &subject, Some("x.y.z"));
+        let signed = Signed {
+            actor_token: Some("x.y.z"),
+            client_assertion: None,
+        };
+        let req = request(&settings, &subject, signed);
         let form: Vec<(String, String)> = url::form_urlencoded::parse(&req.body)
             .into_owned()
             .collect();
@@ -564,10 +634,23 @@ mod tests {
         let auth = &req.headers[0].1;
         let decoded = Base64::decode_vec(auth.trim_start_matches("Basic ")).unwrap();
         assert_eq!(decoded, b"gw:s%26c");
-        let without = request(&settings, &subject, None);
+        let without = request(&settings, &subject, Signed::default());
         assert!(!String::from_utf8(without.body)
             .unwrap()
             .contains("actor_token"));
+        // private_key_jwt: the assertion in the form, no Basic credentials.
+        let jwt = Settings {
+            auth: ClientAuth::PrivateKeyJwt,
+            ..settings
+        };
+        let signed = Signed {
+            actor_token: None,
+            client_assertion: Some("a.b.c"),
+        };
+        let req = request(&jwt, &subject, signed);
+        let body = String::from_utf8(req.body).unwrap();
+        assert!(body.contains("&client_id=gw&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=a.b.c"));
+        assert!(req.headers.iter().all(|(name, _)| name != "authorization"));
     }
 
     #[test]

@@ -454,3 +454,54 @@ fn an_opaque_token_is_exchanged_as_the_client_sent_it() {
         Some(TOKEN_TYPE)
     );
 }
+
+#[test]
+fn private_key_jwt_authenticates_with_an_assertion_signed_by_the_gateway_key() {
+    let section = json!({ "token_endpoint": "https://as.test/token", "client_id": "gw",
+        "client_auth": "private_key_jwt" });
+    let gw = gateway_from(&config(json!({ "token_exchange": section })));
+    let fake = platform().answering(issuing(600));
+    let token = client_token(NOW + 3600);
+    forwarded(block_on(gw.handle(&fake, &request("/orders/1", &token))));
+    let sent = fake.requests.borrow()[0].clone();
+    assert!(sent.headers.iter().all(|(name, _)| name != "authorization"));
+    assert_eq!(field(&sent, "client_id").as_deref(), Some("gw"));
+    assert_eq!(
+        field(&sent, "client_assertion_type").as_deref(),
+        Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    );
+    let assertion = field(&sent, "client_assertion").unwrap();
+    let jws = edgeward::jws::parse(&assertion, 10_000).unwrap();
+    let public =
+        edgeward::jwk::Jwk::from_object(p256_jwk(&p256_key(7)).as_object().unwrap()).unwrap();
+    edgeward::crypto::verify_sync(
+        edgeward::crypto::Scheme::EcdsaP256Sha256,
+        public.public_key(),
+        jws.signing_input.as_bytes(),
+        &jws.signature,
+    )
+    .unwrap();
+    assert_eq!(jws.claims["iss"], json!("gw"));
+    assert_eq!(jws.claims["sub"], json!("gw"));
+    assert_eq!(jws.claims["aud"], json!("https://as.test/token"));
+    assert!(jws.claims["jti"].is_string());
+
+    // Each client authentication needs what it signs or sends with.
+    let field_of = |config: Value| match block_on(
+        gateway_from(&config).handle(&platform(), &request("/orders/1", "x")),
+    ) {
+        Outcome::Respond(r) => {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            body["field"].as_str().unwrap().to_owned()
+        }
+        _ => panic!("expected 500"),
+    };
+    let keyless = config(json!({ "token_exchange": section,
+        "routes": [{ "path": "/o", "exchange": { "audience": "a" } }], "forwarding": {} }));
+    assert_eq!(field_of(keyless), "token_exchange.client_auth");
+    let secretless = config(
+        json!({ "token_exchange": { "token_endpoint": "https://as.test/token",
+        "client_id": "gw" } }),
+    );
+    assert_eq!(field_of(secretless), "token_exchange.client_secret_name");
+}

@@ -12,7 +12,7 @@ const payload = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').
 
 for (const runtime of RUNTIMES) {
   describe(`token exchange on ${runtime}`, () => {
-    let as, origin, gateway, down;
+    let as, origin, gateway, down, keyAuth;
 
     const config = (tokenEndpoint) => ({
       origin: origin.url,
@@ -32,19 +32,24 @@ for (const runtime of RUNTIMES) {
       const jose = await npm('jose', 'dist/webapi/index.js');
       const gatewayKey = await jose.generateKeyPair('ES256', { extractable: true });
       const signingKey = JSON.stringify({ ...(await jose.exportJWK(gatewayKey.privateKey)), kid: 'gw-1' });
-      // The AS trusts the gateway's key for actor tokens (read from its environment at start).
-      process.env.EDGEWARD_AS_ACTOR_JWKS = JSON.stringify({ keys: [await jose.exportJWK(gatewayKey.publicKey)] });
+      // The AS trusts the gateway's key for actor tokens and private_key_jwt (read from its
+      // environment at start; the kid is the one the gateway's JWS headers name).
+      process.env.EDGEWARD_AS_ACTOR_JWKS = JSON.stringify({ keys: [{ ...(await jose.exportJWK(gatewayKey.publicKey)), kid: 'gw-1' }] });
       as = await startAuthServer();
       origin = await startOrigin();
       const vars = { EDGEWARD_EXCHANGE_SECRET: as.clients.gateway.client_secret, EDGEWARD_SIGNING_KEY: signingKey };
-      [gateway, down] = await Promise.all([
+      const keyAuthConfig = config(as.token_endpoint);
+      keyAuthConfig.token_exchange = { token_endpoint: as.token_endpoint, client_id: as.clients.gatewayJwt.client_id,
+        client_auth: 'private_key_jwt' };
+      [gateway, down, keyAuth] = await Promise.all([
         startGateway(runtime, config(as.token_endpoint), { vars }),
         startGateway(runtime, config(`${CLOSED_ORIGIN}/token`), { vars }),
+        startGateway(runtime, keyAuthConfig, { vars: { EDGEWARD_SIGNING_KEY: signingKey } }),
       ]);
     });
 
     after(async () => {
-      await Promise.all([gateway, down].filter(Boolean).map((g) => g.stop()));
+      await Promise.all([gateway, down, keyAuth].filter(Boolean).map((g) => g.stop()));
       await Promise.all([origin?.close(), as?.stop()]);
     });
 
@@ -99,6 +104,15 @@ for (const runtime of RUNTIMES) {
       const claims = payload(body.headers.authorization.replace(/^Bearer /, ''));
       assert.deepEqual(claims.act, { sub: 'edgeward' });
       assert.equal(claims.scope, 'orders:read', 'never more than the subject token holds');
+    });
+
+    test('the gateway can authenticate to the token endpoint with private_key_jwt (its own key)', async () => {
+      const { access_token: token } = await as.token(as.resources.jwt, 'orders:read');
+      const { res, body } = await call(keyAuth, '/orders/1', token);
+      assert.equal(res.status, 200, JSON.stringify(body));
+      const claims = payload(body.headers.authorization.replace(/^Bearer /, ''));
+      assert.equal(claims.client_id, as.clients.gatewayJwt.client_id);
+      assert.equal(claims.aud, as.exchange_targets['orders-api'].aud);
     });
 
     test('a second request with the same token costs no exchange (isolate cache; key-value store on Spin)', async () => {

@@ -11,10 +11,16 @@ use crate::token_exchange::{Actor, ExchangeRule};
 pub struct TokenExchange {
     /// The AS token endpoint (https; http only for localhost).
     pub token_endpoint: String,
-    /// The gateway's client id at the AS (`client_secret_basic`).
+    /// The gateway's client id at the AS.
     pub client_id: String,
-    /// Name of the platform secret holding the client secret (never the secret itself).
-    pub client_secret_name: String,
+    /// `client_secret_basic` (default) or `private_key_jwt` (signed with
+    /// `forwarding.signing_key_secret`).
+    #[serde(default = "default_client_auth")]
+    pub client_auth: String,
+    /// Name of the platform secret holding the client secret (never the secret itself); required
+    /// with `client_secret_basic`.
+    #[serde(default)]
+    pub client_secret_name: Option<String>,
     /// Fetch timeout in milliseconds (default 2000).
     #[serde(default = "default_timeout")]
     pub timeout_ms: u32,
@@ -31,6 +37,10 @@ pub struct TokenExchange {
     /// Most cached exchanges per isolate (default 1024).
     #[serde(default = "default_capacity")]
     pub cache_capacity: usize,
+}
+
+fn default_client_auth() -> String {
+    "client_secret_basic".into()
 }
 
 fn default_timeout() -> u32 {
@@ -62,11 +72,24 @@ impl TokenExchange {
         let at = "token_exchange";
         check_fetch_url(&self.token_endpoint)
             .map_err(|m| ConfigError::new(format!("{at}.token_endpoint"), m))?;
-        if self.client_id.is_empty() || self.client_secret_name.is_empty() {
-            return Err(ConfigError::new(
-                format!("{at}.client_id"),
-                "client_id and client_secret_name are required",
-            ));
+        if self.client_id.is_empty() {
+            return Err(ConfigError::new(format!("{at}.client_id"), "is required"));
+        }
+        let no_secret = self.client_secret_name.as_deref().unwrap_or("").is_empty();
+        match self.client_auth.as_str() {
+            "client_secret_basic" if no_secret => {
+                return Err(ConfigError::new(
+                    format!("{at}.client_secret_name"),
+                    "required with client_secret_basic",
+                ));
+            }
+            "client_secret_basic" | "private_key_jwt" => {}
+            _ => {
+                return Err(ConfigError::new(
+                    format!("{at}.client_auth"),
+                    "must be client_secret_basic or private_key_jwt",
+                ));
+            }
         }
         if self.timeout_ms == 0 || self.timeout_ms > 30_000 || self.cache_capacity == 0 {
             return Err(ConfigError::new(
@@ -83,10 +106,16 @@ impl TokenExchange {
         secrets: SecretLookup<'_>,
     ) -> Result<crate::token_exchange::Settings, ConfigError> {
         let field = "token_exchange.client_secret_name";
+        let auth = match &self.client_secret_name {
+            Some(name) if self.client_auth == "client_secret_basic" => {
+                crate::token_exchange::ClientAuth::SecretBasic(secret(secrets, field, name)?)
+            }
+            _ => crate::token_exchange::ClientAuth::PrivateKeyJwt,
+        };
         Ok(crate::token_exchange::Settings {
             token_endpoint: self.token_endpoint.clone(),
             client_id: self.client_id.clone(),
-            client_secret: secret(secrets, field, &self.client_secret_name)?,
+            auth,
             timeout_ms: self.timeout_ms,
             max_ttl: self.max_ttl,
             negative_ttl: self.negative_ttl,
@@ -142,6 +171,13 @@ fn validate_rule(rule: &ExchangeRule, at: &str) -> Result<(), ConfigError> {
 pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
     if let Some(section) = &config.token_exchange {
         section.validate()?;
+        let keyless = config.forwarding.signing_key_secret.is_none();
+        if section.client_auth == "private_key_jwt" && keyless {
+            return Err(ConfigError::new(
+                "token_exchange.client_auth",
+                "private_key_jwt signs with forwarding.signing_key_secret, which is not set",
+            ));
+        }
     }
     for (i, route) in config.routes.iter().enumerate() {
         let Some(rule) = &route.exchange else {
