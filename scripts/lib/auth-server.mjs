@@ -7,7 +7,15 @@
 // (RFC 9449), revocation (RFC 7009), resource indicators (RFC 8707) with JWT access tokens (RFC 9068)
 // for one resource and opaque ones for another, token exchange (RFC 8693, registered through
 // oidc-provider's grant-type API: scripts/lib/token-exchange-grant.mjs). Counters at GET /_stats
-// (introspection calls, token exchanges).
+// (introspection calls, token endpoint calls, token exchanges); GET /_spa_tokens lists the tokens
+// issued to edgeward-spa (for the browser test).
+// Browser sign-in for the token handler's client `edgeward-spa` (a confidential web client):
+// authorization code + PKCE, refresh tokens rotated on every use, the built-in development login
+// and consent pages (any login and password), RFC 9207 `iss` in the authorization response and
+// RP-initiated logout. EDGEWARD_AS_SPA_ORIGIN (default http://localhost:8090) is the SPA's origin:
+// its redirect URI is `{origin}/callback`, its post-logout redirect URI `{origin}/`.
+// EDGEWARD_AS_SPA_TOKEN_TTL: lifetime of the access tokens issued to edgeward-spa (default:
+// EDGEWARD_AS_TOKEN_TTL), short in the browser test so that a refresh is needed.
 // EDGEWARD_AS_STORE=map: keep every token until it expires (oidc-provider's development store keeps
 // only the newest 1000, which a benchmark issuing tens of thousands of opaque tokens outruns).
 import { createServer } from 'node:http';
@@ -18,6 +26,8 @@ import { TOKEN_EXCHANGE, EXCHANGE_PARAMS, exchangeTargets, tokenExchangeGrant } 
 
 // Access token lifetime in seconds (EDGEWARD_AS_TOKEN_TTL; scripts/bench needs its tokens for a whole run).
 const TOKEN_TTL = Number(process.env.EDGEWARD_AS_TOKEN_TTL) || 600;
+const SPA_TOKEN_TTL = Number(process.env.EDGEWARD_AS_SPA_TOKEN_TTL) || TOKEN_TTL;
+const SPA_ORIGIN = process.env.EDGEWARD_AS_SPA_ORIGIN || 'http://localhost:8090';
 const port = Number(process.argv[2] || 9000);
 const { default: Provider, errors } = await import(pathToFileURL(join(process.env.EDGEWARD_NPM, 'oidc-provider/lib/index.js')).href);
 
@@ -27,11 +37,15 @@ const resources = { jwt: 'https://api.jwt.edgeward.test', opaque: 'https://api.o
 const clients = {
   app: { client_id: 'demo-app', client_secret: 'demo-app-secret' },
   gateway: { client_id: 'edgeward-gateway', client_secret: 'edgeward-gateway-secret' },
+  spa: { client_id: 'edgeward-spa', client_secret: 'edgeward-spa-secret',
+    redirect_uri: `${SPA_ORIGIN}/callback`, post_logout_redirect_uri: `${SPA_ORIGIN}/` },
 };
 // EDGEWARD_AS_ACTOR_JWKS (a JWK Set, the gateway's public key): trusted for token-exchange actor
 // tokens, and registered as the keys of a third client that authenticates with private_key_jwt.
 const gatewayKeys = process.env.EDGEWARD_AS_ACTOR_JWKS;
 if (gatewayKeys) clients.gatewayJwt = { client_id: 'edgeward-gateway-jwt' };
+/** Access-token lifetime for a client: the SPA's own when it asked (the browser test's refresh). */
+const tokenTtl = (client) => (client?.clientId === clients.spa.client_id ? SPA_TOKEN_TTL : TOKEN_TTL);
 const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
 
 /** oidc-provider's adapter interface over one Map, entries dropped when read after expiry. */
@@ -67,11 +81,31 @@ const provider = new Provider(issuer, {
     ...(gatewayKeys ? [{ ...clients.gatewayJwt, grant_types: [TOKEN_EXCHANGE], redirect_uris: [], response_types: [],
       token_endpoint_auth_method: 'private_key_jwt', jwks: JSON.parse(gatewayKeys),
       id_token_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256' }] : []),
+    { client_id: clients.spa.client_id, client_secret: clients.spa.client_secret,
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+      redirect_uris: [clients.spa.redirect_uri], post_logout_redirect_uris: [clients.spa.post_logout_redirect_uri],
+      token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256',
+      introspection_signed_response_alg: 'ES256', scope: 'openid profile offline_access orders:read' },
   ],
   jwks: { keys: [{ ...signing, kid: 'as-es256', use: 'sig', alg: 'ES256' }] },
-  scopes: ['orders:read', 'orders:write'],
+  scopes: ['orders:read', 'orders:write', 'offline_access'],
+  // Development accounts: any login is an account whose `sub` is that login (dev interactions).
+  // `profile` is a scope with a `name` claim; ID tokens carry the claims their scopes name.
+  claims: { acr: null, sid: null, auth_time: null, iss: null, openid: ['sub'], profile: ['name'] },
+  conformIdTokenClaims: false,
+  findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub, name: `${sub} (test user)` }) }),
+  // PKCE (S256) for every authorization request, not only public clients'.
+  pkce: { required: () => true },
+  // The SPA's client gets refresh tokens without `prompt=consent` (oidc-provider drops
+  // offline_access otherwise) and a new one on every use (rotation, the old one is consumed).
+  issueRefreshToken: (_ctx, client, code) => client.grantTypeAllowed('refresh_token')
+    && (code.scopes.has('offline_access') || client.clientId === clients.spa.client_id),
+  rotateRefreshToken: () => true,
   features: {
-    devInteractions: { enabled: false },
+    // The built-in login and consent pages; only the authorization endpoint leads to them, which
+    // only edgeward-spa may use (the other clients have no redirect URIs or response types).
+    devInteractions: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     jwtIntrospection: { enabled: true },
@@ -81,9 +115,9 @@ const provider = new Provider(issuer, {
       enabled: true,
       defaultResource: () => resources.jwt,
       useGrantedResource: () => true,
-      getResourceServerInfo: (_ctx, resource) => {
+      getResourceServerInfo: (_ctx, resource, client) => {
         if (resource === resources.jwt) {
-          return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: TOKEN_TTL,
+          return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: tokenTtl(client),
             accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
         }
         if (resource === resources.opaque || resource === resources.other) {
@@ -97,17 +131,28 @@ const provider = new Provider(issuer, {
 });
 provider.proxy = false;
 
-const stats = { introspections: 0, exchanges: 0 };
+const stats = { introspections: 0, token_requests: 0, exchanges: 0 };
 provider.registerGrantType(TOKEN_EXCHANGE,
   tokenExchangeGrant({ issuer, signing, stats, actorKeys: gatewayKeys, errors }),
   EXCHANGE_PARAMS);
+// Every token issued to edgeward-spa, for the browser test to prove that none reaches the page.
+const spaTokens = [];
+provider.on('grant.success', (ctx) => {
+  if (ctx.oidc.client?.clientId !== clients.spa.client_id) return;
+  for (const name of ['access_token', 'id_token', 'refresh_token']) if (ctx.body?.[name]) spaTokens.push(ctx.body[name]);
+});
 const callback = provider.callback();
 const server = createServer((req, res) => {
   if (req.url === '/_stats') {
     res.writeHead(200, { 'content-type': 'application/json' });
     return res.end(JSON.stringify(stats));
   }
+  if (req.url === '/_spa_tokens') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return res.end(JSON.stringify(spaTokens));
+  }
   if (req.url.startsWith('/token/introspection')) stats.introspections += 1;
+  if (req.url === '/token') stats.token_requests += 1;
   return callback(req, res);
 });
 server.listen(port, '127.0.0.1', () => {

@@ -24,6 +24,7 @@ pub const ASSERTION_TYP: &str = "edgeward-assertion+jwt";
 pub const RESERVED_CLAIMS: &[&str] = &["iss", "aud", "sub", "jti", "iat", "exp", "nbf"];
 
 /// The gateway's ES256 signing key and its public JWK.
+#[derive(Clone)]
 pub struct GatewayKey {
     signing: p256::ecdsa::SigningKey,
     kid: String,

@@ -105,6 +105,129 @@ pub enum Error {
     /// origin (RFC 8693 §2.2.2 `invalid_grant`, `invalid_target`, `invalid_scope`): 403
     /// `insufficient_scope` (RFC 6750 §3.1), the token may not reach this origin.
     ExchangeRefused(&'static str),
+    /// A token-handler cookie cannot be used (401; 502 for one too large to set). Cookie
+    /// credentials have no RFC 6750 scheme: no challenge, the JSON only.
+    Cookie(CookieFault),
+    /// A token-handler (OAuth agent, CSRF / CORS) refusal.
+    Agent(AgentFault),
+    /// The authorization server answered the authorization request with an error (RFC 6749
+    /// §4.1.2.1): 400 carrying its `error` code (checked to be RFC 6749 §A.7 characters).
+    AuthorizationDenied(String),
+}
+
+/// Why a token-handler cookie was refused. Descriptions never carry the cookie's value.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieFault {
+    /// Not `v<version>.<base64url>`, or too short to hold a nonce and a tag.
+    Malformed,
+    /// Sealed with a key version that is not configured (any more).
+    UnknownKey,
+    /// The AES-GCM tag does not verify: altered, truncated, another key, another cookie's name.
+    Tampered,
+    /// Past the expiry sealed inside it.
+    Expired,
+    /// The same cookie name twice in the request.
+    Duplicate,
+    /// The `Set-Cookie` field would exceed 4096 bytes and be dropped by browsers.
+    TooLarge,
+}
+
+impl CookieFault {
+    /// Stable machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            CookieFault::Malformed => "ERR_COOKIE_MALFORMED",
+            CookieFault::UnknownKey => "ERR_COOKIE_KEY_UNKNOWN",
+            CookieFault::Tampered => "ERR_COOKIE_INVALID",
+            CookieFault::Expired => "ERR_COOKIE_EXPIRED",
+            CookieFault::Duplicate => "ERR_COOKIE_DUPLICATE",
+            CookieFault::TooLarge => "ERR_COOKIE_TOO_LARGE",
+        }
+    }
+
+    /// A short description that reveals nothing about the cookie.
+    pub fn description(self) -> &'static str {
+        match self {
+            CookieFault::Malformed => "session cookie malformed",
+            CookieFault::UnknownKey => "session cookie sealed with an unknown key",
+            CookieFault::Tampered => "session cookie invalid",
+            CookieFault::Expired => "session cookie expired",
+            CookieFault::Duplicate => "session cookie sent more than once",
+            CookieFault::TooLarge => {
+                "a session cookie would exceed 4096 bytes: use opaque tokens (phantom-token pattern)"
+            }
+        }
+    }
+}
+
+/// Why the token handler refused a request. Descriptions never carry tokens or cookies.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentFault {
+    /// No session cookie where one is needed, or the AS refused the refresh token (401).
+    SessionMissing,
+    /// The agent request is malformed: body, `pageUrl`, reserved extra parameters (400).
+    BadRequest,
+    /// No login cookie, or its `state` is not the one in the page URL (400, RFC 6749 §10.12).
+    InvalidState,
+    /// The authorization response's `iss` is not the issuer, or missing where the AS promised it
+    /// (400, RFC 9207 §2.4).
+    IssuerMismatch,
+    /// The token endpoint refused the grant (`invalid_grant`, RFC 6749 §5.2): a used or foreign
+    /// code (400).
+    GrantRejected,
+    /// The token endpoint refused the gateway's client (`invalid_client`, `unauthorized_client`):
+    /// 400, not 401, so an SPA does not loop into a login.
+    ClientRejected,
+    /// The ID token fails OIDC Core §3.1.3.7 (signature, `iss`, `aud`, `nonce`, `exp`) (400).
+    IdTokenInvalid,
+    /// No `Origin`, or one not in `trusted_web_origins` (403).
+    OriginUntrusted,
+    /// The custom CSRF header is missing or not `1` (403).
+    CsrfHeaderMissing,
+}
+
+impl AgentFault {
+    /// Stable machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            AgentFault::SessionMissing => "ERR_SESSION_EXPIRED",
+            AgentFault::BadRequest => "ERR_AGENT_REQUEST_INVALID",
+            AgentFault::InvalidState => "ERR_INVALID_STATE",
+            AgentFault::IssuerMismatch => "ERR_AUTHORIZATION_ISSUER_MISMATCH",
+            AgentFault::GrantRejected => "ERR_GRANT_INVALID",
+            AgentFault::ClientRejected => "ERR_AGENT_CLIENT_REJECTED",
+            AgentFault::IdTokenInvalid => "ERR_ID_TOKEN_INVALID",
+            AgentFault::OriginUntrusted => "ERR_ORIGIN_UNTRUSTED",
+            AgentFault::CsrfHeaderMissing => "ERR_CSRF_HEADER_MISSING",
+        }
+    }
+
+    /// Status, `error` and description of the answer.
+    fn answer(self) -> (u16, &'static str, &'static str) {
+        match self {
+            AgentFault::SessionMissing => (401, "unauthorized", "no valid session"),
+            AgentFault::BadRequest => (400, "invalid_request", "malformed token-handler request"),
+            AgentFault::InvalidState => {
+                (400, "invalid_request", "state missing, replayed or foreign")
+            }
+            AgentFault::IssuerMismatch => (
+                400,
+                "invalid_request",
+                "authorization response from another issuer",
+            ),
+            AgentFault::GrantRejected => (400, "invalid_grant", "authorization code refused"),
+            AgentFault::ClientRejected => (
+                400,
+                "invalid_client",
+                "the authorization server refused the gateway's client",
+            ),
+            AgentFault::IdTokenInvalid => (400, "invalid_request", "ID token invalid"),
+            AgentFault::OriginUntrusted => (403, "access_denied", "origin not trusted"),
+            AgentFault::CsrfHeaderMissing => (403, "access_denied", "CSRF header missing"),
+        }
+    }
 }
 
 /// Why a token was rejected. The description is safe to show a client.
@@ -314,6 +437,9 @@ impl Error {
             Error::InsufficientUserAuthentication { .. } => "ERR_POLICY_STEP_UP_REQUIRED",
             Error::ClaimNotForwardable(_) => "ERR_FORWARD_CLAIM_HEADER",
             Error::ExchangeRefused(_) => "ERR_EXCHANGE_REFUSED",
+            Error::Cookie(fault) => fault.code(),
+            Error::Agent(fault) => fault.code(),
+            Error::AuthorizationDenied(_) => "ERR_AUTHORIZATION_DENIED",
         }
     }
 
@@ -411,6 +537,23 @@ impl Error {
             Error::ExchangeRefused(why) => {
                 bearer(403, Some("insufficient_scope"), why, self.code())
             }
+            Error::Cookie(CookieFault::TooLarge) => plain(
+                502,
+                "server_error",
+                CookieFault::TooLarge.description(),
+                self.code(),
+            ),
+            Error::Cookie(fault) => plain(401, "unauthorized", fault.description(), self.code()),
+            Error::Agent(fault) => {
+                let (status, error, description) = fault.answer();
+                plain(status, error, description, self.code())
+            }
+            Error::AuthorizationDenied(error) => plain(
+                400,
+                error,
+                "the authorization server refused the authorization request",
+                self.code(),
+            ),
         }
     }
 }
@@ -626,6 +769,32 @@ mod tests {
             Error::ClaimNotForwardable("claim header over budget"),
             Error::ExchangeRefused("refused"),
         ];
+        all.extend(
+            [
+                CookieFault::Malformed,
+                CookieFault::UnknownKey,
+                CookieFault::Tampered,
+                CookieFault::Expired,
+                CookieFault::Duplicate,
+                CookieFault::TooLarge,
+            ]
+            .map(Error::Cookie),
+        );
+        all.extend(
+            [
+                AgentFault::SessionMissing,
+                AgentFault::BadRequest,
+                AgentFault::InvalidState,
+                AgentFault::IssuerMismatch,
+                AgentFault::GrantRejected,
+                AgentFault::ClientRejected,
+                AgentFault::IdTokenInvalid,
+                AgentFault::OriginUntrusted,
+                AgentFault::CsrfHeaderMissing,
+            ]
+            .map(Error::Agent),
+        );
+        all.push(Error::AuthorizationDenied("access_denied".into()));
         all.extend(tokens.map(Error::InvalidToken));
         all.extend(proofs.map(|fault| Error::InvalidDpopProof { fault, algs }));
         all
@@ -676,6 +845,13 @@ mod tests {
             Error::OriginUnreachable => Plain { status: 502 },
             Error::OriginTimeout => Plain { status: 504 },
             Error::Config(_) => Plain { status: 500 },
+            // Cookie credentials have no RFC 6750 scheme to challenge with.
+            Error::Cookie(CookieFault::TooLarge) => Plain { status: 502 },
+            Error::Cookie(_) => Plain { status: 401 },
+            Error::Agent(fault) => Plain {
+                status: fault.answer().0,
+            },
+            Error::AuthorizationDenied(_) => Plain { status: 400 },
         }
     }
 

@@ -155,6 +155,9 @@ pub struct Forwarder {
     hmac: Option<Vec<u8>>,
     /// The runtime's own field-name prefix ([`runtime_namespace`]), stripped like the others.
     runtime_fields: Option<&'static str>,
+    /// With a token handler: the client's `cookie` field never reaches the origin (it carries the
+    /// encrypted session cookies).
+    strip_cookies: bool,
 }
 
 impl std::fmt::Debug for Forwarder {
@@ -200,7 +203,15 @@ impl Forwarder {
             key,
             hmac,
             runtime_fields: None,
+            strip_cookies: false,
         })
+    }
+
+    /// The same forwarder, stripping the client's `cookie` field (a token handler is configured:
+    /// its encrypted session cookies are for the gateway alone).
+    pub(crate) fn stripping_cookies(mut self, strip: bool) -> Forwarder {
+        self.strip_cookies = strip;
+        self
     }
 
     /// The same forwarder on `runtime` (the name a shell gives [`crate::Gateway::new`]): the
@@ -217,6 +228,13 @@ impl Forwarder {
             key: self.key.as_ref()?,
             gateway_id: &self.settings.gateway_id,
         })
+    }
+
+    /// The gateway's signing key (`forwarding.signing_key_secret`), if configured: the token
+    /// handler's `private_key_jwt` client authentication signs with it too.
+    #[cfg(feature = "token-handler")]
+    pub(crate) fn gateway_key(&self) -> Option<&GatewayKey> {
+        self.key.as_ref()
     }
 
     /// The gateway's public keys as a JWK Set (RFC 7517 §5), for its JWKS endpoint.
@@ -267,6 +285,7 @@ impl Forwarder {
             let name = folded(name);
             let name = name.as_ref();
             !always_stripped(name, cert_field)
+                && (!self.strip_cookies || name != "cookie")
                 && !self
                     .runtime_fields
                     .is_some_and(|prefix| name.starts_with(prefix))
@@ -719,6 +738,7 @@ mod tests {
             key: None,
             hmac: None,
             runtime_fields: None,
+            strip_cookies: false,
         }
     }
 

@@ -239,25 +239,68 @@ pub struct Forward {
     pub body: BodyFraming,
 }
 
+/// Fields of the origin's response no client gets: connection-specific fields (RFC 9110 §7.6.1),
+/// the runtime frames the response itself.
+const CONNECTION_FIELDS: [&str; 3] = ["connection", "keep-alive", "transfer-encoding"];
+
 impl Forward {
-    /// The origin's response fields as the client gets them: connection-specific fields dropped
-    /// (RFC 9110 §7.6.1: `connection`, `keep-alive`, `transfer-encoding`, the runtime frames the
-    /// response itself), then [`Forward::response_headers`] added, each replacing the origin's
-    /// fields of that name (a fresh `DPoP-Nonce` is the gateway's, not the origin's).
+    /// What the shell does to the origin's response fields before the client gets them, or `None`
+    /// when it passes them on unchanged. Every field named in [`ResponseEdit::remove`] goes, then
+    /// [`Forward::response_headers`] are added, each replacing the origin's fields of that name (a
+    /// fresh `DPoP-Nonce` is the gateway's, not the origin's). `runtime_drops_connection_fields`
+    /// is the shell's fact that its runtime already drops connection-specific fields (workerd
+    /// does); otherwise they are removed here.
+    pub fn response_edit(&self, runtime_drops_connection_fields: bool) -> Option<ResponseEdit> {
+        if runtime_drops_connection_fields && self.response_headers.is_empty() {
+            return None;
+        }
+        let mut remove: Vec<String> = Vec::new();
+        if !runtime_drops_connection_fields {
+            remove.extend(CONNECTION_FIELDS.iter().map(|name| (*name).to_owned()));
+        }
+        for (name, _) in self.response_headers.iter() {
+            let name = name.to_ascii_lowercase();
+            if !remove.contains(&name) {
+                remove.push(name);
+            }
+        }
+        Some(ResponseEdit {
+            remove,
+            add: self.response_headers.clone(),
+        })
+    }
+
+    /// The origin's response fields as the client gets them, for shells that rebuild the response
+    /// (Spin): [`Forward::response_edit`] applied, connection-specific fields dropped.
     pub fn client_response_fields<'a>(
         &self,
         origin: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Headers {
+        match self.response_edit(false) {
+            Some(edit) => edit.apply(origin),
+            None => origin.into_iter().collect(),
+        }
+    }
+}
+
+/// A change to the origin's response fields, decided by the core ([`Forward::response_edit`]) and
+/// carried out by a shell that never lets the origin's response cross into the core (Workers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseEdit {
+    /// Field names (lower-case) removed from the origin's response, every field of each.
+    pub remove: Vec<String>,
+    /// Fields added after the removal.
+    pub add: Headers,
+}
+
+impl ResponseEdit {
+    /// The edit applied to `origin`'s fields.
+    pub fn apply<'a>(&self, origin: impl IntoIterator<Item = (&'a str, &'a str)>) -> Headers {
         let mut fields: Headers = origin
             .into_iter()
-            .filter(|(name, _)| {
-                !["connection", "keep-alive", "transfer-encoding"]
-                    .iter()
-                    .any(|hop| hop.eq_ignore_ascii_case(name))
-                    && self.response_headers.get_all(name).next().is_none()
-            })
+            .filter(|(name, _)| !self.remove.iter().any(|r| r.eq_ignore_ascii_case(name)))
             .collect();
-        for (name, value) in self.response_headers.iter() {
+        for (name, value) in self.add.iter() {
             fields.append(name, value);
         }
         fields
@@ -314,15 +357,19 @@ impl Response {
 mod tests {
     use super::*;
 
-    #[test]
-    fn client_response_fields_drop_hop_by_hop_and_let_the_gateway_replace() {
-        let mut forward = Forward {
+    fn bare_forward() -> Forward {
+        Forward {
             url: "http://o/".into(),
             headers: Headers::new(),
             response_headers: Headers::new(),
             timeout_ms: 1,
             body: BodyFraming::Empty,
-        };
+        }
+    }
+
+    #[test]
+    fn client_response_fields_drop_hop_by_hop_and_let_the_gateway_replace() {
+        let mut forward = bare_forward();
         forward.response_headers.append("DPoP-Nonce", "gateway");
         let origin = [
             ("Content-Type", "text/plain"),
@@ -344,6 +391,47 @@ mod tests {
                 ("dpop-nonce", "gateway"),
             ]
         );
+    }
+
+    #[test]
+    fn response_edit_is_none_only_when_the_runtime_frames_and_nothing_is_added() {
+        let mut forward = bare_forward();
+        assert_eq!(forward.response_edit(true), None);
+        let bare = forward
+            .response_edit(false)
+            .expect("connection fields to drop");
+        assert_eq!(
+            bare.remove,
+            ["connection", "keep-alive", "transfer-encoding"]
+        );
+        assert!(bare.add.is_empty());
+        forward.response_headers.append("DPoP-Nonce", "n1");
+        forward.response_headers.append("Set-Cookie", "a=1");
+        forward.response_headers.append("set-cookie", "b=2");
+        let edit = forward.response_edit(true).expect("fields to add");
+        assert_eq!(edit.remove, ["dpop-nonce", "set-cookie"]);
+        let origin = [
+            ("Set-Cookie", "origin=1"),
+            ("etag", "\"x\""),
+            ("connection", "close"),
+        ];
+        let pairs: Vec<(String, String)> = edit
+            .apply(origin)
+            .iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        let expected = [
+            ("etag", "\"x\""),
+            ("connection", "close"),
+            ("dpop-nonce", "n1"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(pairs, expected);
     }
 
     #[test]

@@ -21,6 +21,8 @@
 pub mod assertion;
 pub mod claims;
 pub mod config;
+#[cfg(feature = "token-handler")]
+pub mod cookie;
 pub mod crypto;
 pub mod error;
 pub mod http;
@@ -36,7 +38,9 @@ pub mod x5c;
 
 pub use config::{Config, ConfigError};
 pub use error::Error;
-pub use http::{BodyFraming, ClientCert, Forward, Headers, Outcome, Request, Response};
+pub use http::{
+    BodyFraming, ClientCert, Forward, Headers, Outcome, Request, Response, ResponseEdit,
+};
 pub use pipeline::verify_token;
 pub use pipeline::{Gateway, SecretLookup};
 pub use platform::Platform;
@@ -51,6 +55,8 @@ pub(crate) use internal::{
     access_token, bearer, dpop, forward, introspection, jwks, mtls, policy, single_flight,
     split_token, token, token_cache, token_exchange, trace_context, trust_anchors, warmup,
 };
+#[cfg(feature = "token-handler")]
+pub(crate) use internal::{cors, oauth_agent};
 
 /// The crate version, reported by the health endpoint.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -16,9 +16,18 @@ use crate::trace_context::{Context, TraceContext};
 use serde_json::json;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
+use token_handler::Agent;
 use url::Url;
 
 pub use crate::config::SecretLookup;
+
+/// The token handler's hooks (issue #16); without the `token-handler` feature, stubs that never
+/// answer.
+#[cfg(feature = "token-handler")]
+mod token_handler;
+#[cfg(not(feature = "token-handler"))]
+#[path = "pipeline/no_token_handler.rs"]
+mod token_handler;
 
 /// Path of the health endpoint, answered by the gateway itself.
 pub const HEALTH_PATH: &str = "/.well-known/edgeward/health";
@@ -45,6 +54,8 @@ struct Loaded {
     public_base: Option<Url>,
     dpop: DpopState,
     forwarder: Forwarder,
+    /// The token handler's OAuth agent (`token_handler`), if configured.
+    agent: Option<Agent>,
 }
 
 /// The DPoP rules and per-isolate state (RFC 9449).
@@ -168,7 +179,9 @@ impl Gateway {
                     &config.forwarding,
                     config::forwarding_secrets(&config.forwarding, secrets)?,
                 )?
-                .on_runtime(runtime);
+                .on_runtime(runtime)
+                .stripping_cookies(config.token_handler.is_some());
+                let agent = token_handler::load(&config, secrets, &forwarder)?;
                 Ok(Loaded {
                     config,
                     origin,
@@ -179,6 +192,7 @@ impl Gateway {
                     public_base,
                     dpop,
                     forwarder,
+                    agent,
                 })
             }),
         };
@@ -195,13 +209,33 @@ impl Gateway {
             now: platform.now(),
             trace: TraceContext::for_request(&request.headers, platform),
         };
-        match self.dispatch(platform, request, &context).await {
+        let outcome = match self.dispatch(platform, request, &context).await {
             Ok(outcome) => outcome,
             Err(error) => {
                 self.log_error(platform, &error, &context.trace.request_id);
                 Outcome::Respond(error.to_response_as(self.scheme(request)))
             }
+        };
+        self.with_cors(request, outcome)
+    }
+
+    /// Token handler: the CORS fields for a trusted web origin on every answer, the gateway's own
+    /// and the origin's, errors included, so the page can read them ([`crate::cors`]).
+    fn with_cors(&self, request: &Request, mut outcome: Outcome) -> Outcome {
+        let agent = self.config.as_ref().ok().and_then(|l| l.agent.as_ref());
+        let fields = token_handler::cors_fields(agent, request);
+        if fields.is_empty() {
+            return outcome;
         }
+        let target = match &mut outcome {
+            Outcome::Respond(response) => &mut response.headers,
+            Outcome::Forward(forward) => &mut forward.response_headers,
+            Outcome::ReadBody { .. } => return outcome,
+        };
+        for (name, value) in fields.iter() {
+            target.set(name, value);
+        }
+        outcome
     }
 
     /// The scheme of the client's `Authorization` field, for its challenges (RFC 9449 §7.1:
@@ -218,16 +252,23 @@ impl Gateway {
     }
 
     /// Finishes a request for which [`handle`](Gateway::handle) asked for the body
-    /// ([`Outcome::ReadBody`]): the introspection warm-up push.
+    /// ([`Outcome::ReadBody`]): the token handler's `login/start` and `login/end`, the
+    /// introspection warm-up push.
     pub async fn handle_body<P: Platform>(
         &self,
         platform: &P,
         request: &Request,
         body: &[u8],
     ) -> Response {
-        let answer = match self.config.as_ref() {
-            Err(e) => Err(Error::Config(e.clone())),
-            Ok(loaded) => match warmup_accepts(loaded) {
+        let agent = self.config.as_ref().ok().and_then(|l| l.agent.as_ref());
+        let agent_answer = match agent {
+            Some(agent) => token_handler::body(agent, platform, request, body).await,
+            None => None,
+        };
+        let answer = match (self.config.as_ref(), agent_answer) {
+            (Err(e), _) => Err(Error::Config(e.clone())),
+            (Ok(_), Some(answer)) => answer,
+            (Ok(loaded), None) => match warmup_accepts(loaded) {
                 Some(accepts) => {
                     let url = crate::http::parse_url(&request.url).ok();
                     if url.as_ref().map(Url::path) != Some(crate::warmup::WARMUP_PATH) {
@@ -240,11 +281,15 @@ impl Gateway {
                 None => Err(Error::RouteNotFound),
             },
         };
-        answer.unwrap_or_else(|error| {
+        let response = answer.unwrap_or_else(|error| {
             let trace = TraceContext::for_request(&request.headers, platform);
             self.log_error(platform, &error, &trace.request_id);
             error.to_response()
-        })
+        });
+        match self.with_cors(request, Outcome::Respond(response)) {
+            Outcome::Respond(response) => response,
+            _ => Error::RouteNotFound.to_response(),
+        }
     }
 
     /// The response for a body longer than [`Outcome::ReadBody`] allowed.
@@ -282,6 +327,10 @@ impl Gateway {
                 Ok(Outcome::Respond(response))
             }
             ("POST", crate::warmup::WARMUP_PATH) => warmup_gate(loaded, platform),
+            _ if token_handler::owns(loaded.agent.as_ref(), request, &url) => {
+                let agent = loaded.agent.as_ref().ok_or(Error::RouteNotFound)?;
+                token_handler::gate(agent, platform, request, &url, context.now).await
+            }
             _ => {
                 let call = Call {
                     request,
@@ -391,7 +440,15 @@ async fn authenticate<P: Platform>(
     route: Option<&Route>,
 ) -> Result<(VerifiedToken, Headers), Error> {
     let dpop_mode = route.map(|route| route.dpop).unwrap_or_default();
-    let credential = bearer::extract(&call.request.headers)?;
+    let mut credential = bearer::extract(&call.request.headers)?;
+    let from_cookie;
+    if credential == Credential::None {
+        let agent = loaded.agent.as_ref();
+        from_cookie = token_handler::cookie_token(agent, route, call.request, call.context.now)?;
+        if let Some(token) = &from_cookie {
+            credential = Credential::Bearer(token);
+        }
+    }
     let token = match credential.token() {
         Some(token) => token,
         None if dpop_mode == DpopMode::Required => {
@@ -449,7 +506,7 @@ async fn resolve<P: Platform>(
 
 /// The token-exchange stage (RFC 8693), after policy, for a route with `exchange`: the token the
 /// origin receives instead of the client's. The subject token is the verified token as the client
-/// sent it, or, for an opaque token answered in `application_jwt` mode, the AS's own JWT for it (a
+/// sent it (in `Authorization` or the token handler's cookie), or, for an opaque token answered in `application_jwt` mode, the AS's own JWT for it (a
 /// JWT the gateway mints itself is re-signed per request and not the AS's to judge, so the opaque
 /// token goes instead). `None` on routes without `exchange`.
 async fn exchange_stage<P: Platform>(
@@ -466,9 +523,19 @@ async fn exchange_stage<P: Platform>(
         .exchanger
         .as_ref()
         .ok_or_else(|| Error::Config(ConfigError::new("token_exchange", "not loaded")))?;
-    // Extracted and verified already; read again rather than carried through every stage.
-    let sent = bearer::extract(&call.request.headers)?
+    // Extracted and verified already; read again rather than carried through every stage: the
+    // `Authorization` field, else the token handler's access-token cookie (decrypted again).
+    let credential = bearer::extract(&call.request.headers)?;
+    let from_cookie = match credential.token() {
+        Some(_) => None,
+        None => {
+            let agent = loaded.agent.as_ref();
+            token_handler::cookie_token(agent, route, call.request, call.context.now)?
+        }
+    };
+    let sent = credential
         .token()
+        .or(from_cookie.as_deref())
         .ok_or(Error::MissingCredential)?;
     let subject = token_exchange::Subject {
         rule,

@@ -192,6 +192,10 @@ pub struct Route {
     /// the client's. Needs the top-level `token_exchange` section.
     #[serde(default)]
     pub exchange: Option<crate::token_exchange::ExchangeRule>,
+    /// Token handler: without an `Authorization` field, take the access token from the encrypted
+    /// access-token cookie (after the CSRF checks). Needs a `token_handler` section.
+    #[serde(default)]
+    pub credential_cookie: bool,
 }
 
 /// One claim requirement: the claim (a top-level name, or a JSON Pointer such as

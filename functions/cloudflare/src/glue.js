@@ -19,17 +19,21 @@ export function requestHead(request) {
   return head;
 }
 
-function toHeaders(flat) {
-  const headers = new Headers();
-  if (flat !== "") {
-    const fields = flat.split("\n");
-    for (let i = 0; i + 1 < fields.length; i += 2) headers.append(fields[i], fields[i + 1]);
-  }
+// Appends the fields of a flat list to `headers`, in order (repeated names stay repeated).
+function appendFlat(headers, flat) {
+  if (flat === "") return headers;
+  const fields = flat.split("\n");
+  for (let i = 0; i + 1 < fields.length; i += 2) headers.append(fields[i], fields[i + 1]);
   return headers;
 }
 
+export function toHeaders(flat) {
+  return appendFlat(new Headers(), flat);
+}
+
 // The origin fetch: the client's method, the given fields, the client's body streamed through.
-// Resolves to the origin's response, with `extra` fields added when there are any, or to the
+// Resolves to the origin's response, edited as the core said (`remove`, `add`: see editResponse;
+// both empty when the core leaves the response as it is), or to the
 // core's answer for an origin that could not be reached, or gave no response head within
 // `timeoutMs` (set once by setOriginFailure); after a response head the body streams without one.
 //
@@ -37,7 +41,7 @@ function toHeaders(flat) {
 // of CPU per request in workerd (measured, scripts/bench A0 variants), a third of the gateway's own
 // cost. The fetch that lost is not left running: workerd cancels a request's outstanding
 // subrequests when its response is done (tests/e2e/faults.test.mjs checks the origin sees it).
-export function forward(request, url, flat, streamBody, extra, timeoutMs) {
+export function forward(request, url, flat, streamBody, remove, add, timeoutMs) {
   // redirect "manual": an origin's 3xx goes back to the client as is (fetch would follow it, sending
   // the gateway's forwarded fields to wherever Location points).
   const init = { method: request.method, headers: toHeaders(flat), redirect: "manual" };
@@ -49,7 +53,7 @@ export function forward(request, url, flat, streamBody, extra, timeoutMs) {
   const origin = fetch(url, init).then(
     (response) => {
       clearTimeout(timer);
-      return extra === "" ? response : withHeaders(response, extra);
+      return remove === "" && add === "" ? response : editResponse(response, remove, add);
     },
     () => {
       clearTimeout(timer);
@@ -68,13 +72,14 @@ function originFailure(kind) {
   return new Response(failure.body, { status: failure.status, headers: toHeaders(failure.flat) });
 }
 
-// The origin's response with the given fields added; they replace origin fields of the same name.
-// The rule is the core's (`Forward::client_response_fields`, which the Spin shell calls); it is
-// mirrored here so that an origin response never crosses into Wasm, and workerd itself drops the
-// connection-specific fields. tests/e2e/dpop.test.mjs holds both runtimes to it (DPoP-Nonce).
-function withHeaders(response, flat) {
-  const headers = toHeaders(flat);
-  for (const [name, value] of response.headers) if (!headers.has(name)) headers.append(name, value);
+// The origin's response with the core's edit (`Forward::response_edit`) carried out: every field
+// named in `remove` ("name\nname...") deleted, then the flat fields `add` appended. The origin's
+// response never crosses into Wasm; tests/e2e/dpop.test.mjs holds both runtimes to the same
+// result (the gateway's DPoP-Nonce replaces the origin's).
+export function editResponse(response, remove, add) {
+  const headers = new Headers(response.headers);
+  if (remove !== "") for (const name of remove.split("\n")) headers.delete(name);
+  appendFlat(headers, add);
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 

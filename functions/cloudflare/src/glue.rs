@@ -21,7 +21,8 @@ extern "C" {
         url: &str,
         headers: &str,
         stream_body: bool,
-        extra: &str,
+        remove: &str,
+        add: &str,
         timeout_ms: u32,
     ) -> Result<js_sys::Promise, JsValue>;
 
@@ -65,7 +66,12 @@ impl From<BadField> for worker::Error {
 
 /// The incoming request as the core sees it.
 pub fn read_request(request: &web_sys::Request) -> edgeward::Request {
-    let head = request_head(request);
+    parse_head(&request_head(request))
+}
+
+/// `requestHead`'s string (see glue.js) as the core's request. Missing lines read as empty: the
+/// core then refuses the request (no method, no URL), the shell decides nothing.
+fn parse_head(head: &str) -> edgeward::Request {
     let mut lines = head.split('\n');
     let fingerprint = lines.next().unwrap_or_default();
     let verified = lines.next().unwrap_or_default();
@@ -108,7 +114,7 @@ pub fn to_response(response: edgeward::Response) -> worker::Result<web_sys::Resp
 }
 
 /// Sends the request to the origin as the core decided. The promise resolves to the origin's
-/// answer, unchanged but for the core's response fields (if any), or to the core's answer for an
+/// answer, unchanged but for the core's edit of its fields (`Forward::response_edit`), or to the core's answer for an
 /// origin that is unreachable or gives no response head within `origin_timeout_ms`; it is
 /// returned to workerd, not awaited here.
 pub fn send_to_origin(
@@ -135,13 +141,18 @@ pub fn send_to_origin(
         FAILURE_SET.set(true);
     }
     let headers = flatten(forward_to.headers.iter())?;
-    let extra = flatten(forward_to.response_headers.iter())?;
+    // workerd frames responses itself: it drops connection-specific fields.
+    let (remove, add) = match forward_to.response_edit(true) {
+        None => (String::new(), String::new()),
+        Some(edit) => (edit.remove.join("\n"), flatten(edit.add.iter())?),
+    };
     Ok(forward(
         request,
         &forward_to.url,
         &headers,
         forward_to.body.sends_bytes(),
-        &extra,
+        &remove,
+        &add,
         forward_to.timeout_ms,
     )?)
 }
@@ -150,4 +161,42 @@ pub fn send_to_origin(
 pub async fn body(request: &web_sys::Request) -> worker::Result<Vec<u8>> {
     let buffer = crate::entry::wait(request.array_buffer()?).await?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_head_keeps_repeated_fields_and_the_certificate_facts() {
+        let fingerprint = "ab".repeat(32);
+        let head = format!("{fingerprint}\nSUCCESS\n0\nPOST\nhttps://gw.test/a?b=1\ncookie\na=1\ncookie\nb=2\nx-y\n");
+        let request = parse_head(&head);
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.url, "https://gw.test/a?b=1");
+        let cookies: Vec<&str> = request.headers.get_all("cookie").collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(request.headers.get_all("x-y").collect::<Vec<_>>(), [""]);
+        let cert = request.client_cert.expect("a certificate");
+        assert_eq!(cert.sha256, [0xab; 32]);
+    }
+
+    #[test]
+    fn a_request_head_without_a_certificate_or_lines_is_no_certificate_and_no_method() {
+        let request = parse_head("\n\n\nGET\nhttps://gw.test/");
+        assert!(request.client_cert.is_none());
+        assert_eq!(request.method, "GET");
+        let empty = parse_head("");
+        assert_eq!((empty.method.as_str(), empty.url.as_str()), ("", ""));
+        assert!(empty.headers.is_empty());
+    }
+
+    #[test]
+    fn flattening_refuses_a_line_break_and_keeps_order() {
+        let flat = flatten([("a", "1"), ("b", ""), ("a", "2")].into_iter());
+        assert_eq!(flat.ok().as_deref(), Some("a\n1\nb\n\na\n2"));
+        assert!(flatten([("a", "x\ny")].into_iter()).is_err());
+        assert!(flatten([("a\n", "x")].into_iter()).is_err());
+        assert_eq!(flatten(std::iter::empty()).ok().as_deref(), Some(""));
+    }
 }

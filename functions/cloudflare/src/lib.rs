@@ -163,11 +163,7 @@ impl Platform for Workers {
     }
 
     async fn cache_put(&self, key: &str, value: Vec<u8>, expires: u64) {
-        // The Cache API takes a lifetime (`max-age`).
-        let ttl = expires.saturating_sub(self.now());
-        if ttl > 0 {
-            shared_cache::put(key, value, ttl).await
-        }
+        shared_cache::put(key, value, expires, self.now()).await
     }
 
     fn has_shared_cache(&self) -> bool {

@@ -296,3 +296,75 @@ impl SignatureVerifier for Backend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p256() -> PublicKey {
+        let mut point = vec![4u8];
+        point.extend([1u8; 64]);
+        PublicKey::P256(point)
+    }
+
+    #[test]
+    fn uncompressed_p256_with_a_64_byte_signature_goes_to_webcrypto() {
+        let routed = precheck(Scheme::EcdsaP256Sha256, &p256(), &[0; 64]);
+        assert_eq!(routed, Ok(Some((Family::P256, "SHA-256"))));
+    }
+
+    #[test]
+    fn a_signature_of_the_wrong_length_is_refused_before_any_crossing() {
+        for len in [0, 63, 65, 72] {
+            let sig = vec![0u8; len];
+            assert_eq!(
+                precheck(Scheme::EcdsaP256Sha256, &p256(), &sig),
+                Err(BadSignature),
+                "{len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_compressed_point_or_a_mixed_hash_is_left_to_rustcrypto() {
+        let mut compressed = vec![2u8];
+        compressed.extend([1u8; 32]);
+        let key = PublicKey::P256(compressed);
+        assert_eq!(precheck(Scheme::EcdsaP256Sha256, &key, &[0; 64]), Ok(None));
+        assert_eq!(
+            precheck(Scheme::EcdsaP256Sha384, &p256(), &[0; 64]),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn a_scheme_that_does_not_fit_the_key_is_refused() {
+        assert_eq!(
+            precheck(Scheme::Ed25519, &p256(), &[0; 64]),
+            Err(BadSignature)
+        );
+    }
+
+    #[test]
+    fn ed25519_signatures_with_a_small_order_r_are_refused_like_verify_strict() {
+        let key = PublicKey::Ed25519([9u8; 32]);
+        let identity = curve25519_dalek::edwards::EdwardsPoint::default()
+            .compress()
+            .to_bytes();
+        let mut sig = identity.to_vec();
+        sig.extend([0u8; 32]);
+        assert_eq!(precheck(Scheme::Ed25519, &key, &sig), Err(BadSignature));
+        assert!(small_order(&identity));
+        let mut other = [0u8; 64];
+        other[0] = 0x58;
+        other[1..32].fill(0x66);
+        assert!(
+            !small_order(&other[..32]),
+            "the base point is of large order"
+        );
+        assert_eq!(
+            precheck(Scheme::Ed25519, &key, &other),
+            Ok(Some((Family::Ed25519, "")))
+        );
+    }
+}

@@ -32,6 +32,8 @@ mod split_token;
 #[cfg(test)]
 mod tests;
 mod token_exchange;
+#[cfg(feature = "token-handler")]
+mod token_handler;
 
 pub use dpop::Dpop;
 pub(crate) use forwarding::forwarding_secrets;
@@ -39,6 +41,11 @@ pub use introspection::Introspection;
 pub use issuer::{Issuer, JwksCache, X5cSource};
 pub use split_token::SplitToken;
 pub use token_exchange::TokenExchange;
+#[cfg(feature = "token-handler")]
+pub use token_handler::{CookieKey, TokenHandler};
+/// Without the `token-handler` feature the section is read but refused ([`Config::from_json`]).
+#[cfg(not(feature = "token-handler"))]
+pub type TokenHandler = serde::de::IgnoredAny;
 
 /// Default limit on the size of a credential, in bytes. 16 KiB is well above the largest access
 /// tokens seen in practice (x5c chains of three certificates are ≈ 3 KiB) and bounds parsing work.
@@ -127,6 +134,9 @@ pub struct Config {
     /// pushed `header.payload` entries.
     #[serde(default)]
     pub split_token: Option<SplitToken>,
+    /// The token handler for single-page apps: an OAuth agent and cookie credentials.
+    #[serde(default)]
+    pub token_handler: Option<TokenHandler>,
 }
 
 /// The verdict for requests no route matches.
@@ -217,6 +227,7 @@ impl Config {
                 .map_err(|m| ConfigError::new("public_base_url", m))?;
             self.public_base = Some(base);
         }
+        self.validate_token_handler()?;
         self.dpop.validate()?;
         self.mtls.validate()?;
         self.forwarding.validate("forwarding")?;
@@ -256,6 +267,30 @@ impl Config {
             _ => None,
         }
     }
+
+    /// The `token_handler` section, and routes that take cookie credentials only with one.
+    fn validate_token_handler(&self) -> Result<(), ConfigError> {
+        #[cfg(feature = "token-handler")]
+        if let Some(handler) = &self.token_handler {
+            handler.validate(&self.forwarding)?;
+        }
+        #[cfg(not(feature = "token-handler"))]
+        if self.token_handler.is_some() {
+            return Err(ConfigError::new(
+                "token_handler",
+                "this build has no token handler (cargo feature token-handler)",
+            ));
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            if route.credential_cookie && self.token_handler.is_none() {
+                return Err(ConfigError::new(
+                    format!("routes[{i}].credential_cookie"),
+                    "needs a token_handler section",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Config {
@@ -279,6 +314,10 @@ impl Config {
             if let Some(uri) = &issuer.jwks_uri {
                 urls.push((format!("issuers[{i}].jwks_uri"), uri.as_str()));
             }
+        }
+        #[cfg(feature = "token-handler")]
+        if let Some(handler) = &self.token_handler {
+            urls.push(("token_handler.issuer".to_owned(), handler.issuer.as_str()));
         }
         if let Some(introspection) = &self.introspection {
             urls.push((

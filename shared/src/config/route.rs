@@ -33,7 +33,7 @@ impl Route {
             || !self.acr_values.is_empty()
             || self.max_age.is_some()
             || self.origin_by_claim.is_some();
-        if self.anonymous && requires_token {
+        if self.anonymous && (requires_token || self.credential_cookie) {
             return Err(ConfigError::new(
                 at,
                 "an anonymous route cannot have token requirements or claim-based routing",

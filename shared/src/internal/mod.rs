@@ -6,6 +6,9 @@
 pub mod access_token;
 #[path = "../bearer.rs"]
 pub mod bearer;
+#[cfg(feature = "token-handler")]
+#[path = "../cors.rs"]
+pub mod cors;
 #[path = "../dpop.rs"]
 pub mod dpop;
 #[path = "../forward.rs"]
@@ -16,6 +19,9 @@ pub mod introspection;
 pub mod jwks;
 #[path = "../mtls.rs"]
 pub mod mtls;
+#[cfg(feature = "token-handler")]
+#[path = "../oauth_agent.rs"]
+pub mod oauth_agent;
 #[path = "../policy.rs"]
 pub mod policy;
 #[path = "../single_flight.rs"]

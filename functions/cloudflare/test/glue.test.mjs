@@ -1,0 +1,97 @@
+// Unit tests of the Workers shell's JavaScript glue (src/glue.js) on Node's Fetch API objects, which
+// follow the same standard as workerd's. The glue translates; these tests pin that it carries out
+// the core's data exactly: request head, flat field lists, the response edit, origin failures.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { requestHead, toHeaders, editResponse, forward, setOriginFailure, respond } from '../src/glue.js';
+
+test('requestHead: certificate facts, method, URL, then every field in order', () => {
+  const request = new Request('https://gw.test/a?b=1', { method: 'POST', headers: [['x-a', '1'], ['x-b', '2']] });
+  request.cf = { tlsClientAuth: { certPresented: '1', certFingerprintSHA256: 'ab\ncd', certVerified: 'SUCCESS', certRevoked: '0' } };
+  assert.equal(requestHead(request), 'ab cd\nSUCCESS\n0\nPOST\nhttps://gw.test/a?b=1\nx-a\n1\nx-b\n2');
+});
+
+test('requestHead: no certificate facts unless one was presented', () => {
+  const request = new Request('https://gw.test/');
+  request.cf = { tlsClientAuth: { certPresented: '0', certFingerprintSHA256: 'ff', certVerified: 'NONE', certRevoked: '0' } };
+  assert.equal(requestHead(request), '\n\n\nGET\nhttps://gw.test/');
+  assert.equal(requestHead(new Request('https://gw.test/')), '\n\n\nGET\nhttps://gw.test/');
+});
+
+test('toHeaders: repeated names stay repeated, the empty list is no field', () => {
+  const headers = toHeaders('set-cookie\na=1\nset-cookie\nb=2\nx\n');
+  assert.deepEqual(headers.getSetCookie(), ['a=1', 'b=2']);
+  assert.equal(headers.get('x'), '');
+  assert.deepEqual([...toHeaders('')], []);
+});
+
+test('editResponse: removes every field named, then adds the core\'s, keeping status and body', async () => {
+  const origin = new Response('body', {
+    status: 201, statusText: 'Made',
+    headers: [['dpop-nonce', 'origin'], ['set-cookie', 'o=1'], ['set-cookie', 'o=2'], ['etag', '"x"']],
+  });
+  const edited = editResponse(origin, 'dpop-nonce\nset-cookie', 'dpop-nonce\ngw\nset-cookie\na=1\nset-cookie\nb=2');
+  assert.equal(edited.status, 201);
+  assert.equal(edited.statusText, 'Made');
+  assert.equal(edited.headers.get('dpop-nonce'), 'gw');
+  assert.deepEqual(edited.headers.getSetCookie(), ['a=1', 'b=2']);
+  assert.equal(edited.headers.get('etag'), '"x"');
+  assert.equal(await edited.text(), 'body');
+});
+
+test('respond: the core\'s response, its body copied out of (Wasm) memory', async () => {
+  const memory = new Uint8Array([104, 105]);
+  const response = respond(401, 'www-authenticate\nBearer', memory);
+  memory[0] = 0;
+  assert.equal(response.status, 401);
+  assert.equal(response.headers.get('www-authenticate'), 'Bearer');
+  assert.equal(await response.text(), 'hi');
+});
+
+async function origin(handler) {
+  const server = createServer(handler);
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
+}
+
+setOriginFailure('unreachable', 502, 'content-type\napplication/json', new TextEncoder().encode('{"code":"ERR_ORIGIN_UNREACHABLE"}'));
+setOriginFailure('timeout', 504, 'content-type\napplication/json', new TextEncoder().encode('{"code":"ERR_ORIGIN_TIMEOUT"}'));
+
+// The origin's DPoP-Nonce and the forwarded x-fwd field, through `forward` with the given edit.
+async function nonceThrough(remove, add) {
+  const server = await origin((req, res) => { res.setHeader('dpop-nonce', 'origin'); res.end(req.headers['x-fwd'] ?? 'none'); });
+  try {
+    const response = await forward(new Request('https://gw.test/'), server.url, 'x-fwd\nyes', false, remove, add, 2000);
+    return [response.headers.get('dpop-nonce'), await response.text()];
+  } finally { await server.close(); }
+}
+
+test('forward: without an edit the origin\'s response is returned as it came', async () => {
+  assert.deepEqual(await nonceThrough('', ''), ['origin', 'yes']);
+});
+
+test('forward: with an edit the client gets the core\'s fields in place of the origin\'s', async () => {
+  assert.deepEqual(await nonceThrough('dpop-nonce', 'dpop-nonce\ngw'), ['gw', 'yes']);
+});
+
+test('forward: an unreachable origin and a silent one get the core\'s failure answers', async () => {
+  const down = await forward(new Request('https://gw.test/'), 'http://127.0.0.1:1/', '', false, '', '', 2000);
+  assert.equal(down.status, 502);
+  assert.match(await down.text(), /ERR_ORIGIN_UNREACHABLE/);
+  const server = await origin(() => { /* never answers */ });
+  try {
+    const slow = await forward(new Request('https://gw.test/'), server.url, '', false, '', '', 100);
+    assert.equal(slow.status, 504);
+    assert.match(await slow.text(), /ERR_ORIGIN_TIMEOUT/);
+  } finally { await server.close(); }
+});
+
+test('forward: a 3xx from the origin is passed back, not followed', async () => {
+  const server = await origin((_req, res) => { res.writeHead(302, { location: 'http://127.0.0.1:1/elsewhere' }); res.end(); });
+  try {
+    const response = await forward(new Request('https://gw.test/'), server.url, '', false, '', '', 2000);
+    assert.equal(response.status, 302);
+    assert.equal(response.headers.get('location'), 'http://127.0.0.1:1/elsewhere');
+  } finally { await server.close(); }
+});
