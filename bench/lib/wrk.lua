@@ -6,7 +6,10 @@
 --                sends the next unused one as "Bearer …" (a fresh token: an introspection cache miss)
 --   BENCH_THREADS the -t given to wrk (the stride between a thread's proofs or tokens)
 --   BENCH_OUT    where done() writes the summary as JSON
+--   BENCH_HEADERS more fixed header fields, "Name: value" one a line (the token handler's Cookie,
+--                Origin and CSRF fields)
 local auth = os.getenv("BENCH_AUTH") or ""
+local extra_headers = os.getenv("BENCH_HEADERS") or ""
 local proofs_file = os.getenv("BENCH_DPOP") or ""
 local tokens_file = os.getenv("BENCH_TOKENS") or ""
 local counter = 0
@@ -20,6 +23,7 @@ local proofs, next_proof, tokens, next_token, fixed
 local stride = tonumber(os.getenv("BENCH_THREADS") or "1")
 function init(args)
   if auth ~= "" then wrk.headers["Authorization"] = auth end
+  for name, value in extra_headers:gmatch("([^:\n]+): ([^\n]*)") do wrk.headers[name] = value end
   if proofs_file ~= "" then
     proofs = {}
     for line in io.lines(proofs_file) do proofs[#proofs + 1] = line end

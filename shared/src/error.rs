@@ -112,7 +112,15 @@ pub enum Error {
     Agent(AgentFault),
     /// The authorization server answered the authorization request with an error (RFC 6749
     /// §4.1.2.1): 400 carrying its `error` code (checked to be RFC 6749 §A.7 characters).
-    AuthorizationDenied(String),
+    AuthorizationResponseError(String),
+    /// The route's decision point denied the request (the authorize stage): 403
+    /// `insufficient_scope` (RFC 6750 §3.1), with the policy's reason when it gave a printable one.
+    AuthorizationDenied {
+        /// The policy's reason, reduced to what a quoted challenge parameter may carry.
+        reason: Option<String>,
+    },
+    /// The route's decision point gave no usable decision (fail closed: 503 with `Retry-After`).
+    AuthorizationUnavailable(AuthzFault),
 }
 
 /// Why a token-handler cookie was refused. Descriptions never carry the cookie's value.
@@ -226,6 +234,55 @@ impl AgentFault {
             AgentFault::IdTokenInvalid => (400, "invalid_request", "ID token invalid"),
             AgentFault::OriginUntrusted => (403, "access_denied", "origin not trusted"),
             AgentFault::CsrfHeaderMissing => (403, "access_denied", "CSRF header missing"),
+        }
+    }
+}
+
+/// Why a decision point gave no usable decision (the authorize stage). Never a pass.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthzFault {
+    /// Connection refused, reset, DNS or TLS failure.
+    Unreachable,
+    /// No complete answer within the decision point's `timeout_ms`.
+    Timeout,
+    /// An HTTP status other than 200.
+    Status,
+    /// Not the JSON the API defines (content type, syntax, duplicate members, result shape,
+    /// a header the gateway may not add).
+    Invalid,
+    /// An answer longer than `max_answer_bytes`.
+    TooLarge,
+    /// Another request of this isolate asked the same question and got no usable answer.
+    Unavailable,
+    /// An embedded policy ran past its evaluation budget (`timeout_ms`).
+    Limit,
+}
+
+impl AuthzFault {
+    /// Stable machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthzFault::Unreachable => "ERR_AUTHZ_UNREACHABLE",
+            AuthzFault::Timeout => "ERR_AUTHZ_TIMEOUT",
+            AuthzFault::Status => "ERR_AUTHZ_STATUS",
+            AuthzFault::Invalid => "ERR_AUTHZ_ANSWER_INVALID",
+            AuthzFault::TooLarge => "ERR_AUTHZ_ANSWER_TOO_LARGE",
+            AuthzFault::Unavailable => "ERR_AUTHZ_UNAVAILABLE",
+            AuthzFault::Limit => "ERR_AUTHZ_EVALUATION_LIMIT",
+        }
+    }
+
+    /// Human-readable description, safe to show a client.
+    pub fn description(self) -> &'static str {
+        match self {
+            AuthzFault::Unreachable => "decision point unreachable",
+            AuthzFault::Timeout => "decision point timed out",
+            AuthzFault::Status => "decision point answered an error status",
+            AuthzFault::Invalid => "decision point answer not understood",
+            AuthzFault::TooLarge => "decision point answer too large",
+            AuthzFault::Unavailable => "decision point unavailable",
+            AuthzFault::Limit => "policy evaluation over its budget",
         }
     }
 }
@@ -439,7 +496,9 @@ impl Error {
             Error::ExchangeRefused(_) => "ERR_EXCHANGE_REFUSED",
             Error::Cookie(fault) => fault.code(),
             Error::Agent(fault) => fault.code(),
-            Error::AuthorizationDenied(_) => "ERR_AUTHORIZATION_DENIED",
+            Error::AuthorizationResponseError(_) => "ERR_AUTHORIZATION_DENIED",
+            Error::AuthorizationDenied { .. } => "ERR_AUTHZ_DENIED",
+            Error::AuthorizationUnavailable(fault) => fault.code(),
         }
     }
 
@@ -548,12 +607,26 @@ impl Error {
                 let (status, error, description) = fault.answer();
                 plain(status, error, description, self.code())
             }
-            Error::AuthorizationDenied(error) => plain(
+            Error::AuthorizationResponseError(error) => plain(
                 400,
                 error,
                 "the authorization server refused the authorization request",
                 self.code(),
             ),
+            Error::AuthorizationDenied { reason } => {
+                let why = reason.as_deref().unwrap_or("denied by policy");
+                bearer(403, Some("insufficient_scope"), why, self.code())
+            }
+            Error::AuthorizationUnavailable(fault) => {
+                let mut response = plain(
+                    503,
+                    "temporarily_unavailable",
+                    fault.description(),
+                    self.code(),
+                );
+                response.headers.append("retry-after", "5");
+                response
+            }
         }
     }
 }
@@ -731,6 +804,15 @@ mod tests {
             D::KeyMismatch,
             D::Replayed,
         ];
+        let authz = [
+            AuthzFault::Unreachable,
+            AuthzFault::Timeout,
+            AuthzFault::Status,
+            AuthzFault::Invalid,
+            AuthzFault::TooLarge,
+            AuthzFault::Unavailable,
+            AuthzFault::Limit,
+        ];
         let mut all = vec![
             Error::MissingCredential,
             Error::MissingDpopCredential { algs },
@@ -768,6 +850,10 @@ mod tests {
             },
             Error::ClaimNotForwardable("claim header over budget"),
             Error::ExchangeRefused("refused"),
+            Error::AuthorizationDenied { reason: None },
+            Error::AuthorizationDenied {
+                reason: Some("only the owner may read this".into()),
+            },
         ];
         all.extend(
             [
@@ -794,7 +880,8 @@ mod tests {
             ]
             .map(Error::Agent),
         );
-        all.push(Error::AuthorizationDenied("access_denied".into()));
+        all.push(Error::AuthorizationResponseError("access_denied".into()));
+        all.extend(authz.map(Error::AuthorizationUnavailable));
         all.extend(tokens.map(Error::InvalidToken));
         all.extend(proofs.map(|fault| Error::InvalidDpopProof { fault, algs }));
         all
@@ -851,7 +938,11 @@ mod tests {
             Error::Agent(fault) => Plain {
                 status: fault.answer().0,
             },
-            Error::AuthorizationDenied(_) => Plain { status: 400 },
+            Error::AuthorizationResponseError(_) => Plain { status: 400 },
+            Error::AuthorizationDenied { .. } => {
+                challenge(403, "Bearer", Some("insufficient_scope"))
+            }
+            Error::AuthorizationUnavailable(_) => Plain { status: 503 },
         }
     }
 
@@ -916,10 +1007,19 @@ mod tests {
                 })
                 .collect(),
         );
+        let authz = listed(
+            all.iter()
+                .filter_map(|e| match e {
+                    Error::AuthorizationUnavailable(fault) => Some(variant_name(fault)),
+                    _ => None,
+                })
+                .collect(),
+        );
         for (name, listed) in [
             ("Error", errors),
             ("TokenFault", tokens),
             ("DpopFault", proofs),
+            ("AuthzFault", authz),
         ] {
             let declared = declared_variants(name);
             assert!(declared.len() > 5, "{name}: the declaration did not parse");

@@ -298,6 +298,35 @@ impl Forwarder {
         headers
     }
 
+    /// Adds the fields a decision point asked for (the authorize stage) to the request fields the
+    /// forward stage gets, replacing the client's fields of the same [`folded`] name. A name this
+    /// stage would strip (the gateway's namespace, claim and assertion names, signature, trace,
+    /// hop-by-hop, client-certificate and runtime fields) or a credential (`authorization`, `dpop`,
+    /// also with `forward_credentials`) is refused: `Err(())`, nothing added.
+    pub(crate) fn add_fields(
+        &self,
+        headers: &mut Headers,
+        fields: &[(String, String)],
+        cert_field: Option<&str>,
+    ) -> Result<(), ()> {
+        for (name, _) in fields {
+            let mut probe = Headers::new();
+            probe.append(name, "");
+            let credential = CREDENTIALS.contains(&folded(&name.to_ascii_lowercase()).as_ref());
+            if credential || self.strip(&probe, cert_field).is_empty() {
+                return Err(());
+            }
+        }
+        for (name, _) in fields {
+            let target = folded(&name.to_ascii_lowercase()).into_owned();
+            headers.retain(|existing| folded(existing) != target.as_str());
+        }
+        for (name, value) in fields {
+            headers.append(name, value);
+        }
+        Ok(())
+    }
+
     /// Builds the origin request: strip, trace, claim headers, phantom JWT (or `exchanged`, the
     /// token a route's token exchange gave for the origin), assertion, signature.
     #[allow(clippy::too_many_arguments)]

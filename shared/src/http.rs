@@ -243,11 +243,17 @@ pub struct Forward {
 /// the runtime frames the response itself.
 const CONNECTION_FIELDS: [&str; 3] = ["connection", "keep-alive", "transfer-encoding"];
 
+/// Response fields the gateway adds to the origin's instead of replacing them: lists whose field
+/// lines combine (RFC 9110 §5.3). `Vary: origin` from the CORS stage must not drop the origin's own
+/// `Vary` (a cache would then serve one variant for another).
+const ADDED_TO_THE_ORIGINS: [&str; 1] = ["vary"];
+
 impl Forward {
     /// What the shell does to the origin's response fields before the client gets them, or `None`
     /// when it passes them on unchanged. Every field named in [`ResponseEdit::remove`] goes, then
     /// [`Forward::response_headers`] are added, each replacing the origin's fields of that name (a
-    /// fresh `DPoP-Nonce` is the gateway's, not the origin's). `runtime_drops_connection_fields`
+    /// fresh `DPoP-Nonce` is the gateway's, not the origin's), except `Vary`, which is added to the
+    /// origin's. `runtime_drops_connection_fields`
     /// is the shell's fact that its runtime already drops connection-specific fields (workerd
     /// does); otherwise they are removed here.
     pub fn response_edit(&self, runtime_drops_connection_fields: bool) -> Option<ResponseEdit> {
@@ -260,7 +266,7 @@ impl Forward {
         }
         for (name, _) in self.response_headers.iter() {
             let name = name.to_ascii_lowercase();
-            if !remove.contains(&name) {
+            if !remove.contains(&name) && !ADDED_TO_THE_ORIGINS.contains(&name.as_str()) {
                 remove.push(name);
             }
         }
@@ -432,6 +438,17 @@ mod tests {
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
         assert_eq!(pairs, expected);
+    }
+
+    #[test]
+    fn the_gateways_vary_is_added_to_the_origins() {
+        let mut forward = bare_forward();
+        forward.response_headers.append("vary", "origin");
+        let edit = forward.response_edit(true).expect("a field to add");
+        assert!(edit.remove.is_empty());
+        let fields = edit.apply([("Vary", "accept-encoding")]);
+        let vary: Vec<&str> = fields.get_all("vary").collect();
+        assert_eq!(vary, ["accept-encoding", "origin"]);
     }
 
     #[test]

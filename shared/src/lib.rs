@@ -51,9 +51,12 @@ pub use platform::Platform;
 /// JOSE, X.509 and RFC 9421 building blocks an origin verifier needs).
 #[doc(hidden)]
 pub mod internal;
+#[cfg(feature = "policy")]
+pub(crate) use internal::rego;
 pub(crate) use internal::{
-    access_token, bearer, dpop, forward, introspection, jwks, mtls, policy, single_flight,
-    split_token, token, token_cache, token_exchange, trace_context, trust_anchors, warmup,
+    access_token, authorize, bearer, decision_point, dpop, forward, introspection, jwks, mtls,
+    policy, single_flight, split_token, token, token_cache, token_exchange, trace_context,
+    trust_anchors, warmup,
 };
 #[cfg(feature = "token-handler")]
 pub(crate) use internal::{cors, oauth_agent};

@@ -369,7 +369,7 @@ impl Agent {
             _ => {}
         }
         if let Some(error) = callback.error {
-            return Err(Error::AuthorizationDenied(error));
+            return Err(Error::AuthorizationResponseError(error));
         }
         let code = callback.code.ok_or_else(bad)?;
         let grant = Grant::Code {

@@ -1,10 +1,12 @@
-//! The request pipeline: extract → resolve → verify → bind → policy → forward.
+//! The request pipeline: extract → resolve → verify → bind → policy → authorize → forward.
 
 use crate::access_token::{looks_like_jose, looks_like_jws, TokenVerifier, VerifiedToken};
+use crate::authorize::DecisionPoints;
 use crate::bearer::{self, Credential};
 use crate::config::{self, Config, ConfigError, DpopMode, ReplayMode, Route, TokenKind, Unmatched};
+use crate::decision_point::{Decision, Facts};
 use crate::dpop::{self, NonceKey, ProofRequest, ProofRules, ReplayCache};
-use crate::error::{DpopFault, Error, Scheme, TokenFault};
+use crate::error::{AuthzFault, DpopFault, Error, Scheme, TokenFault};
 use crate::forward::{self, Forwarder};
 use crate::http::{Headers, Outcome, Request, Response};
 use crate::introspection::Introspector;
@@ -56,6 +58,7 @@ struct Loaded {
     forwarder: Forwarder,
     /// The token handler's OAuth agent (`token_handler`), if configured.
     agent: Option<Agent>,
+    decision_points: DecisionPoints,
 }
 
 /// The DPoP rules and per-isolate state (RFC 9449).
@@ -120,6 +123,37 @@ fn policy_stage(
     }
 }
 
+/// The authorize stage: the route's decision point, when it names one. A deny or a decision
+/// point without a usable answer stops the request here (the origin is not called); an allow
+/// may carry fields for the forwarded request.
+async fn authorize_stage<P: Platform>(
+    loaded: &Loaded,
+    platform: &P,
+    call: &Call<'_>,
+    route: Option<&Route>,
+    token: Option<&VerifiedToken>,
+) -> Result<Option<Decision>, Error> {
+    let Some((route, name)) = route.and_then(|r| Some((r, r.authorize.as_deref()?))) else {
+        return Ok(None);
+    };
+    let point = loaded.decision_points.get(name).ok_or_else(|| {
+        Error::Config(ConfigError {
+            field: "routes[].authorize".into(),
+            message: format!("no decision point {name:?}"),
+        })
+    })?;
+    let facts = Facts {
+        method: &call.request.method,
+        url: call.url,
+        headers: &call.request.headers,
+        route: &route.path,
+    };
+    let decision = point
+        .decide(platform, &facts, token, call.context.now)
+        .await?;
+    Ok(Some(decision))
+}
+
 impl Gateway {
     /// Loads the configuration text (`None` when the platform has no such variable). Fields that
     /// name a platform secret (e.g. a signing key) are resolved through `secrets` at load time.
@@ -182,6 +216,8 @@ impl Gateway {
                 .on_runtime(runtime)
                 .stripping_cookies(config.token_handler.is_some());
                 let agent = token_handler::load(&config, secrets, &forwarder)?;
+                let decision_points =
+                    DecisionPoints::new(std::mem::take(&mut config.decision_point_settings));
                 Ok(Loaded {
                     config,
                     origin,
@@ -193,6 +229,7 @@ impl Gateway {
                     dpop,
                     forwarder,
                     agent,
+                    decision_points,
                 })
             }),
         };
@@ -342,7 +379,8 @@ impl Gateway {
         }
     }
 
-    /// The stages in order: route lookup → extract → resolve + verify → bind → policy → forward.
+    /// The stages in order: route lookup → extract → resolve + verify → bind → policy →
+    /// authorize → exchange → forward.
     async fn decide<P: Platform>(
         &self,
         loaded: &Loaded,
@@ -366,8 +404,16 @@ impl Gateway {
         };
         let now = call.context.now;
         let origin = policy_stage(loaded, route, verified.as_ref(), now)?;
+        let decision = authorize_stage(loaded, platform, call, route, verified.as_ref()).await?;
         let exchanged = exchange_stage(loaded, platform, call, route, verified.as_ref()).await?;
-        let incoming = self.origin_fields(config, &call.request.headers);
+        let mut incoming = self.origin_fields(config, &call.request.headers);
+        if let Some(decision) = decision.filter(|d| !d.headers.is_empty()) {
+            let cert_field = config.mtls.client_cert_header.as_deref();
+            loaded
+                .forwarder
+                .add_fields(incoming.to_mut(), &decision.headers, cert_field)
+                .map_err(|()| Error::AuthorizationUnavailable(AuthzFault::Invalid))?;
+        }
         let mut forward = loaded.forwarder.forward(
             platform,
             method,
@@ -504,7 +550,7 @@ async fn resolve<P: Platform>(
     })
 }
 
-/// The token-exchange stage (RFC 8693), after policy, for a route with `exchange`: the token the
+/// The token-exchange stage (RFC 8693), after policy and authorize, for a route with `exchange`: the token the
 /// origin receives instead of the client's. The subject token is the verified token as the client
 /// sent it (in `Authorization` or the token handler's cookie), or, for an opaque token answered in `application_jwt` mode, the AS's own JWT for it (a
 /// JWT the gateway mints itself is re-signed per request and not the AS's to judge, so the opaque

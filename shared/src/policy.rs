@@ -196,6 +196,10 @@ pub struct Route {
     /// access-token cookie (after the CSRF checks). Needs a `token_handler` section.
     #[serde(default)]
     pub credential_cookie: bool,
+    /// The decision point (`authorization.decision_points`) asked after this stage, before
+    /// forwarding (the authorize stage). Default: none.
+    #[serde(default)]
+    pub authorize: Option<String>,
 }
 
 /// One claim requirement: the claim (a top-level name, or a JSON Pointer such as

@@ -68,10 +68,10 @@ for (const runtime of RUNTIMES) {
       const key = randomBytes(32).toString('hex');
       const vars = (secret) => ({ EDGEWARD_AGENT_CLIENT_SECRET: secret, EDGEWARD_COOKIE_KEY: key });
       [gateway, wrongSecret, asDown, pushed] = await Promise.all([
-        startGateway(runtime, config(as.issuer), { vars: vars('edgeward-spa-secret') }),
-        startGateway(runtime, config(as.issuer), { vars: vars('not-the-secret') }),
-        startGateway(runtime, config(CLOSED_ORIGIN), { vars: vars('edgeward-spa-secret') }),
-        startGateway(runtime, config(as.issuer, { par: true }), { vars: vars('edgeward-spa-secret') }),
+        startGateway(runtime, config(as.issuer), { vars: vars('edgeward-spa-secret'), fn: 'token-handler' }),
+        startGateway(runtime, config(as.issuer), { vars: vars('not-the-secret'), fn: 'token-handler' }),
+        startGateway(runtime, config(CLOSED_ORIGIN), { vars: vars('edgeward-spa-secret'), fn: 'token-handler' }),
+        startGateway(runtime, config(as.issuer, { par: true }), { vars: vars('edgeward-spa-secret'), fn: 'token-handler' }),
       ]);
     });
 

@@ -95,3 +95,10 @@ test('forward: a 3xx from the origin is passed back, not followed', async () => 
     assert.equal(response.headers.get('location'), 'http://127.0.0.1:1/elsewhere');
   } finally { await server.close(); }
 });
+
+test('editResponse: a field the core adds without removing joins the origin\'s list (Vary)', () => {
+  const origin = new Response('', { headers: [['vary', 'accept-encoding']] });
+  const edited = editResponse(origin, '', 'vary\norigin\naccess-control-allow-origin\nhttps://app.test');
+  assert.equal(edited.headers.get('vary'), 'accept-encoding, origin');
+  assert.equal(edited.headers.get('access-control-allow-origin'), 'https://app.test');
+});

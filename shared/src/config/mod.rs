@@ -5,6 +5,8 @@
 
 use crate::access_token::IssuerSettings;
 pub use crate::assertion::MAX_ASSERTION_TTL;
+pub use crate::authorize::{Authorization, DecisionPointConfig, PointKind};
+pub use crate::decision_point::{AuthzenMapping, PointSettings};
 pub use crate::dpop::{DpopMode, ReplayMode};
 pub use crate::error::ConfigError;
 pub(crate) use crate::forward::ForwardingSecrets;
@@ -22,6 +24,7 @@ pub use crate::token_cache::SharedTokenCache;
 use serde::Deserialize;
 use url::Url;
 
+mod authorization;
 mod dpop;
 mod forwarding;
 mod introspection;
@@ -137,6 +140,13 @@ pub struct Config {
     /// The token handler for single-page apps: an OAuth agent and cookie credentials.
     #[serde(default)]
     pub token_handler: Option<TokenHandler>,
+    /// Externalized authorization: the decision points `routes[].authorize` names.
+    #[serde(default)]
+    pub authorization: Authorization,
+    /// `authorization.decision_points`, validated into the authorize stage's typed settings by
+    /// [`Config::from_json`] (not part of the document); the gateway moves them out.
+    #[serde(skip)]
+    pub decision_point_settings: Vec<PointSettings>,
 }
 
 /// The verdict for requests no route matches.
@@ -218,6 +228,18 @@ impl Config {
         }
         for (i, route) in self.routes.iter().enumerate() {
             route.validate(&format!("routes[{i}]"))?;
+        }
+        self.decision_point_settings = self.authorization.load()?;
+        for (i, route) in self.routes.iter().enumerate() {
+            let Some(name) = &route.authorize else {
+                continue;
+            };
+            if !self.authorization.decision_points.contains_key(name) {
+                return Err(ConfigError::new(
+                    format!("routes[{i}].authorize"),
+                    format!("no decision point {name:?} in authorization.decision_points"),
+                ));
+            }
         }
         if let Some(introspection) = &self.introspection {
             introspection.validate(&self.issuers)?;
@@ -328,6 +350,12 @@ impl Config {
         if let Some(exchange) = &self.token_exchange {
             let field = "token_exchange.token_endpoint".to_owned();
             urls.push((field, exchange.token_endpoint.as_str()));
+        }
+        for (name, point) in &self.authorization.decision_points {
+            if let Some(base) = &point.base {
+                let field = format!("authorization.decision_points.{name}.base");
+                urls.push((field, base.as_str()));
+            }
         }
         urls
     }

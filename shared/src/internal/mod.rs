@@ -4,11 +4,15 @@
 
 #[path = "../access_token.rs"]
 pub mod access_token;
+#[path = "../authorize.rs"]
+pub mod authorize;
 #[path = "../bearer.rs"]
 pub mod bearer;
 #[cfg(feature = "token-handler")]
 #[path = "../cors.rs"]
 pub mod cors;
+#[path = "../decision_point.rs"]
+pub mod decision_point;
 #[path = "../dpop.rs"]
 pub mod dpop;
 #[path = "../forward.rs"]
@@ -24,6 +28,9 @@ pub mod mtls;
 pub mod oauth_agent;
 #[path = "../policy.rs"]
 pub mod policy;
+#[cfg(feature = "policy")]
+#[path = "../rego.rs"]
+pub mod rego;
 #[path = "../single_flight.rs"]
 pub mod single_flight;
 #[path = "../split_token.rs"]

@@ -88,11 +88,12 @@ export async function startOrigin() {
  * `keyValueOutage` (ms) makes it a store that is down (every call waits that long, then fails),
  * `manifest` (a file) replaces the repository's spin.toml, whose `allowed_outbound_hosts` the
  * Spin test host enforces.
+ * `fn` names the function of the bundle to serve (`token-handler`; default: the gateway).
  * The result's `pid` is the runtime's own process once it is up (scripts/serve execs it).
  */
 export async function startGateway(runtime, config, {
   trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true, cfBlobHeader,
-  keyValueOutage, manifest,
+  keyValueOutage, manifest, fn,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const configFile = join(dir, 'config.json');
@@ -108,6 +109,7 @@ export async function startGateway(runtime, config, {
   if (!replayStore) args.push('--no-replay-store');
   if (!keyValueStore) args.push('--no-key-value-store');
   if (cfBlobHeader) args.push('--cf-blob-header', cfBlobHeader);
+  if (fn) args.push('--function', fn);
   if (keyValueOutage !== undefined) args.push('--key-value-outage', String(keyValueOutage));
   if (manifest) args.push('--spin-manifest', manifest);
   const child = spawn(join(ROOT, 'scripts', 'serve'), args, {

@@ -1,0 +1,286 @@
+//! The authorize stage against a real Rego engine: the scripted decision point evaluates the
+//! policies in `tests/data/rego/` with regorus (Microsoft's Rego interpreter) behind the OPA Data
+//! API, on the input document the gateway builds. Table tests from OPA's "HTTP APIs" tutorial
+//! (own salary, a manager's reports, HR; its decisions as the tutorial states them) and a
+//! role-by-path-and-method policy over verified claims with a reason and headers.
+
+mod common;
+
+use common::block_on;
+use common::fake::FakePlatform;
+use common::token_cache::{token_with, NOW};
+use common::{p256_jwk as jwk, p256_key as key};
+use edgeward::platform::{FetchRequest, FetchResponse};
+use edgeward::{Gateway, Outcome};
+use serde_json::{json, Value};
+
+const PDP: &str = "https://pdp.test";
+
+/// A decision point running `policy` with regorus: `POST /v1/data/{path}` → `{"result": …}`.
+fn opa(
+    policy: &'static str,
+) -> impl Fn(&FetchRequest) -> Result<FetchResponse, edgeward::platform::FetchError> {
+    move |request| {
+        let mut engine = regorus::Engine::new();
+        engine
+            .add_policy("policy.rego".into(), policy.into())
+            .expect("the policy compiles");
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let input = regorus::Value::from_json_str(&body["input"].to_string()).unwrap();
+        engine.set_input(input);
+        let rule = request
+            .url
+            .strip_prefix(&format!("{PDP}/v1/data/"))
+            .unwrap();
+        let result = engine
+            .eval_rule(format!("data.{}", rule.replace('/', ".")))
+            .unwrap();
+        let answer = match result {
+            regorus::Value::Undefined => json!({}),
+            value => {
+                json!({ "result": serde_json::from_str::<Value>(&value.to_json_str().unwrap()).unwrap() })
+            }
+        };
+        Ok(FetchResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: answer.to_string().into_bytes(),
+        })
+    }
+}
+
+fn gateway(path: &str) -> Gateway {
+    gateway_with(json!({
+        "kind": "opa", "base": PDP, "path": path, "cache_ttl_seconds": 0, "negative_ttl_seconds": 0,
+    }))
+}
+
+fn gateway_with(point: Value) -> Gateway {
+    let config = json!({
+        "origin": "http://origin.test:8080",
+        "routes": [{ "path": "/*", "authorize": "rego" }],
+        "issuers": [{
+            "issuer": "https://issuer.test", "audiences": ["https://api.test"], "algorithms": ["ES256"],
+            "jwks": { "keys": [{ "kid": "k1", "use": "sig", "kty": "EC", "crv": "P-256",
+                "x": jwk(&key(1))["x"], "y": jwk(&key(1))["y"] }] },
+        }],
+        "authorization": { "decision_points": { "rego": point } },
+    });
+    Gateway::with_trust_anchors(Some(&config.to_string()), &|_| None, "test", &[])
+}
+
+/// OPA's "HTTP APIs" tutorial: (who, method, path, allowed?) — its cases and the ones its rules
+/// imply.
+const SALARY_CASES: [(&str, &str, &str, bool); 10] = [
+    ("alice", "GET", "/finance/salary/alice", true), // own salary
+    ("bob", "GET", "/finance/salary/alice", true),   // bob manages alice
+    ("betty", "GET", "/finance/salary/charlie", true), // betty manages charlie
+    ("david", "GET", "/finance/salary/bob", true),   // HR sees everybody's
+    ("alice", "GET", "/finance/salary/charlie", false), // not hers, not her report
+    ("bob", "GET", "/finance/salary/charlie", false), // not his report
+    ("charlie", "GET", "/finance/salary/alice", false),
+    ("alice", "POST", "/finance/salary/alice", false), // GET only
+    ("david", "GET", "/finance/salary", false),        // not a salary path
+    ("alice", "GET", "/finance/salary/alice/extra", false),
+];
+
+/// Role by path and method: (roles, method, path, allowed with this `x-roles` / denied with this
+/// reason).
+fn claim_cases() -> Vec<(
+    Value,
+    &'static str,
+    &'static str,
+    Result<&'static str, &'static str>,
+)> {
+    vec![
+        (json!(["reader"]), "GET", "/orders/7", Ok("reader")),
+        (
+            json!(["writer", "reader"]),
+            "POST",
+            "/orders",
+            Ok("reader,writer"),
+        ),
+        (
+            json!(["reader"]),
+            "DELETE",
+            "/orders/7",
+            Err(r#"DELETE /orders/7 is not allowed for roles ["reader"]"#),
+        ),
+        (
+            json!([]),
+            "GET",
+            "/orders/7",
+            Err("GET /orders/7 is not allowed for roles []"),
+        ),
+        // admin needs a DPoP-bound token (`input.token.binding`); a bearer token is not enough.
+        (
+            json!(["admin"]),
+            "GET",
+            "/admin/users",
+            Err(r#"GET /admin/users is not allowed for roles ["admin"]"#),
+        ),
+        (
+            json!(["reader"]),
+            "GET",
+            "/admin/users",
+            Err(r#"GET /admin/users is not allowed for roles ["reader"]"#),
+        ),
+    ]
+}
+
+/// The outcome of `method path` with a token carrying `claims`: (status, forwarded headers or the
+/// error body).
+fn ask(gw: &Gateway, fake: &FakePlatform, method: &str, path: &str, claims: Value) -> (u16, Value) {
+    let authorization = format!("Bearer {}", token_with(NOW + 600, claims));
+    let request = edgeward::Request {
+        method: method.into(),
+        url: format!("https://gw.test{path}"),
+        headers: [("authorization", authorization.as_str())]
+            .into_iter()
+            .collect(),
+        client_cert: None,
+    };
+    match block_on(gw.handle(fake, &request)) {
+        Outcome::Forward(forward) => {
+            let headers: serde_json::Map<String, Value> = forward
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_owned(), Value::String(v.to_owned())))
+                .collect();
+            (200, Value::Object(headers))
+        }
+        Outcome::Respond(response) => (
+            response.status,
+            serde_json::from_slice(&response.body).unwrap(),
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn opa_http_api_tutorial_decisions() {
+    let fake = FakePlatform::new(NOW).answering(opa(include_str!("data/rego/http-api.rego")));
+    let gw = gateway("httpapi/authz/allow");
+    for (who, method, path, allowed) in SALARY_CASES {
+        let (status, body) = ask(&gw, &fake, method, path, json!({ "sub": who }));
+        let expected = if allowed { 200 } else { 403 };
+        assert_eq!(status, expected, "{who} {method} {path}: {body}");
+        if !allowed {
+            assert_eq!(body["code"], "ERR_AUTHZ_DENIED");
+        }
+    }
+    assert_eq!(
+        fake.fetches.get(),
+        SALARY_CASES.len(),
+        "one decision per request (no cache)"
+    );
+}
+
+#[test]
+fn role_by_path_and_method_from_verified_claims() {
+    let fake = FakePlatform::new(NOW).answering(opa(include_str!("data/rego/claims.rego")));
+    let gw = gateway("claims/authz/decision");
+    for (roles, method, path, expected) in claim_cases() {
+        let (status, body) = ask(&gw, &fake, method, path, json!({ "roles": roles }));
+        match expected {
+            Ok(header) => {
+                assert_eq!(status, 200, "{method} {path}: {body}");
+                assert_eq!(body["x-roles"], header);
+            }
+            Err(reason) => {
+                assert_eq!(status, 403, "{method} {path}: {body}");
+                // A reason with `"` cannot go into the challenge: the gateway's own text instead.
+                let shown = if reason.contains('"') {
+                    "denied by policy"
+                } else {
+                    reason
+                };
+                assert_eq!(body["error_description"], shown, "{method} {path}");
+            }
+        }
+    }
+}
+
+/// Embedded Rego (`policy` builds): the same policies compiled into the gateway.
+#[cfg(feature = "policy")]
+mod embedded {
+    use super::*;
+
+    fn embedded(policy: &str, query: &str, timeout_ms: u32) -> Gateway {
+        gateway_with(
+            json!({ "kind": "rego", "policy": policy, "query": query, "timeout_ms": timeout_ms }),
+        )
+    }
+
+    /// Differential: the embedded engine and the remote decision point give the same answer
+    /// (status and body or forwarded fields) on every table case.
+    #[test]
+    fn embedded_and_remote_agree_on_every_table_case() {
+        let policies = [
+            (
+                include_str!("data/rego/http-api.rego"),
+                "httpapi/authz/allow",
+            ),
+            (
+                include_str!("data/rego/claims.rego"),
+                "claims/authz/decision",
+            ),
+        ];
+        let mut cases: Vec<(Value, &str, &str)> = SALARY_CASES
+            .iter()
+            .map(|(who, method, path, _)| (json!({ "sub": who }), *method, *path))
+            .collect();
+        cases.extend(
+            claim_cases()
+                .into_iter()
+                .map(|(roles, m, p, _)| (json!({ "roles": roles }), m, p)),
+        );
+        for (source, path) in policies {
+            let fake = FakePlatform::new(NOW).answering(opa(source));
+            let remote = gateway(path);
+            let local = embedded(source, &format!("data.{}", path.replace('/', ".")), 500);
+            let quiet = FakePlatform::new(NOW);
+            for (claims, method, request_path) in &cases {
+                let a = ask(&remote, &fake, method, request_path, claims.clone());
+                let b = ask(&local, &quiet, method, request_path, claims.clone());
+                assert_eq!(a, b, "{path}: {claims} {method} {request_path}");
+            }
+            assert_eq!(quiet.fetches.get(), 0, "the embedded engine makes no call");
+        }
+    }
+
+    #[test]
+    fn a_policy_that_does_not_compile_is_a_configuration_error_naming_the_field() {
+        let gw = embedded("package x\nallow if {", "data.x.allow", 500);
+        let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+        assert_eq!(status, 500);
+        assert_eq!(body["field"], "authorization.decision_points.rego.policy");
+        let gw = embedded("package x\nimport rego.v1\nallow := true", "x.allow", 500);
+        let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (500, Some("authorization.decision_points.rego.query"))
+        );
+    }
+
+    /// A policy that builds a huge set is stopped by the evaluation budget: 503, not a hung
+    /// isolate, and well before it would have finished.
+    #[test]
+    fn a_huge_evaluation_is_stopped_by_the_budget() {
+        let policy = "package big\nimport rego.v1\n\
+            allow if count({x | some a in numbers.range(1, 4000); some b in numbers.range(1, 4000); x := a * b}) > 0";
+        let gw = embedded(policy, "data.big.allow", 50);
+        let started = std::time::Instant::now();
+        let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+        let took = started.elapsed();
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (503, Some("ERR_AUTHZ_EVALUATION_LIMIT")),
+            "{body}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "stopped after {took:?}"
+        );
+    }
+}
