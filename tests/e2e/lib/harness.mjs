@@ -154,11 +154,12 @@ function stopGroup(child) {
 }
 
 /** Starts the oidc-provider authorization server (scripts/lib/auth-server.mjs); resolves with its
- *  metadata (issuer, endpoints, clients, resources) plus `token(resource, scope)` and `stop()`. */
-export async function startAuthServer() {
+ *  metadata (issuer, endpoints, clients, resources) plus `token(resource, scope)` and `stop()`.
+ *  `env`: extra environment variables for it (e.g. EDGEWARD_AS_SPA_ORIGIN). */
+export async function startAuthServer({ env = {} } = {}) {
   const port = await freePort();
   const child = spawn(process.execPath, [join(ROOT, 'scripts', 'lib', 'auth-server.mjs'), String(port)],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const meta = await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
