@@ -32,10 +32,10 @@ for (const runtime of RUNTIMES) {
       const jose = await npm('jose', 'dist/webapi/index.js');
       const gatewayKey = await jose.generateKeyPair('ES256', { extractable: true });
       const signingKey = JSON.stringify({ ...(await jose.exportJWK(gatewayKey.privateKey)), kid: 'gw-1' });
-      // The AS trusts the gateway's key for actor tokens and private_key_jwt (read from its
-      // environment at start; the kid is the one the gateway's JWS headers name).
-      process.env.EDGEWARD_AS_ACTOR_JWKS = JSON.stringify({ keys: [{ ...(await jose.exportJWK(gatewayKey.publicKey)), kid: 'gw-1' }] });
-      as = await startAuthServer();
+      // The AS trusts the gateway's key for actor tokens and private_key_jwt (the kid is the one
+      // the gateway's JWS headers name).
+      const gatewayJwks = { keys: [{ ...(await jose.exportJWK(gatewayKey.publicKey)), kid: 'gw-1' }] };
+      as = await startAuthServer({ env: { EDGEWARD_AS_ACTOR_JWKS: JSON.stringify(gatewayJwks) } });
       origin = await startOrigin();
       const vars = { EDGEWARD_EXCHANGE_SECRET: as.clients.gateway.client_secret, EDGEWARD_SIGNING_KEY: signingKey };
       const keyAuthConfig = config(as.token_endpoint);
