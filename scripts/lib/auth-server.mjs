@@ -5,8 +5,10 @@
 // introspection_endpoint, revocation_endpoint, clients: {...}, resources: {...} }.
 // Features: client_credentials, introspection (RFC 7662), JWT introspection (RFC 9701), DPoP
 // (RFC 9449), revocation (RFC 7009), resource indicators (RFC 8707) with JWT access tokens (RFC 9068)
-// for one resource and opaque ones for another. Counters at GET /_stats (introspection calls, token
-// endpoint calls); GET /_spa_tokens lists the tokens issued to edgeward-spa (for the browser test).
+// for one resource and opaque ones for another, token exchange (RFC 8693, registered through
+// oidc-provider's grant-type API: scripts/lib/token-exchange-grant.mjs). Counters at GET /_stats
+// (introspection calls, token endpoint calls, token exchanges); GET /_spa_tokens lists the tokens
+// issued to edgeward-spa (for the browser test).
 // Browser sign-in for the token handler's client `edgeward-spa` (a confidential web client):
 // authorization code + PKCE, refresh tokens rotated on every use, the built-in development login
 // and consent pages (any login and password), RFC 9207 `iss` in the authorization response and
@@ -20,13 +22,14 @@ import { createServer } from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { TOKEN_EXCHANGE, EXCHANGE_PARAMS, exchangeTargets, tokenExchangeGrant } from './token-exchange-grant.mjs';
 
 // Access token lifetime in seconds (EDGEWARD_AS_TOKEN_TTL; scripts/bench needs its tokens for a whole run).
 const TOKEN_TTL = Number(process.env.EDGEWARD_AS_TOKEN_TTL) || 600;
 const SPA_TOKEN_TTL = Number(process.env.EDGEWARD_AS_SPA_TOKEN_TTL) || TOKEN_TTL;
 const SPA_ORIGIN = process.env.EDGEWARD_AS_SPA_ORIGIN || 'http://localhost:8090';
 const port = Number(process.argv[2] || 9000);
-const { default: Provider } = await import(pathToFileURL(join(process.env.EDGEWARD_NPM, 'oidc-provider/lib/index.js')).href);
+const { default: Provider, errors } = await import(pathToFileURL(join(process.env.EDGEWARD_NPM, 'oidc-provider/lib/index.js')).href);
 
 const issuer = `http://127.0.0.1:${port}`;
 // `other`: opaque tokens for an API the gateway does not protect (they must not pass it).
@@ -37,6 +40,10 @@ const clients = {
   spa: { client_id: 'edgeward-spa', client_secret: 'edgeward-spa-secret',
     redirect_uri: `${SPA_ORIGIN}/callback`, post_logout_redirect_uri: `${SPA_ORIGIN}/` },
 };
+// EDGEWARD_AS_ACTOR_JWKS (a JWK Set, the gateway's public key): trusted for token-exchange actor
+// tokens, and registered as the keys of a third client that authenticates with private_key_jwt.
+const gatewayKeys = process.env.EDGEWARD_AS_ACTOR_JWKS;
+if (gatewayKeys) clients.gatewayJwt = { client_id: 'edgeward-gateway-jwt' };
 /** Access-token lifetime for a client: the SPA's own when it asked (the browser test's refresh). */
 const tokenTtl = (client) => (client?.clientId === clients.spa.client_id ? SPA_TOKEN_TTL : TOKEN_TTL);
 const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
@@ -69,8 +76,11 @@ const provider = new Provider(issuer, {
   clients: [
     { ...clients.app, grant_types: ['client_credentials'], redirect_uris: [], response_types: [],
       token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256', scope: 'orders:read orders:write' },
-    { ...clients.gateway, grant_types: [], redirect_uris: [], response_types: [],
+    { ...clients.gateway, grant_types: [TOKEN_EXCHANGE], redirect_uris: [], response_types: [],
       token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256' },
+    ...(gatewayKeys ? [{ ...clients.gatewayJwt, grant_types: [TOKEN_EXCHANGE], redirect_uris: [], response_types: [],
+      token_endpoint_auth_method: 'private_key_jwt', jwks: JSON.parse(gatewayKeys),
+      id_token_signed_response_alg: 'ES256', introspection_signed_response_alg: 'ES256' }] : []),
     { client_id: clients.spa.client_id, client_secret: clients.spa.client_secret,
       grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
       redirect_uris: [clients.spa.redirect_uri], post_logout_redirect_uris: [clients.spa.post_logout_redirect_uri],
@@ -113,7 +123,7 @@ const provider = new Provider(issuer, {
         if (resource === resources.opaque || resource === resources.other) {
           return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: TOKEN_TTL, accessTokenFormat: 'opaque' };
         }
-        throw new Provider.errors.InvalidTarget();
+        throw new errors.InvalidTarget();
       },
     },
   },
@@ -121,7 +131,10 @@ const provider = new Provider(issuer, {
 });
 provider.proxy = false;
 
-const stats = { introspections: 0, token_requests: 0 };
+const stats = { introspections: 0, token_requests: 0, exchanges: 0 };
+provider.registerGrantType(TOKEN_EXCHANGE,
+  tokenExchangeGrant({ issuer, signing, stats, actorKeys: gatewayKeys, errors }),
+  EXCHANGE_PARAMS);
 // Every token issued to edgeward-spa, for the browser test to prove that none reaches the page.
 const spaTokens = [];
 provider.on('grant.success', (ctx) => {
@@ -151,5 +164,6 @@ server.listen(port, '127.0.0.1', () => {
     revocation_endpoint: `${issuer}/token/revocation`,
     clients,
     resources,
+    exchange_targets: exchangeTargets,
   }));
 });

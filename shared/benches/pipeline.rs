@@ -3,8 +3,10 @@
 //! a valid ES256 token from inline JWKS (extract → verify → claims → forward), an expired token
 //! (the 401 path), and opaque tokens: a new one each time (the RFC 7662 JSON answer, served by the
 //! fake platform, is parsed and judged) and a cached one. Then RFC 9421 signing of a forwarded
-//! request (signature base + HMAC-SHA256 or ECDSA P-256). Figures compare changes on one machine;
-//! nothing here is asserted by tests.
+//! request (signature base + HMAC-SHA256 or ECDSA P-256). The next hop (issue #18): a JWT route
+//! without exchange against the same route with a cached token exchange (RFC 8693), and a verified
+//! JWT's cache hit against a split token's hit. Figures compare changes on one machine; nothing
+//! here is asserted by tests.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -206,5 +208,115 @@ fn message_signature(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, pipeline, opaque, message_signature);
+/// [`Fake`] with a shared tier (an in-memory map) and a token endpoint that exchanges every token.
+#[derive(Default)]
+struct NextHopFake {
+    shared: std::cell::RefCell<std::collections::HashMap<String, Vec<u8>>>,
+}
+
+impl Platform for NextHopFake {
+    type Verifier = RustCrypto;
+    fn verifier(&self) -> &RustCrypto {
+        &RustCrypto
+    }
+    fn now(&self) -> u64 {
+        NOW
+    }
+    fn log(&self, _level: LogLevel, _message: &str) {}
+    fn random(&self, buf: &mut [u8]) {
+        buf.fill(7);
+    }
+    async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
+        let answer = json!({ "access_token": "exchanged.token.value", "token_type": "Bearer",
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token", "expires_in": 300 });
+        Ok(FetchResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: answer.to_string().into_bytes(),
+        })
+    }
+    async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.shared.borrow().get(key).cloned()
+    }
+    async fn cache_put(&self, key: &str, value: Vec<u8>, _expires: u64) {
+        self.shared.borrow_mut().insert(key.to_owned(), value);
+    }
+    fn has_shared_cache(&self) -> bool {
+        true
+    }
+}
+
+/// The gateway of [`gateway`] with an exchange route and split tokens (published by `ISS`).
+fn next_hop_gateway() -> Gateway {
+    let point = signing_key().verifying_key().to_encoded_point(false);
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
+        "x": Base64UrlUnpadded::encode_string(point.x().expect("x")),
+        "y": Base64UrlUnpadded::encode_string(point.y().expect("y")),
+    });
+    let config = json!({
+        "origin": "http://origin.test:8080",
+        "routes": [{ "path": "/exchange/*", "exchange": { "audience": "orders-api" } }, { "path": "/api/*" }],
+        "issuers": [{
+            "issuer": ISS, "audiences": ["https://api.test"], "algorithms": ["ES256"],
+            "require_typ": "at+jwt", "jwks": { "keys": [jwk] },
+        }],
+        "token_exchange": { "token_endpoint": "https://as.test/token", "client_id": "gateway",
+            "client_secret_name": "BENCH_SECRET" },
+        "split_token": { "publisher": ISS, "audience": "gateway" },
+    });
+    let secret = |name: &str| (name == "BENCH_SECRET").then(|| "bench-secret".to_owned());
+    Gateway::with_trust_anchors(Some(&config.to_string()), &secret, "bench", &[])
+}
+
+/// Issue #18's two comparisons: a cached exchange against the same request without one, and a
+/// split token's hit against a whole JWT's verified-token cache hit.
+fn next_hop(c: &mut Criterion) {
+    let gw = next_hop_gateway();
+    let fake = NextHopFake::default();
+    let jwt = token(
+        json!({ "iss": ISS, "aud": "https://api.test", "sub": "alice", "exp": NOW + 300, "iat": NOW - 10 }),
+    );
+    let (header_payload, signature) = jwt.rsplit_once('.').expect("three segments");
+    // The publisher's push (here the issuer's own key signs it), as the warm-up endpoint wants.
+    let push = {
+        let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
+        let header = json!({ "alg": "ES256", "typ": "edgeward-warmup+jwt", "kid": "k1" });
+        let claims = json!({ "iss": ISS, "aud": "gateway", "iat": NOW, "entries": [{
+            "signature_hash": Base64UrlUnpadded::encode_string(&<sha2::Sha256 as sha2::Digest>::digest(signature.as_bytes())),
+            "header_payload": header_payload }] });
+        let input = format!("{}.{}", b64(&header), b64(&claims));
+        let sig: Signature = signing_key().sign(input.as_bytes());
+        format!(
+            "{input}.{}",
+            Base64UrlUnpadded::encode_string(&sig.to_bytes())
+        )
+    };
+    let warm = Request {
+        method: "POST".into(),
+        url: "https://gw.test/.well-known/edgeward/introspection/warm".into(),
+        headers: Headers::new(),
+        client_cert: None,
+    };
+    let stored = block_on(gw.handle_body(&fake, &warm, push.as_bytes()));
+    assert_eq!(stored.status, 200, "split-token push");
+    let cases = [
+        ("JWT, no exchange", request("/api/orders", Some(&jwt))),
+        (
+            "JWT, cached exchange",
+            request("/exchange/orders", Some(&jwt)),
+        ),
+        ("split token hit", request("/api/orders", Some(signature))),
+    ];
+    for (name, req) in &cases {
+        // Warms every cache, and checks the outcome once, outside the timed loop.
+        let forwarded = matches!(block_on(gw.handle(&fake, req)), Outcome::Forward(_));
+        assert!(forwarded, "{name}");
+        c.bench_function(&format!("next hop/{name}"), |b| {
+            b.iter(|| block_on(gw.handle(&fake, black_box(req))))
+        });
+    }
+}
+
+criterion_group!(benches, pipeline, opaque, message_signature, next_hop);
 criterion_main!(benches);

@@ -101,6 +101,10 @@ pub enum Error {
     },
     /// A claim cannot be forwarded as a header: over budget or not representable (403).
     ClaimNotForwardable(&'static str),
+    /// The authorization server refused to exchange the client's valid token for this route's
+    /// origin (RFC 8693 §2.2.2 `invalid_grant`, `invalid_target`, `invalid_scope`): 403
+    /// `insufficient_scope` (RFC 6750 §3.1), the token may not reach this origin.
+    ExchangeRefused(&'static str),
     /// A token-handler cookie cannot be used (401; 502 for one too large to set). Cookie
     /// credentials have no RFC 6750 scheme: no challenge, the JSON only.
     Cookie(CookieFault),
@@ -489,6 +493,7 @@ impl Error {
             Error::InsufficientScope { .. } => "ERR_POLICY_INSUFFICIENT_SCOPE",
             Error::InsufficientUserAuthentication { .. } => "ERR_POLICY_STEP_UP_REQUIRED",
             Error::ClaimNotForwardable(_) => "ERR_FORWARD_CLAIM_HEADER",
+            Error::ExchangeRefused(_) => "ERR_EXCHANGE_REFUSED",
             Error::Cookie(fault) => fault.code(),
             Error::Agent(fault) => fault.code(),
             Error::AuthorizationResponseError(_) => "ERR_AUTHORIZATION_DENIED",
@@ -588,6 +593,9 @@ impl Error {
                 response
             }
             Error::ClaimNotForwardable(why) => plain(403, "access_denied", why, self.code()),
+            Error::ExchangeRefused(why) => {
+                bearer(403, Some("insufficient_scope"), why, self.code())
+            }
             Error::Cookie(CookieFault::TooLarge) => plain(
                 502,
                 "server_error",
@@ -841,6 +849,7 @@ mod tests {
                 max_age: None,
             },
             Error::ClaimNotForwardable("claim header over budget"),
+            Error::ExchangeRefused("refused"),
             Error::AuthorizationDenied { reason: None },
             Error::AuthorizationDenied {
                 reason: Some("only the owner may read this".into()),
@@ -910,6 +919,8 @@ mod tests {
             Error::UseDpopNonce { .. } => challenge(401, "DPoP", Some("use_dpop_nonce")),
             Error::DpopRequired { .. } => challenge(401, "DPoP", Some("invalid_token")),
             Error::InsufficientScope { .. } => challenge(403, "Bearer", Some("insufficient_scope")),
+            // RFC 8693 §2.2.2 refusal: this valid token may not reach this origin.
+            Error::ExchangeRefused(_) => challenge(403, "Bearer", Some("insufficient_scope")),
             Error::InsufficientUserAuthentication { .. } => {
                 challenge(401, "Bearer", Some("insufficient_user_authentication"))
             }

@@ -221,6 +221,15 @@ impl Forwarder {
         self
     }
 
+    /// The gateway's signing key and id, when it has a key: the actor of token exchanges
+    /// ([`crate::token_exchange::ActorKey`]).
+    pub(crate) fn actor(&self) -> Option<crate::token_exchange::ActorKey<'_>> {
+        Some(crate::token_exchange::ActorKey {
+            key: self.key.as_ref()?,
+            gateway_id: &self.settings.gateway_id,
+        })
+    }
+
     /// The gateway's signing key (`forwarding.signing_key_secret`), if configured: the token
     /// handler's `private_key_jwt` client authentication signs with it too.
     #[cfg(feature = "token-handler")]
@@ -256,15 +265,14 @@ impl Forwarder {
         Some(key.sign_jws(&header, &Value::Object(claims)))
     }
 
-    /// The JWT the origin receives for an opaque token: the AS's own (`application_jwt` mode),
-    /// else one minted by the gateway from the introspected claims when it has a signing key.
+    /// The JWT the origin receives in place of the client's credential: the token's own
+    /// (`application_jwt` mode, or a reassembled split token), else, for an opaque token, one
+    /// minted by the gateway from the introspected claims when it has a signing key.
     fn phantom_for(&self, token: &VerifiedToken, now: u64) -> Option<String> {
-        if token.kind != TokenKind::Opaque {
-            return None;
-        }
-        match &token.phantom_jwt {
-            Some(jwt) => Some(jwt.clone()),
-            None => self.phantom_jwt(token, now),
+        match (&token.phantom_jwt, token.kind) {
+            (Some(jwt), _) => Some(jwt.clone()),
+            (None, TokenKind::Opaque) => self.phantom_jwt(token, now),
+            (None, TokenKind::Jwt) => None,
         }
     }
 
@@ -319,7 +327,8 @@ impl Forwarder {
         Ok(())
     }
 
-    /// Builds the origin request: strip, trace, claim headers, phantom JWT, assertion, signature.
+    /// Builds the origin request: strip, trace, claim headers, phantom JWT (or `exchanged`, the
+    /// token a route's token exchange gave for the origin), assertion, signature.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward<P: Platform>(
         &self,
@@ -330,6 +339,7 @@ impl Forwarder {
         incoming: &Headers,
         cert_field: Option<&str>,
         token: Option<&VerifiedToken>,
+        exchanged: Option<&str>,
         context: &Context,
     ) -> Result<Forward, Error> {
         let (trace, now) = (&context.trace, context.now);
@@ -368,7 +378,12 @@ impl Forwarder {
             }
         }
 
-        if let Some(jwt) = token.and_then(|t| self.phantom_for(t, now)) {
+        if let Some(exchanged) = exchanged {
+            // RFC 8693: the origin gets the token issued for it, never the client's (nor its
+            // DPoP proof, which is for the client's token). Set before signing.
+            headers.remove("dpop");
+            headers.set("authorization", &format!("Bearer {exchanged}"));
+        } else if let Some(jwt) = token.and_then(|t| self.phantom_for(t, now)) {
             // The phantom-token pattern: the origin gets a JWT, never the opaque token. Set
             // before signing, so that `cover: ["authorization"]` signs what is sent.
             headers.set("authorization", &format!("Bearer {jwt}"));

@@ -55,7 +55,8 @@ pub mod internal;
 pub(crate) use internal::rego;
 pub(crate) use internal::{
     access_token, authorize, bearer, decision_point, dpop, forward, introspection, jwks, mtls,
-    policy, single_flight, token, token_cache, trace_context, trust_anchors, warmup,
+    policy, single_flight, split_token, token, token_cache, token_exchange, trace_context,
+    trust_anchors, warmup,
 };
 #[cfg(feature = "token-handler")]
 pub(crate) use internal::{cors, oauth_agent};

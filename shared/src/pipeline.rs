@@ -13,6 +13,7 @@ use crate::introspection::Introspector;
 use crate::mtls;
 use crate::platform::{FetchError, LogLevel, Platform};
 use crate::policy;
+use crate::token_exchange::{self, Exchanger};
 use crate::trace_context::{Context, TraceContext};
 use serde_json::json;
 use std::borrow::Cow;
@@ -50,6 +51,8 @@ struct Loaded {
     origin: Url,
     tokens: TokenVerifier,
     introspector: Option<Introspector>,
+    exchanger: Option<Exchanger>,
+    split_tokens: Option<crate::split_token::SplitTokens>,
     public_base: Option<Url>,
     dpop: DpopState,
     forwarder: Forwarder,
@@ -199,6 +202,13 @@ impl Gateway {
                     )),
                     None => None,
                 };
+                let exchanger = match &config.token_exchange {
+                    Some(section) => Some(Exchanger::new(section.settings(secrets)?)),
+                    None => None,
+                };
+                let split_tokens = config.split_tokens().map(|s| {
+                    crate::split_token::SplitTokens::new(s.cache_entries, s.isolate_ttl_seconds)
+                });
                 let forwarder = Forwarder::new(
                     &config.forwarding,
                     config::forwarding_secrets(&config.forwarding, secrets)?,
@@ -213,6 +223,8 @@ impl Gateway {
                     origin,
                     tokens,
                     introspector,
+                    exchanger,
+                    split_tokens,
                     public_base,
                     dpop,
                     forwarder,
@@ -293,25 +305,17 @@ impl Gateway {
         let answer = match (self.config.as_ref(), agent_answer) {
             (Err(e), _) => Err(Error::Config(e.clone())),
             (Ok(_), Some(answer)) => answer,
-            (Ok(loaded), None) => match (&loaded.introspector, &loaded.config.introspection) {
-                (Some(introspector), Some(settings)) if settings.warmup => {
+            (Ok(loaded), None) => match warmup_accepts(loaded) {
+                Some(accepts) => {
                     let url = crate::http::parse_url(&request.url).ok();
                     if url.as_ref().map(Url::path) != Some(crate::warmup::WARMUP_PATH) {
                         Err(Error::RouteNotFound)
                     } else {
-                        crate::warmup::accept(
-                            platform,
-                            &loaded.tokens,
-                            introspector,
-                            &settings.issuer,
-                            &settings.client_id,
-                            body,
-                            platform.now(),
-                        )
-                        .await
+                        let now = platform.now();
+                        crate::warmup::accept(platform, &loaded.tokens, accepts, body, now).await
                     }
                 }
-                _ => Err(Error::RouteNotFound),
+                None => Err(Error::RouteNotFound),
             },
         };
         let response = answer.unwrap_or_else(|error| {
@@ -376,7 +380,7 @@ impl Gateway {
     }
 
     /// The stages in order: route lookup → extract → resolve + verify → bind → policy →
-    /// authorize → forward.
+    /// authorize → exchange → forward.
     async fn decide<P: Platform>(
         &self,
         loaded: &Loaded,
@@ -401,6 +405,7 @@ impl Gateway {
         let now = call.context.now;
         let origin = policy_stage(loaded, route, verified.as_ref(), now)?;
         let decision = authorize_stage(loaded, platform, call, route, verified.as_ref()).await?;
+        let exchanged = exchange_stage(loaded, platform, call, route, verified.as_ref()).await?;
         let mut incoming = self.origin_fields(config, &call.request.headers);
         if let Some(decision) = decision.filter(|d| !d.headers.is_empty()) {
             let cert_field = config.mtls.client_cert_header.as_deref();
@@ -417,6 +422,7 @@ impl Gateway {
             &incoming,
             config.mtls.client_cert_header.as_deref(),
             verified.as_ref(),
+            exchanged.as_deref(),
             call.context,
         )?;
         forward.response_headers = response_headers;
@@ -519,6 +525,9 @@ async fn resolve<P: Platform>(
     if looks_like_jose(token) {
         return Err(Error::InvalidToken(TokenFault::UnsupportedJose));
     }
+    if let Some(found) = resolve_split(loaded, platform, token, now).await? {
+        return Ok(found);
+    }
     let introspector = loaded
         .introspector
         .as_ref()
@@ -541,14 +550,107 @@ async fn resolve<P: Platform>(
     })
 }
 
+/// The token-exchange stage (RFC 8693), after policy and authorize, for a route with `exchange`: the token the
+/// origin receives instead of the client's. The subject token is the verified token as the client
+/// sent it (in `Authorization` or the token handler's cookie), or, for an opaque token answered in `application_jwt` mode, the AS's own JWT for it (a
+/// JWT the gateway mints itself is re-signed per request and not the AS's to judge, so the opaque
+/// token goes instead). `None` on routes without `exchange`.
+async fn exchange_stage<P: Platform>(
+    loaded: &Loaded,
+    platform: &P,
+    call: &Call<'_>,
+    route: Option<&Route>,
+    token: Option<&VerifiedToken>,
+) -> Result<Option<String>, Error> {
+    let (Some(rule), Some(token)) = (route.and_then(|r| r.exchange.as_ref()), token) else {
+        return Ok(None);
+    };
+    let exchanger = loaded
+        .exchanger
+        .as_ref()
+        .ok_or_else(|| Error::Config(ConfigError::new("token_exchange", "not loaded")))?;
+    // Extracted and verified already; read again rather than carried through every stage: the
+    // `Authorization` field, else the token handler's access-token cookie (decrypted again).
+    let credential = bearer::extract(&call.request.headers)?;
+    let from_cookie = match credential.token() {
+        Some(_) => None,
+        None => {
+            let agent = loaded.agent.as_ref();
+            token_handler::cookie_token(agent, route, call.request, call.context.now)?
+        }
+    };
+    let sent = credential
+        .token()
+        .or(from_cookie.as_deref())
+        .ok_or(Error::MissingCredential)?;
+    let subject = token_exchange::Subject {
+        rule,
+        token: token.phantom_jwt.as_deref().unwrap_or(sent),
+        exp: token.claims.get("exp").and_then(serde_json::Value::as_u64),
+    };
+    // The gateway key signs the actor token and a private_key_jwt assertion; the configuration
+    // loads only when it is there for those.
+    let gateway = loaded.forwarder.actor();
+    let now = call.context.now;
+    exchanger
+        .exchange(platform, &subject, gateway, now)
+        .await
+        .map(Some)
+}
+
+/// What the warm-up endpoint accepts on this gateway (`None`: it does not exist): introspection
+/// answers with `introspection.warmup`, split-token entries with `split_token`.
+fn warmup_accepts(loaded: &Loaded) -> Option<crate::warmup::Accepts<'_>> {
+    let config = &loaded.config;
+    let introspection = match &config.introspection {
+        Some(settings) if settings.warmup => loaded.introspector.as_ref(),
+        _ => None,
+    };
+    Some(crate::warmup::Accepts {
+        introspection,
+        split_tokens: loaded.split_tokens.as_ref(),
+        publisher: config.warmup_publisher()?,
+    })
+}
+
+/// The split-token pattern ([`crate::split_token`]), when `split_token` is enabled: a credential
+/// shaped like a signature part is looked up by its hash in the shared tier, reassembled and
+/// verified like any JWT; the origin receives the full JWT (`phantom_jwt`, sent as
+/// `Authorization: Bearer`). `Ok(None)`: not a split token here (introspection may still know it).
+/// Unknown with no introspection to ask: 401 `invalid_token` (inactive).
+async fn resolve_split<P: Platform>(
+    loaded: &Loaded,
+    platform: &P,
+    token: &str,
+    now: u64,
+) -> Result<Option<VerifiedToken>, Error> {
+    let Some(split) = &loaded.split_tokens else {
+        return Ok(None);
+    };
+    if !crate::split_token::looks_like_signature(token) {
+        return Ok(None);
+    }
+    if !platform.has_shared_cache() {
+        return Err(Error::UpstreamUnavailable(
+            "no shared cache tier on this platform",
+        ));
+    }
+    let Some(jws) = split.reassemble(platform, token, now).await else {
+        return match loaded.introspector {
+            Some(_) => Ok(None),
+            None => Err(Error::InvalidToken(TokenFault::Inactive)),
+        };
+    };
+    let mut verified = loaded.tokens.verify(platform, &jws, now).await?;
+    // The client's access token is the signature part: a DPoP proof's `ath` is its hash.
+    verified.ath = None;
+    verified.phantom_jwt = Some(jws);
+    Ok(Some(verified))
+}
+
 /// The warm-up endpoint exists only when enabled, and only where a shared cache tier exists.
 fn warmup_gate<P: Platform>(loaded: &Loaded, platform: &P) -> Result<Outcome, Error> {
-    let enabled = loaded
-        .config
-        .introspection
-        .as_ref()
-        .is_some_and(|i| i.warmup);
-    if !enabled {
+    if warmup_accepts(loaded).is_none() {
         return Err(Error::RouteNotFound);
     }
     if !platform.has_shared_cache() {

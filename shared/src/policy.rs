@@ -188,6 +188,10 @@ pub struct Route {
     /// Pick the origin from a claim value (data sovereignty). Default: the top-level `origin`.
     #[serde(default)]
     pub origin_by_claim: Option<OriginByClaim>,
+    /// Token exchange for the origin (RFC 8693): the origin receives a token issued for it, not
+    /// the client's. Needs the top-level `token_exchange` section.
+    #[serde(default)]
+    pub exchange: Option<crate::token_exchange::ExchangeRule>,
     /// Token handler: without an `Authorization` field, take the access token from the encrypted
     /// access-token cookie (after the CSRF checks). Needs a `token_handler` section.
     #[serde(default)]

@@ -24,8 +24,9 @@ pub struct VerifiedToken {
     pub claims: Map<String, Value>,
     /// How the token was resolved.
     pub kind: TokenKind,
-    /// For an opaque token answered in `application_jwt` mode: the AS's JWT, sent to the origin
-    /// as `Authorization: Bearer` in place of the opaque token (the phantom-token pattern).
+    /// The JWT sent to the origin as `Authorization: Bearer` in place of the client's credential:
+    /// for an opaque token answered in `application_jwt` mode, the AS's JWT (the phantom-token
+    /// pattern); for a split token, the reassembled JWT.
     pub phantom_jwt: Option<String>,
     /// For a DPoP-bound JWT (`cnf.jkt`): its RFC 9449 `ath`, computed once when it is verified,
     /// so the proofs that come with it while it is cached are checked without hashing the token

@@ -31,8 +31,10 @@ mod introspection;
 mod issuer;
 mod mtls;
 mod route;
+mod split_token;
 #[cfg(test)]
 mod tests;
+mod token_exchange;
 #[cfg(feature = "token-handler")]
 mod token_handler;
 
@@ -40,6 +42,8 @@ pub use dpop::Dpop;
 pub(crate) use forwarding::forwarding_secrets;
 pub use introspection::Introspection;
 pub use issuer::{Issuer, JwksCache, X5cSource};
+pub use split_token::SplitToken;
+pub use token_exchange::TokenExchange;
 #[cfg(feature = "token-handler")]
 pub use token_handler::{CookieKey, TokenHandler};
 /// Without the `token-handler` feature the section is read but refused ([`Config::from_json`]).
@@ -125,6 +129,14 @@ pub struct Config {
     /// Certificate-bound tokens (RFC 8705): where the client certificate comes from.
     #[serde(default)]
     pub mtls: Mtls,
+    /// Token exchange (RFC 8693): the AS token endpoint and the gateway's client, for routes with
+    /// `exchange`.
+    #[serde(default)]
+    pub token_exchange: Option<TokenExchange>,
+    /// The split-token pattern: credentials that are a JWT's signature part, reassembled from
+    /// pushed `header.payload` entries.
+    #[serde(default)]
+    pub split_token: Option<SplitToken>,
     /// The token handler for single-page apps: an OAuth agent and cookie credentials.
     #[serde(default)]
     pub token_handler: Option<TokenHandler>,
@@ -241,6 +253,10 @@ impl Config {
         self.dpop.validate()?;
         self.mtls.validate()?;
         self.forwarding.validate("forwarding")?;
+        token_exchange::validate(self)?;
+        if let Some(split) = &self.split_token {
+            split.validate(self)?;
+        }
         for (i, issuer) in self.issuers.iter().enumerate() {
             if self
                 .issuers
@@ -259,6 +275,21 @@ impl Config {
 }
 
 impl Config {
+    /// The split-token settings when split tokens are enabled.
+    pub fn split_tokens(&self) -> Option<&SplitToken> {
+        self.split_token.as_ref().filter(|s| s.enabled)
+    }
+
+    /// Who authenticates warm-up pushes, `(iss, aud)`: introspection's issuer and client id with
+    /// `introspection.warmup`, else the split-token publisher. `None`: no warm-up endpoint.
+    pub fn warmup_publisher(&self) -> Option<(&str, &str)> {
+        match (&self.introspection, self.split_tokens()) {
+            (Some(i), _) if i.warmup => Some((i.issuer.as_str(), i.client_id.as_str())),
+            (_, Some(split)) => Some((split.publisher.as_str(), split.audience.as_str())),
+            _ => None,
+        }
+    }
+
     /// The `token_handler` section, and routes that take cookie credentials only with one.
     fn validate_token_handler(&self) -> Result<(), ConfigError> {
         #[cfg(feature = "token-handler")]
@@ -315,6 +346,10 @@ impl Config {
                 "introspection.endpoint".to_owned(),
                 introspection.endpoint.as_str(),
             ));
+        }
+        if let Some(exchange) = &self.token_exchange {
+            let field = "token_exchange.token_endpoint".to_owned();
+            urls.push((field, exchange.token_endpoint.as_str()));
         }
         for (name, point) in &self.authorization.decision_points {
             if let Some(base) = &point.base {

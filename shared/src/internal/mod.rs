@@ -33,10 +33,14 @@ pub mod policy;
 pub mod rego;
 #[path = "../single_flight.rs"]
 pub mod single_flight;
+#[path = "../split_token.rs"]
+pub mod split_token;
 #[path = "../token.rs"]
 pub mod token;
 #[path = "../token_cache.rs"]
 pub mod token_cache;
+#[path = "../token_exchange.rs"]
+pub mod token_exchange;
 #[path = "../trace_context.rs"]
 pub mod trace_context;
 #[path = "../trust_anchors.rs"]

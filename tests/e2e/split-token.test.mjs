@@ -1,0 +1,126 @@
+// The split-token pattern (Curity's) on both runtimes: the test plays the authorization server's
+// event listener, publishing a JWT's `header.payload` through the signed warm-up push under
+// base64url(SHA-256(signature part)); the client then presents only the signature part. The
+// gateway reassembles the JWT from the shared tier (Workers: Cache API; Spin: key-value store),
+// verifies it like any JWT (the real AS's JWKS) and forwards the whole JWT to the origin.
+import { describe, before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { RUNTIMES, npm, startAuthServer, startOrigin, startGateway } from './lib/harness.mjs';
+
+const PUBLISHER = 'https://publisher.e2e.test';
+const LOCAL_API = 'https://api.split.e2e.test';
+const hash = (signature) => createHash('sha256').update(signature).digest('base64url');
+const split = (jwt) => {
+  const cut = jwt.lastIndexOf('.');
+  return { headerPayload: jwt.slice(0, cut), signature: jwt.slice(cut + 1) };
+};
+
+for (const runtime of RUNTIMES) {
+  describe(`split token on ${runtime}`, () => {
+    let as, origin, gateway, jose, publisherKey, otherKey;
+
+    before(async () => {
+      jose = await npm('jose', 'dist/webapi/index.js');
+      [publisherKey, otherKey] = await Promise.all([jose.generateKeyPair('ES256'), jose.generateKeyPair('ES256')]);
+      const publisherJwk = { ...(await jose.exportJWK(publisherKey.publicKey)), kid: 'publisher' };
+      as = await startAuthServer();
+      origin = await startOrigin();
+      gateway = await startGateway(runtime, {
+        origin: origin.url,
+        routes: [{ path: '/orders/*' }],
+        issuers: [
+          { issuer: as.issuer, audiences: [as.resources.jwt], jwks_uri: as.jwks_uri },
+          // The publisher also issues short-lived tokens here, to see expiry end to end.
+          { issuer: PUBLISHER, audiences: [LOCAL_API], jwks: { keys: [publisherJwk] }, leeway_seconds: 0 },
+        ],
+        split_token: { publisher: PUBLISHER, audience: 'edgeward-gateway' },
+        forwarding: { claim_headers: { sub: 'x-edgeward-sub' } },
+      });
+    });
+
+    after(async () => {
+      await gateway?.stop();
+      await Promise.all([origin?.close(), as?.stop()]);
+    });
+
+    /** Publishes entries as the AS's event listener would: a push signed with `key`. */
+    async function publish(entries, key = publisherKey.privateKey) {
+      const body = await new jose.SignJWT({ entries })
+        .setProtectedHeader({ alg: 'ES256', kid: 'publisher', typ: 'edgeward-warmup+jwt' })
+        .setIssuer(PUBLISHER).setAudience('edgeward-gateway').setIssuedAt()
+        .sign(key);
+      const res = await fetch(`${gateway.url}/.well-known/edgeward/introspection/warm`, {
+        method: 'POST', headers: { 'content-type': 'application/jwt' }, body });
+      return { status: res.status, body: await res.json() };
+    }
+
+    const entry = (headerPayload, signature) => ({ signature_hash: hash(signature), header_payload: headerPayload });
+
+    async function call(credential) {
+      const before = origin.requests.length;
+      const res = await fetch(`${gateway.url}/orders/1`, { headers: { authorization: `Bearer ${credential}` } });
+      const body = await res.json();
+      return { res, body, originCalls: origin.requests.length - before };
+    }
+
+    test('a client holding only the signature part reaches the origin, which gets the whole JWT', async () => {
+      const { access_token: jwt } = await as.token(as.resources.jwt, 'orders:read');
+      const { headerPayload, signature } = split(jwt);
+      assert.deepEqual(await publish([entry(headerPayload, signature)]), { status: 200, body: { stored: 1 } });
+      const { res, body, originCalls } = await call(signature);
+      assert.equal(res.status, 200, JSON.stringify(body));
+      assert.equal(originCalls, 1);
+      assert.equal(body.headers.authorization, `Bearer ${jwt}`);
+      assert.equal(body.headers['x-edgeward-sub'], JSON.parse(Buffer.from(headerPayload.split('.')[1], 'base64url')).sub);
+    });
+
+    test('an unknown or altered signature part is 401 invalid_token, origin not called', async () => {
+      const { access_token: jwt } = await as.token(as.resources.jwt, 'orders:read');
+      const { headerPayload, signature } = split(jwt);
+      const unknown = await call(signature);
+      assert.equal(unknown.res.status, 401);
+      assert.equal(unknown.body.code, 'ERR_TOKEN_INACTIVE');
+      assert.match(unknown.res.headers.get('www-authenticate'), /error="invalid_token"/);
+      assert.equal((await publish([entry(headerPayload, signature)])).status, 200);
+      const altered = signature.slice(0, 5) + (signature[5] === 'A' ? 'B' : 'A') + signature.slice(6);
+      const result = await call(altered);
+      assert.equal(result.res.status, 401);
+      assert.equal(result.originCalls, 0);
+    });
+
+    test('a header.payload published under another token\'s signature does not verify (401)', async () => {
+      const { access_token: mine } = await as.token(as.resources.jwt, 'orders:read');
+      const { access_token: other } = await as.token(as.resources.jwt, 'orders:write');
+      const forged = entry(split(other).headerPayload, split(mine).signature);
+      assert.equal((await publish([forged])).status, 200);
+      const { res, body, originCalls } = await call(split(mine).signature);
+      assert.equal(res.status, 401);
+      assert.equal(body.code, 'ERR_JWS_SIGNATURE_INVALID');
+      assert.equal(originCalls, 0);
+    });
+
+    test('a split token stops working at its exp', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const jwt = await new jose.SignJWT({ sub: 'short-lived' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'publisher' })
+        .setIssuer(PUBLISHER).setAudience(LOCAL_API).setIssuedAt(now).setExpirationTime(now + 3)
+        .sign(publisherKey.privateKey);
+      const { headerPayload, signature } = split(jwt);
+      assert.equal((await publish([entry(headerPayload, signature)])).status, 200);
+      assert.equal((await call(signature)).res.status, 200);
+      await new Promise((r) => setTimeout(r, 4500));
+      const { res, body, originCalls } = await call(signature);
+      assert.equal(res.status, 401, JSON.stringify(body));
+      assert.ok(['ERR_TOKEN_INACTIVE', 'ERR_JWT_EXPIRED'].includes(body.code), body.code);
+      assert.equal(originCalls, 0);
+    });
+
+    test('a push not signed by the publisher is refused (401) and publishes nothing', async () => {
+      const { access_token: jwt } = await as.token(as.resources.jwt, 'orders:read');
+      const { headerPayload, signature } = split(jwt);
+      assert.equal((await publish([entry(headerPayload, signature)], otherKey.privateKey)).status, 401);
+      assert.equal((await call(signature)).res.status, 401);
+    });
+  });
+}
