@@ -23,13 +23,14 @@
 pub use crate::decision_point::AuthzenMapping;
 use crate::decision_point::{self, Decision, Endpoint, Facts, PointSettings};
 use crate::error::{AuthzFault, Error};
+use crate::lru::Lru;
 use crate::platform::{FetchError, LogLevel, Platform};
 use crate::single_flight::{Flights, Turn};
 use crate::token::{TokenKind, VerifiedToken};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use url::Url;
 
@@ -226,11 +227,8 @@ struct Entry {
     until: u64,
 }
 
-#[derive(Default)]
-struct Cache {
-    entries: HashMap<[u8; 32], (Entry, u64)>,
-    clock: u64,
-}
+/// The per-isolate tier, keyed by SHA-256 (no raw token is a key).
+type Cache = Lru<[u8; 32], Entry>;
 
 /// One remote decision point with its per-isolate cache and single-flight.
 pub struct Authorizer {
@@ -416,33 +414,13 @@ impl Authorizer {
 
     fn cached(&self, key: &[u8; 32], now: u64) -> Option<Decision> {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.clock += 1;
-        let tick = cache.clock;
-        let (entry, used) = cache.entries.get_mut(key)?;
-        *used = tick;
+        let entry = cache.get(key)?;
         (now < entry.until).then(|| entry.decision.clone())
     }
 
     fn store(&self, key: [u8; 32], entry: Entry) {
-        let capacity = self.settings.cache_entries;
-        if capacity == 0 {
-            return;
-        }
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.clock += 1;
-        let tick = cache.clock;
-        if cache.entries.len() >= capacity && !cache.entries.contains_key(&key) {
-            // Least recently used goes; O(capacity), fine for the default 1024.
-            let oldest = cache
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| *k);
-            if let Some(oldest) = oldest {
-                cache.entries.remove(&oldest);
-            }
-        }
-        cache.entries.insert(key, (entry, tick));
+        cache.insert(key, entry, self.settings.cache_entries);
     }
 }
 

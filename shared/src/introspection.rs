@@ -15,12 +15,12 @@
 
 use crate::access_token::TokenVerifier;
 use crate::error::{Error, TokenFault};
+use crate::lru::Lru;
 use crate::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use crate::single_flight::{Flights, Turn};
 use base64ct::{Base64, Encoding};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 /// Largest introspection answer read, in bytes. RFC 7662 answers are a few hundred bytes; 64 KiB
@@ -315,11 +315,8 @@ enum Entry {
     },
 }
 
-#[derive(Default)]
-struct Cache {
-    entries: HashMap<[u8; 32], (Entry, u64)>,
-    clock: u64,
-}
+/// The per-isolate tier, keyed by SHA-256 (no raw token is a key).
+type Cache = Lru<[u8; 32], Entry>;
 
 /// Introspects opaque tokens with a bounded per-isolate cache (keyed by SHA-256 of the token, so
 /// raw tokens are never stored) and single-flight: a burst of the same new token costs one call.
@@ -480,10 +477,7 @@ impl Introspector {
 
     fn cached(&self, key: &[u8; 32], now: u64) -> Option<Result<Introspected, Error>> {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.clock += 1;
-        let tick = cache.clock;
-        let (entry, used) = cache.entries.get_mut(key)?;
-        *used = tick;
+        let entry = cache.get(key)?;
         match entry {
             Entry::Active { claims, jwt, until } if now < *until => Some(Ok(Introspected {
                 claims: claims.clone(),
@@ -498,20 +492,7 @@ impl Introspector {
 
     fn store(&self, key: [u8; 32], entry: Entry) {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.clock += 1;
-        let tick = cache.clock;
-        if cache.entries.len() >= self.settings.capacity && !cache.entries.contains_key(&key) {
-            // Least recently used goes; O(capacity), fine for the default 1024.
-            let oldest = cache
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| *k);
-            if let Some(oldest) = oldest {
-                cache.entries.remove(&oldest);
-            }
-        }
-        cache.entries.insert(key, (entry, tick));
+        cache.insert(key, entry, self.settings.capacity);
     }
 }
 

@@ -54,7 +54,7 @@ pub mod internal;
 #[cfg(feature = "policy")]
 pub(crate) use internal::rego;
 pub(crate) use internal::{
-    access_token, authorize, bearer, decision_point, dpop, forward, introspection, jwks, mtls,
+    access_token, authorize, bearer, decision_point, dpop, forward, introspection, jwks, lru, mtls,
     policy, single_flight, split_token, token, token_cache, token_exchange, trace_context,
     trust_anchors, warmup,
 };

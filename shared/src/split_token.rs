@@ -12,11 +12,11 @@
 //! has none of them), or make a forged signature part resolve (the entry is named by the hash of
 //! the signature, and the reassembled JWS must verify with the issuer's key).
 
+use crate::lru::Lru;
 use crate::platform::Platform;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 /// Longest accepted signature part, in base64url characters: an RS512 / PS512 signature with a
@@ -52,16 +52,13 @@ pub fn signature_hash(signature: &str) -> String {
 /// and at most `isolate_ttl` seconds, which bounds how long deleting the shared entry (revocation)
 /// takes to reach every isolate.
 pub struct SplitTokens {
-    entries: Mutex<Lru>,
+    entries: Mutex<Entries>,
     capacity: usize,
     isolate_ttl: u64,
 }
 
-#[derive(Default)]
-struct Lru {
-    map: HashMap<String, (String, u64, u64)>,
-    clock: u64,
-}
+/// The per-isolate entries: signature hash → (`header.payload`, kept until).
+type Entries = Lru<String, (String, u64)>;
 
 impl SplitTokens {
     /// An empty set keeping at most `capacity` entries, each at most `isolate_ttl` seconds.
@@ -115,34 +112,15 @@ impl SplitTokens {
     }
 
     fn local(&self, hash: &str, now: u64) -> Option<String> {
-        let mut lru = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        lru.clock += 1;
-        let tick = lru.clock;
-        let (header_payload, until, used) = lru.map.get_mut(hash)?;
-        *used = tick;
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let (header_payload, until) = entries.get(&hash.to_owned())?;
         (now < *until).then(|| header_payload.clone())
     }
 
     fn keep(&self, hash: String, header_payload: String, exp: u64, now: u64) {
-        if self.capacity == 0 {
-            return;
-        }
         let until = exp.min(now.saturating_add(self.isolate_ttl));
-        let mut lru = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        lru.clock += 1;
-        let tick = lru.clock;
-        if lru.map.len() >= self.capacity && !lru.map.contains_key(&hash) {
-            // Least recently used goes; O(capacity), fine for the default 1024.
-            let oldest = lru
-                .map
-                .iter()
-                .min_by_key(|(_, (_, _, used))| *used)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                lru.map.remove(&oldest);
-            }
-        }
-        lru.map.insert(hash, (header_payload, until, tick));
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.insert(hash, (header_payload, until), self.capacity);
     }
 }
 

@@ -23,13 +23,13 @@
 
 use crate::assertion::GatewayKey;
 use crate::error::Error;
+use crate::lru::Lru;
 use crate::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use crate::single_flight::{Flights, Turn};
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 /// RFC 8693 §2.1 `grant_type`.
@@ -391,11 +391,8 @@ impl Entry {
     }
 }
 
-#[derive(Default)]
-struct Cache {
-    entries: HashMap<[u8; 32], (Entry, u64)>,
-    clock: u64,
-}
+/// The per-isolate tier, keyed by SHA-256 (no raw token is a key).
+type Cache = Lru<[u8; 32], Entry>;
 
 /// Exchanges tokens with a bounded per-isolate LRU cache and the shared tier (both keyed by
 /// [`cache_key`], so no raw token is a key), and single-flight per key.
@@ -542,10 +539,7 @@ impl Exchanger {
 
     fn cached(&self, key: &[u8; 32], now: u64) -> Option<Result<String, Error>> {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.clock += 1;
-        let tick = cache.clock;
-        let (entry, used) = cache.entries.get_mut(key)?;
-        *used = tick;
+        let entry = cache.get(key)?;
         match entry {
             Entry::Issued { token, until } if now < *until => Some(Ok(token.clone())),
             Entry::Refused { until } if now < *until => Some(Err(Error::ExchangeRefused(
@@ -557,20 +551,7 @@ impl Exchanger {
 
     fn store(&self, key: [u8; 32], entry: Entry) {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.clock += 1;
-        let tick = cache.clock;
-        if cache.entries.len() >= self.settings.capacity && !cache.entries.contains_key(&key) {
-            // Least recently used goes; O(capacity), fine for the default 1024.
-            let oldest = cache
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| *k);
-            if let Some(oldest) = oldest {
-                cache.entries.remove(&oldest);
-            }
-        }
-        cache.entries.insert(key, (entry, tick));
+        cache.insert(key, entry, self.settings.capacity);
     }
 }
 

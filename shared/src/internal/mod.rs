@@ -21,6 +21,8 @@ pub mod forward;
 pub mod introspection;
 #[path = "../jwks.rs"]
 pub mod jwks;
+#[path = "../lru.rs"]
+pub mod lru;
 #[path = "../mtls.rs"]
 pub mod mtls;
 #[cfg(feature = "token-handler")]
