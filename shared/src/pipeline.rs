@@ -438,7 +438,9 @@ async fn authenticate<P: Platform>(
     let from_cookie;
     if credential == Credential::None {
         let agent = loaded.agent.as_ref();
-        from_cookie = token_handler::cookie_token(agent, route, call.request, call.context.now)?;
+        let now = call.context.now;
+        from_cookie =
+            token_handler::cookie_token(agent, platform, route, call.request, now).await?;
         if let Some(token) = &from_cookie {
             credential = Credential::Bearer(token);
         }

@@ -45,8 +45,9 @@ pub(super) async fn body<P: Platform>(
     match *agent {}
 }
 
-pub(super) fn cookie_token(
+pub(super) async fn cookie_token<P: Platform>(
     _: Option<&Agent>,
+    _: &P,
     _: Option<&Route>,
     _: &Request,
     _: u64,
