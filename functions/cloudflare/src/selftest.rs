@@ -71,11 +71,6 @@ pub async fn handle(mut req: Request) -> Result<Response> {
     if req.path() == AES_GCM_PATH {
         return aes_gcm(&items).await;
     }
-    verify(&items).await
-}
-
-/// The signature items.
-async fn verify(items: &[Value]) -> Result<Response> {
     let mut verdicts = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let Some((scheme, key, msg, sig)) = parse(item) else {
