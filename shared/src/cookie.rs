@@ -12,9 +12,9 @@
 //! Not done here: deciding what goes into a cookie (the OAuth agent), and binding a cookie to a
 //! client (a stolen cookie works until its expiry: the threat model in `docs/security.md`).
 
+use crate::aead::{AesKey, NONCE_BYTES, TAG_BYTES};
 use crate::error::CookieFault;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use crate::platform::Platform;
 use base64ct::{Base64UrlUnpadded, Encoding};
 
 /// Largest `Set-Cookie` field (name, value and attributes) a browser keeps: RFC 6265bis §5.7 lets
@@ -22,16 +22,13 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 /// Safari do; the attributes are counted too so the limit never depends on the browser's reading.
 pub const MAX_SET_COOKIE_BYTES: usize = 4096;
 
-/// Bytes of the AES-GCM nonce (96 bits, SP 800-38D §8.2.2 with random nonces).
-const NONCE_BYTES: usize = 12;
-
 /// Bytes of the expiry at the start of the plaintext.
 const EXPIRY_BYTES: usize = 8;
 
 /// The cookie keys: the first seals, every one opens (key rotation: add the new key first, keep
 /// the old one until the cookies it sealed have expired).
 pub struct CookieKeys {
-    keys: Vec<(u32, Aes256Gcm)>,
+    keys: Vec<(u32, AesKey)>,
 }
 
 impl std::fmt::Debug for CookieKeys {
@@ -43,6 +40,13 @@ impl std::fmt::Debug for CookieKeys {
     }
 }
 
+/// A sealed value taken apart, before its tag is checked: the key of its version, and
+/// `nonce ‖ ciphertext ‖ tag`.
+struct Parts<'k> {
+    key: &'k AesKey,
+    raw: Vec<u8>,
+}
+
 impl CookieKeys {
     /// Keys by version, the sealing key first; `None` when the list is empty.
     pub fn new(keys: &[(u32, [u8; 32])]) -> Option<CookieKeys> {
@@ -51,63 +55,47 @@ impl CookieKeys {
         }
         let keys = keys
             .iter()
-            .map(|(version, key)| (*version, Aes256Gcm::new(key.into())))
+            .map(|(version, key)| (*version, AesKey::new(*key)))
             .collect();
         Some(CookieKeys { keys })
     }
 
     /// Seals `plaintext` for the cookie `name`, to be refused after `expires` (Unix seconds).
-    /// `nonce` must be fresh random bytes ([`Platform::random`](crate::Platform::random)).
+    /// `nonce` must be fresh random bytes ([`Platform::random`]). Always RustCrypto: sealing
+    /// happens only on the agent's endpoints.
     pub fn seal(&self, name: &str, plaintext: &[u8], expires: u64, nonce: [u8; 12]) -> String {
-        let Some((version, cipher)) = self.keys.first() else {
+        let Some((version, key)) = self.keys.first() else {
             return String::new();
         };
         let mut message = Vec::with_capacity(EXPIRY_BYTES + plaintext.len());
         message.extend_from_slice(&expires.to_be_bytes());
         message.extend_from_slice(plaintext);
-        let payload = Payload {
-            msg: &message,
-            aad: name.as_bytes(),
-        };
-        // Encryption only fails for messages beyond 2^36 bytes; cookies are far smaller.
-        let sealed = cipher
-            .encrypt(Nonce::from_slice(&nonce), payload)
-            .unwrap_or_default();
+        let sealed = key.seal(&nonce, &message, name.as_bytes());
         let mut raw = Vec::with_capacity(NONCE_BYTES + sealed.len());
         raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&sealed);
         format!("v{version}.{}", Base64UrlUnpadded::encode_string(&raw))
     }
 
-    /// Opens a value sealed for the cookie `name`, at `now`. Errors: [`CookieFault::Malformed`]
-    /// (not `v<n>.<base64url>`, too short), [`CookieFault::UnknownKey`] (no key of that version),
+    /// Opens a value sealed for the cookie `name`, at `now`, the tag checked by the platform's
+    /// AES-GCM backend ([`Platform::aes_gcm_open`]). Errors: [`CookieFault::Malformed`] (not
+    /// `v<n>.<base64url>`, too short), [`CookieFault::UnknownKey`] (no key of that version),
     /// [`CookieFault::Tampered`] (the tag does not verify: altered, truncated, sealed with another
     /// key or for another cookie name), [`CookieFault::Expired`].
-    pub fn open(&self, name: &str, value: &str, now: u64) -> Result<Vec<u8>, CookieFault> {
-        let (version, data) = value
-            .strip_prefix('v')
-            .and_then(|rest| rest.split_once('.'))
+    pub async fn open<P: Platform>(
+        &self,
+        platform: &P,
+        name: &str,
+        value: &str,
+        now: u64,
+    ) -> Result<Vec<u8>, CookieFault> {
+        let Parts { key, raw } = self.parts(value)?;
+        let (nonce, sealed) = raw
+            .split_first_chunk::<NONCE_BYTES>()
             .ok_or(CookieFault::Malformed)?;
-        if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CookieFault::Malformed);
-        }
-        let version: u32 = version.parse().map_err(|_| CookieFault::Malformed)?;
-        let (_, cipher) = self
-            .keys
-            .iter()
-            .find(|(v, _)| *v == version)
-            .ok_or(CookieFault::UnknownKey)?;
-        let raw = Base64UrlUnpadded::decode_vec(data).map_err(|_| CookieFault::Malformed)?;
-        if raw.len() < NONCE_BYTES + 16 {
-            return Err(CookieFault::Malformed);
-        }
-        let (nonce, sealed) = raw.split_at(NONCE_BYTES);
-        let payload = Payload {
-            msg: sealed,
-            aad: name.as_bytes(),
-        };
-        let message = cipher
-            .decrypt(Nonce::from_slice(nonce), payload)
+        let message = platform
+            .aes_gcm_open(key, nonce, sealed, name.as_bytes())
+            .await
             .map_err(|_| CookieFault::Tampered)?;
         let (expiry, plaintext) = message
             .split_first_chunk::<EXPIRY_BYTES>()
@@ -116,6 +104,28 @@ impl CookieKeys {
             return Err(CookieFault::Expired);
         }
         Ok(plaintext.to_vec())
+    }
+
+    /// The key and the decoded data of `v<version>.<base64url>`, at least a nonce and a tag long.
+    fn parts(&self, value: &str) -> Result<Parts<'_>, CookieFault> {
+        let (version, data) = value
+            .strip_prefix('v')
+            .and_then(|rest| rest.split_once('.'))
+            .ok_or(CookieFault::Malformed)?;
+        if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CookieFault::Malformed);
+        }
+        let version: u32 = version.parse().map_err(|_| CookieFault::Malformed)?;
+        let (_, key) = self
+            .keys
+            .iter()
+            .find(|(v, _)| *v == version)
+            .ok_or(CookieFault::UnknownKey)?;
+        let raw = Base64UrlUnpadded::decode_vec(data).map_err(|_| CookieFault::Malformed)?;
+        if raw.len() < NONCE_BYTES + TAG_BYTES {
+            return Err(CookieFault::Malformed);
+        }
+        Ok(Parts { key, raw })
     }
 }
 
@@ -168,8 +178,85 @@ pub fn find<'a>(fields: impl Iterator<Item = &'a str>, name: &str) -> Result<Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aead::BadTag;
+    use crate::crypto::RustCrypto;
+    use crate::platform::{FetchError, FetchRequest, FetchResponse, LogLevel};
+    use futures_executor::block_on;
+    use std::cell::RefCell;
 
     const NAME: &str = "__Host-ew-at";
+
+    /// What the core handed the backend: key bytes, nonce, `ciphertext ‖ tag`, associated data.
+    type Call = (Vec<u8>, [u8; NONCE_BYTES], Vec<u8>, Vec<u8>);
+
+    /// A host whose AES-GCM backend is RustCrypto, or answers `forced`, and records each call.
+    #[derive(Default)]
+    struct Host {
+        forced: Option<Result<Vec<u8>, BadTag>>,
+        calls: RefCell<Vec<Call>>,
+    }
+
+    impl Platform for Host {
+        type Verifier = RustCrypto;
+        fn verifier(&self) -> &RustCrypto {
+            &RustCrypto
+        }
+        fn now(&self) -> u64 {
+            0
+        }
+        fn log(&self, _: LogLevel, _: &str) {}
+        fn random(&self, buf: &mut [u8]) {
+            buf.fill(0);
+        }
+        async fn fetch(&self, _: FetchRequest) -> Result<FetchResponse, FetchError> {
+            Err(FetchError::Unreachable)
+        }
+        async fn aes_gcm_open(
+            &self,
+            key: &AesKey,
+            nonce: &[u8; NONCE_BYTES],
+            sealed: &[u8],
+            aad: &[u8],
+        ) -> Result<Vec<u8>, BadTag> {
+            let call = (key.bytes().to_vec(), *nonce, sealed.to_vec(), aad.to_vec());
+            self.calls.borrow_mut().push(call);
+            match &self.forced {
+                Some(answer) => answer.clone(),
+                None => key.open(nonce, sealed, aad),
+            }
+        }
+    }
+
+    /// A host with every default: AES-GCM by RustCrypto ([`AesKey::open`]).
+    struct Bare;
+
+    impl Platform for Bare {
+        type Verifier = RustCrypto;
+        fn verifier(&self) -> &RustCrypto {
+            &RustCrypto
+        }
+        fn now(&self) -> u64 {
+            0
+        }
+        fn log(&self, _: LogLevel, _: &str) {}
+        fn random(&self, buf: &mut [u8]) {
+            buf.fill(0);
+        }
+        async fn fetch(&self, _: FetchRequest) -> Result<FetchResponse, FetchError> {
+            Err(FetchError::Unreachable)
+        }
+    }
+
+    impl CookieKeys {
+        fn open_with_default(
+            &self,
+            name: &str,
+            value: &str,
+            now: u64,
+        ) -> Result<Vec<u8>, CookieFault> {
+            block_on(self.open(&Bare, name, value, now))
+        }
+    }
 
     fn keys(list: &[(u32, u8)]) -> CookieKeys {
         let list: Vec<(u32, [u8; 32])> = list.iter().map(|(v, b)| (*v, [*b; 32])).collect();
@@ -181,7 +268,7 @@ mod tests {
         let k = keys(&[(1, 7)]);
         let sealed = k.seal(NAME, b"token", 1000, [3; 12]);
         assert!(sealed.starts_with("v1."));
-        assert_eq!(k.open(NAME, &sealed, 999).unwrap(), b"token");
+        assert_eq!(k.open_with_default(NAME, &sealed, 999).unwrap(), b"token");
     }
 
     #[test]
@@ -203,7 +290,7 @@ mod tests {
             raw[i] ^= 1;
             let altered = format!("{prefix}{}", Base64UrlUnpadded::encode_string(&raw));
             assert_eq!(
-                k.open(NAME, &altered, 1),
+                k.open_with_default(NAME, &altered, 1),
                 Err(CookieFault::Tampered),
                 "byte {i}"
             );
@@ -217,12 +304,15 @@ mod tests {
         let sealed = k.seal(NAME, b"token", 1000, [3; 12]);
         for cut in [sealed.len() - 1, sealed.len() - 4, 20, 4, 3, 2, 1, 0] {
             let truncated = &sealed[..cut];
-            assert!(k.open(NAME, truncated, 1).is_err(), "cut at {cut}");
+            assert!(
+                k.open_with_default(NAME, truncated, 1).is_err(),
+                "cut at {cut}"
+            );
         }
         for junk in [
             "", "v", "v1", "v1.", "vx.AAAA", "1.AAAA", "v1.!!!!", "v-1.AAAA",
         ] {
-            assert!(k.open(NAME, junk, 1).is_err(), "{junk:?}");
+            assert!(k.open_with_default(NAME, junk, 1).is_err(), "{junk:?}");
         }
     }
 
@@ -230,11 +320,11 @@ mod tests {
     fn wrong_key_is_refused() {
         let sealed = keys(&[(1, 7)]).seal(NAME, b"token", 1000, [3; 12]);
         assert_eq!(
-            keys(&[(1, 8)]).open(NAME, &sealed, 1),
+            keys(&[(1, 8)]).open_with_default(NAME, &sealed, 1),
             Err(CookieFault::Tampered)
         );
         assert_eq!(
-            keys(&[(2, 7)]).open(NAME, &sealed, 1),
+            keys(&[(2, 7)]).open_with_default(NAME, &sealed, 1),
             Err(CookieFault::UnknownKey)
         );
     }
@@ -244,25 +334,87 @@ mod tests {
         let old = keys(&[(1, 7)]);
         let sealed = old.seal(NAME, b"token", 1000, [3; 12]);
         let rotated = keys(&[(2, 9), (1, 7)]);
-        assert_eq!(rotated.open(NAME, &sealed, 1).unwrap(), b"token");
+        assert_eq!(
+            rotated.open_with_default(NAME, &sealed, 1).unwrap(),
+            b"token"
+        );
         let fresh = rotated.seal(NAME, b"token", 1000, [3; 12]);
         assert!(fresh.starts_with("v2."));
-        assert_eq!(old.open(NAME, &fresh, 1), Err(CookieFault::UnknownKey));
+        assert_eq!(
+            old.open_with_default(NAME, &fresh, 1),
+            Err(CookieFault::UnknownKey)
+        );
     }
 
     #[test]
     fn expired_values_are_refused() {
         let k = keys(&[(1, 7)]);
         let sealed = k.seal(NAME, b"token", 1000, [3; 12]);
-        assert_eq!(k.open(NAME, &sealed, 1000), Err(CookieFault::Expired));
-        assert_eq!(k.open(NAME, &sealed, 5000), Err(CookieFault::Expired));
+        assert_eq!(
+            k.open_with_default(NAME, &sealed, 1000),
+            Err(CookieFault::Expired)
+        );
+        assert_eq!(
+            k.open_with_default(NAME, &sealed, 5000),
+            Err(CookieFault::Expired)
+        );
     }
 
     #[test]
     fn value_for_another_cookie_name_is_refused() {
         let k = keys(&[(1, 7)]);
         let sealed = k.seal("__Host-ew-id", b"token", 1000, [3; 12]);
-        assert_eq!(k.open(NAME, &sealed, 1), Err(CookieFault::Tampered));
+        assert_eq!(
+            k.open_with_default(NAME, &sealed, 1),
+            Err(CookieFault::Tampered)
+        );
+    }
+
+    #[test]
+    fn the_core_decides_and_the_backend_only_checks_the_tag() {
+        let k = keys(&[(2, 9), (1, 7)]);
+        let sealed = keys(&[(1, 7)]).seal(NAME, b"token", 1000, [3; 12]);
+        let host = Host::default();
+        assert_eq!(
+            block_on(k.open(&host, NAME, &sealed, 999)).unwrap(),
+            b"token"
+        );
+        let calls = host.calls.borrow();
+        let (key, nonce, data, aad) = &calls[0];
+        assert_eq!(key, &[7; 32], "the key of the value's version");
+        assert_eq!(nonce, &[3; 12]);
+        assert_eq!(data.len(), 8 + b"token".len() + TAG_BYTES);
+        assert_eq!(
+            aad,
+            NAME.as_bytes(),
+            "the cookie name is the associated data"
+        );
+        // A backend's refusal is a tampered cookie; its plaintext still has to be in date.
+        let refusing = Host {
+            forced: Some(Err(BadTag)),
+            ..Host::default()
+        };
+        let open = |host: &Host, now| block_on(k.open(host, NAME, &sealed, now));
+        assert_eq!(open(&refusing, 1), Err(CookieFault::Tampered));
+        let stale = Host {
+            forced: Some(Ok(10u64.to_be_bytes().to_vec())),
+            ..Host::default()
+        };
+        assert_eq!(open(&stale, 10), Err(CookieFault::Expired));
+        let short = Host {
+            forced: Some(Ok(vec![0; 7])),
+            ..Host::default()
+        };
+        assert_eq!(open(&short, 1), Err(CookieFault::Malformed));
+        // Malformed values and unknown versions never reach the backend.
+        let counting = Host::default();
+        for value in ["v3.AAAA", "v1.AAAA", "x", &sealed[..20]] {
+            assert!(
+                block_on(k.open(&counting, NAME, value, 1)).is_err(),
+                "{value}"
+            );
+        }
+        assert!(counting.calls.borrow().is_empty());
     }
 
     #[test]

@@ -18,6 +18,8 @@
     )
 )]
 
+#[cfg(feature = "token-handler")]
+pub mod aead;
 pub mod assertion;
 pub mod claims;
 pub mod config;

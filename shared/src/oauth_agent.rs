@@ -260,9 +260,14 @@ impl Agent {
 
     /// The access token from its cookie, for a cookie-authenticated API request: the CSRF checks
     /// first ([`WebOrigins::check`]), then the cookie. `Ok(None)` when there is no such cookie.
-    pub fn access_token(&self, headers: &Headers, now: u64) -> Result<Option<String>, Error> {
+    pub async fn access_token<P: Platform>(
+        &self,
+        platform: &P,
+        headers: &Headers,
+        now: u64,
+    ) -> Result<Option<String>, Error> {
         self.settings.web.check(headers)?;
-        self.open(headers, &self.names.access, now)
+        self.open(platform, headers, &self.names.access, now).await
     }
 
     /// Answers an agent endpoint (after the CSRF checks, which the caller ran). `body` is the
@@ -279,12 +284,16 @@ impl Agent {
             Endpoint::LoginStart => self.login_start(platform, body, now).await,
             Endpoint::LoginEnd => self.login_end(platform, headers, body, now).await,
             Endpoint::Session => {
-                let logged_in = self.open(headers, &self.names.id, now)?.is_some();
+                let logged_in = self
+                    .open(platform, headers, &self.names.id, now)
+                    .await?
+                    .is_some();
                 Ok(Response::json(200, &json!({ "isLoggedIn": logged_in })))
             }
             Endpoint::Claims => {
                 let id_token = self
-                    .open(headers, &self.names.id, now)?
+                    .open(platform, headers, &self.names.id, now)
+                    .await?
                     .ok_or(Error::Agent(AgentFault::SessionMissing))?;
                 let claims = jws::parse(&id_token, MAX_ID_TOKEN_BYTES)
                     .map_err(|_| Error::Cookie(CookieFault::Malformed))?
@@ -345,13 +354,17 @@ impl Agent {
             .ok_or_else(bad)?;
         let callback = Callback::parse(&self.settings.redirect_uri, &page)?;
         if callback.state.is_none() && callback.code.is_none() && callback.error.is_none() {
-            let logged_in = self.open(headers, &self.names.id, now)?.is_some();
+            let logged_in = self
+                .open(platform, headers, &self.names.id, now)
+                .await?
+                .is_some();
             let answer = json!({ "handled": false, "isLoggedIn": logged_in });
             return Ok(Response::json(200, &answer));
         }
         let invalid_state = || Error::Agent(AgentFault::InvalidState);
         let sealed = self
-            .open(headers, &self.names.login, now)
+            .open(platform, headers, &self.names.login, now)
+            .await
             .map_err(|_| invalid_state())?
             .ok_or_else(invalid_state)?;
         let login = Login::from_json(sealed.as_bytes()).ok_or_else(invalid_state)?;
@@ -409,9 +422,10 @@ impl Agent {
         now: u64,
     ) -> Result<Response, Error> {
         let refresh_token = self
-            .open(headers, &self.names.refresh, now)?
+            .open(platform, headers, &self.names.refresh, now)
+            .await?
             .ok_or(Error::Agent(AgentFault::SessionMissing))?;
-        let old_id = self.open(headers, &self.names.id, now)?;
+        let old_id = self.open(platform, headers, &self.names.id, now).await?;
         let discovered = self.discover(platform, now).await?;
         let grant = Grant::Refresh(&refresh_token);
         let tokens = match self
@@ -457,7 +471,11 @@ impl Agent {
         headers: &Headers,
         now: u64,
     ) -> Result<Response, Error> {
-        let id_token = self.open(headers, &self.names.id, now).ok().flatten();
+        let id_token = self
+            .open(platform, headers, &self.names.id, now)
+            .await
+            .ok()
+            .flatten();
         let discovered = self.discover(platform, now).await?;
         let settings = &self.settings;
         let url = match &discovered.metadata.end_session_endpoint {
@@ -558,7 +576,13 @@ impl Agent {
 
     /// The opened value of the cookie `name`: `Ok(None)` without one; an unusable one is an
     /// [`Error::Cookie`] (logged by the caller's error path by code, never by value).
-    fn open(&self, headers: &Headers, name: &str, now: u64) -> Result<Option<String>, Error> {
+    async fn open<P: Platform>(
+        &self,
+        platform: &P,
+        headers: &Headers,
+        name: &str,
+        now: u64,
+    ) -> Result<Option<String>, Error> {
         let value = cookie::find(headers.get_all("cookie"), name)
             .map_err(|()| Error::Cookie(CookieFault::Duplicate))?;
         let Some(value) = value else {
@@ -567,7 +591,8 @@ impl Agent {
         let plain = self
             .settings
             .keys
-            .open(name, value, now)
+            .open(platform, name, value, now)
+            .await
             .map_err(Error::Cookie)?;
         String::from_utf8(plain)
             .map(Some)

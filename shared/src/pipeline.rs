@@ -486,15 +486,23 @@ async fn authenticate<P: Platform>(
     route: Option<&Route>,
 ) -> Result<(VerifiedToken, Headers), Error> {
     let dpop_mode = route.map(|route| route.dpop).unwrap_or_default();
-    let mut credential = bearer::extract(&call.request.headers)?;
-    let from_cookie;
-    if credential == Credential::None {
-        let agent = loaded.agent.as_ref();
-        from_cookie = token_handler::cookie_token(agent, route, call.request, call.context.now)?;
-        if let Some(token) = &from_cookie {
-            credential = Credential::Bearer(token);
+    let credential = bearer::extract(&call.request.headers)?;
+    // Token handler builds only: the access token from its cookie when there is no other
+    // credential (opening it may wait on the platform; the gateway function has no await here).
+    #[cfg(feature = "token-handler")]
+    let from_cookie = match credential {
+        Credential::None => {
+            let agent = loaded.agent.as_ref();
+            let now = call.context.now;
+            token_handler::cookie_token(agent, platform, route, call.request, now).await?
         }
-    }
+        _ => None,
+    };
+    #[cfg(feature = "token-handler")]
+    let credential = match &from_cookie {
+        Some(token) => Credential::Bearer(token),
+        None => credential,
+    };
     let token = match credential.token() {
         Some(token) => token,
         None if dpop_mode == DpopMode::Required => {
@@ -572,13 +580,17 @@ async fn exchange_stage<P: Platform>(
     // Extracted and verified already; read again rather than carried through every stage: the
     // `Authorization` field, else the token handler's access-token cookie (decrypted again).
     let credential = bearer::extract(&call.request.headers)?;
+    #[cfg(feature = "token-handler")]
     let from_cookie = match credential.token() {
         Some(_) => None,
         None => {
             let agent = loaded.agent.as_ref();
-            token_handler::cookie_token(agent, route, call.request, call.context.now)?
+            let now = call.context.now;
+            token_handler::cookie_token(agent, platform, route, call.request, now).await?
         }
     };
+    #[cfg(not(feature = "token-handler"))]
+    let from_cookie: Option<String> = None;
     let sent = credential
         .token()
         .or(from_cookie.as_deref())

@@ -1,5 +1,7 @@
 //! The few effects the core asks of its host. Each shell implements [`Platform`]; tests use a fake.
 
+#[cfg(feature = "token-handler")]
+use crate::aead::{AesKey, BadTag, NONCE_BYTES};
 use crate::crypto::SignatureVerifier;
 use std::future::Future;
 
@@ -90,6 +92,21 @@ pub trait Platform {
     /// (hosts that serve one request per instance never have waiters).
     fn sleep(&self, _ms: u32) -> impl Future<Output = ()> {
         yield_now()
+    }
+
+    /// Opens AES-256-GCM `sealed` (`ciphertext ‖ tag`) with `aad` under `key` ([`crate::aead`]):
+    /// the primitive only, the caller decides what the plaintext means. Default: RustCrypto
+    /// ([`AesKey::open`]); the Workers shell uses WebCrypto. Every backend must give the same
+    /// answer for the same input.
+    #[cfg(feature = "token-handler")]
+    fn aes_gcm_open(
+        &self,
+        key: &AesKey,
+        nonce: &[u8; NONCE_BYTES],
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, BadTag>> {
+        std::future::ready(key.open(nonce, sealed, aad))
     }
 
     /// True when [`cache_put`](Platform::cache_put) stores somewhere other requests can read.

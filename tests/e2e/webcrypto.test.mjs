@@ -3,6 +3,8 @@
 // shared/tests/wycheproof.rs), plus RSA PKCS#1 v1.5 / PSS, ECDSA P-384 and Ed25519 cases made here
 // with node:crypto. Every case goes through the shell's self-test endpoint (EDGEWARD_SELFTEST=1),
 // which answers both backends' verdicts. Workers only: Spin has no WebCrypto backend.
+// The token-handler function's AES-256-GCM opening (cookies) is held to a NIST vector and cases made
+// here with node:crypto the same way, through its own self-test path.
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,6 +13,7 @@ import crypto from 'node:crypto';
 import { ROOT, RUNTIMES, startGateway } from './lib/harness.mjs';
 
 const SELFTEST = '/.well-known/edgeward/selftest/verify';
+const AES_SELFTEST = '/.well-known/edgeward/selftest/aes-gcm';
 const WYCHEPROOF = join(ROOT, 'shared', 'tests', 'data', 'wycheproof');
 const FILE = 'ecdsa_secp256r1_sha256_p1363_test.json';
 const BATCH = 100; // the endpoint takes at most 512 items
@@ -157,6 +160,46 @@ function generatedCases() {
   return cases;
 }
 
+/** AES-256-GCM cases: `expected` is the plaintext (hex) or null for a refusal. */
+function aesGcmCases() {
+  const cases = [];
+  const add = (name, item, expected) => cases.push({ name, item, expected });
+  // NIST SP 800-38D test vector (gcmDecrypt256.rsp, 96-bit IV, 408-bit PT, 160-bit AAD, Count 0).
+  add('NIST gcmDecrypt256 vector', {
+    key: '463b412911767d57a0b33969e674ffe7845d313b88c6fe312f3d724be68e1fca',
+    nonce: '611ce6f9a6880750de7da6cb',
+    sealed: '8886e196010cb3849d9c1a182abe1eeab0a5f3ca423c3669a4a8703c0f146e8e956fb122e0d721b869d2b6fcd4216d7d4d3758'
+      + '2469cecd70fd98fec9264f71df1aee9a',
+    aad: '0a682fbc6192e1b47a5e0868787ffdafe5a50cead3575849990cdd2ea9b3597749403efb4a56684f0c6bde352d4aeec5',
+  }, 'e7d1dcf668e2876861940e012fe52a98dacbd78ab63c08842cc9801ea581682ad54af0c34d0d7f6f59e8ee0bf4900e0fd85042');
+  const seal = (key, nonce, plaintext, aad) => {
+    const cipher = crypto.createCipheriv('aes-256-gcm', key, nonce);
+    cipher.setAAD(aad);
+    return Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+  };
+  const key = crypto.randomBytes(32);
+  const nonce = crypto.randomBytes(12);
+  const aad = Buffer.from('__Host-ew-at');
+  const plaintext = crypto.randomBytes(2048);
+  const sealed = seal(key, nonce, plaintext, aad);
+  const item = (over = {}) => ({ key: hex(key), nonce: hex(nonce), sealed: hex(sealed), aad: hex(aad), ...over });
+  const flip = (b, i) => { const c = Buffer.from(b); c[i] ^= 1; return hex(c); };
+  add('2 KiB valid', item(), hex(plaintext));
+  add('2 KiB valid (imported key reused)', item(), hex(plaintext));
+  add('empty plaintext', item({ sealed: hex(seal(key, nonce, Buffer.alloc(0), aad)) }), '');
+  add('tampered tag', item({ sealed: flip(sealed, sealed.length - 1) }), null);
+  add('tampered ciphertext', item({ sealed: flip(sealed, 0) }), null);
+  add('wrong AAD (another cookie name)', item({ aad: hex(Buffer.from('__Host-ew-id')) }), null);
+  add('empty AAD', item({ aad: '' }), null);
+  add('other nonce', item({ nonce: flip(nonce, 0) }), null);
+  add('other key', item({ key: hex(crypto.randomBytes(32)) }), null);
+  add('truncated by one byte', item({ sealed: hex(sealed.subarray(0, -1)) }), null);
+  add('truncated to the tag', item({ sealed: hex(sealed.subarray(-16)) }), null);
+  add('shorter than a tag', item({ sealed: hex(sealed.subarray(0, 15)) }), null);
+  add('empty', item({ sealed: '' }), null);
+  return cases;
+}
+
 /** Checks WebCrypto against the expected verdicts and, where this build has RustCrypto for the
  *  scheme (P-256; the Workers function leaves P-384, RSA and Ed25519 to WebCrypto and answers
  *  `rustcrypto: null`), against RustCrypto. Returns how many were cross-checked. */
@@ -249,10 +292,54 @@ if (RUNTIMES.includes('workers')) {
       assert.ok(!body.startsWith('['), body);
     });
 
+    test('the gateway function has no AES-GCM self-test', async () => {
+      const res = await fetch(`${gateway.url}${AES_SELFTEST}`, { method: 'POST', body: '[]' });
+      assert.notEqual(res.status, 200, await res.text());
+    });
+
     test('EDGEWARD_CRYPTO=rustcrypto serves health as usual', async () => {
       const res = await fetch(`${plain.url}/.well-known/edgeward/health`);
       assert.equal(res.status, 200);
       assert.equal((await res.json()).status, 'ok');
+    });
+  });
+}
+
+if (RUNTIMES.includes('workers')) {
+  describe('WebCrypto AES-256-GCM on workers (token-handler function)', () => {
+    let gateway;
+
+    before(async () => {
+      gateway = await startGateway('workers', config, { fn: 'token-handler', vars: { EDGEWARD_SELFTEST: '1' } });
+    });
+
+    after(async () => {
+      await gateway?.stop();
+    });
+
+    test('valid, tampered, wrong AAD and truncated: WebCrypto and RustCrypto as expected', async (t) => {
+      const cases = aesGcmCases();
+      const res = await fetch(`${gateway.url}${AES_SELFTEST}`, { method: 'POST', body: JSON.stringify(cases.map((c) => c.item)) });
+      assert.equal(res.status, 200, await res.clone().text());
+      const got = await res.json();
+      assert.equal(got.length, cases.length);
+      const wrong = [];
+      cases.forEach((c, i) => {
+        for (const backend of ['webcrypto', 'rustcrypto']) {
+          if (got[i][backend] !== c.expected) wrong.push(`${c.name}: ${backend} gave ${String(got[i][backend]).slice(0, 40)}, expected ${String(c.expected).slice(0, 40)}`);
+        }
+      });
+      assert.deepEqual(wrong, []);
+      t.diagnostic(`${cases.length} AES-GCM cases as expected by both backends (${cases.filter((c) => c.expected !== null).length} opened)`);
+    });
+
+    test('the AES-GCM self-test refuses unreadable items', async () => {
+      const post = (items) => fetch(`${gateway.url}${AES_SELFTEST}`, { method: 'POST', body: JSON.stringify(items) });
+      const good = { key: '00'.repeat(32), nonce: '00'.repeat(12), sealed: '', aad: '' };
+      assert.equal((await post([{ ...good, key: '00'.repeat(16) }])).status, 400);
+      assert.equal((await post([{ ...good, nonce: '00'.repeat(16) }])).status, 400);
+      assert.equal((await post([{ ...good, sealed: 'zz' }])).status, 400);
+      assert.equal((await post([good])).status, 200);
     });
   });
 }

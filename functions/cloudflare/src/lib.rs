@@ -6,6 +6,8 @@
 //! Binding: `EDGEWARD_REPLAY`, the Durable Object namespace of [`replay::ReplayStore`] (the shared
 //! DPoP replay store; without it `dpop.replay: "strict"` answers 503).
 
+#[cfg(feature = "token-handler")]
+mod aead;
 mod entry;
 mod glue;
 mod replay;
@@ -85,7 +87,7 @@ async fn respond(req: web_sys::Request, env: Env) -> Result<JsValue> {
     let core_request = glue::read_request(&req);
     if *selftest && core_request.method == "POST" {
         let req = Request::from(Clone::clone(&req));
-        if req.path() == selftest::PATH {
+        if selftest::answers(&req.path()) {
             let response: web_sys::Response = selftest::handle(req).await?.into();
             return Ok(response.into());
         }
@@ -124,8 +126,8 @@ fn to_worker_headers<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> Re
     Ok(headers)
 }
 
-/// The Workers platform: JS clock, console, WebCrypto randomness and signatures (or RustCrypto,
-/// by `EDGEWARD_CRYPTO`), `fetch` with an abort timer, the replay store when it is bound.
+/// The Workers platform: JS clock, console, WebCrypto randomness, signatures and cookie AES-GCM
+/// (or RustCrypto, by `EDGEWARD_CRYPTO`), `fetch` with an abort timer, the replay store when it is bound.
 struct Workers {
     verifier: Backend,
     replay: Option<ObjectNamespace>,
@@ -149,6 +151,17 @@ impl Platform for Workers {
             LogLevel::Warn => console_warn!("edgeward: {message}"),
             LogLevel::Info => console_log!("edgeward: {message}"),
         }
+    }
+
+    #[cfg(feature = "token-handler")]
+    async fn aes_gcm_open(
+        &self,
+        key: &edgeward::aead::AesKey,
+        nonce: &[u8; edgeward::aead::NONCE_BYTES],
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> std::result::Result<Vec<u8>, edgeward::aead::BadTag> {
+        self.verifier.aes_gcm_open(key, nonce, sealed, aad).await
     }
 
     fn random(&self, buf: &mut [u8]) {

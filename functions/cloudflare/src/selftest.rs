@@ -7,14 +7,31 @@
 //! `{"kty":"RSA","n":"<hex>","e":"<hex>"}`. Answers one `{"webcrypto":bool,"rustcrypto":bool}` per
 //! item, in order (`rustcrypto` is `null` for a scheme this build leaves to WebCrypto); 400 with
 //! `{"error","index"}` for an item it cannot read.
+//!
+//! With the `token-handler` feature, also `POST /.well-known/edgeward/selftest/aes-gcm` with a JSON
+//! array of `{"key":"<hex, 32 bytes>","nonce":"<hex, 12 bytes>","sealed":"<hex>","aad":"<hex>"}`
+//! (`sealed` is `ciphertext ‖ tag`): one `{"webcrypto":"<hex>"|null,"rustcrypto":"<hex>"|null}`
+//! per item, the plaintext or `null` for a refusal, same limits.
 
 use crate::webcrypto::WebCrypto;
 use edgeward::crypto::{rustcrypto_verifies, verify_sync, PublicKey, Scheme, SignatureVerifier};
 use serde_json::{json, Value};
 use worker::{Request, Response, Result};
 
-/// Where the self-test listens.
+/// Where the signature self-test listens.
 pub const PATH: &str = "/.well-known/edgeward/selftest/verify";
+/// Where the AES-GCM self-test listens (token-handler builds).
+#[cfg(feature = "token-handler")]
+pub const AES_GCM_PATH: &str = "/.well-known/edgeward/selftest/aes-gcm";
+
+/// True for the paths the self-test answers.
+pub fn answers(path: &str) -> bool {
+    #[cfg(feature = "token-handler")]
+    if path == AES_GCM_PATH {
+        return true;
+    }
+    path == PATH
+}
 /// Items per request: a Wycheproof file in a few requests, without unbounded work per request.
 const MAX_ITEMS: usize = 512;
 /// Request body bound: 512 RSA-8192 items in hex fit in ≈ 2 MiB.
@@ -50,6 +67,10 @@ pub async fn handle(mut req: Request) -> Result<Response> {
     if items.len() > MAX_ITEMS {
         return Response::error("selftest: too many items", 413);
     }
+    #[cfg(feature = "token-handler")]
+    if req.path() == AES_GCM_PATH {
+        return aes_gcm(&items).await;
+    }
     let mut verdicts = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let Some((scheme, key, msg, sig)) = parse(item) else {
@@ -62,6 +83,36 @@ pub async fn handle(mut req: Request) -> Result<Response> {
         verdicts.push(json!({"webcrypto": web, "rustcrypto": rust}));
     }
     Response::from_json(&verdicts)
+}
+
+/// The AES-GCM items: the plaintext each backend opens, or `null`.
+#[cfg(feature = "token-handler")]
+async fn aes_gcm(items: &[Value]) -> Result<Response> {
+    use edgeward::aead::AesKey;
+    let mut answers = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let field = |name: &str| item[name].as_str().and_then(hex);
+        let key = field("key")
+            .and_then(|k| k.try_into().ok())
+            .map(AesKey::new);
+        let nonce = field("nonce").and_then(|n| <[u8; 12]>::try_from(n).ok());
+        let (Some(key), Some(nonce), Some(sealed), Some(aad)) =
+            (key, nonce, field("sealed"), field("aad"))
+        else {
+            let error = json!({"error": "unreadable item", "index": index});
+            return Ok(Response::from_json(&error)?.with_status(400));
+        };
+        let web = crate::aead::open(&key, &nonce, &sealed, &aad).await;
+        let rust = key.open(&nonce, &sealed, &aad);
+        let text = |r: std::result::Result<Vec<u8>, _>| r.ok().map(|p| to_hex(&p));
+        answers.push(json!({"webcrypto": text(web), "rustcrypto": text(rust)}));
+    }
+    Response::from_json(&answers)
+}
+
+#[cfg(feature = "token-handler")]
+fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn parse(item: &Value) -> Option<(Scheme, PublicKey, Vec<u8>, Vec<u8>)> {

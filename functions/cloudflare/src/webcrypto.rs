@@ -236,7 +236,7 @@ async fn imported(family: Family, key: &PublicKey) -> Result<JsValue, BadSignatu
     Ok(crypto_key)
 }
 
-fn object(fields: &[(&str, JsValue)]) -> Object {
+pub(crate) fn object(fields: &[(&str, JsValue)]) -> Object {
     let object = Object::new();
     for (name, value) in fields {
         // Setting a property on a fresh plain object cannot throw.
@@ -245,7 +245,7 @@ fn object(fields: &[(&str, JsValue)]) -> Object {
     object
 }
 
-fn bytes(b: &[u8]) -> JsValue {
+pub(crate) fn bytes(b: &[u8]) -> JsValue {
     worker::js_sys::Uint8Array::from(b).into()
 }
 
@@ -273,6 +273,23 @@ impl Backend {
             Some(other) => Err(format!(
                 "EDGEWARD_CRYPTO={other:?} is not webcrypto or rustcrypto"
             )),
+        }
+    }
+}
+
+#[cfg(feature = "token-handler")]
+impl Backend {
+    /// AES-256-GCM opening ([`edgeward::Platform::aes_gcm_open`]) by the chosen backend.
+    pub async fn aes_gcm_open(
+        &self,
+        key: &edgeward::aead::AesKey,
+        nonce: &[u8; edgeward::aead::NONCE_BYTES],
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, edgeward::aead::BadTag> {
+        match self {
+            Backend::Web(_) => crate::aead::open(key, nonce, sealed, aad).await,
+            Backend::Rust(_) => key.open(nonce, sealed, aad),
         }
     }
 }

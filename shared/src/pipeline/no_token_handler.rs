@@ -1,7 +1,7 @@
 //! The token-handler hooks of a build without the `token-handler` feature: there is never an
 //! agent (a configuration with `token_handler` is refused when it loads), so none of them answers.
 
-use crate::config::{Config, ConfigError, Route, SecretLookup};
+use crate::config::{Config, ConfigError, SecretLookup};
 use crate::error::Error;
 use crate::http::{Headers, Outcome, Request, Response};
 use crate::platform::Platform;
@@ -43,13 +43,4 @@ pub(super) async fn body<P: Platform>(
     _: &[u8],
 ) -> Option<Result<Response, Error>> {
     match *agent {}
-}
-
-pub(super) fn cookie_token(
-    _: Option<&Agent>,
-    _: Option<&Route>,
-    _: &Request,
-    _: u64,
-) -> Result<Option<String>, Error> {
-    Ok(None)
 }

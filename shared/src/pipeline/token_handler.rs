@@ -96,15 +96,16 @@ pub(super) async fn body<P: Platform>(
 
 /// The extract stage's cookie credential: on a `credential_cookie` route, after the CSRF checks,
 /// the access token from its cookie (`None` without one).
-pub(super) fn cookie_token(
+pub(super) async fn cookie_token<P: Platform>(
     agent: Option<&Agent>,
+    platform: &P,
     route: Option<&Route>,
     request: &Request,
     now: u64,
 ) -> Result<Option<String>, Error> {
     match agent {
         Some(agent) if route.is_some_and(|route| route.credential_cookie) => {
-            agent.access_token(&request.headers, now)
+            agent.access_token(platform, &request.headers, now).await
         }
         _ => Ok(None),
     }
