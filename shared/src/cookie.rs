@@ -9,13 +9,21 @@
 //! seconds, big-endian): a browser that ignores `Max-Age`, or a thief replaying a copied value,
 //! gets nothing after it.
 //!
+//! A value opened once is remembered per isolate ([`OPENED_ENTRIES`] values, each until its
+//! sealed expiry): the proxy path opens the same access-token cookie on every API call, and a
+//! lookup of the exact value costs far less than decoding and decrypting it again (measured in
+//! docs/decisions.md). Only values that opened are kept, under their cookie name, so an altered
+//! value, or one sent under another name, still goes through the full check and is refused.
+//!
 //! Not done here: deciding what goes into a cookie (the OAuth agent), and binding a cookie to a
 //! client (a stolen cookie works until its expiry: the threat model in `docs/security.md`).
 
 use crate::aead::{AesKey, NONCE_BYTES, TAG_BYTES};
 use crate::error::CookieFault;
+use crate::lru::Lru;
 use crate::platform::Platform;
 use base64ct::{Base64UrlUnpadded, Encoding};
+use std::sync::Mutex;
 
 /// Largest `Set-Cookie` field (name, value and attributes) a browser keeps: RFC 6265bis §5.7 lets
 /// user agents drop cookies whose name and value exceed 4096 bytes, and Chromium, Firefox and
@@ -25,10 +33,23 @@ pub const MAX_SET_COOKIE_BYTES: usize = 4096;
 /// Bytes of the expiry at the start of the plaintext.
 const EXPIRY_BYTES: usize = 8;
 
+/// Opened values remembered per isolate (module documentation). Cookies are at most 4 KiB, so
+/// the cache holds at most about 2 MiB.
+pub const OPENED_ENTRIES: usize = 512;
+
 /// The cookie keys: the first seals, every one opens (key rotation: add the new key first, keep
 /// the old one until the cookies it sealed have expired).
 pub struct CookieKeys {
     keys: Vec<(u32, AesKey)>,
+    /// Sealed value → what it opened to, for the cookie name it opened under.
+    opened: Mutex<Lru<Box<str>, Opened>>,
+}
+
+/// A value that opened: under which cookie name, until when, to what.
+struct Opened {
+    name: Box<str>,
+    expires: u64,
+    plaintext: Vec<u8>,
 }
 
 impl std::fmt::Debug for CookieKeys {
@@ -57,7 +78,10 @@ impl CookieKeys {
             .iter()
             .map(|(version, key)| (*version, AesKey::new(*key)))
             .collect();
-        Some(CookieKeys { keys })
+        Some(CookieKeys {
+            keys,
+            opened: Mutex::new(Lru::default()),
+        })
     }
 
     /// Seals `plaintext` for the cookie `name`, to be refused after `expires` (Unix seconds).
@@ -89,6 +113,9 @@ impl CookieKeys {
         value: &str,
         now: u64,
     ) -> Result<Vec<u8>, CookieFault> {
+        if let Some(remembered) = self.remembered(name, value, now) {
+            return remembered;
+        }
         let Parts { key, raw } = self.parts(value)?;
         let (nonce, sealed) = raw
             .split_first_chunk::<NONCE_BYTES>()
@@ -100,10 +127,39 @@ impl CookieKeys {
         let (expiry, plaintext) = message
             .split_first_chunk::<EXPIRY_BYTES>()
             .ok_or(CookieFault::Malformed)?;
-        if u64::from_be_bytes(*expiry) <= now {
+        let expires = u64::from_be_bytes(*expiry);
+        if expires <= now {
             return Err(CookieFault::Expired);
         }
+        self.remember(name, value, expires, plaintext);
         Ok(plaintext.to_vec())
+    }
+
+    /// The plaintext `value` opened to under `name` before, or [`CookieFault::Expired`] once its
+    /// expiry has passed; `None` when it has not been opened under that name (check it in full).
+    fn remembered(
+        &self,
+        name: &str,
+        value: &str,
+        now: u64,
+    ) -> Option<Result<Vec<u8>, CookieFault>> {
+        let mut opened = self.opened.lock().ok()?;
+        let entry = opened.get(value).filter(|entry| *entry.name == *name)?;
+        if entry.expires <= now {
+            return Some(Err(CookieFault::Expired));
+        }
+        Some(Ok(entry.plaintext.clone()))
+    }
+
+    fn remember(&self, name: &str, value: &str, expires: u64, plaintext: &[u8]) {
+        if let Ok(mut opened) = self.opened.lock() {
+            let entry = Opened {
+                name: name.into(),
+                expires,
+                plaintext: plaintext.to_vec(),
+            };
+            opened.insert(value.into(), entry, OPENED_ENTRIES);
+        }
     }
 
     /// The key and the decoded data of `v<version>.<base64url>`, at least a nonce and a tag long.
@@ -394,7 +450,8 @@ mod tests {
             forced: Some(Err(BadTag)),
             ..Host::default()
         };
-        let open = |host: &Host, now| block_on(k.open(host, NAME, &sealed, now));
+        // Fresh keys for each: a value that opened is remembered (the next test).
+        let open = |host: &Host, now| block_on(keys(&[(1, 7)]).open(host, NAME, &sealed, now));
         assert_eq!(open(&refusing, 1), Err(CookieFault::Tampered));
         let stale = Host {
             forced: Some(Ok(10u64.to_be_bytes().to_vec())),
@@ -415,6 +472,36 @@ mod tests {
             );
         }
         assert!(counting.calls.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_value_that_opened_is_remembered_for_its_name_until_its_expiry() {
+        let k = keys(&[(1, 7)]);
+        let sealed = k.seal(NAME, b"token", 1000, [3; 12]);
+        let host = Host::default();
+        for now in [1, 2, 999] {
+            assert_eq!(
+                block_on(k.open(&host, NAME, &sealed, now)).unwrap(),
+                b"token"
+            );
+        }
+        assert_eq!(host.calls.borrow().len(), 1, "opened once, then remembered");
+        // Past its sealed expiry the remembered value is refused like the value itself.
+        assert_eq!(
+            block_on(k.open(&host, NAME, &sealed, 1000)),
+            Err(CookieFault::Expired)
+        );
+        // Under another cookie name it is checked in full, and the name (the AAD) does not match.
+        assert_eq!(
+            block_on(k.open(&host, "__Host-ew-id", &sealed, 1)),
+            Err(CookieFault::Tampered)
+        );
+        // An altered copy of a remembered value is another value: checked in full, refused.
+        let mut altered = sealed.clone();
+        let last = altered.pop().unwrap();
+        altered.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(block_on(k.open(&host, NAME, &altered, 1)).is_err());
+        assert_eq!(host.calls.borrow().len(), 3);
     }
 
     #[test]

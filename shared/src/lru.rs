@@ -6,6 +6,7 @@
 //! only on a miss that is about to cost a network round trip, so a linked structure would buy
 //! nothing measurable. Expiry is the caller's: entries carry their own `until`.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -28,7 +29,11 @@ impl<K, V> Default for Lru<K, V> {
 
 impl<K: Eq + Hash + Clone, V> Lru<K, V> {
     /// The entry for `key`, marked as just used.
-    pub fn get(&mut self, key: &K) -> Option<&mut V> {
+    pub fn get<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         self.clock += 1;
         let tick = self.clock;
         let (value, used) = self.entries.get_mut(key)?;
