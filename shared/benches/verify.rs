@@ -52,6 +52,16 @@ fn parse_and_verify(c: &mut Criterion) {
     c.bench_function("jws/parse ES256 token", |b| {
         b.iter(|| jws::parse(black_box(es256), 16 * 1024).expect("parse"))
     });
+    // An x5c access token's shape (leaf + intermediate in the header): parsed from scratch, and
+    // with its header from the memo (what a token of the same issuer costs once one was seen).
+    let x5c_token = x5c_shaped_token();
+    c.bench_function("jws/parse x5c token", |b| {
+        b.iter(|| jws::parse(black_box(&x5c_token), 16 * 1024).expect("parse"))
+    });
+    let memo = jws::HeaderMemo::default();
+    c.bench_function("jws/parse x5c token, header memoized", |b| {
+        b.iter(|| jws::parse_memoized(black_box(&x5c_token), 16 * 1024, &memo).expect("parse"))
+    });
     for (alg, token, jwk) in &vectors {
         let parsed = jws::parse(token, 16 * 1024).expect("parse");
         c.bench_function(&format!("jws/verify {alg} (RustCrypto)"), |b| {
@@ -60,6 +70,30 @@ fn parse_and_verify(c: &mut Criterion) {
             })
         });
     }
+}
+
+/// A token with the bench chain in `x5c`, typical claims and a 64-byte signature (not verified).
+fn x5c_shaped_token() -> String {
+    use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+    let certs: Vec<String> = [
+        include_str!("../tests/data/x5c/leaf.pem"),
+        include_str!("../tests/data/x5c/int.pem"),
+    ]
+    .iter()
+    .map(|text| Base64::encode_string(&pem(text)))
+    .collect();
+    let header = serde_json::json!({ "alg": "ES256", "typ": "at+jwt", "x5c": certs });
+    let claims = serde_json::json!({
+        "iss": "https://issuer.example", "aud": "https://api.example", "sub": "alice",
+        "scope": "orders:read", "iat": 1_700_000_000u64, "exp": 1_700_000_300u64, "jti": "b2c1"
+    });
+    let b64 = |v: &Value| Base64UrlUnpadded::encode_string(v.to_string().as_bytes());
+    format!(
+        "{}.{}.{}",
+        b64(&header),
+        b64(&claims),
+        Base64UrlUnpadded::encode_string(&[7; 64])
+    )
 }
 
 fn chains(c: &mut Criterion) {

@@ -10,7 +10,7 @@ use crate::claims::{self, ClaimRules};
 use crate::error::{Error, TokenFault};
 use crate::jwk::JwkSet;
 use crate::jwks::{InlineJwks, RemoteJwks};
-use crate::jws::{self, Alg, Jws};
+use crate::jws::{self, Alg, HeaderMemo, Jws};
 use crate::platform::Platform;
 pub use crate::token::{TokenKind, VerifiedToken};
 use crate::token_cache::SharedTokenCache;
@@ -74,6 +74,8 @@ pub struct TokenVerifier {
     issuers: Vec<TrustedIssuer>,
     anchors: &'static [&'static [u8]],
     chains: ChainCache,
+    /// Parsed headers of tokens verified in full (one issuer's tokens share theirs).
+    headers: HeaderMemo,
     verified: TokenCache,
     /// Whether verified tokens also go to the platform's shared tier, and the configuration
     /// fingerprint their names are bound to ([`token_cache`], "Shared tier").
@@ -97,6 +99,7 @@ impl TokenVerifier {
             issuers: issuers.into_iter().map(TrustedIssuer::new).collect(),
             anchors,
             chains: ChainCache::default(),
+            headers: HeaderMemo::default(),
             verified: TokenCache::new(token_cache_entries),
             shared,
             fingerprint,
@@ -141,7 +144,8 @@ impl TokenVerifier {
                 return answer;
             }
         }
-        let jws = jws::parse(token, self.max_token_bytes).map_err(Error::InvalidToken)?;
+        let jws = jws::parse_memoized(token, self.max_token_bytes, &self.headers)
+            .map_err(Error::InvalidToken)?;
         let (index, issuer) = self.issuer_for(&jws)?;
         if !issuer.algorithms.contains(&jws.header.alg) {
             return Err(Error::InvalidToken(TokenFault::AlgorithmNotAllowed));

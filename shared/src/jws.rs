@@ -6,6 +6,12 @@
 //! `alg` (RFC 8725 §3.1–3.2), well-formed `kid` / `typ` / `x5c` / `jwk`, and `crit`
 //! (RFC 7515 §4.1.11). [`Jws::verify`] then checks the signature with a caller-chosen key.
 //!
+//! [`HeaderMemo`] keeps parsed headers by their exact base64url text: one issuer's tokens share
+//! a header (the same `alg`, `kid`, `typ` and, with x5c, the same ≈ 3 KB certificate chain), so a
+//! token verified in full — the verified-token cache off, or a new token — decodes and parses only
+//! its payload and signature. Parsing is a pure function of the text, so a hit is exactly what
+//! parsing would give; only headers that parsed are kept.
+//!
 //! Not checked here: claims (see [`claims`](crate::claims)), `cty` / nested JWTs, JWE, the
 //! unencoded payload option (RFC 7797, which needs `crit` and is therefore rejected), and the
 //! contents of `x5c` certificates (DER bytes are only decoded from base64 here).
@@ -13,8 +19,10 @@
 use crate::crypto::{PublicKey, SignatureVerifier};
 use crate::error::TokenFault;
 pub use crate::jwa::Alg;
+use crate::lru::Lru;
 use crate::strict;
 use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex};
 
 /// Most certificates accepted in an `x5c` header. A leaf, at most three intermediates and an
 /// optional root make five; real issuers send one to three. Bounds decoding and later path building.
@@ -56,8 +64,8 @@ pub struct Header {
 /// the key as an argument.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Jws<'a> {
-    /// The JOSE header.
-    pub header: Header,
+    /// The JOSE header (shared with [`HeaderMemo`] when it came from there).
+    pub header: Arc<Header>,
     /// The payload, a JSON object (the JWT claims set, RFC 7519 §7.2 step 10).
     pub claims: Map<String, Value>,
     /// `BASE64URL(header) '.' BASE64URL(payload)`: the bytes the signature covers (RFC 7515 §5.1).
@@ -83,6 +91,34 @@ pub fn parse_with_critical<'a>(
     max_bytes: usize,
     understood: &[&str],
 ) -> Result<Jws<'a>, TokenFault> {
+    parse_parts(token, max_bytes, |header_b64| {
+        parse_header(header_b64, understood).map(Arc::new)
+    })
+}
+
+/// [`parse`] with headers taken from (and added to) `memo`.
+pub fn parse_memoized<'a>(
+    token: &'a str,
+    max_bytes: usize,
+    memo: &HeaderMemo,
+) -> Result<Jws<'a>, TokenFault> {
+    parse_parts(token, max_bytes, |header_b64| memo.header(header_b64))
+}
+
+/// The header of `BASE64URL(header)`: decoded, a JSON object without duplicate members, then
+/// [`Header::from_raw`].
+fn parse_header(header_b64: &str, understood: &[&str]) -> Result<Header, TokenFault> {
+    let header_bytes = strict::b64url(header_b64).ok_or(TokenFault::Malformed)?;
+    let raw = strict::object(&header_bytes).ok_or(TokenFault::Malformed)?;
+    Header::from_raw(raw, understood)
+}
+
+/// The compact serialization's checks, with the header's text handed to `header`.
+fn parse_parts<'a>(
+    token: &'a str,
+    max_bytes: usize,
+    header: impl FnOnce(&str) -> Result<Arc<Header>, TokenFault>,
+) -> Result<Jws<'a>, TokenFault> {
     if token.len() > max_bytes {
         return Err(TokenFault::TooLarge);
     }
@@ -95,9 +131,7 @@ pub fn parse_with_critical<'a>(
     ) else {
         return Err(TokenFault::Malformed);
     };
-    let header_bytes = strict::b64url(header_b64).ok_or(TokenFault::Malformed)?;
-    let raw = strict::object(&header_bytes).ok_or(TokenFault::Malformed)?;
-    let header = Header::from_raw(raw, understood)?;
+    let header = header(header_b64)?;
     let payload = strict::b64url(payload_b64).ok_or(TokenFault::Malformed)?;
     let claims = strict::object(&payload).ok_or(TokenFault::Malformed)?;
     let signature = strict::b64url(signature_b64).ok_or(TokenFault::Malformed)?;
@@ -113,6 +147,35 @@ pub fn parse_with_critical<'a>(
         signing_input,
         signature,
     })
+}
+
+/// Headers of access tokens that parsed, by their exact base64url text ([`parse_memoized`]; module
+/// documentation). Holds at most [`HeaderMemo::ENTRIES`]; no `crit` extension is understood.
+#[derive(Debug, Default)]
+pub struct HeaderMemo {
+    parsed: Mutex<Lru<Box<str>, Arc<Header>>>,
+}
+
+impl HeaderMemo {
+    /// An isolate sees the headers of a few issuers and their key rotations; a header is at most
+    /// the token size limit, so 64 of them hold well under 1 MiB.
+    pub const ENTRIES: usize = 64;
+
+    fn header(&self, header_b64: &str) -> Result<Arc<Header>, TokenFault> {
+        if let Some(hit) = self
+            .parsed
+            .lock()
+            .ok()
+            .and_then(|mut m| m.get(header_b64).cloned())
+        {
+            return Ok(hit);
+        }
+        let header = Arc::new(parse_header(header_b64, &[])?);
+        if let Ok(mut parsed) = self.parsed.lock() {
+            parsed.insert(header_b64.into(), header.clone(), Self::ENTRIES);
+        }
+        Ok(header)
+    }
 }
 
 impl Header {
@@ -255,6 +318,57 @@ mod tests {
         assert_eq!(jws.claims.get("sub"), Some(&Value::from("a")));
         assert_eq!(jws.signature, vec![0, 0, 0]);
         assert!(t.starts_with(jws.signing_input));
+    }
+
+    #[test]
+    fn memoized_headers_parse_as_parse_does_and_are_shared() {
+        let memo = HeaderMemo::default();
+        let header = r#"{"alg":"ES256","kid":"k1","x5c":["AQ=="]}"#;
+        let (first, second) = (
+            token(header, r#"{"sub":"a"}"#),
+            token(header, r#"{"sub":"b"}"#),
+        );
+        let a = parse_memoized(&first, 1000, &memo).unwrap();
+        let b = parse_memoized(&second, 1000, &memo).unwrap();
+        assert_eq!(a, parse(&first, 1000).unwrap());
+        assert_eq!(b, parse(&second, 1000).unwrap());
+        assert!(
+            Arc::ptr_eq(&a.header, &b.header),
+            "the second token's header is the memo's"
+        );
+        assert_eq!(
+            b.claims.get("sub"),
+            Some(&Value::from("b")),
+            "the payload is its own"
+        );
+        // Every refusal is the same as without the memo, and a refused header is not kept.
+        let refused = [
+            token(r#"{"alg":"none"}"#, "{}"),
+            token(r#"{"alg":"ES256","alg":"ES256"}"#, "{}"),
+            token(r#"{"alg":"ES256","crit":["exp"],"exp":1}"#, "{}"),
+            token(r#"{"alg":"ES256","x5c":["AQ-_"]}"#, "{}"),
+        ];
+        for t in &refused {
+            for _ in 0..2 {
+                assert_eq!(
+                    parse_memoized(t, 1000, &memo),
+                    parse(t, 1000).map(|_| unreachable!())
+                );
+            }
+        }
+        assert_eq!(memo.parsed.lock().unwrap().len(), 1);
+        // Size is checked before the memo is asked.
+        assert_eq!(parse_memoized(&first, 10, &memo), Err(TokenFault::TooLarge));
+    }
+
+    #[test]
+    fn the_header_memo_is_bounded() {
+        let memo = HeaderMemo::default();
+        for i in 0..HeaderMemo::ENTRIES + 10 {
+            let t = token(&format!(r#"{{"alg":"ES256","kid":"k{i}"}}"#), "{}");
+            assert!(parse_memoized(&t, 1000, &memo).is_ok());
+        }
+        assert_eq!(memo.parsed.lock().unwrap().len(), HeaderMemo::ENTRIES);
     }
 
     #[test]

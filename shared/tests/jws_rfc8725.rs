@@ -93,7 +93,7 @@ fn rfc8037_a4_ed25519_example_verifies_and_tampering_fails() {
     )
     .unwrap();
     let mut jws = Jws {
-        header: Header::from_raw(header, &[]).unwrap(),
+        header: std::sync::Arc::new(Header::from_raw(header, &[]).unwrap()),
         claims: Default::default(),
         signing_input,
         signature: Base64UrlUnpadded::decode_vec(sig).unwrap(),

@@ -73,11 +73,13 @@ fn run_suite<V: SignatureVerifier>(backend: &str, verifier: &V) -> Summary {
     let mut seen = BTreeSet::new();
     let mut failures = Vec::new();
     let mut summary = Summary::default();
-    let es256 = Header::from_raw(
-        serde_json::from_str(r#"{"alg":"ES256"}"#).expect("header"),
-        &[],
-    )
-    .expect("ES256 header");
+    let es256 = std::sync::Arc::new(
+        Header::from_raw(
+            serde_json::from_str(r#"{"alg":"ES256"}"#).expect("header"),
+            &[],
+        )
+        .expect("ES256 header"),
+    );
 
     for group in doc["testGroups"].as_array().expect("testGroups") {
         let point = hex(group["publicKey"]["uncompressed"].as_str().expect("key"));
