@@ -5,7 +5,7 @@
 //   node bench/lib/steps.mjs PROFILE.cpuprofile INDEX.js [CPU_US_PER_REQUEST]
 //
 // Attribution, by the frame that was on top of the stack when V8 sampled:
-// - Wasm frames (url ends in .wasm) by crate or module path in the Rust name (keep the names:
+// - Wasm frames (url wasm://…) by crate or module path in the Rust name (keep the names:
 //   EDGEWARD_KEEP_NAMES=1), wasm-bindgen's shims and the JS<->Wasm transitions as "crossing";
 // - index.js frames before worker-build's own code are edgeward's glue (src/glue.js), named
 //   through the bundle's export map; the rest of index.js is wasm-bindgen's and worker-build's
@@ -84,7 +84,7 @@ function step(frame) {
   if (name === "wasm-to-js" || name === "js-to-wasm" || name.startsWith("js-to-wasm")) {
     return "crossing: JS <-> Wasm transitions";
   }
-  if (url.endsWith(".wasm") || url.includes(".wasm-")) {
+  if (url.startsWith("wasm://")) {
     for (const [pattern, label] of WASM_STEP) if (pattern.test(name)) return label;
     return "Wasm: other (core, std)";
   }
