@@ -89,16 +89,17 @@ export async function startOrigin() {
  * `manifest` (a file) replaces the repository's spin.toml, whose `allowed_outbound_hosts` the
  * Spin test host enforces.
  * `fn` names the function of the bundle to serve (`token-handler`; default: the gateway).
+ * `port`: listen there (from `freePort()`: a publisher started first needs the URL); default: a free one.
  * The result's `pid` is the runtime's own process once it is up (scripts/serve execs it).
  */
 export async function startGateway(runtime, config, {
   trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true, cfBlobHeader,
-  keyValueOutage, manifest, fn,
+  keyValueOutage, manifest, fn, port: chosenPort,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, typeof config === 'string' ? config : JSON.stringify(config));
-  const port = await freePort();
+  const port = chosenPort ?? await freePort();
   const serveAs = runtime === 'workers' ? (engine || WORKERS_ENGINE).replace('wrangler', 'workers') : runtime;
   const args = ['--runtime', serveAs, '--config', configFile, '--port', String(port)];
   if (trustAnchors) args.push('--trust-anchors', trustAnchors);
