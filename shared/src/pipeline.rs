@@ -634,6 +634,12 @@ fn warmup_accepts(loaded: &Loaded) -> Option<crate::warmup::Accepts<'_>> {
 /// verified like any JWT; the origin receives the full JWT (`phantom_jwt`, sent as
 /// `Authorization: Bearer`). `Ok(None)`: not a split token here (introspection may still know it).
 /// Unknown with no introspection to ask: 401 `invalid_token` (inactive).
+///
+/// A hit costs the SHA-256 of the credential and one verified-token cache lookup: the verified
+/// token is cached under the hash ([`crate::split_token::verified_key`]) with its time checks
+/// re-run on every hit, and for no longer than this isolate holds the published entry (the
+/// token's `exp`, at most `split_token.isolate_ttl_seconds`), so deleting the entry revokes the
+/// token within that bound, as before the cache.
 async fn resolve_split<P: Platform>(
     loaded: &Loaded,
     platform: &P,
@@ -646,12 +652,17 @@ async fn resolve_split<P: Platform>(
     if !crate::split_token::looks_like_signature(token) {
         return Ok(None);
     }
+    let hash = crate::split_token::signature_hash(token);
+    let key = crate::split_token::verified_key(&hash);
+    if let Some(answer) = loaded.tokens.cached(&key, now) {
+        return answer.map(Some);
+    }
     if !platform.has_shared_cache() {
         return Err(Error::UpstreamUnavailable(
             "no shared cache tier on this platform",
         ));
     }
-    let Some(jws) = split.reassemble(platform, token, now).await else {
+    let Some((jws, until)) = split.reassemble(platform, &hash, token, now).await else {
         return match loaded.introspector {
             Some(_) => Ok(None),
             None => Err(Error::InvalidToken(TokenFault::Inactive)),
@@ -661,6 +672,10 @@ async fn resolve_split<P: Platform>(
     // The client's access token is the signature part: a DPoP proof's `ath` is its hash.
     verified.ath = None;
     verified.phantom_jwt = Some(jws);
+    if let Some(jws) = &verified.phantom_jwt {
+        let last = until.saturating_sub(1);
+        loaded.tokens.cache_as(jws, &key, &verified, now, last);
+    }
     Ok(Some(verified))
 }
 
