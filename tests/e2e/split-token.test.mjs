@@ -181,3 +181,85 @@ for (const runtime of RUNTIMES) {
     });
   });
 }
+
+// Workers only: the shared tier across isolates. Bare workerd keeps nothing in the Cache API by
+// default; with scripts/serve --cache-api the gateway and its replica (another isolate) share one.
+// An entry published through one isolate is found by the other only through that shared tier.
+if (RUNTIMES.includes('workers')) {
+  describe('split token across isolates on workers (shared Cache API)', () => {
+    const ISOLATE_TTL = 2;
+    let as, origin, gateway, jose, publisherKey;
+
+    before(async () => {
+      jose = await npm('jose', 'dist/webapi/index.js');
+      publisherKey = await jose.generateKeyPair('ES256');
+      const publisherJwk = { ...(await jose.exportJWK(publisherKey.publicKey)), kid: 'publisher' };
+      [as, origin] = await Promise.all([startAuthServer(), startOrigin()]);
+      gateway = await startGateway('workers', {
+        origin: origin.url,
+        routes: [{ path: '/orders/*' }],
+        issuers: [
+          { issuer: as.issuer, audiences: [as.resources.jwt], jwks_uri: as.jwks_uri },
+          { issuer: PUBLISHER, audiences: [LOCAL_API], jwks: { keys: [publisherJwk] }, leeway_seconds: 0 },
+        ],
+        split_token: { publisher: PUBLISHER, audience: 'edgeward-gateway', isolate_ttl_seconds: ISOLATE_TTL },
+      }, { replicas: 1, cacheApi: true });
+    });
+
+    after(async () => {
+      await gateway?.stop();
+      await Promise.all([origin?.close(), as?.stop()]);
+    });
+
+    async function publishThroughFirst(jwt) {
+      const { headerPayload, signature } = split(jwt);
+      const body = await new jose.SignJWT({ entries: [{ signature_hash: hash(signature), header_payload: headerPayload }] })
+        .setProtectedHeader({ alg: 'ES256', kid: 'publisher', typ: 'edgeward-warmup+jwt' })
+        .setIssuer(PUBLISHER).setAudience('edgeward-gateway').setIssuedAt()
+        .sign(publisherKey.privateKey);
+      const res = await fetch(`${gateway.urls[0]}${WARM_UP}`, {
+        method: 'POST', headers: { 'content-type': 'application/jwt' }, body });
+      assert.deepEqual({ status: res.status, body: await res.json() }, { status: 200, body: { stored: 1 } });
+      return signature;
+    }
+
+    async function statusAt(url, credential) {
+      const res = await fetch(`${url}/orders/1`, { headers: { authorization: `Bearer ${credential}` } });
+      const body = await res.json();
+      return res.status === 200 ? { status: 200, authorization: body.headers.authorization } : { status: res.status, code: body.code };
+    }
+
+    test('published through one isolate, the split token works on the replica, then a deleted entry is refused on both', async () => {
+      const { access_token: jwt } = await as.token(as.resources.jwt, 'orders:read');
+      const signature = await publishThroughFirst(jwt);
+      const [first, replica] = gateway.urls;
+      // The replica never saw the push: its only source is the shared Cache API.
+      assert.deepEqual(await statusAt(replica, signature), { status: 200, authorization: `Bearer ${jwt}` });
+      assert.deepEqual(await statusAt(first, signature), { status: 200, authorization: `Bearer ${jwt}` });
+      // Revocation: the entry is deleted from the shared tier; each isolate's copy (and its
+      // verified-token cache entry) lasts at most isolate_ttl_seconds.
+      const purge = await fetch(`${gateway.cacheUrl}/edgeward/split/${hash(signature)}`, { method: 'PURGE' });
+      assert.equal(purge.status, 200);
+      await new Promise((r) => setTimeout(r, (ISOLATE_TTL + 1) * 1000));
+      for (const url of [first, replica]) {
+        assert.deepEqual(await statusAt(url, signature), { status: 401, code: 'ERR_TOKEN_INACTIVE' });
+      }
+    });
+
+    test('an entry expires at its exp on both isolates', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const jwt = await new jose.SignJWT({ sub: 'short-lived' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'publisher' })
+        .setIssuer(PUBLISHER).setAudience(LOCAL_API).setIssuedAt(now).setExpirationTime(now + 3)
+        .sign(publisherKey.privateKey);
+      const signature = await publishThroughFirst(jwt);
+      assert.equal((await statusAt(gateway.urls[1], signature)).status, 200);
+      await new Promise((r) => setTimeout(r, 4500));
+      for (const url of gateway.urls) {
+        const answer = await statusAt(url, signature);
+        assert.equal(answer.status, 401, JSON.stringify(answer));
+        assert.ok(['ERR_TOKEN_INACTIVE', 'ERR_JWT_EXPIRED'].includes(answer.code), answer.code);
+      }
+    });
+  });
+}
