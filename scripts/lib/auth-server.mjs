@@ -30,7 +30,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { splitTokenPublisher } from './split-token-publisher.mjs';
-import { TOKEN_EXCHANGE, EXCHANGE_PARAMS, exchangeTargets, tokenExchangeGrant } from './token-exchange-grant.mjs';
+import { TOKEN_EXCHANGE, EXCHANGE_PARAMS, EXCHANGE_REPEATABLE, exchangeTargets, tokenExchangeGrant } from './token-exchange-grant.mjs';
 
 // Access token lifetime in seconds (EDGEWARD_AS_TOKEN_TTL; scripts/bench needs its tokens for a whole run).
 const TOKEN_TTL = Number(process.env.EDGEWARD_AS_TOKEN_TTL) || 600;
@@ -161,7 +161,7 @@ if (process.env.EDGEWARD_AS_SPLIT_TOKEN_PUBLISH) {
 }
 provider.registerGrantType(TOKEN_EXCHANGE,
   tokenExchangeGrant({ issuer, signing, stats, actorKeys: gatewayKeys, errors }),
-  EXCHANGE_PARAMS);
+  EXCHANGE_PARAMS, EXCHANGE_REPEATABLE);
 // Every token issued to edgeward-spa, for the browser test to prove that none reaches the page.
 const spaTokens = [];
 provider.on('grant.success', (ctx) => {
