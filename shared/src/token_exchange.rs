@@ -366,7 +366,7 @@ pub fn cache_key(subject: &Subject<'_>) -> [u8; 32] {
         Actor::Gateway => "gateway",
     };
     let mut hash = Sha256::new();
-    let mut text = |hash: &mut Sha256, text: &str| {
+    let text = |hash: &mut Sha256, text: &str| {
         hash.update((text.len() as u64).to_be_bytes());
         hash.update(text.as_bytes());
     };
