@@ -18,22 +18,33 @@
 // EDGEWARD_AS_TOKEN_TTL), short in the browser test so that a refresh is needed.
 // EDGEWARD_AS_STORE=map: keep every token until it expires (oidc-provider's development store keeps
 // only the newest 1000, which a benchmark issuing tens of thousands of opaque tokens outruns).
+// Split tokens (scripts/lib/split-token-publisher.mjs): with EDGEWARD_AS_SPLIT_TOKEN_PUBLISH (a
+// gateway's warm-up push URL), every JWT access token for the resource `split` is published there
+// as `header.payload` and the client receives only its signature part. The pushes are signed with
+// EDGEWARD_AS_SPLIT_TOKEN_KEY (a private JWK with `kid`: an event listener's own key, its issuer
+// name EDGEWARD_AS_SPLIT_TOKEN_ISSUER), else with the AS's own key as the AS; their `aud` is
+// EDGEWARD_AS_SPLIT_TOKEN_AUDIENCE (default edgeward-gateway). EDGEWARD_AS_SPLIT_TOKEN_TTL: lifetime
+// of the tokens for `split` (default: EDGEWARD_AS_TOKEN_TTL).
 import { createServer } from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { TOKEN_EXCHANGE, EXCHANGE_PARAMS, exchangeTargets, tokenExchangeGrant } from './token-exchange-grant.mjs';
+import { splitTokenPublisher } from './split-token-publisher.mjs';
+import { TOKEN_EXCHANGE, EXCHANGE_PARAMS, EXCHANGE_REPEATABLE, exchangeTargets, tokenExchangeGrant } from './token-exchange-grant.mjs';
 
 // Access token lifetime in seconds (EDGEWARD_AS_TOKEN_TTL; scripts/bench needs its tokens for a whole run).
 const TOKEN_TTL = Number(process.env.EDGEWARD_AS_TOKEN_TTL) || 600;
 const SPA_TOKEN_TTL = Number(process.env.EDGEWARD_AS_SPA_TOKEN_TTL) || TOKEN_TTL;
+const SPLIT_TOKEN_TTL = Number(process.env.EDGEWARD_AS_SPLIT_TOKEN_TTL) || TOKEN_TTL;
 const SPA_ORIGIN = process.env.EDGEWARD_AS_SPA_ORIGIN || 'http://localhost:8090';
 const port = Number(process.argv[2] || 9000);
 const { default: Provider, errors } = await import(pathToFileURL(join(process.env.EDGEWARD_NPM, 'oidc-provider/lib/index.js')).href);
 
 const issuer = `http://127.0.0.1:${port}`;
-// `other`: opaque tokens for an API the gateway does not protect (they must not pass it).
-const resources = { jwt: 'https://api.jwt.edgeward.test', opaque: 'https://api.opaque.edgeward.test', other: 'https://api.other.edgeward.test' };
+// `other`: opaque tokens for an API the gateway does not protect (they must not pass it); `split`:
+// JWTs that are split when a publisher is configured.
+const resources = { jwt: 'https://api.jwt.edgeward.test', opaque: 'https://api.opaque.edgeward.test',
+  other: 'https://api.other.edgeward.test', split: 'https://api.split.edgeward.test' };
 const clients = {
   app: { client_id: 'demo-app', client_secret: 'demo-app-secret' },
   gateway: { client_id: 'edgeward-gateway', client_secret: 'edgeward-gateway-secret' },
@@ -120,6 +131,10 @@ const provider = new Provider(issuer, {
           return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: tokenTtl(client),
             accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
         }
+        if (resource === resources.split) {
+          return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: SPLIT_TOKEN_TTL,
+            accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
+        }
         if (resource === resources.opaque || resource === resources.other) {
           return { scope: 'orders:read orders:write', audience: resource, accessTokenTTL: TOKEN_TTL, accessTokenFormat: 'opaque' };
         }
@@ -127,14 +142,26 @@ const provider = new Provider(issuer, {
       },
     },
   },
-  ttl: { ClientCredentials: TOKEN_TTL },
+  // The resource's own lifetime where it names one (the split resource's), else TOKEN_TTL.
+  ttl: { ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL || TOKEN_TTL },
 });
 provider.proxy = false;
 
-const stats = { introspections: 0, token_requests: 0, exchanges: 0 };
+const stats = { introspections: 0, token_requests: 0, exchanges: 0, split_published: 0 };
+if (process.env.EDGEWARD_AS_SPLIT_TOKEN_PUBLISH) {
+  const own = process.env.EDGEWARD_AS_SPLIT_TOKEN_KEY;
+  provider.use(splitTokenPublisher({
+    url: process.env.EDGEWARD_AS_SPLIT_TOKEN_PUBLISH,
+    resource: resources.split,
+    issuer: own ? process.env.EDGEWARD_AS_SPLIT_TOKEN_ISSUER : issuer,
+    signingJwk: own ? JSON.parse(own) : { ...signing, kid: 'as-es256' },
+    audience: process.env.EDGEWARD_AS_SPLIT_TOKEN_AUDIENCE || 'edgeward-gateway',
+    stats,
+  }));
+}
 provider.registerGrantType(TOKEN_EXCHANGE,
   tokenExchangeGrant({ issuer, signing, stats, actorKeys: gatewayKeys, errors }),
-  EXCHANGE_PARAMS);
+  EXCHANGE_PARAMS, EXCHANGE_REPEATABLE);
 // Every token issued to edgeward-spa, for the browser test to prove that none reaches the page.
 const spaTokens = [];
 provider.on('grant.success', (ctx) => {

@@ -7,23 +7,25 @@
 // - subject_token: a JWT access token of this AS (ES256 signature with the AS key, `iss`, `exp`),
 //   or an opaque access token it issued (looked up in its store); anything else is invalid_grant.
 //   subject_token_type must be the access-token type.
-// - audience / resource: one of `exchangeTargets` (by name or by URI), else invalid_target.
-// - scope: down-scoped: the requested scopes (default: the subject's) must all be held by the
-//   subject token and allowed for the target, else invalid_scope.
+// - audience / resource: each may repeat (§2.1); every one must be one of `exchangeTargets` (an
+//   audience by name or URI, a resource by URI), else invalid_target.
+// - scope: down-scoped: the requested scopes (default: the subject's that every target allows) must
+//   all be held by the subject token and allowed for every target, else invalid_scope.
 // - actor_token: a JWT signed by a key of EDGEWARD_AS_ACTOR_JWKS (a JWK Set), `typ`
 //   edgeward-actor+jwt, unexpired; its `sub` becomes the `act` claim (§4.1). Invalid: invalid_grant.
 // - answer: a new ES256 JWT access token (`typ` at+jwt): `sub` kept, `aud` the target, the reduced
-//   `scope`, `client_id` the requesting client, `exp` at most the subject's, plus `act`.
+//   `scope` (`aud` a list when there are several targets), `client_id` the requesting client, `exp` at most the subject's, plus `act`.
 // Every call the handler sees is counted in `stats.exchanges`.
 import { createPrivateKey, createPublicKey, randomUUID, sign, verify } from 'node:crypto';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 const JWT = 'urn:ietf:params:oauth:token-type:jwt';
-/** Parameters oidc-provider passes through to the handler (`audience` and `resource` may repeat,
- *  but the tests send one of each at most). */
+/** Parameters oidc-provider passes through to the handler. */
 export const EXCHANGE_PARAMS = ['subject_token', 'subject_token_type', 'actor_token', 'actor_token_type',
   'requested_token_type', 'audience', 'resource', 'scope'];
+/** Parameters that may repeat (RFC 8693 §2.1): oidc-provider then hands the handler a list. */
+export const EXCHANGE_REPEATABLE = ['audience', 'resource'];
 
 /** The APIs a token can be exchanged for: name → audience URI and the scopes allowed there. */
 export const exchangeTargets = {
@@ -56,12 +58,14 @@ function signJws(privateKey, header, claims) {
   return `${input}.${signature.toString('base64url')}`;
 }
 
-/** The target named by `audience` (a name or a URI) or `resource` (a URI). */
-function target(params) {
-  const wanted = params.audience || params.resource;
-  if (!wanted) return undefined;
-  return Object.values(exchangeTargets).find((t) => t.aud === wanted)
-    || (params.audience ? exchangeTargets[params.audience] : undefined);
+/** The targets named by every `audience` (a name or a URI) and `resource` (a URI), without
+ *  repeats; undefined when none is named or any is unknown. */
+function targets(params) {
+  const list = (value) => [value].flat().filter((v) => typeof v === 'string' && v);
+  const byUri = (uri) => Object.values(exchangeTargets).find((t) => t.aud === uri);
+  const found = [...list(params.audience).map((a) => byUri(a) || exchangeTargets[a]), ...list(params.resource).map(byUri)];
+  if (found.length === 0 || found.some((t) => !t)) return undefined;
+  return [...new Set(found)];
 }
 
 /**
@@ -86,11 +90,12 @@ export function tokenExchangeGrant({ issuer, signing, stats, actorKeys, errors }
     const subject = await subjectClaims(provider, params.subject_token, now);
     if (!subject) throw new InvalidGrant('subject_token is not an active access token of this issuer');
 
-    const to = target(params);
+    const to = targets(params);
     if (!to) throw new InvalidTarget('no such audience or resource for token exchange');
+    const allowed = (s) => to.every((t) => t.scopes.includes(s));
     const held = new Set(String(subject.scope || '').split(' ').filter(Boolean));
-    const wanted = params.scope ? params.scope.split(' ') : [...held].filter((s) => to.scopes.includes(s));
-    if (wanted.length === 0 || wanted.some((s) => !held.has(s) || !to.scopes.includes(s))) {
+    const wanted = params.scope ? params.scope.split(' ') : [...held].filter(allowed);
+    if (wanted.length === 0 || wanted.some((s) => !held.has(s) || !allowed(s))) {
       throw new InvalidScope('scope not held by the subject token or not allowed for the target');
     }
 
@@ -105,7 +110,7 @@ export function tokenExchangeGrant({ issuer, signing, stats, actorKeys, errors }
 
     const exp = Math.min(now + EXCHANGED_TTL, subject.exp);
     const claims = {
-      iss: issuer, sub: subject.sub ?? subject.client_id, aud: to.aud, client_id: client.clientId,
+      iss: issuer, sub: subject.sub ?? subject.client_id, aud: to.length === 1 ? to[0].aud : to.map((t) => t.aud), client_id: client.clientId,
       scope: wanted.join(' '), iat: now, exp, jti: randomUUID(), ...(act ? { act } : {}),
     };
     const token = signJws(privateKey, { alg: 'ES256', typ: 'at+jwt', kid: 'as-es256' }, claims);

@@ -116,17 +116,8 @@ impl TokenVerifier {
         token: &str,
         now: u64,
     ) -> Result<VerifiedToken, Error> {
-        if let Some((index, verified)) = self.verified.get(token, now) {
-            let rules = self.issuers.get(index).map(|issuer| &issuer.rules);
-            let checked = rules.map(|rules| claims::check_times(&verified.claims, rules, now));
-            match checked {
-                Some(Ok(())) => return Ok(verified),
-                Some(Err(fault)) => {
-                    self.verified.remove(token);
-                    return Err(Error::InvalidToken(fault));
-                }
-                None => self.verified.remove(token),
-            }
+        if let Some(answer) = self.cached(token, now) {
+            return answer;
         }
         // Longer tokens are never stored (as per isolate): no lookup for them, and the platform
         // is not even asked for its shared tier (on Spin that opens the key-value store).
@@ -175,6 +166,38 @@ impl TokenVerifier {
             }
         }
         Ok(verified)
+    }
+
+    /// This isolate's verified-token cache for `key` (a token, or a split token's name): `None` on
+    /// a miss, else the verdict of the time checks re-run at `now` (an entry that fails them is
+    /// dropped).
+    pub(crate) fn cached(&self, key: &str, now: u64) -> Option<Result<VerifiedToken, Error>> {
+        let (index, verified) = self.verified.get(key, now)?;
+        let rules = self.issuers.get(index).map(|issuer| &issuer.rules);
+        match rules.map(|rules| claims::check_times(&verified.claims, rules, now)) {
+            Some(Ok(())) => Some(Ok(verified)),
+            Some(Err(fault)) => {
+                self.verified.remove(key);
+                Some(Err(Error::InvalidToken(fault)))
+            }
+            None => {
+                self.verified.remove(key);
+                None
+            }
+        }
+    }
+
+    /// Keeps `verified` (just verified as `token`) in this isolate's cache under `key` as well,
+    /// until `until` at the latest ([`TokenCache::alias`]).
+    pub(crate) fn cache_as(
+        &self,
+        token: &str,
+        key: &str,
+        verified: &VerifiedToken,
+        now: u64,
+        until: u64,
+    ) {
+        self.verified.alias(token, key, verified, now, until);
     }
 
     /// The shared tier's answer for `token` (named `key`): `None` for a miss (nothing stored, a

@@ -23,6 +23,7 @@ use crate::trace_context::Context;
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use url::Url;
 
@@ -268,10 +269,10 @@ impl Forwarder {
     /// The JWT the origin receives in place of the client's credential: the token's own
     /// (`application_jwt` mode, or a reassembled split token), else, for an opaque token, one
     /// minted by the gateway from the introspected claims when it has a signing key.
-    fn phantom_for(&self, token: &VerifiedToken, now: u64) -> Option<String> {
+    fn phantom_for<'t>(&self, token: &'t VerifiedToken, now: u64) -> Option<Cow<'t, str>> {
         match (&token.phantom_jwt, token.kind) {
-            (Some(jwt), _) => Some(jwt.clone()),
-            (None, TokenKind::Opaque) => self.phantom_jwt(token, now),
+            (Some(jwt), _) => Some(Cow::Borrowed(jwt)),
+            (None, TokenKind::Opaque) => self.phantom_jwt(token, now).map(Cow::Owned),
             (None, TokenKind::Jwt) => None,
         }
     }

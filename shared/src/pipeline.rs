@@ -395,17 +395,20 @@ impl Gateway {
             None if config.unmatched == Unmatched::RequireToken => false,
             None => return Err(Error::RouteNotFound),
         };
-        let (verified, response_headers) = match anonymous {
+        let (authenticated, response_headers) = match anonymous {
             true => (None, Headers::new()),
             false => {
-                let (token, headers) = authenticate(loaded, platform, call, route).await?;
-                (Some(token), headers)
+                let mut found = authenticate(loaded, platform, call, route).await?;
+                let headers = std::mem::take(&mut found.headers);
+                (Some(found), headers)
             }
         };
+        let verified = authenticated.as_ref().map(|a| &a.token);
         let now = call.context.now;
-        let origin = policy_stage(loaded, route, verified.as_ref(), now)?;
-        let decision = authorize_stage(loaded, platform, call, route, verified.as_ref()).await?;
-        let exchanged = exchange_stage(loaded, platform, call, route, verified.as_ref()).await?;
+        let origin = policy_stage(loaded, route, verified, now)?;
+        let decision = authorize_stage(loaded, platform, call, route, verified).await?;
+        let subject = authenticated.as_ref().map(|a| (&a.token, a.sent.as_ref()));
+        let exchanged = exchange_stage(loaded, platform, call, route, subject).await?;
         let mut incoming = self.origin_fields(config, &call.request.headers);
         if let Some(decision) = decision.filter(|d| !d.headers.is_empty()) {
             let cert_field = config.mtls.client_cert_header.as_deref();
@@ -421,7 +424,7 @@ impl Gateway {
             call.url,
             &incoming,
             config.mtls.client_cert_header.as_deref(),
-            verified.as_ref(),
+            verified,
             exchanged.as_deref(),
             call.context,
         )?;
@@ -477,20 +480,28 @@ struct Call<'a> {
     context: &'a Context,
 }
 
-/// extract → resolve + verify → bind, on a route that needs a token: the verified token and the
-/// fields for the client's response.
-async fn authenticate<P: Platform>(
+/// What [`authenticate`] established: the verified token, the credential as the client sent it
+/// (the exchange stage's subject token, so a cookie is opened once per request), and the fields
+/// for the client's response.
+struct Authenticated<'r> {
+    token: VerifiedToken,
+    sent: Cow<'r, str>,
+    headers: Headers,
+}
+
+/// extract → resolve + verify → bind, on a route that needs a token.
+async fn authenticate<'r, P: Platform>(
     loaded: &Loaded,
     platform: &P,
-    call: &Call<'_>,
+    call: &Call<'r>,
     route: Option<&Route>,
-) -> Result<(VerifiedToken, Headers), Error> {
+) -> Result<Authenticated<'r>, Error> {
     let dpop_mode = route.map(|route| route.dpop).unwrap_or_default();
-    let credential = bearer::extract(&call.request.headers)?;
+    let from_header = bearer::extract(&call.request.headers)?;
     // Token handler builds only: the access token from its cookie when there is no other
     // credential (opening it may wait on the platform; the gateway function has no await here).
     #[cfg(feature = "token-handler")]
-    let from_cookie = match credential {
+    let from_cookie = match from_header {
         Credential::None => {
             let agent = loaded.agent.as_ref();
             let now = call.context.now;
@@ -498,12 +509,13 @@ async fn authenticate<P: Platform>(
         }
         _ => None,
     };
-    #[cfg(feature = "token-handler")]
+    #[cfg(not(feature = "token-handler"))]
+    let from_cookie: Option<String> = None;
     let credential = match &from_cookie {
         Some(token) => Credential::Bearer(token),
-        None => credential,
+        None => from_header,
     };
-    let token = match credential.token() {
+    let sent = match credential.token() {
         Some(token) => token,
         None if dpop_mode == DpopMode::Required => {
             let algs = loaded.dpop.rules.algs;
@@ -511,9 +523,17 @@ async fn authenticate<P: Platform>(
         }
         None => return Err(Error::MissingCredential),
     };
-    let token = resolve(loaded, platform, token, call.context.now).await?;
+    let token = resolve(loaded, platform, sent, call.context.now).await?;
     let headers = bind(loaded, platform, call, dpop_mode, credential, &token).await?;
-    Ok((token, headers))
+    let sent = match from_cookie {
+        Some(token) => Cow::Owned(token),
+        None => Cow::Borrowed(from_header.token().unwrap_or_default()),
+    };
+    Ok(Authenticated {
+        token,
+        sent,
+        headers,
+    })
 }
 
 /// The resolve and verify stages: a JWS is verified locally; any other credential is opaque and
@@ -560,41 +580,25 @@ async fn resolve<P: Platform>(
 
 /// The token-exchange stage (RFC 8693), after policy and authorize, for a route with `exchange`: the token the
 /// origin receives instead of the client's. The subject token is the verified token as the client
-/// sent it (in `Authorization` or the token handler's cookie), or, for an opaque token answered in `application_jwt` mode, the AS's own JWT for it (a
+/// sent it (`sent`: from `Authorization`, or the token handler's cookie as the extract stage opened
+/// it), or, for an opaque token answered in `application_jwt` mode, the AS's own JWT for it (a
 /// JWT the gateway mints itself is re-signed per request and not the AS's to judge, so the opaque
-/// token goes instead). `None` on routes without `exchange`.
+/// token goes instead); for a split token, the reassembled JWT. `None` on routes without `exchange`.
 async fn exchange_stage<P: Platform>(
     loaded: &Loaded,
     platform: &P,
     call: &Call<'_>,
     route: Option<&Route>,
-    token: Option<&VerifiedToken>,
+    verified: Option<(&VerifiedToken, &str)>,
 ) -> Result<Option<String>, Error> {
-    let (Some(rule), Some(token)) = (route.and_then(|r| r.exchange.as_ref()), token) else {
+    let (Some(rule), Some((token, sent))) = (route.and_then(|r| r.exchange.as_ref()), verified)
+    else {
         return Ok(None);
     };
     let exchanger = loaded
         .exchanger
         .as_ref()
         .ok_or_else(|| Error::Config(ConfigError::new("token_exchange", "not loaded")))?;
-    // Extracted and verified already; read again rather than carried through every stage: the
-    // `Authorization` field, else the token handler's access-token cookie (decrypted again).
-    let credential = bearer::extract(&call.request.headers)?;
-    #[cfg(feature = "token-handler")]
-    let from_cookie = match credential.token() {
-        Some(_) => None,
-        None => {
-            let agent = loaded.agent.as_ref();
-            let now = call.context.now;
-            token_handler::cookie_token(agent, platform, route, call.request, now).await?
-        }
-    };
-    #[cfg(not(feature = "token-handler"))]
-    let from_cookie: Option<String> = None;
-    let sent = credential
-        .token()
-        .or(from_cookie.as_deref())
-        .ok_or(Error::MissingCredential)?;
     let subject = token_exchange::Subject {
         rule,
         token: token.phantom_jwt.as_deref().unwrap_or(sent),
@@ -630,6 +634,12 @@ fn warmup_accepts(loaded: &Loaded) -> Option<crate::warmup::Accepts<'_>> {
 /// verified like any JWT; the origin receives the full JWT (`phantom_jwt`, sent as
 /// `Authorization: Bearer`). `Ok(None)`: not a split token here (introspection may still know it).
 /// Unknown with no introspection to ask: 401 `invalid_token` (inactive).
+///
+/// A hit costs the SHA-256 of the credential and one verified-token cache lookup: the verified
+/// token is cached under the hash ([`crate::split_token::verified_key`]) with its time checks
+/// re-run on every hit, and for no longer than this isolate holds the published entry (the
+/// token's `exp`, at most `split_token.isolate_ttl_seconds`), so deleting the entry revokes the
+/// token within that bound, as before the cache.
 async fn resolve_split<P: Platform>(
     loaded: &Loaded,
     platform: &P,
@@ -642,12 +652,17 @@ async fn resolve_split<P: Platform>(
     if !crate::split_token::looks_like_signature(token) {
         return Ok(None);
     }
+    let hash = crate::split_token::signature_hash(token);
+    let key = crate::split_token::verified_key(&hash);
+    if let Some(answer) = loaded.tokens.cached(&key, now) {
+        return answer.map(Some);
+    }
     if !platform.has_shared_cache() {
         return Err(Error::UpstreamUnavailable(
             "no shared cache tier on this platform",
         ));
     }
-    let Some(jws) = split.reassemble(platform, token, now).await else {
+    let Some((jws, until)) = split.reassemble(platform, &hash, token, now).await else {
         return match loaded.introspector {
             Some(_) => Ok(None),
             None => Err(Error::InvalidToken(TokenFault::Inactive)),
@@ -657,6 +672,10 @@ async fn resolve_split<P: Platform>(
     // The client's access token is the signature part: a DPoP proof's `ath` is its hash.
     verified.ath = None;
     verified.phantom_jwt = Some(jws);
+    if let Some(jws) = &verified.phantom_jwt {
+        let last = until.saturating_sub(1);
+        loaded.tokens.cache_as(jws, &key, &verified, now, last);
+    }
     Ok(Some(verified))
 }
 

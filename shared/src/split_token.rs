@@ -46,6 +46,13 @@ pub fn signature_hash(signature: &str) -> String {
     Base64UrlUnpadded::encode_string(&Sha256::digest(signature.as_bytes()))
 }
 
+/// The name a verified split token is cached under in the verified-token cache
+/// ([`crate::token_cache`]), from its [`signature_hash`]: never a compact JWS (a JWS has dots), so
+/// it cannot meet a whole token's entry.
+pub fn verified_key(hash: &str) -> String {
+    format!("split/{hash}")
+}
+
 /// Published entries as this isolate knows them: a bounded LRU in front of the shared tier, so a
 /// warm split token costs no shared-tier call, and an isolate that received a push has its entries
 /// even where the shared tier is slow to show them. An entry lives here until the token's `exp`
@@ -70,31 +77,33 @@ impl SplitTokens {
         }
     }
 
-    /// The compact JWS for a signature part, reassembled from its published `header.payload`
-    /// (this isolate's copy, else the shared tier's); `None` when nothing is published under its
-    /// hash (unknown, expired or deleted) or the entry is not a `header.payload`.
+    /// The compact JWS for a signature part whose [`signature_hash`] is `hash`, reassembled from
+    /// its published `header.payload` (this isolate's copy, else the shared tier's), with the time
+    /// until which this isolate holds that copy (exclusive; `now` when it keeps none). `None` when
+    /// nothing is published under the hash (unknown, expired or deleted) or the entry is not a
+    /// `header.payload`.
     pub async fn reassemble<P: Platform>(
         &self,
         platform: &P,
+        hash: &str,
         signature: &str,
         now: u64,
-    ) -> Option<String> {
-        let hash = signature_hash(signature);
-        let header_payload = match self.local(&hash, now) {
+    ) -> Option<(String, u64)> {
+        let (header_payload, until) = match self.local(hash, now) {
             Some(found) => found,
             None => {
-                let stored = platform.cache_get(&entry_key(&hash)).await?;
+                let stored = platform.cache_get(&entry_key(hash)).await?;
                 let found = String::from_utf8(stored).ok()?;
                 // The shared tier's expiry is the token's `exp`; this copy is held to the same.
                 let exp = payload_exp(&found)?;
                 if exp <= now {
                     return None;
                 }
-                self.keep(hash, found.clone(), exp, now);
-                found
+                let until = self.keep(hash.to_owned(), found.clone(), exp, now);
+                (found, until)
             }
         };
-        is_header_payload(&header_payload).then(|| format!("{header_payload}.{signature}"))
+        is_header_payload(&header_payload).then(|| (format!("{header_payload}.{signature}"), until))
     }
 
     /// Publishes an entry in this isolate and in the shared tier, until its `exp`.
@@ -111,16 +120,22 @@ impl SplitTokens {
             .await;
     }
 
-    fn local(&self, hash: &str, now: u64) -> Option<String> {
+    fn local(&self, hash: &str, now: u64) -> Option<(String, u64)> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let (header_payload, until) = entries.get(&hash.to_owned())?;
-        (now < *until).then(|| header_payload.clone())
+        (now < *until).then(|| (header_payload.clone(), *until))
     }
 
-    fn keep(&self, hash: String, header_payload: String, exp: u64, now: u64) {
+    /// Keeps a copy until the token's `exp` and at most `isolate_ttl`; returns until when (`now`
+    /// when this isolate keeps no copies).
+    fn keep(&self, hash: String, header_payload: String, exp: u64, now: u64) -> u64 {
+        if self.capacity == 0 {
+            return now;
+        }
         let until = exp.min(now.saturating_add(self.isolate_ttl));
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.insert(hash, (header_payload, until), self.capacity);
+        until
     }
 }
 

@@ -151,6 +151,27 @@ impl TokenCache {
         inner.entries.insert(token.into(), entry);
     }
 
+    /// Stores `verified` under `key` too: the entry held for `token` (its issuer and key window),
+    /// served under `key` until `until` at the latest (inclusive). For a split token
+    /// ([`crate::split_token`]): its whole JWS is verified and stored under its compact
+    /// serialization, and the next request finds it by the hash of its signature part, for no
+    /// longer than the isolate keeps the published entry. Nothing is stored when `token` has no
+    /// usable entry (the cache is disabled, the token too long) or `until` has passed.
+    pub fn alias(&self, token: &str, key: &str, verified: &VerifiedToken, now: u64, until: u64) {
+        if until < now {
+            return;
+        }
+        let Ok(inner) = self.inner.lock() else {
+            return;
+        };
+        let Some(held) = inner.entries.get(token) else {
+            return;
+        };
+        let (issuer, window) = (held.issuer, (held.valid_from, held.valid_until.min(until)));
+        drop(inner);
+        self.insert(key, issuer, verified, now, Some(window));
+    }
+
     /// Forgets `token` (e.g. when a time check fails on a hit).
     pub fn remove(&self, token: &str) {
         if let Ok(mut inner) = self.inner.lock() {

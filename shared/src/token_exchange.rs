@@ -73,12 +73,13 @@ pub enum Actor {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExchangeRule {
-    /// `audience`: the logical name of the target service.
-    #[serde(default)]
-    pub audience: Option<String>,
-    /// `resource`: the target service's absolute URI (RFC 8707).
-    #[serde(default)]
-    pub resource: Option<String>,
+    /// `audience`: logical names of the target services (RFC 8693 §2.1: the parameter may be
+    /// repeated). A string or a list in the configuration.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub audience: Vec<String>,
+    /// `resource`: the target services' absolute URIs (RFC 8707; may be repeated too).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub resource: Vec<String>,
     /// `scope`: space-separated scopes wanted for the exchanged token.
     #[serde(default)]
     pub scope: Option<String>,
@@ -88,6 +89,20 @@ pub struct ExchangeRule {
     /// `none` (default) or `gateway`.
     #[serde(default)]
     pub actor: Actor,
+}
+
+/// A string or a list of strings, as a list.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }
 
 fn default_requested_token_type() -> String {
@@ -227,14 +242,13 @@ pub fn request(settings: &Settings, subject: &Subject<'_>, signed: Signed<'_>) -
     form.append_pair("subject_token", subject.token);
     form.append_pair("subject_token_type", ACCESS_TOKEN_TYPE);
     form.append_pair("requested_token_type", &rule.requested_token_type);
-    for (name, value) in [
-        ("audience", &rule.audience),
-        ("resource", &rule.resource),
-        ("scope", &rule.scope),
-    ] {
-        if let Some(value) = value {
+    for (name, values) in [("audience", &rule.audience), ("resource", &rule.resource)] {
+        for value in values {
             form.append_pair(name, value);
         }
+    }
+    if let Some(scope) = &rule.scope {
+        form.append_pair("scope", scope);
     }
     if let Some(actor) = signed.actor_token {
         form.append_pair("actor_token", actor);
@@ -342,8 +356,9 @@ fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// The cache key: SHA-256 over the subject token, audience, resource, scope, requested type and
-/// actor, each length-prefixed so that no two different requests share a key.
+/// The cache key: SHA-256 over the subject token, every audience and resource (in order, each
+/// list count-prefixed), scope, requested type and actor, each value length-prefixed so that no
+/// two different requests share a key.
 pub fn cache_key(subject: &Subject<'_>) -> [u8; 32] {
     let rule = subject.rule;
     let actor = match rule.actor {
@@ -351,23 +366,26 @@ pub fn cache_key(subject: &Subject<'_>) -> [u8; 32] {
         Actor::Gateway => "gateway",
     };
     let mut hash = Sha256::new();
-    for part in [
-        Some(subject.token),
-        rule.audience.as_deref(),
-        rule.resource.as_deref(),
-        rule.scope.as_deref(),
-        Some(rule.requested_token_type.as_str()),
-        Some(actor),
-    ] {
-        match part {
-            None => hash.update([0u8]),
-            Some(text) => {
-                hash.update([1u8]);
-                hash.update((text.len() as u64).to_be_bytes());
-                hash.update(text.as_bytes());
-            }
+    let text = |hash: &mut Sha256, text: &str| {
+        hash.update((text.len() as u64).to_be_bytes());
+        hash.update(text.as_bytes());
+    };
+    text(&mut hash, subject.token);
+    for list in [&rule.audience, &rule.resource] {
+        hash.update((list.len() as u64).to_be_bytes());
+        for value in list {
+            text(&mut hash, value);
         }
     }
+    match &rule.scope {
+        None => hash.update([0u8]),
+        Some(scope) => {
+            hash.update([1u8]);
+            text(&mut hash, scope);
+        }
+    }
+    text(&mut hash, &rule.requested_token_type);
+    text(&mut hash, actor);
     hash.finalize().into()
 }
 
@@ -561,8 +579,8 @@ mod tests {
 
     fn rule() -> ExchangeRule {
         ExchangeRule {
-            audience: Some("orders api".into()),
-            resource: Some("https://orders.test/".into()),
+            audience: vec!["orders api".into()],
+            resource: vec!["https://orders.test/".into()],
             scope: Some("orders:read".into()),
             requested_token_type: ACCESS_TOKEN_TYPE.into(),
             actor: Actor::None,
@@ -609,6 +627,33 @@ mod tests {
         assert_eq!(get("subject_token_type"), Some(ACCESS_TOKEN_TYPE));
         assert_eq!(get("audience"), Some("orders api"));
         assert_eq!(get("resource"), Some("https://orders.test/"));
+        // Several targets: each one a parameter of its own, in order (RFC 8693 §2.1).
+        let mut several = rule.clone();
+        several.audience.push("billing".into());
+        several.resource.push("https://billing.test/".into());
+        let req = request(
+            &settings,
+            &Subject {
+                rule: &several,
+                ..subject
+            },
+            Signed::default(),
+        );
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&req.body)
+            .into_owned()
+            .collect();
+        let all = |n: &str| -> Vec<&str> {
+            pairs
+                .iter()
+                .filter(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        assert_eq!(all("audience"), ["orders api", "billing"]);
+        assert_eq!(
+            all("resource"),
+            ["https://orders.test/", "https://billing.test/"]
+        );
         assert_eq!(get("scope"), Some("orders:read"));
         assert_eq!(get("actor_token"), Some("x.y.z"));
         assert_eq!(get("actor_token_type"), Some(JWT_TOKEN_TYPE));
@@ -683,8 +728,14 @@ mod tests {
         let mut other = rule.clone();
         other.actor = Actor::Gateway;
         let mut moved = rule.clone();
-        moved.audience = None;
+        moved.audience = Vec::new();
         moved.scope = Some("orders api orders:read".into());
+        let mut two = rule.clone();
+        two.audience.push("billing".into());
+        let mut swapped = two.clone();
+        swapped.audience.reverse();
+        let mut shifted = rule.clone();
+        shifted.audience = vec!["orders".into(), " api".into()];
         let keys = [
             cache_key(&base),
             cache_key(&Subject { token: "u", ..base }),
@@ -694,6 +745,15 @@ mod tests {
             }),
             cache_key(&Subject {
                 rule: &moved,
+                ..base
+            }),
+            cache_key(&Subject { rule: &two, ..base }),
+            cache_key(&Subject {
+                rule: &swapped,
+                ..base
+            }),
+            cache_key(&Subject {
+                rule: &shifted,
                 ..base
             }),
         ];

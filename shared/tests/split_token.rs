@@ -8,6 +8,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use common::block_on;
 use common::fake::{FakePlatform, SharedCache};
 use common::{p256_jwk, p256_key, sign_es256};
+use edgeward::crypto::SignatureVerifier;
 use edgeward::{Gateway, Headers, Outcome, Request};
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -97,7 +98,11 @@ fn platform(shared: &SharedCache) -> FakePlatform {
 }
 
 /// Pushes `entries`; returns the status and body.
-fn publish(gw: &Gateway, fake: &FakePlatform, body: &[u8]) -> (u16, Value) {
+fn publish<V: SignatureVerifier>(
+    gw: &Gateway,
+    fake: &FakePlatform<V>,
+    body: &[u8],
+) -> (u16, Value) {
     assert!(matches!(
         block_on(gw.handle(fake, &warm_request())),
         Outcome::ReadBody { .. }
@@ -109,7 +114,11 @@ fn publish(gw: &Gateway, fake: &FakePlatform, body: &[u8]) -> (u16, Value) {
 
 /// The status and, when forwarded, the `authorization` and `x-edgeward-sub` the origin gets; when
 /// refused, the code.
-fn call(gw: &Gateway, fake: &FakePlatform, credential: &str) -> (u16, String, String) {
+fn call<V: SignatureVerifier>(
+    gw: &Gateway,
+    fake: &FakePlatform<V>,
+    credential: &str,
+) -> (u16, String, String) {
     match block_on(gw.handle(fake, &request(credential))) {
         Outcome::Forward(f) => {
             let get = |n| f.headers.get_single(n).unwrap().unwrap_or("").to_owned();
@@ -316,4 +325,42 @@ fn a_dpop_bound_split_token_needs_a_proof_over_the_signature_part_the_client_sen
     }
     // Bearer is a downgrade of a bound token, split or not.
     assert_eq!(call(&gw, &fake, &sig).1, "ERR_DPOP_BOUND_TOKEN_AS_BEARER");
+}
+
+/// Issue #18: a split token's hit is served from the verified-token cache by the hash of the
+/// credential (no shared-tier read, no signature check), and that entry never outlives the
+/// isolate's copy of the published entry: with no copies (`cache_entries: 0`) every request reads
+/// the shared tier, and deleting the entry revokes the token at the next request.
+#[test]
+fn a_hit_is_served_by_the_hash_and_never_outlives_the_isolate_copy() {
+    let shared = SharedCache::default();
+    let fake = FakePlatform::counting(NOW).sharing(&shared);
+    let gw = gateway();
+    let (hp, sig) = parts(&jwt("alice", NOW + 600));
+    assert_eq!(
+        publish(&gw, &fake, &push(json!([entry(&hp, &sig)]), 2)).0,
+        200
+    );
+    assert_eq!(call(&gw, &fake, &sig).0, 200);
+    let (checks, gets) = (fake.checks(), fake.cache_gets.get());
+    for _ in 0..3 {
+        assert_eq!(call(&gw, &fake, &sig).0, 200);
+    }
+    assert_eq!((fake.checks(), fake.cache_gets.get()), (checks, gets));
+
+    let no_copies = config(json!({ "publisher": PUBLISHER, "audience": "edgeward-gw",
+        "cache_entries": 0 }));
+    let gw = Gateway::with_trust_anchors(Some(&no_copies), &|_| None, "test", &[]);
+    let (hp, sig) = parts(&jwt("bob", NOW + 600));
+    assert_eq!(
+        publish(&gw, &fake, &push(json!([entry(&hp, &sig)]), 2)).0,
+        200
+    );
+    for _ in 0..2 {
+        let gets = fake.cache_gets.get();
+        assert_eq!(call(&gw, &fake, &sig).0, 200);
+        assert_eq!(fake.cache_gets.get(), gets + 1, "read from the shared tier");
+    }
+    shared.borrow_mut().clear();
+    assert_eq!(call(&gw, &fake, &sig).1, "ERR_TOKEN_INACTIVE");
 }

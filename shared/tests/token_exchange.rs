@@ -394,7 +394,22 @@ fn exchange_needs_its_section_a_target_and_for_an_actor_the_key() {
     assert_eq!(field_of(no_target), "routes[0].exchange");
     let bad_resource =
         config(json!({ "routes": [{ "path": "/o", "exchange": { "resource": "rel/x" } }] }));
-    assert_eq!(field_of(bad_resource), "routes[0].exchange.resource");
+    assert_eq!(field_of(bad_resource), "routes[0].exchange.resource[0]");
+    let bad_in_list = config(
+        json!({ "routes": [{ "path": "/o", "exchange": { "resource": ["https://a.test/", "#f"] } }] }),
+    );
+    assert_eq!(field_of(bad_in_list), "routes[0].exchange.resource[1]");
+    let empty_lists = config(
+        json!({ "routes": [{ "path": "/o", "exchange": { "audience": [], "resource": [] } }] }),
+    );
+    assert_eq!(field_of(empty_lists), "routes[0].exchange");
+    let empty_audience =
+        config(json!({ "routes": [{ "path": "/o", "exchange": { "audience": ["a", ""] } }] }));
+    assert_eq!(field_of(empty_audience), "routes[0].exchange.audience[1]");
+    let many: Vec<String> = (0..17).map(|i| format!("api-{i}")).collect();
+    let too_many =
+        config(json!({ "routes": [{ "path": "/o", "exchange": { "audience": many } }] }));
+    assert_eq!(field_of(too_many), "routes[0].exchange");
     let no_key = config(json!({ "forwarding": {} }));
     assert_eq!(field_of(no_key), "routes[1].exchange.actor");
     let anonymous = config(
@@ -504,4 +519,39 @@ fn private_key_jwt_authenticates_with_an_assertion_signed_by_the_gateway_key() {
         "client_id": "gw" } }),
     );
     assert_eq!(field_of(secretless), "token_exchange.client_secret_name");
+}
+
+/// RFC 8693 §2.1: `audience` and `resource` may repeat. A route naming several sends each as a
+/// parameter of its own, and every one of them is part of the cache key: the same client token to
+/// a route with one target more is another exchange.
+#[test]
+fn several_audiences_and_resources_are_all_sent_and_all_in_the_cache_key() {
+    let both = json!({ "audience": ["orders", "billing"], "resource": ["https://a.test/", "https://b.test/"] });
+    let gw = gateway_from(&config(json!({ "routes": [
+        { "path": "/both/*", "exchange": both },
+        { "path": "/one/*", "exchange": { "audience": ["orders"], "resource": ["https://a.test/", "https://b.test/"] } },
+    ] })));
+    let fake = platform().answering(issuing(600));
+    let token = client_token(NOW + 3600);
+    let both = authorization(&forwarded(block_on(
+        gw.handle(&fake, &request("/both/1", &token)),
+    )));
+    let sent = form(&fake.requests.borrow()[0]);
+    let all = |name: &str| -> Vec<String> {
+        sent.iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    assert_eq!(all("audience"), ["orders", "billing"]);
+    assert_eq!(all("resource"), ["https://a.test/", "https://b.test/"]);
+    let again = authorization(&forwarded(block_on(
+        gw.handle(&fake, &request("/both/2", &token)),
+    )));
+    assert_eq!((again, fake.fetches.get()), (both.clone(), 1));
+    let one = authorization(&forwarded(block_on(
+        gw.handle(&fake, &request("/one/1", &token)),
+    )));
+    assert_ne!(one, both);
+    assert_eq!(fake.fetches.get(), 2);
 }

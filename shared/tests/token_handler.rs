@@ -179,6 +179,15 @@ fn authorization_server(
                             }),
                         )
                     }
+                    Some("urn:ietf:params:oauth:grant-type:token-exchange") => json_response(
+                        200,
+                        &json!({
+                            "access_token": "exchanged-for-orders",
+                            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                            "token_type": "Bearer",
+                            "expires_in": 300,
+                        }),
+                    ),
                     _ => json_response(400, &json!({ "error": "unsupported_grant_type" })),
                 }
             }
@@ -528,6 +537,42 @@ fn full_login_then_an_api_call_with_only_cookies_reaches_the_origin_as_the_user(
         panic!("not forwarded")
     };
     assert_eq!(forward.headers.get_single("x-user"), Ok(Some("bob")));
+}
+
+/// Issue #18: on a cookie route with `exchange`, the cookie is opened once per request (at extract)
+/// and the access token inside it is the exchange's subject token.
+#[test]
+fn an_exchange_route_opens_the_cookie_once_and_exchanges_its_token() {
+    let mut config = config(json!({}));
+    config["routes"][0]["exchange"] = json!({ "audience": "orders" });
+    config["token_exchange"] = json!({ "token_endpoint": "https://as.test/token",
+        "client_id": "edgeward-gw", "client_secret_name": "AGENT_SECRET" });
+    let rig = Rig {
+        gateway: gateway_with(&config),
+        ..rig()
+    };
+    let jar = rig.login();
+    let opened = rig.platform.aes_opens.get();
+    let Outcome::Forward(forward) = rig.api(&jar, &[]) else {
+        panic!("not forwarded")
+    };
+    assert_eq!(
+        rig.platform.aes_opens.get() - opened,
+        1,
+        "one cookie opened"
+    );
+    assert_eq!(
+        forward.headers.get_single("authorization"),
+        Ok(Some("Bearer exchanged-for-orders"))
+    );
+    let state = rig.state.borrow();
+    let exchange = form(state.token_requests.last().unwrap());
+    assert_eq!(
+        field(&exchange, "grant_type"),
+        Some("urn:ietf:params:oauth:grant-type:token-exchange")
+    );
+    let sent = access_token("alice", 0, 0);
+    assert_eq!(field(&exchange, "subject_token"), Some(sent.as_str()));
 }
 
 #[test]

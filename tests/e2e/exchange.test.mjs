@@ -20,6 +20,10 @@ for (const runtime of RUNTIMES) {
         { path: '/orders/*', exchange: { audience: 'orders-api', scope: 'orders:read' } },
         { path: '/billing/*', exchange: { resource: as.exchange_targets['billing-api'].aud, actor: 'gateway' } },
         { path: '/elsewhere/*', exchange: { audience: 'no-such-api' } },
+        // RFC 8693 §2.1: audience and resource may repeat.
+        { path: '/both/*', exchange: { audience: ['orders-api', 'billing-api'] } },
+        { path: '/mixed/*', exchange: { audience: 'orders-api', resource: [as.exchange_targets['billing-api'].aud] } },
+        { path: '/partly/*', exchange: { audience: ['orders-api', 'no-such-api'] } },
         { path: '/greedy/*', exchange: { audience: 'orders-api', scope: 'orders:write' } },
       ],
       issuers: [{ issuer: as.issuer, audiences: [as.resources.jwt], jwks_uri: as.jwks_uri }],
@@ -144,7 +148,23 @@ for (const runtime of RUNTIMES) {
       assert.equal(await exchanges(), settled, 'after the burst every instance finds the stored token');
     });
 
-    for (const [path, why] of [['/elsewhere/1', 'invalid_target'], ['/greedy/1', 'invalid_scope']]) {
+    test('several audiences and resources: one token for all of them, the scopes every one allows', async () => {
+      const { access_token: token } = await as.token(as.resources.jwt, 'orders:read orders:write');
+      const targets = [as.exchange_targets['orders-api'].aud, as.exchange_targets['billing-api'].aud];
+      const seen = [];
+      for (const path of ['/both/1', '/mixed/1']) {
+        const { res, body, originCalls } = await call(gateway, path, token);
+        assert.equal(res.status, 200, JSON.stringify(body));
+        assert.equal(originCalls, 1);
+        const claims = payload(body.headers.authorization.replace(/^Bearer /, ''));
+        assert.deepEqual(claims.aud, targets);
+        assert.equal(claims.scope, 'orders:read', 'orders-api allows only orders:read');
+        seen.push(body.headers.authorization);
+      }
+      assert.notEqual(seen[0], seen[1], 'audience twice and audience + resource are two exchanges');
+    });
+
+    for (const [path, why] of [['/elsewhere/1', 'invalid_target'], ['/partly/1', 'invalid_target (one of two)'], ['/greedy/1', 'invalid_scope']]) {
       test(`the AS refusing the exchange (${why}) is 403 ERR_EXCHANGE_REFUSED, origin not called`, async () => {
         const { access_token: token } = await as.token(as.resources.jwt, 'orders:read');
         const { res, body, originCalls } = await call(gateway, path, token);

@@ -125,26 +125,36 @@ impl TokenExchange {
     }
 }
 
-/// A route's `exchange` (RFC 8693 §2.1): at least one of `audience` / `resource`; `resource` an
-/// absolute URI without fragment; `scope` RFC 6749 §3.3 scope tokens; `requested_token_type` a URI.
+/// Most audiences and resources one exchange names: each is a form parameter of every exchange
+/// request and part of its cache key; a token for more services than this is hardly down-scoped.
+const MAX_TARGETS: usize = 16;
+
+/// A route's `exchange` (RFC 8693 §2.1): at least one of `audience` / `resource` (each a string or
+/// a list), at most [`MAX_TARGETS`] together; every `resource` an absolute URI without fragment; `scope` RFC 6749 §3.3 scope tokens; `requested_token_type` a URI.
 fn validate_rule(rule: &ExchangeRule, at: &str) -> Result<(), ConfigError> {
-    if rule.audience.is_none() && rule.resource.is_none() {
+    if rule.audience.is_empty() && rule.resource.is_empty() {
         return Err(ConfigError::new(
             at,
             "needs an audience or a resource: the target the exchanged token is for",
         ));
     }
-    if rule.audience.as_ref().is_some_and(String::is_empty) {
+    if rule.audience.len() + rule.resource.len() > MAX_TARGETS {
         return Err(ConfigError::new(
-            format!("{at}.audience"),
+            at,
+            format!("at most {MAX_TARGETS} audiences and resources together"),
+        ));
+    }
+    if let Some(i) = rule.audience.iter().position(String::is_empty) {
+        return Err(ConfigError::new(
+            format!("{at}.audience[{i}]"),
             "must not be empty",
         ));
     }
-    if let Some(resource) = &rule.resource {
+    for (i, resource) in rule.resource.iter().enumerate() {
         let url = crate::http::parse_url(resource).ok();
         if url.is_none_or(|u| u.fragment().is_some()) {
             return Err(ConfigError::new(
-                format!("{at}.resource"),
+                format!("{at}.resource[{i}]"),
                 "must be an absolute URI without a fragment (RFC 8693 §2.1)",
             ));
         }

@@ -80,6 +80,8 @@ pub struct FakePlatform<V = RustCrypto> {
     pub replay_seen: RefCell<HashSet<[u8; 32]>>,
     /// `now() + ttl` of every replay check: the expiry a key-value store names the entry by.
     pub replay_expiries: RefCell<Vec<u64>>,
+    /// `aes_gcm_open` calls so far (cookies opened).
+    pub aes_opens: Cell<usize>,
 }
 
 impl FakePlatform {
@@ -122,6 +124,7 @@ impl<V> FakePlatform<V> {
             replay: Replay::None,
             replay_seen: RefCell::default(),
             replay_expiries: RefCell::default(),
+            aes_opens: Cell::new(0),
         }
     }
 
@@ -245,5 +248,16 @@ impl<V: SignatureVerifier> Platform for FakePlatform<V> {
             Replay::Fails => Err(FetchError::Timeout),
             _ => Ok(self.replay_seen.borrow_mut().insert(*key)),
         }
+    }
+    #[cfg(feature = "token-handler")]
+    async fn aes_gcm_open(
+        &self,
+        key: &edgeward::aead::AesKey,
+        nonce: &[u8; edgeward::aead::NONCE_BYTES],
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, edgeward::aead::BadTag> {
+        self.aes_opens.set(self.aes_opens.get() + 1);
+        key.open(nonce, sealed, aad)
     }
 }

@@ -89,16 +89,20 @@ export async function startOrigin() {
  * `manifest` (a file) replaces the repository's spin.toml, whose `allowed_outbound_hosts` the
  * Spin test host enforces.
  * `fn` names the function of the bundle to serve (`token-handler`; default: the gateway).
+ * Bare workerd only: `cacheApi: true` gives the gateway and its replicas one shared Cache API
+ * (scripts/serve --cache-api-port), reachable by the test at the result's `cacheUrl` (e.g. `PURGE
+ * ${cacheUrl}/<key path>` deletes an entry).
+ * `port`: listen there (from `freePort()`: a publisher started first needs the URL); default: a free one.
  * The result's `pid` is the runtime's own process once it is up (scripts/serve execs it).
  */
 export async function startGateway(runtime, config, {
   trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true, cfBlobHeader,
-  keyValueOutage, manifest, fn,
+  keyValueOutage, manifest, fn, port: chosenPort, cacheApi = false,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, typeof config === 'string' ? config : JSON.stringify(config));
-  const port = await freePort();
+  const port = chosenPort ?? await freePort();
   const serveAs = runtime === 'workers' ? (engine || WORKERS_ENGINE).replace('wrangler', 'workers') : runtime;
   const args = ['--runtime', serveAs, '--config', configFile, '--port', String(port)];
   if (trustAnchors) args.push('--trust-anchors', trustAnchors);
@@ -110,6 +114,8 @@ export async function startGateway(runtime, config, {
   if (!keyValueStore) args.push('--no-key-value-store');
   if (cfBlobHeader) args.push('--cf-blob-header', cfBlobHeader);
   if (fn) args.push('--function', fn);
+  const cachePort = cacheApi ? await freePort() : undefined;
+  if (cachePort) args.push('--cache-api-port', String(cachePort));
   if (keyValueOutage !== undefined) args.push('--key-value-outage', String(keyValueOutage));
   if (manifest) args.push('--spin-manifest', manifest);
   const child = spawn(join(ROOT, 'scripts', 'serve'), args, {
@@ -125,7 +131,8 @@ export async function startGateway(runtime, config, {
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`gateway (${runtime}) exited early:\n${log}`);
     if ((await Promise.all(urls.map(answersHealth))).every(Boolean)) {
-      return { url: urls[0], urls, runtime, pid: child.pid, log: () => log, stop: () => stopGroup(child) };
+      const cacheUrl = cachePort && `http://127.0.0.1:${cachePort}`;
+      return { url: urls[0], urls, cacheUrl, runtime, pid: child.pid, log: () => log, stop: () => stopGroup(child) };
     }
     await new Promise((r) => setTimeout(r, 250));
   }
