@@ -263,6 +263,19 @@ mod embedded {
         );
     }
 
+    /// The work counter Workers' budget reads (`rego::WorkClock`): non-decreasing, one
+    /// `NANOS_PER_CHECK` per read, as regorus's `TimeSource` asks.
+    #[test]
+    fn the_work_clock_advances_one_check_per_read() {
+        use edgeward::internal::rego::{WorkClock, NANOS_PER_CHECK};
+        use regorus::utils::limits::TimeSource;
+        let clock = WorkClock::default();
+        let reads: Vec<u64> = (0..4)
+            .map(|_| clock.now().map(|d| d.as_nanos() as u64).unwrap_or(u64::MAX))
+            .collect();
+        assert_eq!(reads, [0, 1, 2, 3].map(|n| n * NANOS_PER_CHECK));
+    }
+
     /// A policy that builds a huge set is stopped by the evaluation budget: 503, not a hung
     /// isolate, and well before it would have finished.
     #[test]
