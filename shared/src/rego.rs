@@ -3,7 +3,7 @@
 //! policy compiles once, when the configuration loads (a policy that does not compile makes the
 //! configuration invalid); each request evaluates one rule on a copy of the compiled engine.
 //!
-//! Budget ([`AuthzFault::Limit`], 503):
+//! Budgets ([`AuthzFault::Limit`] and [`AuthzFault::TooLarge`], both 503):
 //! - Time: regorus's cooperative execution timer ([`regorus::utils::limits::ExecutionTimerConfig`])
 //!   stops an evaluation that runs longer than the decision point's `timeout_ms`. Rego has no
 //!   unbounded loops and rejects recursive rules, so work grows only with comprehensions over large
@@ -13,6 +13,8 @@
 //!   Worker's clocks do not advance while it computes. There regorus is built without `std` and its
 //!   time source is [`WorkClock`], which counts the timer's checks: each check stands for
 //!   [`NANOS_PER_CHECK`] of work, so `timeout_ms` becomes a deterministic work budget.
+//! - Output: a result whose JSON is longer than `max_answer_bytes` is refused, as a remote
+//!   decision point's answer would be.
 //!
 //! Not limited: memory (regorus's allocator limits need its own allocator, mimalloc, which is C
 //! and not built for Workers), and the work inside one builtin call (e.g. `numbers.range` with a
@@ -55,11 +57,12 @@ fn use_work_clock() {
     let _ = regorus::utils::limits::set_time_source(&CLOCK);
 }
 
-/// A compiled policy and the rule a decision reads.
+/// A compiled policy, the rule a decision reads and the longest result accepted.
 #[derive(Clone)]
 pub struct Policy {
     engine: regorus::Engine,
     query: String,
+    max_output_bytes: usize,
 }
 
 impl std::fmt::Debug for Policy {
@@ -78,14 +81,22 @@ pub fn is_rule_path(query: &str) -> bool {
     })
 }
 
+/// What bounds an evaluation: its time (or work) budget and the largest result, as JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Milliseconds an evaluation may run (on Workers: the work they stand for).
+    pub time_ms: u32,
+    /// Longest result accepted, in bytes of JSON.
+    pub output_bytes: usize,
+}
+
 /// Compiles `source` (Rego v1) with the optional `data` document; `query` is the rule a decision
-/// reads, e.g. `data.envoy.authz.allow`; evaluations stop after `limit_ms` (on Workers: the work
-/// they stand for). `Err` says why, in regorus's words (line and column).
+/// reads, e.g. `data.envoy.authz.allow`. `Err` says why, in regorus's words (line and column).
 pub fn compile(
     source: &str,
     data: Option<&Value>,
     query: &str,
-    limit_ms: u32,
+    limits: Limits,
 ) -> Result<Policy, String> {
     if !is_rule_path(query) {
         return Err("query must name a rule, e.g. data.envoy.authz.allow".into());
@@ -103,16 +114,18 @@ pub fn compile(
     use_work_clock();
     let interval = NonZeroU32::new(CHECK_INTERVAL).unwrap_or(NonZeroU32::MIN);
     engine.set_execution_timer_config(ExecutionTimerConfig {
-        limit: Duration::from_millis(u64::from(limit_ms)),
+        limit: Duration::from_millis(u64::from(limits.time_ms)),
         check_interval: interval,
     });
     Ok(Policy {
         engine,
         query: query.to_owned(),
+        max_output_bytes: limits.output_bytes,
     })
 }
 
-/// Evaluates the policy's rule with `input`: `Ok(None)` when it is undefined.
+/// Evaluates the policy's rule with `input`: `Ok(None)` when it is undefined; a result longer
+/// than the policy's output limit is [`AuthzFault::TooLarge`].
 pub fn evaluate(policy: &Policy, input: &Value) -> Result<Option<Value>, AuthzFault> {
     let mut engine = policy.engine.clone();
     let input =
@@ -128,7 +141,11 @@ pub fn evaluate(policy: &Policy, input: &Value) -> Result<Option<Value>, AuthzFa
     if value == regorus::Value::Undefined {
         return Ok(None);
     }
-    let text = value.to_json_str().map_err(|_| AuthzFault::Invalid)?;
+    // Compact JSON (regorus's own `to_json_str` pretty-prints), measured as a remote answer is.
+    let text = serde_json::to_string(&value).map_err(|_| AuthzFault::Invalid)?;
+    if text.len() > policy.max_output_bytes {
+        return Err(AuthzFault::TooLarge);
+    }
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|_| AuthzFault::Invalid)

@@ -263,6 +263,48 @@ mod embedded {
         );
     }
 
+    /// Evaluation limits, as a table: (policy's rule body, `timeout_ms`, `max_answer_bytes`,
+    /// expected status and code). A result is measured as JSON; work is stopped by the budget.
+    #[test]
+    fn evaluation_limits() {
+        let header = |n: u32| {
+            format!(
+                r#"decision := {{"allowed": true, "headers": {{"x-big": concat("", [s | some i in numbers.range(1, {n}); s := "x"])}}}}"#
+            )
+        };
+        let runaway = "decision if count({x | some a in numbers.range(1, 4000); some b in numbers.range(1, 4000); x := a * b}) > 0";
+        let cases: [(String, u32, usize, (u16, Option<&str>)); 6] = [
+            (header(100), 500, 1024, (200, None)),
+            // {"allowed":true,"headers":{"x-big":"x…"}}: 39 bytes around the value; 1024 in all.
+            (header(985), 500, 1024, (200, None)),
+            (header(986), 500, 1024, (503, Some("ERR_AUTHZ_ANSWER_TOO_LARGE"))),
+            (header(100_000), 2000, 16 * 1024, (503, Some("ERR_AUTHZ_ANSWER_TOO_LARGE"))),
+            (runaway.into(), 50, 16 * 1024, (503, Some("ERR_AUTHZ_EVALUATION_LIMIT"))),
+            (
+                "decision := [[a, b] | some a in numbers.range(1, 3000); some b in numbers.range(1, 3000)]".into(),
+                50,
+                16 * 1024,
+                (503, Some("ERR_AUTHZ_EVALUATION_LIMIT")),
+            ),
+        ];
+        for (rule, timeout_ms, max_answer_bytes, expected) in cases {
+            let policy = format!("package limits\nimport rego.v1\n{rule}");
+            let gw = gateway_with(json!({
+                "kind": "rego", "policy": policy, "query": "data.limits.decision",
+                "timeout_ms": timeout_ms, "max_answer_bytes": max_answer_bytes,
+            }));
+            let started = std::time::Instant::now();
+            let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+            let code = body.get("code").and_then(Value::as_str);
+            let short = &rule[..rule.len().min(60)];
+            assert_eq!((status, code), expected, "{short}…: {body}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{short}…"
+            );
+        }
+    }
+
     /// The work counter Workers' budget reads (`rego::WorkClock`): non-decreasing, one
     /// `NANOS_PER_CHECK` per read, as regorus's `TimeSource` asks.
     #[test]

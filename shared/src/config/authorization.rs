@@ -152,8 +152,12 @@ impl DecisionPointConfig {
             let message = "must name a rule, e.g. data.envoy.authz.allow";
             return Err(ConfigError::new(format!("{at}.query"), message));
         }
-        let policy = crate::rego::compile(source, self.data.as_ref(), query, self.timeout_ms)
-            .map_err(|m| {
+        let limits = crate::rego::Limits {
+            time_ms: self.timeout_ms,
+            output_bytes: self.max_answer_bytes,
+        };
+        let policy =
+            crate::rego::compile(source, self.data.as_ref(), query, limits).map_err(|m| {
                 ConfigError::new(format!("{at}.policy"), format!("does not compile: {m}"))
             })?;
         Ok(Endpoint::Rego(Box::new(policy)))
