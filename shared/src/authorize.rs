@@ -104,6 +104,10 @@ pub struct DecisionPointConfig {
     /// Largest answer read, in bytes.
     #[serde(default = "default_max_answer_bytes")]
     pub max_answer_bytes: usize,
+    /// `opa`, `authzen`: the platform secret holding a bearer token for the decision point, sent as
+    /// `Authorization: Bearer …` (OPA's `--authentication=token`).
+    #[serde(default)]
+    pub authorization_secret: Option<String>,
     /// `authzen`: how the request maps onto subject, action, resource and context.
     #[serde(default)]
     pub authzen: AuthzenMapping,

@@ -97,6 +97,19 @@ pub struct PointSettings {
     pub headers: Vec<String>,
     /// Largest answer read, in bytes.
     pub max_answer_bytes: usize,
+    /// The bearer token the decision point wants (`authorization_secret`), read when the
+    /// configuration loads.
+    pub bearer: Option<BearerToken>,
+}
+
+/// A decision point's bearer token (a platform secret): its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct BearerToken(pub String);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(…)")
+    }
 }
 
 /// The request as the decision point sees it (before the token).
@@ -173,13 +186,17 @@ pub fn request(settings: &PointSettings, body: Vec<u8>) -> FetchRequest {
         #[cfg(feature = "policy")]
         Endpoint::Rego(_) => String::new(),
     };
+    let mut headers = vec![
+        ("content-type".into(), "application/json".into()),
+        ("accept".into(), "application/json".into()),
+    ];
+    if let Some(BearerToken(token)) = &settings.bearer {
+        headers.push(("authorization".into(), format!("Bearer {token}")));
+    }
     FetchRequest {
         method: "POST",
         url,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("accept".into(), "application/json".into()),
-        ],
+        headers,
         body,
         timeout_ms: settings.timeout_ms,
         max_body_bytes: settings.max_answer_bytes,

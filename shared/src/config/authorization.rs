@@ -5,7 +5,7 @@ use super::*;
 use crate::authorize::{
     DecisionPointConfig, PointKind, MAX_CACHE_TTL, MAX_INPUT_HEADERS, MAX_TIMEOUT_MS,
 };
-use crate::decision_point::{Endpoint, PointSettings};
+use crate::decision_point::{BearerToken, Endpoint, PointSettings};
 
 /// Request fields a decision point never sees: credentials and cookies (RFC 9110 §11.6.2,
 /// RFC 9449 §4.1, RFC 6265 §5.4), and the client-certificate fields a terminator may set.
@@ -33,6 +33,41 @@ impl Authorization {
     }
 }
 
+/// Reads each decision point's `authorization_secret` into its settings, when the gateway loads.
+/// The token goes into a field value, so it must be an RFC 6750 §2.1 `b64token`; a missing secret or
+/// another value is an error naming the field (never the value).
+pub(crate) fn decision_point_secrets(
+    authorization: &Authorization,
+    settings: &mut [PointSettings],
+    secrets: SecretLookup<'_>,
+) -> Result<(), ConfigError> {
+    for point in settings.iter_mut() {
+        let Some(config) = authorization.decision_points.get(&point.name) else {
+            continue;
+        };
+        let Some(name) = &config.authorization_secret else {
+            continue;
+        };
+        let field = format!(
+            "authorization.decision_points.{}.authorization_secret",
+            point.name
+        );
+        let token = secret(secrets, &field, name)?;
+        let b64token = token.trim_end_matches('=');
+        let ok = !b64token.is_empty()
+            && b64token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+        if !ok {
+            let message =
+                format!("the platform secret {name} is not a bearer token (RFC 6750 b64token)");
+            return Err(ConfigError::new(field, message));
+        }
+        point.bearer = Some(BearerToken(token));
+    }
+    Ok(())
+}
+
 impl DecisionPointConfig {
     fn load(&self, name: &str, at: &str) -> Result<PointSettings, ConfigError> {
         if name.is_empty()
@@ -49,6 +84,15 @@ impl DecisionPointConfig {
         if remote && (self.policy.is_some() || self.query.is_some() || self.data.is_some()) {
             let message = "policy, query and data are for kind rego";
             return Err(ConfigError::new(at, message));
+        }
+        if let Some(name) = &self.authorization_secret {
+            let field = format!("{at}.authorization_secret");
+            if !remote {
+                return Err(ConfigError::new(field, "for remote decision points only"));
+            }
+            if name.is_empty() {
+                return Err(ConfigError::new(field, "names a platform secret"));
+            }
         }
         let endpoint = self.endpoint(at)?;
         if self.timeout_ms == 0 || self.timeout_ms > MAX_TIMEOUT_MS {
@@ -81,6 +125,7 @@ impl DecisionPointConfig {
             cache_entries: self.cache_entries,
             headers: self.input_headers(at)?,
             max_answer_bytes: self.max_answer_bytes,
+            bearer: None,
         })
     }
 
