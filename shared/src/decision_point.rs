@@ -76,6 +76,13 @@ pub enum Endpoint {
     /// Embedded Rego (feature `policy`): the compiled policy, evaluated in the function.
     #[cfg(feature = "policy")]
     Rego(Box<crate::rego::Policy>),
+    /// Embedded Rego whose source is in a platform variable (`policy_var`): replaced by
+    /// [`Endpoint::Rego`] when the gateway loads (`config::decision_point_secrets`).
+    #[cfg(feature = "policy")]
+    RegoVariable {
+        /// The variable's name.
+        name: String,
+    },
 }
 
 /// A decision point's typed settings, built once by `config` from `DecisionPointConfig`.
@@ -184,7 +191,7 @@ pub fn request(settings: &PointSettings, body: Vec<u8>) -> FetchRequest {
     let url = match &settings.endpoint {
         Endpoint::Opa { url } | Endpoint::Authzen { url, .. } => url.clone(),
         #[cfg(feature = "policy")]
-        Endpoint::Rego(_) => String::new(),
+        Endpoint::Rego(_) | Endpoint::RegoVariable { .. } => String::new(),
     };
     let mut headers = vec![
         ("content-type".into(), "application/json".into()),

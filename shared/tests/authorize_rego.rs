@@ -305,6 +305,91 @@ mod embedded {
         }
     }
 
+    /// `policy_var`: the policy's source from a platform variable, compiled when the gateway
+    /// loads; a missing variable, one that does not compile, or both `policy` and `policy_var`
+    /// are a 500 naming `…policy_var`.
+    #[test]
+    fn a_policy_from_a_platform_variable() {
+        let point = |extra: Value| {
+            let mut point = json!({ "kind": "rego", "policy_var": "EDGEWARD_POLICY",
+                "query": "data.claims.authz.decision" });
+            for (name, value) in extra.as_object().unwrap() {
+                point[name] = value.clone();
+            }
+            let config = json!({
+                "origin": "http://origin.test:8080",
+                "routes": [{ "path": "/*", "authorize": "rego" }],
+                "issuers": [{
+                    "issuer": "https://issuer.test", "audiences": ["https://api.test"], "algorithms": ["ES256"],
+                    "jwks": { "keys": [{ "kid": "k1", "use": "sig", "kty": "EC", "crv": "P-256",
+                        "x": jwk(&key(1))["x"], "y": jwk(&key(1))["y"] }] },
+                }],
+                "authorization": { "decision_points": { "rego": point } },
+            });
+            config.to_string()
+        };
+        let load = |document: &str, source: Option<&'static str>| {
+            let secrets = move |name: &str| {
+                (name == "EDGEWARD_POLICY")
+                    .then_some(source)
+                    .flatten()
+                    .map(String::from)
+            };
+            Gateway::with_trust_anchors(Some(document), &secrets, "test", &[])
+        };
+        let fake = FakePlatform::new(NOW);
+        let gw = load(
+            &point(json!({})),
+            Some(include_str!("data/rego/claims.rego")),
+        );
+        let (status, body) = ask(
+            &gw,
+            &fake,
+            "GET",
+            "/orders/7",
+            json!({ "roles": ["reader"] }),
+        );
+        assert_eq!(
+            (status, &body["x-roles"]),
+            (200, &json!("reader")),
+            "{body}"
+        );
+        let (status, _) = ask(
+            &gw,
+            &fake,
+            "DELETE",
+            "/orders/7",
+            json!({ "roles": ["reader"] }),
+        );
+        assert_eq!(status, 403);
+        let field = "authorization.decision_points.rego.policy_var";
+        let cases = [
+            (point(json!({})), None),
+            (point(json!({})), Some("package x\nallow if {")),
+            (
+                point(json!({ "policy": "package x" })),
+                Some(include_str!("data/rego/claims.rego")),
+            ),
+            (point(json!({ "policy_var": "" })), None),
+        ];
+        for (document, source) in cases {
+            let gw = load(&document, source);
+            let (status, body) = ask(
+                &gw,
+                &fake,
+                "GET",
+                "/orders/7",
+                json!({ "roles": ["reader"] }),
+            );
+            assert_eq!(
+                (status, body["field"].as_str()),
+                (500, Some(field)),
+                "{source:?}: {body}"
+            );
+        }
+        assert_eq!(fake.fetches.get(), 0);
+    }
+
     /// The work counter Workers' budget reads (`rego::WorkClock`): non-decreasing, one
     /// `NANOS_PER_CHECK` per read, as regorus's `TimeSource` asks.
     #[test]

@@ -33,9 +33,10 @@ impl Authorization {
     }
 }
 
-/// Reads each decision point's `authorization_secret` into its settings, when the gateway loads.
-/// The token goes into a field value, so it must be an RFC 6750 §2.1 `b64token`; a missing secret or
-/// another value is an error naming the field (never the value).
+/// Reads what each decision point keeps in the platform, when the gateway loads: the source of a
+/// `policy_var` policy (compiled here) and the `authorization_secret` token. The token goes into a
+/// field value, so it must be an RFC 6750 §2.1 `b64token`; a missing secret or another value is an
+/// error naming the field (never the value).
 pub(crate) fn decision_point_secrets(
     authorization: &Authorization,
     settings: &mut [PointSettings],
@@ -45,6 +46,13 @@ pub(crate) fn decision_point_secrets(
         let Some(config) = authorization.decision_points.get(&point.name) else {
             continue;
         };
+        #[cfg(feature = "policy")]
+        if let Endpoint::RegoVariable { name } = &point.endpoint {
+            let field = format!("authorization.decision_points.{}.policy_var", point.name);
+            let source = secret(secrets, &field, name)?;
+            let query = config.query.as_deref().unwrap_or_default();
+            point.endpoint = config.compile(&source, query, &field)?;
+        }
         let Some(name) = &config.authorization_secret else {
             continue;
         };
@@ -81,8 +89,9 @@ impl DecisionPointConfig {
             ));
         }
         let remote = self.kind != PointKind::Rego;
-        if remote && (self.policy.is_some() || self.query.is_some() || self.data.is_some()) {
-            let message = "policy, query and data are for kind rego";
+        let rego_fields = [&self.policy, &self.policy_var, &self.query];
+        if remote && (rego_fields.iter().any(|f| f.is_some()) || self.data.is_some()) {
+            let message = "policy, policy_var, query and data are for kind rego";
             return Err(ConfigError::new(at, message));
         }
         if let Some(name) = &self.authorization_secret {
@@ -185,10 +194,10 @@ impl DecisionPointConfig {
                 "base and path are for remote decision points",
             ));
         }
-        let source = self
-            .policy
-            .as_deref()
-            .ok_or_else(|| ConfigError::new(format!("{at}.policy"), "required for kind rego"))?;
+        if self.policy.is_none() && self.policy_var.is_none() {
+            let message = "required for kind rego (or policy_var)";
+            return Err(ConfigError::new(format!("{at}.policy"), message));
+        }
         let query = self
             .query
             .as_deref()
@@ -197,14 +206,32 @@ impl DecisionPointConfig {
             let message = "must name a rule, e.g. data.envoy.authz.allow";
             return Err(ConfigError::new(format!("{at}.query"), message));
         }
+        match (&self.policy, &self.policy_var) {
+            (Some(source), None) => self.compile(source, query, &format!("{at}.policy")),
+            (None, Some(name)) if !name.is_empty() => {
+                Ok(Endpoint::RegoVariable { name: name.clone() })
+            }
+            (None, Some(_)) => Err(ConfigError::new(
+                format!("{at}.policy_var"),
+                "names a platform variable",
+            )),
+            (Some(_), Some(_)) => Err(ConfigError::new(
+                format!("{at}.policy_var"),
+                "either policy or policy_var, not both",
+            )),
+            (None, None) => Err(ConfigError::new(format!("{at}.policy"), "required")),
+        }
+    }
+
+    /// Compiles the policy `source` for `query`; an error names `field`.
+    #[cfg(feature = "policy")]
+    fn compile(&self, source: &str, query: &str, field: &str) -> Result<Endpoint, ConfigError> {
         let limits = crate::rego::Limits {
             time_ms: self.timeout_ms,
             output_bytes: self.max_answer_bytes,
         };
-        let policy =
-            crate::rego::compile(source, self.data.as_ref(), query, limits).map_err(|m| {
-                ConfigError::new(format!("{at}.policy"), format!("does not compile: {m}"))
-            })?;
+        let policy = crate::rego::compile(source, self.data.as_ref(), query, limits)
+            .map_err(|m| ConfigError::new(field, format!("does not compile: {m}")))?;
         Ok(Endpoint::Rego(Box::new(policy)))
     }
 
