@@ -273,7 +273,9 @@ mod embedded {
             )
         };
         let runaway = "decision if count({x | some a in numbers.range(1, 4000); some b in numbers.range(1, 4000); x := a * b}) > 0";
-        let cases: [(String, u32, usize, (u16, Option<&str>)); 6] = [
+        // (rule, timeout_ms, max_answer_bytes, (status, code))
+        type Case = (String, u32, usize, (u16, Option<&'static str>));
+        let cases: [Case; 6] = [
             (header(100), 500, 1024, (200, None)),
             // {"allowed":true,"headers":{"x-big":"x…"}}: 39 bytes around the value; 1024 in all.
             (header(985), 500, 1024, (200, None)),

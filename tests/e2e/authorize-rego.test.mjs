@@ -3,8 +3,8 @@
 // server (oidc-provider), in front of the recording origin. The policy is the remote decision
 // point's own (tests/decision-point/policies/e2e.rego), so both paths run the same Rego. Allow with
 // the policy's headers, deny with its reason (the origin is not called), a policy that runs past its
-// budget and one whose result is too large → 503 (and the function still answers), and a policy
-// that does not compile → 500 naming the field.
+// budget and one whose result is too large → 503 (and the function still answers), a policy read
+// from a platform variable (`policy_var`), and a policy that does not compile → 500 naming the field.
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -36,15 +36,17 @@ for (const runtime of RUNTIMES) {
       gateway = await startGateway(runtime, {
         origin: origin.url,
         issuers,
-        routes: ['rego', 'runaway', 'huge'].map((name) => ({ path: `/${name}/*`, authorize: name })),
+        routes: ['rego', 'runaway', 'huge', 'fromvar'].map((name) => ({ path: `/${name}/*`, authorize: name })),
         authorization: {
           decision_points: {
             rego: rego(POLICY, 'data.edgeward.authz.decision', { headers: ['x-tenant'] }),
             runaway: rego(RUNAWAY, 'data.runaway.allow', { timeout_ms: BUDGET_MS }),
             huge: rego(HUGE, 'data.huge.decision'),
+            fromvar: { kind: 'rego', policy_var: 'EDGEWARD_E2E_POLICY', query: 'data.edgeward.authz.decision',
+              timeout_ms: RELAXED_MS },
           },
         },
-      }, { fn: 'policy' });
+      }, { fn: 'policy', vars: { EDGEWARD_E2E_POLICY: POLICY } });
       broken = await startGateway(runtime, {
         origin: origin.url,
         issuers,
@@ -90,6 +92,15 @@ for (const runtime of RUNTIMES) {
       assert.equal(writes.res.status, 200);
       assert.equal(writes.seen.headers['x-policy-tier'], 'writer');
       assert.equal(writes.seen.headers['x-policy-tenant'], 'none', 'a field the request lacks');
+    });
+
+    test('a policy from a platform variable (policy_var) decides the same way', async () => {
+      const allowed = await call(gateway.url, '/fromvar/orders/1', reader);
+      assert.equal(allowed.res.status, 200, JSON.stringify(allowed.body));
+      assert.equal(allowed.seen.headers['x-policy-tier'], 'reader');
+      const denied = await call(gateway.url, '/fromvar/orders/1', reader, { method: 'DELETE' });
+      assert.equal(denied.res.status, 403);
+      assert.equal(denied.body.error_description, 'this client may not do that to orders');
     });
 
     test('a deny is 403 ERR_AUTHZ_DENIED with the policy reason; the origin is not called', async () => {
