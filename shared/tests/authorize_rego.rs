@@ -255,6 +255,18 @@ mod embedded {
         let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
         assert_eq!(status, 500);
         assert_eq!(body["field"], "authorization.decision_points.rego.policy");
+        // A query naming no rule of the policy: refused when it compiles, not a deny per request.
+        let gw = embedded(
+            "package x\nimport rego.v1\nallow := true",
+            "data.x.nope",
+            500,
+        );
+        let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (500, Some("authorization.decision_points.rego.query")),
+            "{body}"
+        );
         let gw = embedded("package x\nimport rego.v1\nallow := true", "x.allow", 500);
         let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
         assert_eq!(

@@ -6,6 +6,8 @@ use crate::authorize::{
     DecisionPointConfig, PointKind, MAX_CACHE_TTL, MAX_INPUT_HEADERS, MAX_TIMEOUT_MS,
 };
 use crate::decision_point::{BearerToken, Endpoint, PointSettings};
+#[cfg(feature = "policy")]
+use crate::rego::CompileError;
 
 /// Request fields a decision point never sees: credentials and cookies (RFC 9110 §11.6.2,
 /// RFC 9449 §4.1, RFC 6265 §5.4), and the client-certificate fields a terminator may set.
@@ -230,8 +232,17 @@ impl DecisionPointConfig {
             time_ms: self.timeout_ms,
             output_bytes: self.max_answer_bytes,
         };
-        let policy = crate::rego::compile(source, self.data.as_ref(), query, limits)
-            .map_err(|m| ConfigError::new(field, format!("does not compile: {m}")))?;
+        let policy = crate::rego::compile(source, self.data.as_ref(), query, limits).map_err(
+            |e| match e {
+                CompileError::Policy(m) => {
+                    ConfigError::new(field, format!("does not compile: {m}"))
+                }
+                CompileError::Query(m) => {
+                    let at = field.rsplit_once('.').map_or(field, |(at, _)| at);
+                    ConfigError::new(format!("{at}.query"), format!("no such rule: {m}"))
+                }
+            },
+        )?;
         Ok(Endpoint::Rego(Box::new(policy)))
     }
 
