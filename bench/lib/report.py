@@ -97,6 +97,14 @@ targets = [
     target("Workers function gzip size (KB = 1000 bytes; index_bg.wasm + index.js)",
            (sz["edgeward Workers (index_bg.wasm)"]["gzip"] + sz["edgeward Workers JS shim (index.js)"]["gzip"]) / 1000, 250, "<=", " KB"),
     target("Spin component gzip size (KB = 1000 bytes)", sz["edgeward Spin component"]["gzip"] / 1000, 250, "<=", " KB"),
+    target("embedded Rego decision on Workers: added CPU per request (µs, R.web - B.web; small RBAC policy)",
+           m("R.web", "cpu_us_per_request") - m("B.web", "cpu_us_per_request")
+           if m("R.web", "cpu_us_per_request") and m("B.web", "cpu_us_per_request") else None, 100, "<=", " µs",
+           pending="R.web or B.web not measured", note="the policy function; regorus evaluates on every request"),
+    target("cached remote decision on Workers: added CPU per request (µs, D.web - B.web)",
+           m("D.web", "cpu_us_per_request") - m("B.web", "cpu_us_per_request")
+           if m("D.web", "cpu_us_per_request") and m("B.web", "cpu_us_per_request") else None, 10, "<=", " µs",
+           pending="D.web or B.web not measured", note="OPA Data API decision from the isolate's cache"),
     target("Spin hot path: wasmtime CPU per x5c request (ms, S.B)",
            (m("S.B", "cpu_us_per_request") or 0) / 1000 if m("S.B", "cpu_us_per_request") else None, 1.5, "<=", " ms",
            pending="S.B not measured", note="each wasi:http request is a fresh instance"),

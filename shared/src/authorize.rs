@@ -104,12 +104,20 @@ pub struct DecisionPointConfig {
     /// Largest answer read, in bytes.
     #[serde(default = "default_max_answer_bytes")]
     pub max_answer_bytes: usize,
+    /// `opa`, `authzen`: the platform secret holding a bearer token for the decision point, sent as
+    /// `Authorization: Bearer …` (OPA's `--authentication=token`).
+    #[serde(default)]
+    pub authorization_secret: Option<String>,
     /// `authzen`: how the request maps onto subject, action, resource and context.
     #[serde(default)]
     pub authzen: AuthzenMapping,
     /// `rego`: the policy's source (Rego v1).
     #[serde(default)]
     pub policy: Option<String>,
+    /// `rego`: the name of a platform variable holding the policy's source, instead of `policy`
+    /// (read and compiled when the gateway loads).
+    #[serde(default)]
+    pub policy_var: Option<String>,
     /// `rego`: the rule a decision reads, e.g. `data.envoy.authz.allow`.
     #[serde(default)]
     pub query: Option<String>,
@@ -257,8 +265,15 @@ impl Authorizer {
         now: u64,
     ) -> Result<Decision, Error> {
         #[cfg(feature = "policy")]
-        if let Endpoint::Rego(policy) = &self.settings.endpoint {
-            return embedded(policy, &input(&self.settings, facts, token));
+        match &self.settings.endpoint {
+            Endpoint::Rego(policy) => {
+                return embedded(policy, &input(&self.settings, facts, token))
+            }
+            // Never here: the gateway compiles it when it loads, or does not load.
+            Endpoint::RegoVariable { .. } => {
+                return Err(Error::AuthorizationUnavailable(AuthzFault::Invalid))
+            }
+            Endpoint::Opa { .. } | Endpoint::Authzen { .. } => {}
         }
         let document = self.document(facts, token);
         let body = serde_json::to_vec(&document).unwrap_or_default();
@@ -283,7 +298,9 @@ impl Authorizer {
                 decision_point::authzen_request(mapping, &self.settings.headers, facts, token)
             }
             #[cfg(feature = "policy")]
-            Endpoint::Rego(_) => input(&self.settings, facts, token),
+            Endpoint::Rego(_) | Endpoint::RegoVariable { .. } => {
+                input(&self.settings, facts, token)
+            }
         }
     }
 
@@ -334,7 +351,7 @@ impl Authorizer {
             Endpoint::Opa { .. } => decision_point::judge_opa(&answer),
             Endpoint::Authzen { .. } => decision_point::judge_authzen(&answer),
             #[cfg(feature = "policy")]
-            Endpoint::Rego(_) => Err(AuthzFault::Invalid),
+            Endpoint::Rego(_) | Endpoint::RegoVariable { .. } => Err(AuthzFault::Invalid),
         });
         match judged {
             Ok(decision) => {

@@ -76,6 +76,13 @@ pub enum Endpoint {
     /// Embedded Rego (feature `policy`): the compiled policy, evaluated in the function.
     #[cfg(feature = "policy")]
     Rego(Box<crate::rego::Policy>),
+    /// Embedded Rego whose source is in a platform variable (`policy_var`): replaced by
+    /// [`Endpoint::Rego`] when the gateway loads (`config::decision_point_secrets`).
+    #[cfg(feature = "policy")]
+    RegoVariable {
+        /// The variable's name.
+        name: String,
+    },
 }
 
 /// A decision point's typed settings, built once by `config` from `DecisionPointConfig`.
@@ -97,6 +104,19 @@ pub struct PointSettings {
     pub headers: Vec<String>,
     /// Largest answer read, in bytes.
     pub max_answer_bytes: usize,
+    /// The bearer token the decision point wants (`authorization_secret`), read when the
+    /// configuration loads.
+    pub bearer: Option<BearerToken>,
+}
+
+/// A decision point's bearer token (a platform secret): its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct BearerToken(pub String);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(…)")
+    }
 }
 
 /// The request as the decision point sees it (before the token).
@@ -171,15 +191,19 @@ pub fn request(settings: &PointSettings, body: Vec<u8>) -> FetchRequest {
     let url = match &settings.endpoint {
         Endpoint::Opa { url } | Endpoint::Authzen { url, .. } => url.clone(),
         #[cfg(feature = "policy")]
-        Endpoint::Rego(_) => String::new(),
+        Endpoint::Rego(_) | Endpoint::RegoVariable { .. } => String::new(),
     };
+    let mut headers = vec![
+        ("content-type".into(), "application/json".into()),
+        ("accept".into(), "application/json".into()),
+    ];
+    if let Some(BearerToken(token)) = &settings.bearer {
+        headers.push(("authorization".into(), format!("Bearer {token}")));
+    }
     FetchRequest {
         method: "POST",
         url,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("accept".into(), "application/json".into()),
-        ],
+        headers,
         body,
         timeout_ms: settings.timeout_ms,
         max_body_bytes: settings.max_answer_bytes,

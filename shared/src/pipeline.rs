@@ -216,8 +216,9 @@ impl Gateway {
                 .on_runtime(runtime)
                 .stripping_cookies(config.token_handler.is_some());
                 let agent = token_handler::load(&config, secrets, &forwarder)?;
-                let decision_points =
-                    DecisionPoints::new(std::mem::take(&mut config.decision_point_settings));
+                let mut points = std::mem::take(&mut config.decision_point_settings);
+                config::decision_point_secrets(&config.authorization, &mut points, secrets)?;
+                let decision_points = DecisionPoints::new(points);
                 Ok(Loaded {
                     config,
                     origin,

@@ -618,6 +618,83 @@ fn bad_configuration_names_the_field() {
     }
 }
 
+/// `authorization_secret`: the platform secret reaches the decision point as `Authorization:
+/// Bearer …` (OPA's `--authentication=token`) and nothing else sees it (not the input, not a log);
+/// a point that refuses it (401) is 503 `ERR_AUTHZ_STATUS`; a missing secret, a value that is not
+/// an RFC 6750 b64token, or the field on an embedded point is a 500 naming the field.
+#[test]
+fn the_decision_point_token_comes_from_a_platform_secret() {
+    let point = json!({ "kind": "opa", "base": PDP, "path": "a", "cache_ttl_seconds": 0,
+        "negative_ttl_seconds": 0, "authorization_secret": "PDP_TOKEN" });
+    let document = config(point, json!({})).to_string();
+    let with = |value: Option<&'static str>| {
+        let secrets = move |name: &str| {
+            (name == "PDP_TOKEN")
+                .then_some(value)
+                .flatten()
+                .map(String::from)
+        };
+        Gateway::with_trust_anchors(Some(&document), &secrets, "test", &[])
+    };
+    // The point: OPA with token authentication.
+    let pdp = || {
+        platform(|r: &FetchRequest| {
+            let bearer = r.headers.iter().find(|(n, _)| n == "authorization");
+            match bearer.map(|(_, v)| v.as_str()) {
+                Some("Bearer s3cr3t-T0ken.x") => result(json!(true)),
+                _ => answer(
+                    401,
+                    r#"{"code":"unauthorized","message":"authentication required"}"#,
+                ),
+            }
+        })
+    };
+    let fake = pdp();
+    let outcome = block_on(with(Some("s3cr3t-T0ken.x")).handle(&fake, &request("/api/x", &[])));
+    assert_eq!(status(&outcome), (200, String::new()));
+    let body = String::from_utf8_lossy(&fake.requests.borrow()[0].body).into_owned();
+    assert!(!body.contains("s3cr3t"), "the token is not in the input");
+    let fake = pdp();
+    let outcome = block_on(with(Some("another")).handle(&fake, &request("/api/x", &[])));
+    assert_eq!(status(&outcome), (503, "ERR_AUTHZ_STATUS".into()));
+    assert_eq!(fake.fetches.get(), 1);
+    assert!(
+        fake.messages().iter().all(|m| !m.contains("another")),
+        "never logged"
+    );
+    let field = "authorization.decision_points.main.authorization_secret";
+    for value in [None, Some("two words"), Some("")] {
+        let fake = pdp();
+        let Outcome::Respond(response) =
+            block_on(with(value).handle(&fake, &request("/api/x", &[])))
+        else {
+            panic!("{value:?}: loaded")
+        };
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(
+            (response.status, body["field"].as_str()),
+            (500, Some(field)),
+            "{value:?}"
+        );
+        assert!(
+            !body.to_string().contains("two words"),
+            "the value is never shown"
+        );
+        assert_eq!(fake.fetches.get(), 0);
+    }
+    let embedded = json!({ "kind": "rego", "policy": "package a\nallow := true", "query": "data.a.allow",
+        "authorization_secret": "PDP_TOKEN" });
+    let gw = gateway(&config(embedded, json!({})));
+    let Outcome::Respond(response) = block_on(gw.handle(&pdp(), &request("/api/x", &[]))) else {
+        panic!("loaded")
+    };
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(
+        (response.status, body["field"].as_str()),
+        (500, Some(field))
+    );
+}
+
 #[test]
 fn decision_points_are_outbound_urls() {
     let config = edgeward::Config::from_json(&config(opa(), json!({})).to_string()).unwrap();

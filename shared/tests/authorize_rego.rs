@@ -255,12 +255,166 @@ mod embedded {
         let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
         assert_eq!(status, 500);
         assert_eq!(body["field"], "authorization.decision_points.rego.policy");
+        // A query naming no rule of the policy: refused when it compiles, not a deny per request.
+        let gw = embedded(
+            "package x\nimport rego.v1\nallow := true",
+            "data.x.nope",
+            500,
+        );
+        let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (500, Some("authorization.decision_points.rego.query")),
+            "{body}"
+        );
         let gw = embedded("package x\nimport rego.v1\nallow := true", "x.allow", 500);
         let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
         assert_eq!(
             (status, body["field"].as_str()),
             (500, Some("authorization.decision_points.rego.query"))
         );
+    }
+
+    /// Evaluation limits, as a table: (policy's rule body, `timeout_ms`, `max_answer_bytes`,
+    /// expected status and code). A result is measured as JSON; work is stopped by the budget.
+    #[test]
+    fn evaluation_limits() {
+        let header = |n: u32| {
+            format!(
+                r#"decision := {{"allowed": true, "headers": {{"x-big": concat("", [s | some i in numbers.range(1, {n}); s := "x"])}}}}"#
+            )
+        };
+        let runaway = "decision if count({x | some a in numbers.range(1, 4000); some b in numbers.range(1, 4000); x := a * b}) > 0";
+        // (rule, timeout_ms, max_answer_bytes, (status, code))
+        type Case = (String, u32, usize, (u16, Option<&'static str>));
+        let cases: [Case; 6] = [
+            (header(100), 500, 1024, (200, None)),
+            // {"allowed":true,"headers":{"x-big":"x…"}}: 39 bytes around the value; 1024 in all.
+            (header(985), 500, 1024, (200, None)),
+            (header(986), 500, 1024, (503, Some("ERR_AUTHZ_ANSWER_TOO_LARGE"))),
+            (header(100_000), 2000, 16 * 1024, (503, Some("ERR_AUTHZ_ANSWER_TOO_LARGE"))),
+            (runaway.into(), 50, 16 * 1024, (503, Some("ERR_AUTHZ_EVALUATION_LIMIT"))),
+            (
+                "decision := [[a, b] | some a in numbers.range(1, 3000); some b in numbers.range(1, 3000)]".into(),
+                50,
+                16 * 1024,
+                (503, Some("ERR_AUTHZ_EVALUATION_LIMIT")),
+            ),
+        ];
+        for (rule, timeout_ms, max_answer_bytes, expected) in cases {
+            let policy = format!("package limits\nimport rego.v1\n{rule}");
+            let gw = gateway_with(json!({
+                "kind": "rego", "policy": policy, "query": "data.limits.decision",
+                "timeout_ms": timeout_ms, "max_answer_bytes": max_answer_bytes,
+            }));
+            let started = std::time::Instant::now();
+            let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+            let code = body.get("code").and_then(Value::as_str);
+            let short = &rule[..rule.len().min(60)];
+            assert_eq!((status, code), expected, "{short}…: {body}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{short}…"
+            );
+        }
+    }
+
+    /// `policy_var`: the policy's source from a platform variable, compiled when the gateway
+    /// loads; a missing variable, one that does not compile, or both `policy` and `policy_var`
+    /// are a 500 naming `…policy_var`.
+    #[test]
+    fn a_policy_from_a_platform_variable() {
+        let point = |extra: Value| {
+            let mut point = json!({ "kind": "rego", "policy_var": "EDGEWARD_POLICY",
+                "query": "data.claims.authz.decision" });
+            for (name, value) in extra.as_object().unwrap() {
+                point[name] = value.clone();
+            }
+            let config = json!({
+                "origin": "http://origin.test:8080",
+                "routes": [{ "path": "/*", "authorize": "rego" }],
+                "issuers": [{
+                    "issuer": "https://issuer.test", "audiences": ["https://api.test"], "algorithms": ["ES256"],
+                    "jwks": { "keys": [{ "kid": "k1", "use": "sig", "kty": "EC", "crv": "P-256",
+                        "x": jwk(&key(1))["x"], "y": jwk(&key(1))["y"] }] },
+                }],
+                "authorization": { "decision_points": { "rego": point } },
+            });
+            config.to_string()
+        };
+        let load = |document: &str, source: Option<&'static str>| {
+            let secrets = move |name: &str| {
+                (name == "EDGEWARD_POLICY")
+                    .then_some(source)
+                    .flatten()
+                    .map(String::from)
+            };
+            Gateway::with_trust_anchors(Some(document), &secrets, "test", &[])
+        };
+        let fake = FakePlatform::new(NOW);
+        let gw = load(
+            &point(json!({})),
+            Some(include_str!("data/rego/claims.rego")),
+        );
+        let (status, body) = ask(
+            &gw,
+            &fake,
+            "GET",
+            "/orders/7",
+            json!({ "roles": ["reader"] }),
+        );
+        assert_eq!(
+            (status, &body["x-roles"]),
+            (200, &json!("reader")),
+            "{body}"
+        );
+        let (status, _) = ask(
+            &gw,
+            &fake,
+            "DELETE",
+            "/orders/7",
+            json!({ "roles": ["reader"] }),
+        );
+        assert_eq!(status, 403);
+        let field = "authorization.decision_points.rego.policy_var";
+        let cases = [
+            (point(json!({})), None),
+            (point(json!({})), Some("package x\nallow if {")),
+            (
+                point(json!({ "policy": "package x" })),
+                Some(include_str!("data/rego/claims.rego")),
+            ),
+            (point(json!({ "policy_var": "" })), None),
+        ];
+        for (document, source) in cases {
+            let gw = load(&document, source);
+            let (status, body) = ask(
+                &gw,
+                &fake,
+                "GET",
+                "/orders/7",
+                json!({ "roles": ["reader"] }),
+            );
+            assert_eq!(
+                (status, body["field"].as_str()),
+                (500, Some(field)),
+                "{source:?}: {body}"
+            );
+        }
+        assert_eq!(fake.fetches.get(), 0);
+    }
+
+    /// The work counter Workers' budget reads (`rego::WorkClock`): non-decreasing, one
+    /// `NANOS_PER_CHECK` per read, as regorus's `TimeSource` asks.
+    #[test]
+    fn the_work_clock_advances_one_check_per_read() {
+        use edgeward::internal::rego::{WorkClock, NANOS_PER_CHECK};
+        use regorus::utils::limits::TimeSource;
+        let clock = WorkClock::default();
+        let reads: Vec<u64> = (0..4)
+            .map(|_| clock.now().map(|d| d.as_nanos() as u64).unwrap_or(u64::MAX))
+            .collect();
+        assert_eq!(reads, [0, 1, 2, 3].map(|n| n * NANOS_PER_CHECK));
     }
 
     /// A policy that builds a huge set is stopped by the evaluation budget: 503, not a hung

@@ -1,11 +1,13 @@
 // The authorize stage end to end, on both runtimes: JWTs of the real authorization server
 // (oidc-provider), a real policy engine (tests/decision-point: Rego by regorus behind the OPA Data
 // API and AuthZEN 1.0, built by scripts/setup), and the recording origin. Allow, deny (the origin
-// is not called), headers from the policy, every decision-point fault → 503 with the origin not
+// is not called), headers from the policy, token authentication to the decision point (a platform
+// secret as its bearer token), every decision-point fault → 503 with the origin not
 // called, and a burst of identical requests against the decision cache.
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { RUNTIMES, ROOT, CLOSED_ORIGIN, startAuthServer, startOrigin, startGateway } from './lib/harness.mjs';
 
@@ -15,6 +17,9 @@ const POLICIES = join(ROOT, 'tests', 'decision-point', 'policies');
 const TIMEOUT_MS = 500;
 const RELAXED_MS = 3000;
 const SLOW_MS = 5000;
+// The token the decision point wants below /auth/ (OPA's --authentication=token); the gateway reads
+// it from a platform secret (`authorization_secret`). Neither process gets it on a command line.
+const PDP_TOKEN = randomBytes(24).toString('base64url');
 
 /** Starts the test decision point; resolves with its URL, `stats()` and `stop()`. */
 async function startDecisionPoint() {
@@ -22,8 +27,8 @@ async function startDecisionPoint() {
   assert.ok(binary, 'EDGEWARD_DECISION_POINT is set by scripts/setup (source it first)');
   const child = spawn(binary, [
     '--policy', join(POLICIES, 'e2e.rego'), '--policy', join(POLICIES, 'e2e-authzen.rego'),
-    '--slow-ms', String(SLOW_MS),
-  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--slow-ms', String(SLOW_MS), '--token-env', 'PDP_TOKEN',
+  ], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PDP_TOKEN } });
   const port = await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -58,7 +63,8 @@ for (const runtime of RUNTIMES) {
       gateway = await startGateway(runtime, {
         origin: origin.url,
         issuers: [{ issuer: as.issuer, audiences: [as.resources.jwt], jwks_uri: as.jwks_uri }],
-        routes: ['opa', 'authzen', 'burst', 'down', 'slow', 'error', 'garbage', 'huge'].map(route),
+        routes: ['opa', 'authzen', 'burst', 'down', 'slow', 'error', 'garbage', 'huge', 'authed', 'wrongtoken', 'notoken']
+          .map(route),
         authorization: {
           decision_points: {
             opa: opa(pdp.url),
@@ -70,9 +76,12 @@ for (const runtime of RUNTIMES) {
             error: opa(`${pdp.url}/fault/500`),
             garbage: opa(`${pdp.url}/fault/garbage`),
             huge: opa(`${pdp.url}/fault/huge`),
+            authed: opa(`${pdp.url}/auth`, { authorization_secret: 'EDGEWARD_PDP_TOKEN' }),
+            wrongtoken: opa(`${pdp.url}/auth`, { authorization_secret: 'EDGEWARD_PDP_WRONG' }),
+            notoken: opa(`${pdp.url}/auth`),
           },
         },
-      });
+      }, { vars: { EDGEWARD_PDP_TOKEN: PDP_TOKEN, EDGEWARD_PDP_WRONG: randomBytes(24).toString('base64url') } });
       [reader, writer] = await Promise.all([
         as.token(as.resources.jwt, 'orders:read'),
         as.token(as.resources.jwt, 'orders:read orders:write'),
@@ -171,6 +180,20 @@ for (const runtime of RUNTIMES) {
         }
       });
     }
+
+    test('a decision point with token authentication: the platform secret is its bearer token; a wrong or missing one is 503, never logged', async () => {
+      const allowed = await call('/authed/orders/1', reader);
+      assert.equal(allowed.res.status, 200, JSON.stringify(allowed.body));
+      assert.equal(allowed.seen.headers['x-policy-tier'], 'reader');
+      assert.equal((await pdp.stats()).last.path, '/auth/v1/data/edgeward/authz/decision');
+      for (const name of ['wrongtoken', 'notoken']) {
+        const refused = await call(`/${name}/orders/1`, reader);
+        assert.equal(refused.res.status, 503, `${name}: ${JSON.stringify(refused.body)}`);
+        assert.equal(refused.body.code, 'ERR_AUTHZ_STATUS', name);
+        assert.equal(refused.originCalls, 0);
+      }
+      assert.ok(!gateway.log().includes(PDP_TOKEN), 'the token is never in the gateway log');
+    });
 
     test('64 parallel identical requests: at most one decision call per isolate (Workers); the shared tier after a burst (Spin)', async (t) => {
       const path = '/burst/orders/42';

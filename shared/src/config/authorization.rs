@@ -5,7 +5,9 @@ use super::*;
 use crate::authorize::{
     DecisionPointConfig, PointKind, MAX_CACHE_TTL, MAX_INPUT_HEADERS, MAX_TIMEOUT_MS,
 };
-use crate::decision_point::{Endpoint, PointSettings};
+use crate::decision_point::{BearerToken, Endpoint, PointSettings};
+#[cfg(feature = "policy")]
+use crate::rego::CompileError;
 
 /// Request fields a decision point never sees: credentials and cookies (RFC 9110 §11.6.2,
 /// RFC 9449 §4.1, RFC 6265 §5.4), and the client-certificate fields a terminator may set.
@@ -33,6 +35,49 @@ impl Authorization {
     }
 }
 
+/// Reads what each decision point keeps in the platform, when the gateway loads: the source of a
+/// `policy_var` policy (compiled here) and the `authorization_secret` token. The token goes into a
+/// field value, so it must be an RFC 6750 §2.1 `b64token`; a missing secret or another value is an
+/// error naming the field (never the value).
+pub(crate) fn decision_point_secrets(
+    authorization: &Authorization,
+    settings: &mut [PointSettings],
+    secrets: SecretLookup<'_>,
+) -> Result<(), ConfigError> {
+    for point in settings.iter_mut() {
+        let Some(config) = authorization.decision_points.get(&point.name) else {
+            continue;
+        };
+        #[cfg(feature = "policy")]
+        if let Endpoint::RegoVariable { name } = &point.endpoint {
+            let field = format!("authorization.decision_points.{}.policy_var", point.name);
+            let source = secret(secrets, &field, name)?;
+            let query = config.query.as_deref().unwrap_or_default();
+            point.endpoint = config.compile(&source, query, &field)?;
+        }
+        let Some(name) = &config.authorization_secret else {
+            continue;
+        };
+        let field = format!(
+            "authorization.decision_points.{}.authorization_secret",
+            point.name
+        );
+        let token = secret(secrets, &field, name)?;
+        let b64token = token.trim_end_matches('=');
+        let ok = !b64token.is_empty()
+            && b64token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+        if !ok {
+            let message =
+                format!("the platform secret {name} is not a bearer token (RFC 6750 b64token)");
+            return Err(ConfigError::new(field, message));
+        }
+        point.bearer = Some(BearerToken(token));
+    }
+    Ok(())
+}
+
 impl DecisionPointConfig {
     fn load(&self, name: &str, at: &str) -> Result<PointSettings, ConfigError> {
         if name.is_empty()
@@ -46,9 +91,19 @@ impl DecisionPointConfig {
             ));
         }
         let remote = self.kind != PointKind::Rego;
-        if remote && (self.policy.is_some() || self.query.is_some() || self.data.is_some()) {
-            let message = "policy, query and data are for kind rego";
+        let rego_fields = [&self.policy, &self.policy_var, &self.query];
+        if remote && (rego_fields.iter().any(|f| f.is_some()) || self.data.is_some()) {
+            let message = "policy, policy_var, query and data are for kind rego";
             return Err(ConfigError::new(at, message));
+        }
+        if let Some(name) = &self.authorization_secret {
+            let field = format!("{at}.authorization_secret");
+            if !remote {
+                return Err(ConfigError::new(field, "for remote decision points only"));
+            }
+            if name.is_empty() {
+                return Err(ConfigError::new(field, "names a platform secret"));
+            }
         }
         let endpoint = self.endpoint(at)?;
         if self.timeout_ms == 0 || self.timeout_ms > MAX_TIMEOUT_MS {
@@ -81,6 +136,7 @@ impl DecisionPointConfig {
             cache_entries: self.cache_entries,
             headers: self.input_headers(at)?,
             max_answer_bytes: self.max_answer_bytes,
+            bearer: None,
         })
     }
 
@@ -140,10 +196,10 @@ impl DecisionPointConfig {
                 "base and path are for remote decision points",
             ));
         }
-        let source = self
-            .policy
-            .as_deref()
-            .ok_or_else(|| ConfigError::new(format!("{at}.policy"), "required for kind rego"))?;
+        if self.policy.is_none() && self.policy_var.is_none() {
+            let message = "required for kind rego (or policy_var)";
+            return Err(ConfigError::new(format!("{at}.policy"), message));
+        }
         let query = self
             .query
             .as_deref()
@@ -152,10 +208,41 @@ impl DecisionPointConfig {
             let message = "must name a rule, e.g. data.envoy.authz.allow";
             return Err(ConfigError::new(format!("{at}.query"), message));
         }
-        let policy = crate::rego::compile(source, self.data.as_ref(), query, self.timeout_ms)
-            .map_err(|m| {
-                ConfigError::new(format!("{at}.policy"), format!("does not compile: {m}"))
-            })?;
+        match (&self.policy, &self.policy_var) {
+            (Some(source), None) => self.compile(source, query, &format!("{at}.policy")),
+            (None, Some(name)) if !name.is_empty() => {
+                Ok(Endpoint::RegoVariable { name: name.clone() })
+            }
+            (None, Some(_)) => Err(ConfigError::new(
+                format!("{at}.policy_var"),
+                "names a platform variable",
+            )),
+            (Some(_), Some(_)) => Err(ConfigError::new(
+                format!("{at}.policy_var"),
+                "either policy or policy_var, not both",
+            )),
+            (None, None) => Err(ConfigError::new(format!("{at}.policy"), "required")),
+        }
+    }
+
+    /// Compiles the policy `source` for `query`; an error names `field`.
+    #[cfg(feature = "policy")]
+    fn compile(&self, source: &str, query: &str, field: &str) -> Result<Endpoint, ConfigError> {
+        let limits = crate::rego::Limits {
+            time_ms: self.timeout_ms,
+            output_bytes: self.max_answer_bytes,
+        };
+        let policy = crate::rego::compile(source, self.data.as_ref(), query, limits).map_err(
+            |e| match e {
+                CompileError::Policy(m) => {
+                    ConfigError::new(field, format!("does not compile: {m}"))
+                }
+                CompileError::Query(m) => {
+                    let at = field.rsplit_once('.').map_or(field, |(at, _)| at);
+                    ConfigError::new(format!("{at}.query"), format!("no such rule: {m}"))
+                }
+            },
+        )?;
         Ok(Endpoint::Rego(Box::new(policy)))
     }
 

@@ -38,6 +38,7 @@ mod token_exchange;
 #[cfg(feature = "token-handler")]
 mod token_handler;
 
+pub(crate) use authorization::decision_point_secrets;
 pub use dpop::Dpop;
 pub(crate) use forwarding::forwarding_secrets;
 pub use introspection::Introspection;

@@ -8,11 +8,14 @@
 //! - Faults, by path prefix: `/fault/slow/…` answers after `--slow-ms` (default 3000),
 //!   `/fault/500/…` answers 500, `/fault/garbage/…` answers 200 `application/json` that is not JSON,
 //!   `/fault/huge/…` answers 2 MiB of valid JSON. (A decision point that is down is a closed port.)
+//! - Authentication, as OPA's `--authentication=token`: below `/auth/…` every call must carry
+//!   `Authorization: Bearer T`, where T is the value of the environment variable named by
+//!   `--token-env` (never on the command line); a missing or other token answers 401.
 //! - `GET /_stats`: `{"calls": {path: n}, "last": {"path", "body"}}`: every POST counted by its
 //!   path (faults included), and the last one's body as received.
 //!
 //! Usage: `edgeward-decision-point --policy FILE [--policy FILE…] [--authzen-rule data.x.y]
-//! [--port N] [--slow-ms N]`; prints `{"port": N}` on stdout once listening (port 0: any).
+//! [--port N] [--slow-ms N] [--token-env NAME]`; prints `{"port": N}` on stdout once listening (port 0: any).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -24,6 +27,7 @@ struct Options {
     authzen_rule: String,
     port: u16,
     slow_ms: u64,
+    token: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
@@ -32,6 +36,7 @@ fn options() -> Result<Options, String> {
         authzen_rule: "data.edgeward.authzen.decision".into(),
         port: 0,
         slow_ms: 3000,
+        token: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -41,6 +46,10 @@ fn options() -> Result<Options, String> {
             "--authzen-rule" => options.authzen_rule = value,
             "--port" => options.port = value.parse().map_err(|_| "bad --port")?,
             "--slow-ms" => options.slow_ms = value.parse().map_err(|_| "bad --slow-ms")?,
+            "--token-env" => {
+                let token = std::env::var(&value).map_err(|_| format!("{value} is not set"))?;
+                options.token = Some(token);
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -122,6 +131,7 @@ struct State {
     engine: regorus::Engine,
     authzen_rule: String,
     slow_ms: u64,
+    token: Option<String>,
     calls: Mutex<BTreeMap<String, u64>>,
     last: Mutex<serde_json::Value>,
 }
@@ -152,6 +162,16 @@ fn serve(state: &State, mut request: Request) {
     }
     let text = String::from_utf8_lossy(&body).into_owned();
     *state.last.lock().expect("not poisoned") = serde_json::json!({ "path": path, "body": text });
+    let path = match path.strip_prefix("/auth/") {
+        Some(rest) => {
+            if !authenticated(state, &request) {
+                let _ = request.respond(json(401, r#"{"code":"unauthorized"}"#.into()));
+                return;
+            }
+            format!("/{rest}")
+        }
+        None => path,
+    };
     let (fault, api_path) = match path.strip_prefix("/fault/") {
         Some(rest) => match rest.split_once('/') {
             Some((mode, api)) => (Some(mode.to_owned()), format!("/{api}")),
@@ -183,6 +203,18 @@ fn serve(state: &State, mut request: Request) {
     let _ = request.respond(response);
 }
 
+/// True when the request carries `Authorization: Bearer` with the configured token.
+fn authenticated(state: &State, request: &Request) -> bool {
+    let Some(token) = &state.token else {
+        return false;
+    };
+    let expected = format!("Bearer {token}");
+    request
+        .headers()
+        .iter()
+        .any(|h| h.field.equiv("authorization") && h.value.as_str() == expected)
+}
+
 fn main() {
     let options = match options() {
         Ok(options) => options,
@@ -211,6 +243,7 @@ fn main() {
         engine,
         authzen_rule: options.authzen_rule,
         slow_ms: options.slow_ms,
+        token: options.token,
         calls: Mutex::default(),
         last: Mutex::default(),
     });
