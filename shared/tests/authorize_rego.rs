@@ -56,7 +56,13 @@ fn gateway(path: &str) -> Gateway {
 }
 
 fn gateway_with(point: Value) -> Gateway {
-    let config = json!({
+    let config = config_with(point);
+    Gateway::with_trust_anchors(Some(&config.to_string()), &|_| None, "test", &[])
+}
+
+/// A gateway configuration whose one route asks the decision point `rego` = `point`.
+fn config_with(point: Value) -> Value {
+    json!({
         "origin": "http://origin.test:8080",
         "routes": [{ "path": "/*", "authorize": "rego" }],
         "issuers": [{
@@ -65,8 +71,7 @@ fn gateway_with(point: Value) -> Gateway {
                 "x": jwk(&key(1))["x"], "y": jwk(&key(1))["y"] }] },
         }],
         "authorization": { "decision_points": { "rego": point } },
-    });
-    Gateway::with_trust_anchors(Some(&config.to_string()), &|_| None, "test", &[])
+    })
 }
 
 /// OPA's "HTTP APIs" tutorial: (who, method, path, allowed?) — its cases and the ones its rules
@@ -330,17 +335,7 @@ mod embedded {
             for (name, value) in extra.as_object().unwrap() {
                 point[name] = value.clone();
             }
-            let config = json!({
-                "origin": "http://origin.test:8080",
-                "routes": [{ "path": "/*", "authorize": "rego" }],
-                "issuers": [{
-                    "issuer": "https://issuer.test", "audiences": ["https://api.test"], "algorithms": ["ES256"],
-                    "jwks": { "keys": [{ "kid": "k1", "use": "sig", "kty": "EC", "crv": "P-256",
-                        "x": jwk(&key(1))["x"], "y": jwk(&key(1))["y"] }] },
-                }],
-                "authorization": { "decision_points": { "rego": point } },
-            });
-            config.to_string()
+            config_with(point).to_string()
         };
         let load = |document: &str, source: Option<&'static str>| {
             let secrets = move |name: &str| {
