@@ -297,6 +297,21 @@ if (RUNTIMES.includes('workers')) {
       assert.notEqual(res.status, 200, await res.text());
     });
 
+    test('after a Rust panic (a Wasm trap) the next request gets a fresh instance', async () => {
+      const trap = '/.well-known/edgeward/selftest/trap';
+      for (let round = 0; round < 3; round += 1) {
+        const trapped = await fetch(`${gateway.url}${trap}`, { method: 'POST', body: '[]' });
+        assert.equal(trapped.status, 500, 'workerd answers the trapped request with an error');
+        await trapped.arrayBuffer();
+        const health = await fetch(`${gateway.url}/.well-known/edgeward/health`);
+        assert.equal(health.status, 200, `round ${round}: ${await health.clone().text()}`);
+        assert.equal((await health.json()).status, 'ok');
+        const item = generatedCases()[0];
+        const [verdict] = await verdicts(gateway, [item]);
+        assert.equal(verdict.webcrypto, item.expected, `round ${round}: the new instance verifies`);
+      }
+    });
+
     test('EDGEWARD_CRYPTO=rustcrypto serves health as usual', async () => {
       const res = await fetch(`${plain.url}/.well-known/edgeward/health`);
       assert.equal(res.status, 200);

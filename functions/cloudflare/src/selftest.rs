@@ -24,8 +24,16 @@ pub const PATH: &str = "/.well-known/edgeward/selftest/verify";
 #[cfg(feature = "token-handler")]
 pub const AES_GCM_PATH: &str = "/.well-known/edgeward/selftest/aes-gcm";
 
+/// Where the self-test panics on purpose: tests/e2e/webcrypto.test.mjs checks that the next request
+/// gets a fresh Wasm instance (the entry made by scripts/lib/worker-entry.mjs keeps worker-build's
+/// recovery) rather than an isolate that answers errors from then on.
+pub const TRAP_PATH: &str = "/.well-known/edgeward/selftest/trap";
+
 /// True for the paths the self-test answers.
 pub fn answers(path: &str) -> bool {
+    if path == TRAP_PATH {
+        return true;
+    }
     #[cfg(feature = "token-handler")]
     if path == AES_GCM_PATH {
         return true;
@@ -53,6 +61,9 @@ const SCHEMES: [Scheme; 11] = [
 
 /// Runs every item through both backends.
 pub async fn handle(mut req: Request) -> Result<Response> {
+    if req.path() == TRAP_PATH {
+        panic!("selftest: a trap on purpose");
+    }
     let declared = req.headers().get("content-length")?;
     if declared.and_then(|n| n.parse::<usize>().ok()) > Some(MAX_BODY_BYTES) {
         return Response::error("selftest: body too large", 413);
