@@ -73,6 +73,8 @@ struct TrustedIssuer {
 pub struct TokenVerifier {
     issuers: Vec<TrustedIssuer>,
     anchors: &'static [&'static [u8]],
+    /// [`crate::crypto::list_digest`] of `anchors`, the anchors' part of every chain-cache key.
+    anchors_digest: [u8; 32],
     chains: ChainCache,
     /// Parsed headers of tokens verified in full (one issuer's tokens share theirs).
     headers: HeaderMemo,
@@ -98,6 +100,7 @@ impl TokenVerifier {
         TokenVerifier {
             issuers: issuers.into_iter().map(TrustedIssuer::new).collect(),
             anchors,
+            anchors_digest: crate::crypto::list_digest(x5c::ANCHORS_DIGEST_LABEL, anchors),
             chains: ChainCache::default(),
             headers: HeaderMemo::default(),
             verified: TokenCache::new(token_cache_entries),
@@ -315,8 +318,14 @@ impl TokenVerifier {
         now: u64,
     ) -> Result<(crate::crypto::PublicKey, Option<(u64, u64)>), Error> {
         if let (Some(policy), Some(chain)) = (&issuer.chain_policy, &jws.header.x5c) {
-            let leaf = x5c::validate_cached(
+            let chain_digest = jws
+                .header
+                .x5c_digest
+                .unwrap_or_else(|| crate::crypto::list_digest(crate::jws::X5C_DIGEST_LABEL, chain));
+            let key = ChainCache::key_of_digests(&chain_digest, &self.anchors_digest, policy);
+            let leaf = x5c::validate_keyed(
                 &self.chains,
+                key,
                 chain,
                 self.anchors,
                 now,

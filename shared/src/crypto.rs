@@ -7,6 +7,24 @@
 
 use std::future::Future;
 
+/// SHA-256 over `label` and then each of `items`, every part prefixed with its length (u64,
+/// big-endian), so that concatenation is unambiguous: two different lists never hash the same
+/// input. Names a list of DER certificates (an `x5c` chain, the trust anchors) in cache keys.
+pub fn list_digest<T: AsRef<[u8]>>(label: &[u8], items: &[T]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_be_bytes());
+        hash.update(bytes);
+    };
+    part(label);
+    part(&(items.len() as u64).to_be_bytes());
+    for item in items {
+        part(item.as_ref());
+    }
+    hash.finalize().into()
+}
+
 /// A signature scheme: algorithm, curve or padding, and hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {

@@ -51,6 +51,11 @@ pub struct Header {
     /// `x5c` (RFC 7515 §4.1.6): DER certificates, decoded from standard padded base64 (not
     /// base64url), at most [`MAX_X5C_CERTS`]. The chain is not validated here.
     pub x5c: Option<Vec<Vec<u8>>>,
+    /// [`list_digest`](crate::crypto::list_digest) of `x5c` (label [`X5C_DIGEST_LABEL`]), taken
+    /// when the header is parsed: the chain's part of the x5c chain-cache key, so a header from
+    /// [`HeaderMemo`] does not hash its certificates again. Headers are shared read-only (`Arc`)
+    /// once parsed, so it always describes `x5c`.
+    pub x5c_digest: Option<[u8; 32]>,
     /// `jwk` (RFC 7515 §4.1.3), kept for DPoP only; never used as a key for access tokens.
     pub jwk: Option<Map<String, Value>>,
     /// The whole header as parsed.
@@ -149,6 +154,9 @@ fn parse_parts<'a>(
     })
 }
 
+/// The label of [`Header::x5c_digest`].
+pub const X5C_DIGEST_LABEL: &[u8] = b"edgeward x5c chain";
+
 /// Headers of access tokens that parsed, by their exact base64url text ([`parse_memoized`]; module
 /// documentation). Holds at most [`HeaderMemo::ENTRIES`]; no `crit` extension is understood.
 #[derive(Debug, Default)]
@@ -193,6 +201,9 @@ impl Header {
             None => None,
             Some(value) => Some(x5c_certs(value).ok_or(TokenFault::Malformed)?),
         };
+        let x5c_digest = x5c
+            .as_deref()
+            .map(|certs| crate::crypto::list_digest(X5C_DIGEST_LABEL, certs));
         let jwk = match raw.get("jwk") {
             None => None,
             Some(Value::Object(map)) => Some(map.clone()),
@@ -204,6 +215,7 @@ impl Header {
             kid,
             typ,
             x5c,
+            x5c_digest,
             jwk,
             raw,
         })

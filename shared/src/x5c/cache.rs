@@ -2,6 +2,11 @@
 
 use super::path::validate;
 use super::*;
+use crate::crypto::list_digest;
+use crate::jws::X5C_DIGEST_LABEL;
+
+/// The label of the trust anchors' [`list_digest`] in [`ChainCache::key_of_digests`].
+pub const ANCHORS_DIGEST_LABEL: &[u8] = b"edgeward trust anchors";
 
 /// Default [`ChainCache`] capacity. An isolate serves a handful of signing PKIs, each with a
 /// few live leaf certificates; 256 entries of ~150 bytes (key, point, times) is about 40 KiB,
@@ -10,9 +15,9 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 256;
 
 /// A per-isolate cache of validated chains, so a warm request costs no chain signature checks.
 ///
-/// Keyed by SHA-256 over the policy, the anchors and the chain, each certificate length-prefixed
-/// so that concatenation is unambiguous; an entry therefore only answers for the exact same
-/// trust inputs. Entries are served only while `not_before <= now <= not_after` (over the whole
+/// Keyed by SHA-256 over the policy and the digests of the anchors and of the chain (each a
+/// length-prefixed list, so that concatenation is unambiguous); an entry therefore only answers
+/// for the exact same trust inputs. Entries are served only while `not_before <= now <= not_after` (over the whole
 /// path). Eviction is oldest-inserted first. A `std::sync::Mutex` gives interior mutability; the
 /// gateway is single-threaded per isolate, so it is never contended, and it is never held across
 /// an `.await`. A poisoned lock behaves as an empty cache.
@@ -45,35 +50,33 @@ impl ChainCache {
 
     /// The cache key for validating `chain` against `anchors` under `policy`.
     pub fn key(chain: &[Vec<u8>], anchors: &[&[u8]], policy: &ChainPolicy) -> [u8; 32] {
-        use sha2::Digest;
-        let mut hash = sha2::Sha256::new();
-        let mut item = |bytes: &[u8]| {
-            hash.update((bytes.len() as u64).to_be_bytes());
-            hash.update(bytes);
-        };
-        item(b"edgeward x5c chain cache v1");
+        Self::key_of_digests(
+            &list_digest(X5C_DIGEST_LABEL, chain),
+            &list_digest(ANCHORS_DIGEST_LABEL, anchors),
+            policy,
+        )
+    }
+
+    /// [`key`](Self::key) from the two lists' [`list_digest`]s: the chain's with label
+    /// [`X5C_DIGEST_LABEL`] (a parsed header's [`x5c_digest`](crate::jws::Header::x5c_digest)),
+    /// the anchors' with [`ANCHORS_DIGEST_LABEL`] (taken once per verifier). Hashing the ≈ 2 KB of
+    /// DER once per header and once per verifier, instead of on every fresh token, is the point.
+    pub fn key_of_digests(chain: &[u8; 32], anchors: &[u8; 32], policy: &ChainPolicy) -> [u8; 32] {
+        let mut parts: Vec<Vec<u8>> = vec![chain.to_vec(), anchors.to_vec()];
         for n in [
             policy.max_path_len,
             policy.max_chain_certs,
             policy.max_signature_checks,
         ] {
-            item(&(n as u64).to_be_bytes());
+            parts.push((n as u64).to_be_bytes().to_vec());
         }
         for pin in [&policy.leaf_subject, &policy.leaf_eku] {
-            match pin {
-                Some(s) => item(format!("+{s}").as_bytes()),
-                None => item(b"-"),
-            }
+            parts.push(match pin {
+                Some(s) => format!("+{s}").into_bytes(),
+                None => b"-".to_vec(),
+            });
         }
-        item(&(anchors.len() as u64).to_be_bytes());
-        for der in anchors {
-            item(der);
-        }
-        item(&(chain.len() as u64).to_be_bytes());
-        for der in chain {
-            item(der);
-        }
-        hash.finalize().into()
+        list_digest(b"edgeward x5c chain cache v2", &parts)
     }
 
     /// The cached result for `key`, if any and still valid at `now`.
@@ -127,6 +130,20 @@ pub async fn validate_cached<V: SignatureVerifier>(
     verifier: &V,
 ) -> Result<ValidatedLeaf, ChainError> {
     let key = ChainCache::key(chain, anchors, policy);
+    validate_keyed(cache, key, chain, anchors, now, policy, verifier).await
+}
+
+/// [`validate_cached`] with the cache key already made ([`ChainCache::key_of_digests`]); `key`
+/// must be the key of exactly these `chain`, `anchors` and `policy`.
+pub async fn validate_keyed<V: SignatureVerifier>(
+    cache: &ChainCache,
+    key: [u8; 32],
+    chain: &[Vec<u8>],
+    anchors: &[&[u8]],
+    now: u64,
+    policy: &ChainPolicy,
+    verifier: &V,
+) -> Result<ValidatedLeaf, ChainError> {
     if let Some(hit) = cache.get(&key, now) {
         return Ok(hit);
     }

@@ -4,7 +4,7 @@ use super::names::*;
 use super::path::*;
 use super::signed::*;
 use super::*;
-use crate::crypto::{verify_sync, BadSignature, RustCrypto};
+use crate::crypto::{list_digest, verify_sync, BadSignature, RustCrypto};
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
@@ -436,5 +436,51 @@ fn subject_string_examples() {
     assert_eq!(
         subject_string(&leaf.tbs_certificate.subject).unwrap(),
         leaf.tbs_certificate.subject.to_string()
+    );
+}
+
+#[test]
+fn the_key_from_digests_is_the_key_of_the_lists_and_covers_each_part() {
+    let root = fixture!("root");
+    let anchors: &[&[u8]] = &[&root];
+    let chain = good_chain();
+    let policy = ChainPolicy::default();
+    let of = |chain: &[Vec<u8>], anchors: &[&[u8]], policy: &ChainPolicy| {
+        ChainCache::key_of_digests(
+            &list_digest(crate::jws::X5C_DIGEST_LABEL, chain),
+            &list_digest(ANCHORS_DIGEST_LABEL, anchors),
+            policy,
+        )
+    };
+    let key = ChainCache::key(&chain, anchors, &policy);
+    assert_eq!(of(&chain, anchors, &policy), key);
+    // Another chain (one certificate fewer, or the two certificates' bytes moved across the
+    // boundary between them), other anchors, another policy: another key.
+    assert_ne!(ChainCache::key(&chain[..1], anchors, &policy), key);
+    let mut moved = chain.clone();
+    let byte = moved[0].pop().unwrap();
+    moved[1].insert(0, byte);
+    assert_ne!(ChainCache::key(&moved, anchors, &policy), key);
+    assert_ne!(ChainCache::key(&chain, &[&root, &root], &policy), key);
+    let pinned = ChainPolicy {
+        leaf_subject: Some("CN=x".into()),
+        ..ChainPolicy::default()
+    };
+    assert_ne!(ChainCache::key(&chain, anchors, &pinned), key);
+}
+
+#[test]
+fn a_parsed_header_carries_the_digest_of_its_x5c() {
+    use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+    let chain = good_chain();
+    let x5c: Vec<String> = chain.iter().map(|der| Base64::encode_string(der)).collect();
+    let header = serde_json::json!({"alg": "ES256", "x5c": x5c});
+    let b64 = Base64UrlUnpadded::encode_string(header.to_string().as_bytes());
+    let token = format!("{b64}.e30.{}", Base64UrlUnpadded::encode_string(&[0u8; 64]));
+    let jws = crate::jws::parse(&token, 64 * 1024).unwrap();
+    assert_eq!(jws.header.x5c.as_deref(), Some(&chain[..]));
+    assert_eq!(
+        jws.header.x5c_digest,
+        Some(list_digest(crate::jws::X5C_DIGEST_LABEL, &chain))
     );
 }
