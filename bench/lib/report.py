@@ -218,6 +218,21 @@ for t in targets:
     note = f" ({t['note']})" if t.get("note") else ""
     w(f"| {t['name']}{note} | {f1(t['value'], 2)} | {t['limit']} | **{st}** |")
 w("")
+steps = {sid: open(os.path.join(raw, f"steps.{sid}.md")).read().strip()
+         for sid in ("A0", "B.full") if os.path.exists(os.path.join(raw, f"steps.{sid}.md"))}
+if steps:
+    w("## Where the time goes (CPU by request step, workerd)\n")
+    w("One extra run per scenario with workerd's V8 CPU profiler attached (`scripts/bench` does it after the "
+      "scenarios, `bench/lib/profile.mjs`); `bench/lib/steps.mjs` sums each sample's self time by the frame on top "
+      "of the stack into request steps (the glue's functions, wasm-bindgen's entry and import shims, JS <-> Wasm "
+      "transitions, Wasm by crate, the runtime's built-ins) and scales the shares by that run's CPU per request. "
+      "The profiler adds CPU of its own: compare shares between runs, not these µs with the table above. Wasm is "
+      "split by crate only in a build with `EDGEWARD_KEEP_NAMES=1` (otherwise it is all \"Wasm: other\"). The floors "
+      "F.raw, F.init, F.timer and F.rs above price the steps outside edgeward's code.\n")
+    for sid, table in steps.items():
+        w(f"### {sid}\n")
+        w(table)
+        w("")
 w("## Cold start\n")
 w("Time from spawning a fresh process to the first `200` for an x5c-authenticated request (includes loading and "
   "compiling the code, reading the configuration and the first verification), polling every 2 ms.\n")

@@ -27,15 +27,17 @@ const index = readFileSync(indexPath, "utf8");
 // Offsets of line starts in index.js, so a frame's (line, column) is an offset in the file.
 const lineStarts = [0];
 for (let i = 0; i < index.length; i++) if (index[i] === "\n") lineStarts.push(i + 1);
-// esbuild's namespace object for glue.js: `{editResponse:()=>de,forward:()=>V,...}`; the glue is
-// bundled before worker-build's own code. A Worker without the glue (the F.rs floor) has none.
-const exportMap = index.match(/\{((?:[A-Za-z_$][\w$]*:\(\)=>[\w$]+,?)+)\}/);
-const hasGlue = exportMap !== null && exportMap[1].includes("requestHead:");
+// esbuild's namespace object for glue.js: `{editResponse:()=>de,forward:()=>V,...}` when minified,
+// `{ editResponse: () => editResponse, ... }` over several lines when not (EDGEWARD_KEEP_NAMES=1);
+// the glue is bundled before worker-build's own code. A Worker without the glue (the F.rs floor)
+// has none.
+const exportMap = index.match(/\{\s*((?:[A-Za-z_$][\w$]*:\s*\(\)\s*=>\s*[\w$]+,?\s*)+)\}/);
+const hasGlue = exportMap !== null && /\brequestHead:/.test(exportMap[1]);
 const glueEnd = hasGlue ? index.indexOf("__worker_init_state") : 0;
 const glueNames = new Map();
 for (const pair of hasGlue ? exportMap[1].split(",") : []) {
-  const [name, local] = pair.split(":()=>");
-  glueNames.set(local, name);
+  const [name, local] = pair.split(/:\s*\(\)\s*=>\s*/).map((part) => part.trim());
+  if (local) glueNames.set(local, name);
 }
 
 const GLUE_STEP = {
