@@ -323,9 +323,8 @@ impl TokenVerifier {
                 .x5c_digest
                 .unwrap_or_else(|| crate::crypto::list_digest(crate::jws::X5C_DIGEST_LABEL, chain));
             let key = ChainCache::key_of_digests(&chain_digest, &self.anchors_digest, policy);
-            let leaf = x5c::validate_keyed(
-                &self.chains,
-                key,
+            let leaf = x5c::validate_cached(
+                (&self.chains, key),
                 chain,
                 self.anchors,
                 now,

@@ -118,26 +118,12 @@ impl ChainCache {
     }
 }
 
-/// [`validate`] with a [`ChainCache`] in front: a hit costs one SHA-256 and no signature checks.
-/// Failures are not cached (a bad chain costs the attacker as much as it costs us, bounded by
-/// the budgets).
+/// [`validate`] with a [`ChainCache`] in front: a hit costs a hash-map lookup and no signature
+/// checks. `key` must be the key of exactly these `chain`, `anchors` and `policy`
+/// ([`ChainCache::key`], or [`ChainCache::key_of_digests`] from digests kept elsewhere). Failures
+/// are not cached (a bad chain costs the attacker as much as it costs us, bounded by the budgets).
 pub async fn validate_cached<V: SignatureVerifier>(
-    cache: &ChainCache,
-    chain: &[Vec<u8>],
-    anchors: &[&[u8]],
-    now: u64,
-    policy: &ChainPolicy,
-    verifier: &V,
-) -> Result<ValidatedLeaf, ChainError> {
-    let key = ChainCache::key(chain, anchors, policy);
-    validate_keyed(cache, key, chain, anchors, now, policy, verifier).await
-}
-
-/// [`validate_cached`] with the cache key already made ([`ChainCache::key_of_digests`]); `key`
-/// must be the key of exactly these `chain`, `anchors` and `policy`.
-pub async fn validate_keyed<V: SignatureVerifier>(
-    cache: &ChainCache,
-    key: [u8; 32],
+    (cache, key): (&ChainCache, [u8; 32]),
     chain: &[Vec<u8>],
     anchors: &[&[u8]],
     now: u64,

@@ -159,8 +159,6 @@ mod signed;
 #[cfg(test)]
 mod tests;
 
-pub use cache::{
-    validate_cached, validate_keyed, ChainCache, ANCHORS_DIGEST_LABEL, DEFAULT_CACHE_CAPACITY,
-};
+pub use cache::{validate_cached, ChainCache, ANCHORS_DIGEST_LABEL, DEFAULT_CACHE_CAPACITY};
 pub use path::validate;
 pub use signed::{ecdsa_der_to_p1363, public_key_from_spki, signature_scheme};

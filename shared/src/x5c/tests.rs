@@ -236,7 +236,7 @@ fn cache_hit_costs_no_signature_checks() {
     let verifier = Counting::default();
     let policy = ChainPolicy::default();
     let first = block_on(validate_cached(
-        &cache,
+        (&cache, ChainCache::key(&good_chain(), anchors, &policy)),
         &good_chain(),
         anchors,
         now(),
@@ -246,7 +246,7 @@ fn cache_hit_costs_no_signature_checks() {
     .unwrap();
     assert_eq!(verifier.0.get(), 2);
     let second = block_on(validate_cached(
-        &cache,
+        (&cache, ChainCache::key(&good_chain(), anchors, &policy)),
         &good_chain(),
         anchors,
         now(),
@@ -262,7 +262,7 @@ fn cache_hit_costs_no_signature_checks() {
         ..ChainPolicy::default()
     };
     assert!(block_on(validate_cached(
-        &cache,
+        (&cache, ChainCache::key(&good_chain(), anchors, &pinned)),
         &good_chain(),
         anchors,
         now(),
