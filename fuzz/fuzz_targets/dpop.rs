@@ -71,7 +71,7 @@ fn standalone(input: &Input<'_>) {
     let verified = block_on(dpop::verify_proof(
         &input.proof,
         &request,
-        &rules,
+        (&rules, &dpop::ProofHeaders::default()),
         input.now,
         &RustCrypto,
     ));

@@ -43,13 +43,29 @@ fn proofs(c: &mut Criterion) {
     };
     let rules = ProofRules::default();
     c.bench_function(
-        "dpop/verify_proof ES256 (RFC 9449 §7.1, RustCrypto)",
+        "dpop/verify_proof ES256 (RFC 9449 §7.1, RustCrypto), a client's first proof",
         |b| {
             b.iter(|| {
                 block_on(dpop::verify_proof(
                     black_box(RFC_RESOURCE_PROOF),
                     &request,
-                    &rules,
+                    (&rules, &dpop::ProofHeaders::default()),
+                    1_562_262_618,
+                    &RustCrypto,
+                ))
+                .expect("valid")
+            })
+        },
+    );
+    let memo = dpop::ProofHeaders::default();
+    c.bench_function(
+        "dpop/verify_proof ES256 (RFC 9449 §7.1, RustCrypto), header remembered",
+        |b| {
+            b.iter(|| {
+                block_on(dpop::verify_proof(
+                    black_box(RFC_RESOURCE_PROOF),
+                    &request,
+                    (&rules, &memo),
                     1_562_262_618,
                     &RustCrypto,
                 ))

@@ -20,6 +20,7 @@ use crate::error::{DpopFault, TokenFault};
 pub use crate::jwa::AlgSet;
 use crate::jwk::Jwk;
 use crate::jws::{self, Alg};
+use crate::lru::Lru;
 use crate::strict;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use hmac::{Hmac, Mac};
@@ -28,7 +29,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use url::Url;
 
 /// Proof algorithms accepted by default: every asymmetric algorithm the crate verifies
@@ -135,20 +136,72 @@ pub fn access_token_hash(access_token: &str) -> String {
     Base64UrlUnpadded::encode_string(&Sha256::digest(access_token.as_bytes()))
 }
 
+/// The proof headers of an isolate's DPoP clients, parsed, with their keys read from `jwk` and
+/// thumbprinted (RFC 7638). A client signs every proof with the same key, so every proof it sends
+/// has the same header text; proofs after the first skip decoding, JSON, the key's validation and
+/// the thumbprint's hash. Keyed by the header's exact base64url text: all of it is a pure function
+/// of that text, so a hit gives exactly what parsing would. Holds [`ProofHeaders::ENTRIES`].
+#[derive(Debug, Default)]
+pub struct ProofHeaders {
+    headers: jws::HeaderMemo,
+    keys: Mutex<Lru<Box<str>, Arc<ProofKey>>>,
+}
+
+/// A proof header's key and its RFC 7638 thumbprint.
+#[derive(Debug)]
+struct ProofKey {
+    jwk: Jwk,
+    jkt: String,
+}
+
+impl ProofHeaders {
+    /// Client keys remembered per isolate (each entry is a header of ≈ 200 bytes and a key).
+    pub const ENTRIES: usize = 256;
+
+    /// The key of header `header_b64` (whose parsed `jwk` is `jwk`) and its thumbprint.
+    fn key(
+        &self,
+        header_b64: &str,
+        jwk: &serde_json::Map<String, Value>,
+    ) -> Result<Arc<ProofKey>, DpopFault> {
+        let remembered = self
+            .keys
+            .lock()
+            .ok()
+            .and_then(|mut keys| keys.get(header_b64).cloned());
+        if let Some(hit) = remembered {
+            return Ok(hit);
+        }
+        let jwk = Jwk::from_object(jwk).map_err(|_| DpopFault::BadKey)?;
+        if jwk.has_private_members() {
+            return Err(DpopFault::PrivateKey);
+        }
+        let jkt = jwk.thumbprint_sha256();
+        let key = Arc::new(ProofKey { jwk, jkt });
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.insert(header_b64.into(), key.clone(), Self::ENTRIES);
+        }
+        Ok(key)
+    }
+}
+
 /// Runs the stateless RFC 9449 §4.3 checks (see the module documentation) on one `DPoP` header
-/// value. `now` is Unix seconds.
+/// value. `now` is Unix seconds. Parsed headers and keys come from (and go to) `memo`.
 pub async fn verify_proof<V: SignatureVerifier>(
     proof: &str,
     request: &ProofRequest<'_>,
-    rules: &ProofRules,
+    (rules, memo): (&ProofRules, &ProofHeaders),
     now: u64,
     verifier: &V,
 ) -> Result<VerifiedProof, DpopFault> {
-    let jws = jws::parse(proof, rules.max_proof_bytes).map_err(|fault| match fault {
-        TokenFault::TooLarge => DpopFault::TooLarge,
-        TokenFault::AlgorithmNotAllowed => DpopFault::AlgorithmNotAllowed,
-        _ => DpopFault::Malformed,
-    })?;
+    let jws =
+        jws::parse_memoized(proof, rules.max_proof_bytes, &memo.headers).map_err(|fault| {
+            match fault {
+                TokenFault::TooLarge => DpopFault::TooLarge,
+                TokenFault::AlgorithmNotAllowed => DpopFault::AlgorithmNotAllowed,
+                _ => DpopFault::Malformed,
+            }
+        })?;
     let typ_ok = jws.header.typ.as_deref().is_some_and(|typ| {
         typ.eq_ignore_ascii_case("dpop+jwt") || typ.eq_ignore_ascii_case("application/dpop+jwt")
     });
@@ -159,11 +212,9 @@ pub async fn verify_proof<V: SignatureVerifier>(
         return Err(DpopFault::AlgorithmNotAllowed);
     }
     let jwk = jws.header.jwk.as_ref().ok_or(DpopFault::BadKey)?;
-    let jwk = Jwk::from_object(jwk).map_err(|_| DpopFault::BadKey)?;
-    if jwk.has_private_members() {
-        return Err(DpopFault::PrivateKey);
-    }
-    jws.verify(jwk.public_key(), verifier)
+    let header_b64 = proof.split('.').next().unwrap_or_default();
+    let key = memo.key(header_b64, jwk)?;
+    jws.verify(key.jwk.public_key(), verifier)
         .await
         .map_err(|fault| match fault {
             TokenFault::AlgorithmNotAllowed => DpopFault::AlgorithmNotAllowed,
@@ -208,7 +259,7 @@ pub async fn verify_proof<V: SignatureVerifier>(
         Some(_) => return Err(DpopFault::Malformed),
     };
     Ok(VerifiedProof {
-        jkt: jwk.thumbprint_sha256(),
+        jkt: key.jkt.clone(),
         jti: jti.to_owned(),
         iat,
         nonce,

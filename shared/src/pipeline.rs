@@ -64,6 +64,7 @@ struct Loaded {
 /// The DPoP rules and per-isolate state (RFC 9449).
 struct DpopState {
     rules: ProofRules,
+    headers: dpop::ProofHeaders,
     nonce: Option<NonceKey>,
     replay: ReplayMode,
     seen: ReplayCache,
@@ -95,6 +96,7 @@ impl DpopState {
             },
             nonce,
             replay: config.replay,
+            headers: dpop::ProofHeaders::default(),
             seen: ReplayCache::new(config.replay_cache_entries),
         })
     }
@@ -768,7 +770,8 @@ async fn check_proof<P: Platform>(
         htu: &htu,
         ath: Some(ath),
     };
-    let proof = dpop::verify_proof(proof, &expected, &state.rules, now, platform.verifier())
+    let rules = (&state.rules, &state.headers);
+    let proof = dpop::verify_proof(proof, &expected, rules, now, platform.verifier())
         .await
         .map_err(invalid)?;
     if proof.jkt != jkt {

@@ -8,8 +8,8 @@ use common::{block_on, p256_jwk as public_jwk, p256_key as key, sign_es256 as si
 use edgeward::crypto::RustCrypto;
 use edgeward::error::DpopFault;
 use edgeward::internal::dpop::{
-    access_token_hash, normalize_htu, public_htu, verify_proof, AlgSet, ProofRequest, ProofRules,
-    VerifiedProof,
+    access_token_hash, normalize_htu, public_htu, verify_proof, AlgSet, ProofHeaders, ProofRequest,
+    ProofRules, VerifiedProof,
 };
 use edgeward::jwk::Jwk;
 use edgeward::jws::Alg;
@@ -64,7 +64,7 @@ fn check(
     block_on(verify_proof(
         proof,
         &request,
-        &ProofRules::default(),
+        (&ProofRules::default(), &ProofHeaders::default()),
         now,
         &RustCrypto,
     ))
@@ -284,6 +284,60 @@ fn a_good_proof_and_its_thumbprint() {
 }
 
 #[test]
+fn remembered_proof_headers_give_what_parsing_gives() {
+    let memo = ProofHeaders::default();
+    let htu = normalize_htu(URL).unwrap();
+    let ath = access_token_hash(TOKEN);
+    let request = ProofRequest {
+        method: "GET",
+        htu: &htu,
+        ath: Some(&ath),
+    };
+    let rules = ProofRules::default();
+    let remembered = |proof: &str| {
+        block_on(verify_proof(
+            proof,
+            &request,
+            (&rules, &memo),
+            NOW,
+            &RustCrypto,
+        ))
+    };
+    let claims = |jti: &str| {
+        let mut c = good_claims();
+        c["jti"] = json!(jti);
+        c
+    };
+    let header_of =
+        |seed: u8| json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(&key(seed)) });
+    // Two clients, each sending proofs with its own (repeated) header text.
+    for round in 0..3 {
+        for seed in [1u8, 2] {
+            let proof = sign(&key(seed), &header_of(seed), &claims(&format!("j-{round}")));
+            assert_eq!(
+                remembered(&proof),
+                run(&proof),
+                "seed {seed}, round {round}"
+            );
+        }
+    }
+    let (one, two) = (
+        remembered(&sign(&key(1), &header_of(1), &claims("a"))).unwrap(),
+        remembered(&sign(&key(2), &header_of(2), &claims("a"))).unwrap(),
+    );
+    assert_ne!(one.jkt, two.jkt);
+    // A remembered header is no shortcut past the signature: key 2's header signed by key 1.
+    let forged = sign(&key(1), &header_of(2), &claims("b"));
+    assert_eq!(remembered(&forged), Err(DpopFault::BadSignature));
+    // A header with a private member is refused every time (it is never remembered).
+    let mut private = header_of(3);
+    private["jwk"]["d"] = json!("AAAA");
+    let proof = sign(&key(3), &private, &claims("c"));
+    assert_eq!(remembered(&proof), Err(DpopFault::PrivateKey));
+    assert_eq!(remembered(&proof), Err(DpopFault::PrivateKey));
+}
+
+#[test]
 fn each_stateless_check_fails_on_its_own() {
     let with_header = |f: &dyn Fn(&mut Value)| {
         let mut h = good_header();
@@ -459,7 +513,13 @@ fn the_algorithm_allow_list_is_configurable() {
         ..ProofRules::default()
     };
     assert_eq!(
-        block_on(verify_proof(&proof, &request, &rules, NOW, &RustCrypto)),
+        block_on(verify_proof(
+            &proof,
+            &request,
+            (&rules, &ProofHeaders::default()),
+            NOW,
+            &RustCrypto
+        )),
         Err(DpopFault::AlgorithmNotAllowed)
     );
 }
