@@ -22,7 +22,7 @@
 //! resolution). Only UTC: an argument `[ns, tz]` with another zone than `"UTC"` or `""` is an
 //! evaluation error (503 `ERR_AUTHZ_ANSWER_INVALID`): the policy function has no time-zone
 //! database (regorus's own `time` feature links chrono-tz's, +170 KB gzip). Other `time.*`
-//! builtins are not there (an evaluation error too).
+//! builtins are not there.
 //!
 //! Not limited: memory (regorus's allocator limits need its own allocator, mimalloc, which is C
 //! and not built for Workers), and the work inside one builtin call (e.g. `numbers.range` with a
