@@ -56,9 +56,10 @@ impl BuiltinPolicies {
         };
         for (name, source) in self.policies {
             let data: Vec<_> = data.iter().collect();
-            crate::rego::check(source, &data).map_err(|e| match e {
+            let file = format!("{name}.rego");
+            crate::rego::check(&file, source, &data).map_err(|e| match e {
                 crate::rego::CompileError::Policy(m) | crate::rego::CompileError::Query(m) => {
-                    format!("{name}.rego does not compile: {m}")
+                    format!("{file} does not compile: {m}")
                 }
             })?;
         }

@@ -125,7 +125,7 @@ pub fn compile(
         let message = "must name a rule, e.g. data.envoy.authz.allow";
         return Err(CompileError::Query(message.into()));
     }
-    let mut engine = engine(source, data)?;
+    let mut engine = engine("policy.rego", source, data)?;
     time_builtins::add(&mut engine).map_err(CompileError::policy)?;
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     use_work_clock();
@@ -148,12 +148,12 @@ pub fn compile(
     })
 }
 
-/// An engine with `source` (Rego v1) and the `data` documents added.
-fn engine(source: &str, data: &[&Value]) -> Result<regorus::Engine, CompileError> {
+/// An engine with `source` (Rego v1; `file` in messages) and the `data` documents added.
+fn engine(file: &str, source: &str, data: &[&Value]) -> Result<regorus::Engine, CompileError> {
     let mut engine = regorus::Engine::new();
     engine.set_rego_v0(false);
     engine
-        .add_policy("policy.rego".into(), source.into())
+        .add_policy(file.into(), source.into())
         .map_err(CompileError::policy)?;
     for data in data {
         let data =
@@ -163,11 +163,11 @@ fn engine(source: &str, data: &[&Value]) -> Result<regorus::Engine, CompileError
     Ok(engine)
 }
 
-/// The build-time check of a builtin policy (`edgeward policy check`): `source` parses as Rego v1
-/// and the `data` documents merge. Not checked: the rule a configuration's `query` will name
-/// (checked when the gateway loads, as for every policy).
-pub fn check(source: &str, data: &[&Value]) -> Result<(), CompileError> {
-    engine(source, data).map(drop)
+/// The build-time check of a builtin policy (`edgeward policy check`): `source` (the file `file`)
+/// parses as Rego v1 and the `data` documents merge. Not checked: the rule a configuration's
+/// `query` will name (checked when the gateway loads, as for every policy).
+pub fn check(file: &str, source: &str, data: &[&Value]) -> Result<(), CompileError> {
+    engine(file, source, data).map(drop)
 }
 
 /// Evaluates the policy's rule with `input` (JSON) at the request's time `now` (Unix seconds):

@@ -618,6 +618,10 @@ mod embedded {
         };
         let error = broken.check().unwrap_err();
         assert!(error.starts_with("broken.rego does not compile"), "{error}");
+        assert!(
+            error.contains("--> broken.rego:2"),
+            "the message names the file: {error}"
+        );
         let bad_data = edgeward::BuiltinPolicies {
             data: Some("not json"),
             ..good
