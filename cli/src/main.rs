@@ -1,6 +1,7 @@
 //! `edgeward`: the developer CLI for the edgeward gateway. A small test PKI (`ca`, `cert`), minting of
 //! access tokens and DPoP proofs (`token`, `dpop`), offline verification with the gateway's own core
-//! (`inspect`) and configuration checks (`config check`). See `cli/README.md`.
+//! (`inspect`), configuration checks (`config check`) and the check of the Rego policies compiled in
+//! at build time (`policy check`, feature `policy`). See `cli/README.md`.
 //!
 //! Exit codes: 0 success (or `VALID`), 1 failure (or `INVALID`), 2 usage error.
 #![forbid(unsafe_code)]
@@ -70,6 +71,16 @@ enum Command {
     /// Gateway configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Rego policies compiled in at build time (EDGEWARD_POLICY_DIR).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Check that every policy compiled into this build (EDGEWARD_POLICY_DIR when it was built)
+    /// compiles with its data.json; exit 1 naming the first that does not.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -126,6 +137,27 @@ struct ConfigFile {
     spin_component: Option<String>,
 }
 
+/// `policy check`: the builtin policies of this build compile (see `BuiltinPolicies::check`).
+#[cfg(feature = "policy")]
+fn policy_check() -> Result<()> {
+    let policies = edgeward::BuiltinPolicies::BUILD;
+    if policies.policies.is_empty() {
+        return Err(failed(
+            "no policy compiled in (EDGEWARD_POLICY_DIR was unset when this edgeward was built)",
+        ));
+    }
+    policies.check().map_err(failed)?;
+    println!("policies compiled in: {}: compile", policies.names());
+    Ok(())
+}
+
+#[cfg(not(feature = "policy"))]
+fn policy_check() -> Result<()> {
+    Err(usage(
+        "built without the policy feature (cargo run -p edgeward-cli --features policy)",
+    ))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -141,6 +173,7 @@ fn main() -> ExitCode {
             args.spin_manifest.as_deref(),
             args.spin_component.as_deref(),
         ),
+        Command::Policy(PolicyCommand::Check) => policy_check(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,8 +48,16 @@ impl Platform for Fake {
     fn random(&self, buf: &mut [u8]) {
         buf.fill(7);
     }
-    /// The introspection endpoint: every token is active (RFC 7662 JSON).
-    async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, FetchError> {
+    /// The introspection endpoint: every token is active (RFC 7662 JSON); the decision point
+    /// (OPA Data API) allows everything.
+    async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
+        if request.url.starts_with("https://pdp.test/") {
+            return Ok(FetchResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: br#"{"result": true}"#.to_vec(),
+            });
+        }
         let answer = json!({
             "active": true, "sub": "alice", "scope": "orders:read orders:write",
             "client_id": "bench-client", "iss": ISS, "exp": NOW + 300, "iat": NOW - 10,
@@ -87,7 +95,8 @@ fn gateway() -> Gateway {
     });
     let config = json!({
         "origin": "http://origin.test:8080",
-        "routes": [{ "path": "/public/*", "anonymous": true }, { "path": "/api/*" }],
+        "routes": [{ "path": "/public/*", "anonymous": true }, { "path": "/api/*" },
+            { "path": "/authz/*", "authorize": "pdp" }],
         "issuers": [{
             "issuer": ISS, "audiences": ["https://api.test"], "algorithms": ["ES256"],
             "require_typ": "at+jwt", "jwks": { "keys": [jwk] },
@@ -96,6 +105,10 @@ fn gateway() -> Gateway {
             "endpoint": "https://as.test/introspect", "issuer": ISS, "client_id": "gateway",
             "client_secret_name": "BENCH_SECRET", "response": "json",
         },
+        "authorization": { "decision_points": { "pdp": {
+            "kind": "opa", "base": "https://pdp.test", "path": "envoy/authz/allow",
+            "headers": ["x-tenant"], "cache_ttl_seconds": 3600,
+        } } },
     });
     let secret = |name: &str| (name == "BENCH_SECRET").then(|| "bench-secret".to_owned());
     Gateway::with_trust_anchors(Some(&config.to_string()), &secret, "bench", &[])
@@ -118,12 +131,22 @@ fn request(path: &str, token: Option<&str>) -> Request {
 
 fn pipeline(c: &mut Criterion) {
     let gw = gateway();
-    let claims = |exp: u64| json!({ "iss": ISS, "aud": "https://api.test", "sub": "alice", "exp": exp, "iat": NOW - 10 });
+    let claims = |exp: u64| {
+        json!({ "iss": ISS, "aud": "https://api.test", "sub": "alice", "exp": exp, "iat": NOW - 10,
+        "scope": "orders:read orders:write", "client_id": "bench-client", "roles": ["reader", "writer"] })
+    };
     let cases = [
         ("anonymous route", request("/public/doc", None), true),
         (
             "inline JWKS ES256, valid",
             request("/api/orders?x=1", Some(&token(claims(NOW + 300)))),
+            true,
+        ),
+        // The same with a remote decision (OPA Data API) from the isolate cache: the difference is
+        // the authorize stage's cost on a cache hit.
+        (
+            "inline JWKS ES256, valid, cached remote decision",
+            request("/authz/orders?x=1", Some(&token(claims(NOW + 300)))),
             true,
         ),
         (

@@ -11,10 +11,10 @@
 //!
 //! Fail closed: a deny is 403 `insufficient_scope`; a decision point that is down, slow or answers
 //! something else than the API's JSON is 503 with `Retry-After`, never a pass. Decisions are cached
-//! for `cache_ttl_seconds` (denials for `negative_ttl_seconds`), keyed by SHA-256 of the canonical
-//! request document (serde_json objects keep their members sorted by name: the `Map` is a
-//! `BTreeMap` without the `preserve_order` feature, pinned by a test), per isolate (LRU) and in the
-//! platform's shared tier, and a burst of one question costs one call per isolate
+//! for `cache_ttl_seconds` (denials for `negative_ttl_seconds`) per isolate (LRU), keyed by the
+//! canonical request body itself (serialized once from borrowed data, members in name order: the
+//! claims `Map` is a `BTreeMap` without serde_json's `preserve_order`, pinned by a test), and in the
+//! platform's shared tier under SHA-256 of it; a burst of one question costs one call per isolate
 //! ([`crate::single_flight`]). Failures are never cached.
 //!
 //! Not done here: policy evaluation itself (the decision point's), the forward stage's stripping
@@ -27,12 +27,13 @@ use crate::lru::Lru;
 use crate::platform::{FetchError, LogLevel, Platform};
 use crate::single_flight::{Flights, Turn};
 use crate::token::{TokenKind, VerifiedToken};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
-use url::Url;
+use url::{Position, Url};
 
 /// Default time a decision point gets to answer, in milliseconds: an edge request cannot wait
 /// long, and a policy decision is a local computation at the decision point.
@@ -118,6 +119,10 @@ pub struct DecisionPointConfig {
     /// (read and compiled when the gateway loads).
     #[serde(default)]
     pub policy_var: Option<String>,
+    /// `rego`: the name of a policy compiled into the build (`EDGEWARD_POLICY_DIR/NAME.rego`),
+    /// instead of `policy` (compiled when the gateway loads, with the directory's `data.json`).
+    #[serde(default)]
+    pub policy_builtin: Option<String>,
     /// `rego`: the rule a decision reads, e.g. `data.envoy.authz.allow`.
     #[serde(default)]
     pub query: Option<String>,
@@ -145,55 +150,95 @@ fn default_max_answer_bytes() -> usize {
 /// The OPA-Envoy-shaped input document: `attributes.request.http` (method, path with query,
 /// host, scheme, the configured fields as `name → value`, repeated fields joined with `", "` as
 /// RFC 9110 §5.3 allows), `parsed_path` (the path's segments), `parsed_query` (name → every
-/// value), and `token` (`null` on an anonymous route).
-pub fn input(settings: &PointSettings, facts: &Facts<'_>, token: Option<&VerifiedToken>) -> Value {
-    let url = facts.url;
-    let path = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
-    json!({
-        "attributes": { "request": { "http": {
-            "method": facts.method,
-            "path": path,
-            "host": host(url),
-            "scheme": url.scheme(),
-            "headers": decision_point::selected_headers(&settings.headers, facts.headers),
-        } } },
-        "parsed_path": parsed_path(url),
-        "parsed_query": parsed_query(url),
-        "token": token.map(token_document),
-    })
+/// value), and `token` (`null` on an anonymous route). Borrowed from the request and the token and
+/// serialized once: its JSON is the question sent to a decision point, the cache key of the
+/// isolate tier, and the input of an embedded policy. Members in name order at every level (the
+/// struct fields are declared so; `claims` is a serde_json `Map`, sorted), so one question has one
+/// serialization.
+#[derive(Serialize)]
+pub struct Input<'a> {
+    attributes: Attributes<'a>,
+    parsed_path: Vec<Cow<'a, str>>,
+    parsed_query: Map<String, Value>,
+    token: Option<TokenDocument<'a>>,
 }
 
-/// `host[:port]`, as the `Host` field would say it.
-fn host(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
+#[derive(Serialize)]
+struct Attributes<'a> {
+    request: HttpRequest<'a>,
+}
+
+#[derive(Serialize)]
+struct HttpRequest<'a> {
+    http: Http<'a>,
+}
+
+#[derive(Serialize)]
+struct Http<'a> {
+    headers: Map<String, Value>,
+    host: &'a str,
+    method: &'a str,
+    path: &'a str,
+    scheme: &'a str,
+}
+
+/// `input.token`: the verified claims, `kind` (`jwt` / `opaque`), `issuer`, and `binding`
+/// (`dpop` for `cnf.jkt`, `mtls` for `cnf["x5t#S256"]`, else `none`; checked by the bind stage).
+#[derive(Serialize)]
+struct TokenDocument<'a> {
+    binding: &'static str,
+    claims: &'a Map<String, Value>,
+    issuer: &'a str,
+    kind: &'static str,
+}
+
+/// The OPA Data API request body: `{"input": …}`.
+#[derive(Serialize)]
+struct OpaRequest<'a> {
+    input: &'a Input<'a>,
+}
+
+/// The input document of this request (see [`Input`]).
+pub fn input<'a>(
+    settings: &PointSettings,
+    facts: &Facts<'a>,
+    token: Option<&'a VerifiedToken>,
+) -> Input<'a> {
+    let url = facts.url;
+    Input {
+        attributes: Attributes {
+            request: HttpRequest {
+                http: Http {
+                    headers: decision_point::selected_headers(&settings.headers, facts.headers),
+                    // `host[:port]` as the `Host` field would say it, and the path with the query.
+                    host: &url[Position::BeforeHost..Position::AfterPort],
+                    method: facts.method,
+                    path: &url[Position::BeforePath..Position::AfterQuery],
+                    scheme: url.scheme(),
+                },
+            },
+        },
+        parsed_path: parsed_path(url),
+        parsed_query: parsed_query(url),
+        token: token.map(token_document),
     }
 }
 
-/// The path's segments, percent-decoded, without the empty first one (`/a/b` → `["a", "b"]`).
-fn parsed_path(url: &Url) -> Vec<String> {
+/// The path's segments, percent-decoded, without the empty ones (`/a/b` → `["a", "b"]`).
+fn parsed_path(url: &Url) -> Vec<Cow<'_, str>> {
     url.path_segments()
         .map(|segments| {
             segments
                 .filter(|s| !s.is_empty())
-                .map(percent_decoded)
+                .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy())
                 .collect()
         })
         .unwrap_or_default()
 }
 
-fn percent_decoded(segment: &str) -> String {
-    percent_encoding::percent_decode_str(segment)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// Query parameters, name → every value in order (`application/x-www-form-urlencoded`).
+/// Query parameters, name → every value in order (`application/x-www-form-urlencoded`). A
+/// serde_json `Map` (sorted), as the other maps of the documents: a map type of its own here
+/// would link its own code (≈ 1 KB of Wasm).
 fn parsed_query(url: &Url) -> Map<String, Value> {
     let mut query: Map<String, Value> = Map::new();
     for (name, value) in url.query_pairs() {
@@ -207,9 +252,7 @@ fn parsed_query(url: &Url) -> Map<String, Value> {
     query
 }
 
-/// `input.token`: the verified claims, `kind` (`jwt` / `opaque`), `issuer`, and `binding`
-/// (`dpop` for `cnf.jkt`, `mtls` for `cnf["x5t#S256"]`, else `none`; checked by the bind stage).
-fn token_document(token: &VerifiedToken) -> Value {
+fn token_document(token: &VerifiedToken) -> TokenDocument<'_> {
     let cnf = token.claims.get("cnf").and_then(Value::as_object);
     let binding = match cnf {
         Some(cnf) if cnf.contains_key("jkt") => "dpop",
@@ -220,12 +263,12 @@ fn token_document(token: &VerifiedToken) -> Value {
         TokenKind::Jwt => "jwt",
         TokenKind::Opaque => "opaque",
     };
-    json!({
-        "claims": token.claims,
-        "kind": kind,
-        "issuer": token.issuer,
-        "binding": binding,
-    })
+    TokenDocument {
+        binding,
+        claims: &token.claims,
+        issuer: &token.issuer,
+        kind,
+    }
 }
 
 /// A cached decision and when it stops being valid.
@@ -235,8 +278,10 @@ struct Entry {
     until: u64,
 }
 
-/// The per-isolate tier, keyed by SHA-256 (no raw token is a key).
-type Cache = Lru<[u8; 32], Entry>;
+/// The per-isolate tier, keyed by the question itself (the request body sent to the decision
+/// point): a hit costs its serialization and one hash-map lookup, no SHA-256, and two different
+/// questions can never share an entry. The body holds the verified claims, never the raw token.
+type Cache = Lru<Box<[u8]>, Entry>;
 
 /// One remote decision point with its per-isolate cache and single-flight.
 pub struct Authorizer {
@@ -266,21 +311,17 @@ impl Authorizer {
     ) -> Result<Decision, Error> {
         #[cfg(feature = "policy")]
         match &self.settings.endpoint {
-            Endpoint::Rego(policy) => {
-                return embedded(policy, &input(&self.settings, facts, token))
-            }
+            Endpoint::Rego(policy) => return embedded(policy, &self.body(facts, token), now),
             // Never here: the gateway compiles it when it loads, or does not load.
-            Endpoint::RegoVariable { .. } => {
+            Endpoint::RegoVariable { .. } | Endpoint::RegoBuiltin { .. } => {
                 return Err(Error::AuthorizationUnavailable(AuthzFault::Invalid))
             }
             Endpoint::Opa { .. } | Endpoint::Authzen { .. } => {}
         }
-        let document = self.document(facts, token);
-        let body = serde_json::to_vec(&document).unwrap_or_default();
-        let key = self.key(&body);
-        let decision = match self.cached(&key, now) {
+        let body = self.body(facts, token);
+        let decision = match self.cached(&body, now) {
             Some(hit) => hit,
-            None => self.lookup(platform, key, body, now).await?,
+            None => self.lookup(platform, body, now).await?,
         };
         match decision.allowed {
             true => Ok(decision),
@@ -290,21 +331,26 @@ impl Authorizer {
         }
     }
 
-    /// The request body: the OPA `{"input": …}` or the AuthZEN evaluation request.
-    fn document(&self, facts: &Facts<'_>, token: Option<&VerifiedToken>) -> Value {
-        match &self.settings.endpoint {
-            Endpoint::Opa { .. } => json!({ "input": input(&self.settings, facts, token) }),
-            Endpoint::Authzen { mapping, .. } => {
-                decision_point::authzen_request(mapping, &self.settings.headers, facts, token)
-            }
+    /// The request body, the question: the OPA `{"input": …}` or the AuthZEN evaluation request.
+    fn body(&self, facts: &Facts<'_>, token: Option<&VerifiedToken>) -> Vec<u8> {
+        let body = match &self.settings.endpoint {
+            Endpoint::Opa { .. } => serde_json::to_vec(&OpaRequest {
+                input: &input(&self.settings, facts, token),
+            }),
+            Endpoint::Authzen { mapping, .. } => serde_json::to_vec(
+                &decision_point::authzen_request(mapping, &self.settings.headers, facts, token),
+            ),
             #[cfg(feature = "policy")]
-            Endpoint::Rego(_) | Endpoint::RegoVariable { .. } => {
-                input(&self.settings, facts, token)
+            Endpoint::Rego(_) | Endpoint::RegoVariable { .. } | Endpoint::RegoBuiltin { .. } => {
+                serde_json::to_vec(&input(&self.settings, facts, token))
             }
-        }
+        };
+        // Serializing borrowed strings, maps with string keys and `Value`s cannot fail.
+        body.unwrap_or_default()
     }
 
-    /// SHA-256 over the decision point's name and the canonical request body.
+    /// The shared tier's and single-flight's key: SHA-256 over the decision point's name and the
+    /// question.
     fn key(&self, body: &[u8]) -> [u8; 32] {
         let mut hash = Sha256::new();
         hash.update(self.settings.name.as_bytes());
@@ -316,20 +362,20 @@ impl Authorizer {
     async fn lookup<P: Platform>(
         &self,
         platform: &P,
-        key: [u8; 32],
         body: Vec<u8>,
         now: u64,
     ) -> Result<Decision, Error> {
+        let key = self.key(&body);
         // Waiters give up a little after the claimant's own call would have timed out.
         let deadline = self.settings.timeout_ms.saturating_add(1000);
         match self.flights.claim_or_wait(platform, key, deadline).await {
-            Turn::Claimed(_claim) => match self.shared_get(platform, &key, now).await {
+            Turn::Claimed(_claim) => match self.shared_get(platform, &key, &body, now).await {
                 Some(hit) => Ok(hit),
                 None => self.call(platform, key, body, now).await,
             },
             // The claimant stored its decision, unless its call failed: then share its 503.
             Turn::Finished | Turn::TimedOut => self
-                .cached(&key, now)
+                .cached(&body, now)
                 .ok_or(Error::AuthorizationUnavailable(AuthzFault::Unavailable)),
         }
     }
@@ -341,7 +387,7 @@ impl Authorizer {
         body: Vec<u8>,
         now: u64,
     ) -> Result<Decision, Error> {
-        let request = decision_point::request(&self.settings, body);
+        let request = decision_point::request(&self.settings, body.clone());
         let answer = platform.fetch(request).await.map_err(|e| match e {
             FetchError::Timeout => AuthzFault::Timeout,
             FetchError::TooLarge => AuthzFault::TooLarge,
@@ -351,11 +397,13 @@ impl Authorizer {
             Endpoint::Opa { .. } => decision_point::judge_opa(&answer),
             Endpoint::Authzen { .. } => decision_point::judge_authzen(&answer),
             #[cfg(feature = "policy")]
-            Endpoint::Rego(_) | Endpoint::RegoVariable { .. } => Err(AuthzFault::Invalid),
+            Endpoint::Rego(_) | Endpoint::RegoVariable { .. } | Endpoint::RegoBuiltin { .. } => {
+                Err(AuthzFault::Invalid)
+            }
         });
         match judged {
             Ok(decision) => {
-                self.remember(platform, key, &decision, now).await;
+                self.remember(platform, key, body, &decision, now).await;
                 Ok(decision)
             }
             Err(fault) => {
@@ -377,6 +425,7 @@ impl Authorizer {
         &self,
         platform: &P,
         key: [u8; 32],
+        body: Vec<u8>,
         decision: &Decision,
         now: u64,
     ) {
@@ -392,7 +441,7 @@ impl Authorizer {
             decision: decision.clone(),
             until,
         };
-        self.store(key, entry);
+        self.store(body, entry);
         let value = json!({ "decision": decision.to_json(), "until": until });
         platform
             .cache_put(&shared_key(&key), value.to_string().into_bytes(), until)
@@ -404,6 +453,7 @@ impl Authorizer {
         &self,
         platform: &P,
         key: &[u8; 32],
+        body: &[u8],
         now: u64,
     ) -> Option<Decision> {
         let bytes = platform.cache_get(&shared_key(key)).await?;
@@ -420,7 +470,7 @@ impl Authorizer {
             return None;
         }
         self.store(
-            *key,
+            body.to_vec(),
             Entry {
                 decision: decision.clone(),
                 until,
@@ -429,23 +479,24 @@ impl Authorizer {
         Some(decision)
     }
 
-    fn cached(&self, key: &[u8; 32], now: u64) -> Option<Decision> {
+    fn cached(&self, body: &[u8], now: u64) -> Option<Decision> {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = cache.get(key)?;
+        let entry = cache.get(body)?;
         (now < entry.until).then(|| entry.decision.clone())
     }
 
-    fn store(&self, key: [u8; 32], entry: Entry) {
+    fn store(&self, body: Vec<u8>, entry: Entry) {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.insert(key, entry, self.settings.cache_entries);
+        cache.insert(body.into_boxed_slice(), entry, self.settings.cache_entries);
     }
 }
 
 /// An embedded policy's decision: evaluated on every request, never cached (an evaluation costs
 /// less than a shared-tier round trip) and never shared between requests.
 #[cfg(feature = "policy")]
-fn embedded(policy: &crate::rego::Policy, input: &Value) -> Result<Decision, Error> {
-    let result = crate::rego::evaluate(policy, input).map_err(Error::AuthorizationUnavailable)?;
+fn embedded(policy: &crate::rego::Policy, input: &[u8], now: u64) -> Result<Decision, Error> {
+    let result =
+        crate::rego::evaluate(policy, input, now).map_err(Error::AuthorizationUnavailable)?;
     let decision =
         decision_point::judge_result(result.as_ref()).map_err(Error::AuthorizationUnavailable)?;
     match decision.allowed {

@@ -83,6 +83,13 @@ pub enum Endpoint {
         /// The variable's name.
         name: String,
     },
+    /// Embedded Rego compiled into the build (`policy_builtin`): replaced by [`Endpoint::Rego`]
+    /// when the gateway loads (`config::decision_point_secrets`).
+    #[cfg(feature = "policy")]
+    RegoBuiltin {
+        /// The policy's name.
+        name: String,
+    },
 }
 
 /// A decision point's typed settings, built once by `config` from `DecisionPointConfig`.
@@ -191,7 +198,9 @@ pub fn request(settings: &PointSettings, body: Vec<u8>) -> FetchRequest {
     let url = match &settings.endpoint {
         Endpoint::Opa { url } | Endpoint::Authzen { url, .. } => url.clone(),
         #[cfg(feature = "policy")]
-        Endpoint::Rego(_) | Endpoint::RegoVariable { .. } => String::new(),
+        Endpoint::Rego(_) | Endpoint::RegoVariable { .. } | Endpoint::RegoBuiltin { .. } => {
+            String::new()
+        }
     };
     let mut headers = vec![
         ("content-type".into(), "application/json".into()),

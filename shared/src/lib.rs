@@ -38,6 +38,7 @@ pub mod platform;
 mod strict;
 pub mod x5c;
 
+pub use builtin_policies::BuiltinPolicies;
 pub use config::{Config, ConfigError};
 pub use error::Error;
 pub use http::{
@@ -56,9 +57,9 @@ pub mod internal;
 #[cfg(feature = "policy")]
 pub(crate) use internal::rego;
 pub(crate) use internal::{
-    access_token, authorize, bearer, decision_point, dpop, forward, introspection, jwks, lru, mtls,
-    policy, single_flight, split_token, token, token_cache, token_exchange, trace_context,
-    trust_anchors, warmup,
+    access_token, authorize, bearer, builtin_policies, decision_point, dpop, forward,
+    introspection, jwks, lru, mtls, policy, single_flight, split_token, token, token_cache,
+    token_exchange, trace_context, trust_anchors, warmup,
 };
 #[cfg(feature = "token-handler")]
 pub(crate) use internal::{cors, oauth_agent};

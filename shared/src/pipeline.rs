@@ -175,6 +175,19 @@ impl Gateway {
         runtime: &'static str,
         anchors: &'static [&'static [u8]],
     ) -> Gateway {
+        let policies = crate::builtin_policies::BuiltinPolicies::BUILD;
+        Gateway::with_compiled_in(config_text, secrets, runtime, anchors, policies)
+    }
+
+    /// Like [`Gateway::new`], with explicit trust anchors (DER) and builtin Rego policies
+    /// (`policy_builtin`) instead of the compiled-in ones.
+    pub fn with_compiled_in(
+        config_text: Option<&str>,
+        secrets: SecretLookup<'_>,
+        runtime: &'static str,
+        anchors: &'static [&'static [u8]],
+        policies: crate::builtin_policies::BuiltinPolicies,
+    ) -> Gateway {
         let config = match config_text {
             None => Err(ConfigError {
                 field: String::new(),
@@ -219,7 +232,12 @@ impl Gateway {
                 .stripping_cookies(config.token_handler.is_some());
                 let agent = token_handler::load(&config, secrets, &forwarder)?;
                 let mut points = std::mem::take(&mut config.decision_point_settings);
-                config::decision_point_secrets(&config.authorization, &mut points, secrets)?;
+                config::decision_point_secrets(
+                    &config.authorization,
+                    &mut points,
+                    secrets,
+                    policies,
+                )?;
                 let decision_points = DecisionPoints::new(points);
                 Ok(Loaded {
                     config,

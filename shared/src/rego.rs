@@ -16,6 +16,14 @@
 //! - Output: a result whose JSON is longer than `max_answer_bytes` is refused, as a remote
 //!   decision point's answer would be.
 //!
+//! Time: a policy reads the request's time, never a clock. OPA's `time.now_ns()`, `time.clock`,
+//! `time.weekday` and `time.date` (the builtins of its time-of-day examples) are extensions
+//! ([`time_builtins`]) answering from the `now` the gateway read once for the request (second
+//! resolution). Only UTC: an argument `[ns, tz]` with another zone than `"UTC"` or `""` is an
+//! evaluation error (503 `ERR_AUTHZ_ANSWER_INVALID`): the policy function has no time-zone
+//! database (regorus's own `time` feature links chrono-tz's, +170 KB gzip). Other `time.*`
+//! builtins are not there.
+//!
 //! Not limited: memory (regorus's allocator limits need its own allocator, mimalloc, which is C
 //! and not built for Workers), and the work inside one builtin call (e.g. `numbers.range` with a
 //! huge bound): the policy is configuration, written by the operator.
@@ -105,11 +113,11 @@ pub struct Limits {
     pub output_bytes: usize,
 }
 
-/// Compiles `source` (Rego v1) with the optional `data` document; `query` is the rule a decision
-/// reads, e.g. `data.envoy.authz.allow`. `Err` says why and which part is at fault.
+/// Compiles `source` (Rego v1) with the `data` documents (merged, in order); `query` is the rule a
+/// decision reads, e.g. `data.envoy.authz.allow`. `Err` says why and which part is at fault.
 pub fn compile(
     source: &str,
-    data: Option<&Value>,
+    data: &[&Value],
     query: &str,
     limits: Limits,
 ) -> Result<Policy, CompileError> {
@@ -117,16 +125,8 @@ pub fn compile(
         let message = "must name a rule, e.g. data.envoy.authz.allow";
         return Err(CompileError::Query(message.into()));
     }
-    let mut engine = regorus::Engine::new();
-    engine.set_rego_v0(false);
-    engine
-        .add_policy("policy.rego".into(), source.into())
-        .map_err(CompileError::policy)?;
-    if let Some(data) = data {
-        let data =
-            regorus::Value::from_json_str(&data.to_string()).map_err(CompileError::policy)?;
-        engine.add_data(data).map_err(CompileError::policy)?;
-    }
+    let mut engine = engine("policy.rego", source, data)?;
+    time_builtins::add(&mut engine).map_err(CompileError::policy)?;
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     use_work_clock();
     let interval = NonZeroU32::new(CHECK_INTERVAL).unwrap_or(NonZeroU32::MIN);
@@ -148,19 +148,41 @@ pub fn compile(
     })
 }
 
-/// Evaluates the policy's rule with `input`: `Ok(None)` when it is undefined; a result longer
-/// than the policy's output limit is [`AuthzFault::TooLarge`].
-pub fn evaluate(policy: &Policy, input: &Value) -> Result<Option<Value>, AuthzFault> {
+/// An engine with `source` (Rego v1; `file` in messages) and the `data` documents added.
+fn engine(file: &str, source: &str, data: &[&Value]) -> Result<regorus::Engine, CompileError> {
+    let mut engine = regorus::Engine::new();
+    engine.set_rego_v0(false);
+    engine
+        .add_policy(file.into(), source.into())
+        .map_err(CompileError::policy)?;
+    for data in data {
+        let data =
+            regorus::Value::from_json_str(&data.to_string()).map_err(CompileError::policy)?;
+        engine.add_data(data).map_err(CompileError::policy)?;
+    }
+    Ok(engine)
+}
+
+/// The build-time check of a builtin policy (`edgeward policy check`): `source` (the file `file`)
+/// parses as Rego v1 and the `data` documents merge. Not checked: the rule a configuration's
+/// `query` will name (checked when the gateway loads, as for every policy).
+pub fn check(file: &str, source: &str, data: &[&Value]) -> Result<(), CompileError> {
+    engine(file, source, data).map(drop)
+}
+
+/// Evaluates the policy's rule with `input` (JSON) at the request's time `now` (Unix seconds):
+/// `Ok(None)` when it is undefined; a result longer than the policy's output limit is
+/// [`AuthzFault::TooLarge`].
+pub fn evaluate(policy: &Policy, input: &[u8], now: u64) -> Result<Option<Value>, AuthzFault> {
     let mut engine = policy.engine.clone();
-    let input =
-        regorus::Value::from_json_str(&input.to_string()).map_err(|_| AuthzFault::Invalid)?;
+    let input = std::str::from_utf8(input).map_err(|_| AuthzFault::Invalid)?;
+    let input = regorus::Value::from_json_str(input).map_err(|_| AuthzFault::Invalid)?;
     engine.set_input(input);
-    let value = engine.eval_rule(policy.query.clone()).map_err(|e| {
-        match e.downcast_ref::<LimitError>() {
-            Some(_) => AuthzFault::Limit,
-            None if e.to_string().contains("execution exceeded") => AuthzFault::Limit,
-            None => AuthzFault::Invalid,
-        }
+    let value = time_builtins::at(now, || engine.eval_rule(policy.query.clone()));
+    let value = value.map_err(|e| match e.downcast_ref::<LimitError>() {
+        Some(_) => AuthzFault::Limit,
+        None if e.to_string().contains("execution exceeded") => AuthzFault::Limit,
+        None => AuthzFault::Invalid,
     })?;
     if value == regorus::Value::Undefined {
         return Ok(None);
@@ -173,4 +195,99 @@ pub fn evaluate(policy: &Policy, input: &Value) -> Result<Option<Value>, AuthzFa
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|_| AuthzFault::Invalid)
+}
+
+/// OPA's time builtins of the time-of-day examples, answered from the request's time (see the
+/// module documentation): `time.now_ns()`, and `time.clock(x)` → `[hour, minute, second]`,
+/// `time.weekday(x)` → `"Monday"`…, `time.date(x)` → `[year, month, day]`, where `x` is
+/// nanoseconds since the epoch or `[ns, "UTC"]`. The calendar is chrono's.
+pub mod time_builtins {
+    use anyhow::{anyhow, Result};
+    use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
+    use regorus::Value;
+    use std::cell::Cell;
+
+    std::thread_local! {
+        /// The time of the evaluation running on this thread, in nanoseconds since the epoch.
+        static NOW_NS: Cell<Option<i64>> = const { Cell::new(None) };
+    }
+
+    /// Runs `evaluate` with `time.now_ns()` answering `now` (Unix seconds). Evaluations are
+    /// synchronous, so one thread runs one at a time.
+    pub fn at<T>(now: u64, evaluate: impl FnOnce() -> T) -> T {
+        let ns = i64::try_from(now)
+            .ok()
+            .and_then(|s| s.checked_mul(1_000_000_000));
+        NOW_NS.with(|cell| cell.set(ns));
+        let result = evaluate();
+        NOW_NS.with(|cell| cell.set(None));
+        result
+    }
+
+    /// Adds the four builtins to `engine` as extensions.
+    pub fn add(engine: &mut regorus::Engine) -> Result<()> {
+        engine.add_extension("time.now_ns".into(), 0, Box::new(now_ns))?;
+        engine.add_extension("time.clock".into(), 1, Box::new(clock))?;
+        engine.add_extension("time.weekday".into(), 1, Box::new(weekday))?;
+        engine.add_extension("time.date".into(), 1, Box::new(date))
+    }
+
+    fn now_ns(_: Vec<Value>) -> Result<Value> {
+        let ns = NOW_NS
+            .with(Cell::get)
+            .ok_or_else(|| anyhow!("no request time"))?;
+        Ok(Value::from(ns))
+    }
+
+    fn clock(args: Vec<Value>) -> Result<Value> {
+        let time = utc("time.clock", &args)?;
+        let parts = [time.hour(), time.minute(), time.second()];
+        Ok(Value::from(
+            parts.map(|n| Value::from(i64::from(n))).to_vec(),
+        ))
+    }
+
+    fn weekday(args: Vec<Value>) -> Result<Value> {
+        let name = match utc("time.weekday", &args)?.weekday() {
+            Weekday::Mon => "Monday",
+            Weekday::Tue => "Tuesday",
+            Weekday::Wed => "Wednesday",
+            Weekday::Thu => "Thursday",
+            Weekday::Fri => "Friday",
+            Weekday::Sat => "Saturday",
+            Weekday::Sun => "Sunday",
+        };
+        Ok(Value::from(name))
+    }
+
+    fn date(args: Vec<Value>) -> Result<Value> {
+        let time = utc("time.date", &args)?;
+        let parts = [
+            i64::from(time.year()),
+            i64::from(time.month()),
+            i64::from(time.day()),
+        ];
+        Ok(Value::from(parts.map(Value::from).to_vec()))
+    }
+
+    /// The UTC time of the one argument: nanoseconds, or `[ns, "UTC"]` (`""` is UTC too).
+    fn utc(name: &str, args: &[Value]) -> Result<DateTime<Utc>> {
+        let ns = match args.first() {
+            Some(Value::Array(pair)) if pair.len() == 2 => {
+                let zone = pair[1]
+                    .as_string()
+                    .map_err(|_| anyhow!("{name}: a time zone is a string"))?;
+                if !matches!(zone.as_ref(), "UTC" | "") {
+                    return Err(anyhow!(
+                        "{name}: time zone {zone:?} is not supported (UTC only: the policy function has no time-zone database)"
+                    ));
+                }
+                pair[0].as_i64()
+            }
+            Some(value) => value.as_i64(),
+            None => return Err(anyhow!("{name}: one argument")),
+        };
+        let ns = ns.map_err(|_| anyhow!("{name}: nanoseconds since the epoch, as an integer"))?;
+        Ok(DateTime::from_timestamp_nanos(ns))
+    }
 }

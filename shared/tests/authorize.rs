@@ -432,6 +432,97 @@ fn the_cache_key_does_not_depend_on_member_order() {
     assert_eq!(shared.borrow().len(), 1);
 }
 
+/// The isolate tier is keyed by the question sent, so a change to any part of it — a claim, the
+/// method, the path, a selected field, the query, the host — is a new decision call, and the same
+/// question again is a hit; a field the decision point does not see changes nothing. For both APIs.
+#[test]
+fn every_part_of_the_question_is_in_the_cache_key() {
+    let authzen = json!({ "kind": "authzen", "base": PDP, "headers": ["x-tenant"],
+        "authzen": { "subject_claims": ["roles", "scope"] } });
+    for point in [opa(), authzen] {
+        let fake = platform(|_| answer(200, r#"{"result": true, "decision": true}"#));
+        let gw = gateway(&config(point.clone(), json!({})));
+        let claims = json!({ "scope": "orders:read", "roles": ["clerk"] });
+        let ask = |method: &str, url: &str, claims: &Value, tenant: &str| {
+            let authorization = format!("Bearer {}", token_with(NOW + 600, claims.clone()));
+            let mut request = common::get(
+                url,
+                &[
+                    ("authorization", authorization.as_str()),
+                    ("x-tenant", tenant),
+                ],
+            );
+            request.method = method.into();
+            status(&block_on(gw.handle(&fake, &request))).0
+        };
+        let base = "https://gw.test/api/orders/1?x=1";
+        let other_claim = json!({ "scope": "orders:read", "roles": ["admin"] });
+        let other_scope = json!({ "scope": "orders:write", "roles": ["clerk"] });
+        let questions = [
+            ("GET", base, &claims, "acme"),
+            ("GET", base, &other_claim, "acme"),
+            ("GET", base, &other_scope, "acme"),
+            ("POST", base, &claims, "acme"),
+            ("GET", "https://gw.test/api/orders/2?x=1", &claims, "acme"),
+            ("GET", base, &claims, "other"),
+            ("GET", "https://gw.test/api/orders/1?x=2", &claims, "acme"),
+            ("GET", "https://gw.test/api/orders/1?y=1", &claims, "acme"),
+        ];
+        for (n, (method, url, claims, tenant)) in questions.iter().enumerate() {
+            assert_eq!(ask(method, url, claims, tenant), 200);
+            assert_eq!(
+                fake.fetches.get(),
+                n + 1,
+                "{point}: a new question: {method} {url} {claims} {tenant}"
+            );
+        }
+        let bodies: Vec<Vec<u8>> = fake
+            .requests
+            .borrow()
+            .iter()
+            .map(|r| r.body.clone())
+            .collect();
+        for (i, body) in bodies.iter().enumerate() {
+            assert!(
+                !bodies[..i].contains(body),
+                "{point}: question {i} was sent before"
+            );
+        }
+        for (method, url, claims, tenant) in questions {
+            assert_eq!(ask(method, url, claims, tenant), 200);
+        }
+        assert_eq!(
+            fake.fetches.get(),
+            questions.len(),
+            "{point}: every question again: a hit"
+        );
+        // A field outside `headers` is not part of the question.
+        let authorization = format!("Bearer {}", token_with(NOW + 600, claims.clone()));
+        let request = common::get(
+            base,
+            &[
+                ("authorization", authorization.as_str()),
+                ("x-tenant", "acme"),
+                ("x-other", "1"),
+            ],
+        );
+        assert_eq!(status(&block_on(gw.handle(&fake, &request))).0, 200);
+        assert_eq!(fake.fetches.get(), questions.len(), "{point}");
+        // The host and a repeated query parameter are in OPA's input (`http.host`, `parsed_query`
+        // with every value), not in an AuthZEN request (the resource is the path; its
+        // `parsed_query` keeps one value per name): new questions for OPA only.
+        ask("GET", "https://gw2.test/api/orders/1?x=1", &claims, "acme");
+        ask(
+            "GET",
+            "https://gw.test/api/orders/1?x=1&x=1",
+            &claims,
+            "acme",
+        );
+        let opa_only = if point["kind"] == "opa" { 2 } else { 0 };
+        assert_eq!(fake.fetches.get(), questions.len() + opa_only, "{point}");
+    }
+}
+
 #[test]
 fn authzen_request_and_answers() {
     let point = json!({ "kind": "authzen", "base": "https://pdp.test/", "headers": ["x-tenant"],

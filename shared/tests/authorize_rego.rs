@@ -20,11 +20,25 @@ const PDP: &str = "https://pdp.test";
 fn opa(
     policy: &'static str,
 ) -> impl Fn(&FetchRequest) -> Result<FetchResponse, edgeward::platform::FetchError> {
+    opa_at(policy, NOW)
+}
+
+/// [`opa`] whose clock reads `now` (Unix seconds): regorus's own `time` builtins, with
+/// `time.now_ns()` answering `now` as an OPA whose clock says `now` would.
+fn opa_at(
+    policy: &'static str,
+    now: u64,
+) -> impl Fn(&FetchRequest) -> Result<FetchResponse, edgeward::platform::FetchError> {
     move |request| {
         let mut engine = regorus::Engine::new();
         engine
             .add_policy("policy.rego".into(), policy.into())
             .expect("the policy compiles");
+        let now_ns =
+            move |_: Vec<regorus::Value>| Ok(regorus::Value::from(now as i64 * 1_000_000_000));
+        engine
+            .add_extension("time.now_ns".into(), 0, Box::new(now_ns))
+            .unwrap();
         let body: Value = serde_json::from_slice(&request.body).unwrap();
         let input = regorus::Value::from_json_str(&body["input"].to_string()).unwrap();
         engine.set_input(input);
@@ -181,6 +195,40 @@ fn opa_http_api_tutorial_decisions() {
     );
 }
 
+/// Time of day (OPA's business-hours example, UTC): (request time, method, allowed with this
+/// `x-time` / denied). Reads at any time, writes on business days 09:00-17:59.
+const TIME_CASES: [(u64, &str, Option<&str>); 9] = [
+    (1_796_639_400, "POST", Some("Monday 10:30")), // 2026-12-07T10:30:00Z
+    (1_796_633_999, "POST", None),                 // Monday 08:59:59, before opening
+    (1_796_634_000, "POST", Some("Monday 09:00")), // Monday 09:00:00
+    (1_797_011_999, "POST", Some("Friday 17:59")), // Friday 17:59:59
+    (1_797_012_000, "POST", None),                 // Friday 18:00:00, closed
+    (1_797_076_800, "POST", None),                 // Saturday 12:00
+    (1_797_076_800, "GET", Some("Saturday 12:00")), // reads at any time
+    (1_797_130_800, "GET", Some("Sunday 03:00")),
+    (1_798_200_000, "POST", None), // Friday 2026-12-25 12:00, a holiday (time.date)
+];
+
+/// `ask` at `now`: the token is valid then.
+fn ask_at(gw: &Gateway, fake: &FakePlatform, now: u64, method: &str) -> (u16, Value) {
+    let claims = json!({ "iat": now - 10, "exp": now + 600 });
+    ask(gw, fake, method, "/orders/7", claims)
+}
+
+#[test]
+fn time_of_day_decisions_read_the_request_time() {
+    for (now, method, expected) in TIME_CASES {
+        let source = include_str!("data/rego/time-of-day.rego");
+        let fake = FakePlatform::new(now).answering(opa_at(source, now));
+        let gw = gateway("timeofday/authz/decision");
+        let (status, body) = ask_at(&gw, &fake, now, method);
+        match expected {
+            Some(time) => assert_eq!((status, &body["x-time"]), (200, &json!(time)), "{now}"),
+            None => assert_eq!(status, 403, "{now} {method}: {body}"),
+        }
+    }
+}
+
 #[test]
 fn role_by_path_and_method_from_verified_claims() {
     let fake = FakePlatform::new(NOW).answering(opa(include_str!("data/rego/claims.rego")));
@@ -251,6 +299,46 @@ mod embedded {
                 assert_eq!(a, b, "{path}: {claims} {method} {request_path}");
             }
             assert_eq!(quiet.fetches.get(), 0, "the embedded engine makes no call");
+        }
+    }
+
+    /// The time-of-day table, embedded: the extensions answer from the request's time as
+    /// regorus's own `time` builtins (chrono-tz) do behind the remote decision point.
+    #[test]
+    fn embedded_time_builtins_agree_with_regorus_time_on_the_time_of_day_table() {
+        let source = include_str!("data/rego/time-of-day.rego");
+        let local = embedded(source, "data.timeofday.authz.decision", 500);
+        let remote = gateway("timeofday/authz/decision");
+        for (now, method, expected) in TIME_CASES {
+            let quiet = FakePlatform::new(now);
+            let b = ask_at(&local, &quiet, now, method);
+            let fake = FakePlatform::new(now).answering(opa_at(source, now));
+            let a = ask_at(&remote, &fake, now, method);
+            assert_eq!(a, b, "{now} {method}");
+            assert_eq!(b.0, if expected.is_some() { 200 } else { 403 }, "{now}");
+            assert_eq!(quiet.fetches.get(), 0);
+        }
+    }
+
+    /// `time.*` with a time zone other than UTC, or an argument that is not nanoseconds: an
+    /// evaluation error, 503, never a decision.
+    #[test]
+    fn a_time_zone_other_than_utc_is_an_evaluation_error() {
+        let cases = [
+            (r#"time.clock([time.now_ns(), "Europe/Paris"])"#, 503),
+            (r#"time.weekday([time.now_ns(), "Local"])"#, 503),
+            (r#"time.date("yesterday")"#, 503),
+            (r#"time.clock([time.now_ns(), ""])"#, 200),
+            (r#"time.date(time.now_ns())"#, 200),
+        ];
+        for (call, status) in cases {
+            let policy = format!("package tz\nimport rego.v1\nallow if {{ x := {call}; x == x }}");
+            let gw = embedded(&policy, "data.tz.allow", 500);
+            let (got, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+            assert_eq!(got, status, "{call}: {body}");
+            if status == 503 {
+                assert_eq!(body["code"], "ERR_AUTHZ_ANSWER_INVALID", "{call}");
+            }
         }
     }
 
@@ -397,6 +485,148 @@ mod embedded {
             );
         }
         assert_eq!(fake.fetches.get(), 0);
+    }
+
+    /// Role grants from the build's `data.json` (a builtin policy's data).
+    const GRANTS_POLICY: &str = "package builtin.rbac\nimport rego.v1\n\
+        allow if { some role in input.token.claims.roles; \
+        some grant in data.grants[role]; grant == input.attributes.request.http.method }";
+    const GRANTS: &str = r#"{"grants": {"reader": ["GET"], "writer": ["GET", "POST"]}}"#;
+
+    /// A gateway whose build has `policies` compiled in, with the decision point `point`.
+    fn with_builtins(point: Value, policies: edgeward::BuiltinPolicies) -> Gateway {
+        let config = config_with(point).to_string();
+        Gateway::with_compiled_in(Some(&config), &|_| None, "test", &[], policies)
+    }
+
+    fn builtin(name: &str, query: &str) -> Value {
+        json!({ "kind": "rego", "policy_builtin": name, "query": query })
+    }
+
+    /// `policy_builtin`: a policy compiled into the build (`EDGEWARD_POLICY_DIR/NAME.rego`, with
+    /// the directory's `data.json`) decides like the same policy given in the document.
+    #[test]
+    fn a_builtin_policy_decides_with_the_builds_data() {
+        let policies = edgeward::BuiltinPolicies {
+            policies: &[
+                ("claims", include_str!("data/rego/claims.rego")),
+                ("rbac", GRANTS_POLICY),
+            ],
+            data: Some(GRANTS),
+        };
+        let fake = FakePlatform::new(NOW);
+        let gw = with_builtins(builtin("claims", "data.claims.authz.decision"), policies);
+        let local = embedded(
+            include_str!("data/rego/claims.rego"),
+            "data.claims.authz.decision",
+            500,
+        );
+        for (roles, method, path, _) in claim_cases() {
+            let claims = json!({ "roles": roles });
+            let a = ask(&gw, &fake, method, path, claims.clone());
+            let b = ask(&local, &fake, method, path, claims);
+            assert_eq!(a, b, "{method} {path}");
+        }
+        let gw = with_builtins(builtin("rbac", "data.builtin.rbac.allow"), policies);
+        let cases = [
+            ("reader", "GET", 200),
+            ("reader", "POST", 403),
+            ("writer", "POST", 200),
+            ("writer", "DELETE", 403),
+            ("nobody", "GET", 403),
+        ];
+        for (role, method, status) in cases {
+            let (got, body) = ask(&gw, &fake, method, "/x", json!({ "roles": [role] }));
+            assert_eq!(got, status, "{role} {method}: {body}");
+        }
+        assert_eq!(fake.fetches.get(), 0);
+    }
+
+    /// A builtin policy that is not in the build, an empty name, two sources, or a build whose
+    /// `data.json` is not a JSON object: every request 500 naming `…policy_builtin`.
+    #[test]
+    fn a_builtin_policy_missing_from_the_build_is_a_configuration_error() {
+        let field = "authorization.decision_points.rego.policy_builtin";
+        let rbac = edgeward::BuiltinPolicies {
+            policies: &[("rbac", GRANTS_POLICY)],
+            data: Some(GRANTS),
+        };
+        let bad_data = edgeward::BuiltinPolicies {
+            data: Some("[1, 2]"),
+            ..rbac
+        };
+        let query = "data.builtin.rbac.allow";
+        let mut both = builtin("rbac", query);
+        both["policy"] = json!(GRANTS_POLICY);
+        let cases = [
+            (
+                builtin("nope", query),
+                rbac,
+                "no policy \"nope\" is compiled into this build",
+            ),
+            (
+                builtin("", query),
+                rbac,
+                "names a platform variable or a builtin policy",
+            ),
+            (
+                both,
+                rbac,
+                "exactly one of policy, policy_var and policy_builtin",
+            ),
+            (builtin("rbac", query), bad_data, "not a JSON object"),
+            // This test build has no EDGEWARD_POLICY_DIR: nothing is compiled in.
+            (
+                builtin("rbac", query),
+                edgeward::BuiltinPolicies::BUILD,
+                "had: none",
+            ),
+        ];
+        for (point, policies, message) in cases {
+            let gw = with_builtins(point.clone(), policies);
+            let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+            assert_eq!(
+                (status, body["field"].as_str()),
+                (500, Some(field)),
+                "{point}: {body}"
+            );
+            let description = body["problem"].as_str().unwrap_or_default();
+            assert!(description.contains(message), "{point}: {body}");
+        }
+        // The build's own: the gateway's usual constructors read `BuiltinPolicies::BUILD`.
+        let gw = gateway_with(builtin("rbac", query));
+        let (status, body) = ask(&gw, &FakePlatform::new(NOW), "GET", "/x", json!({}));
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (500, Some(field)),
+            "{body}"
+        );
+    }
+
+    /// The build-time check (`edgeward policy check`): every builtin compiles with the data, or
+    /// the error names the file.
+    #[test]
+    fn the_build_time_check_names_a_policy_that_does_not_compile() {
+        let good = edgeward::BuiltinPolicies {
+            policies: &[("rbac", GRANTS_POLICY)],
+            data: Some(GRANTS),
+        };
+        assert_eq!(good.check(), Ok(()));
+        let broken = edgeward::BuiltinPolicies {
+            policies: &[("rbac", GRANTS_POLICY), ("broken", "package x\nallow if {")],
+            data: None,
+        };
+        let error = broken.check().unwrap_err();
+        assert!(error.starts_with("broken.rego does not compile"), "{error}");
+        assert!(
+            error.contains("--> broken.rego:2"),
+            "the message names the file: {error}"
+        );
+        let bad_data = edgeward::BuiltinPolicies {
+            data: Some("not json"),
+            ..good
+        };
+        assert!(bad_data.check().unwrap_err().contains("data.json"));
     }
 
     /// The work counter Workers' budget reads (`rego::WorkClock`): non-decreasing, one

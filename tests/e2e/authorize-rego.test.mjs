@@ -4,7 +4,10 @@
 // point's own (tests/decision-point/policies/e2e.rego), so both paths run the same Rego. Allow with
 // the policy's headers, deny with its reason (the origin is not called), a policy that runs past its
 // budget and one whose result is too large → 503 (and the function still answers), a policy read
-// from a platform variable (`policy_var`), and a policy that does not compile → 500 naming the field.
+// from a platform variable (`policy_var`), a policy compiled into the function at build time
+// (`policy_builtin`: tests/e2e/policies, with its data.json), and a policy that does not compile or
+// a builtin the build lacks → 500 naming the field; the time builtins (time.now_ns, time.clock,
+// time.weekday, time.date) answer the request time.
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -27,7 +30,7 @@ const BUDGET_MS = 100;
 
 for (const runtime of RUNTIMES) {
   describe(`embedded Rego (policy function) on ${runtime}`, () => {
-    let as, origin, gateway, broken, reader, writer;
+    let as, origin, gateway, broken, missing, reader, writer;
 
     before(async () => {
       [as, origin] = await Promise.all([startAuthServer(), startOrigin()]);
@@ -36,7 +39,7 @@ for (const runtime of RUNTIMES) {
       gateway = await startGateway(runtime, {
         origin: origin.url,
         issuers,
-        routes: ['rego', 'runaway', 'huge', 'fromvar'].map((name) => ({ path: `/${name}/*`, authorize: name })),
+        routes: ['rego', 'runaway', 'huge', 'fromvar', 'builtin', 'hours'].map((name) => ({ path: `/${name}/*`, authorize: name })),
         authorization: {
           decision_points: {
             rego: rego(POLICY, 'data.edgeward.authz.decision', { headers: ['x-tenant'] }),
@@ -44,6 +47,8 @@ for (const runtime of RUNTIMES) {
             huge: rego(HUGE, 'data.huge.decision'),
             fromvar: { kind: 'rego', policy_var: 'EDGEWARD_E2E_POLICY', query: 'data.edgeward.authz.decision',
               timeout_ms: RELAXED_MS },
+            builtin: { kind: 'rego', policy_builtin: 'rbac', query: 'data.builtin.rbac.decision', timeout_ms: RELAXED_MS },
+            hours: { kind: 'rego', policy_builtin: 'hours', query: 'data.builtin.hours.decision', timeout_ms: RELAXED_MS },
           },
         },
       }, { fn: 'policy', vars: { EDGEWARD_E2E_POLICY: POLICY } });
@@ -53,6 +58,12 @@ for (const runtime of RUNTIMES) {
         routes: [{ path: '/*', authorize: 'rego' }],
         authorization: { decision_points: { rego: rego('package x\nallow if {', 'data.x.allow') } },
       }, { fn: 'policy' });
+      missing = await startGateway(runtime, {
+        origin: origin.url,
+        issuers,
+        routes: [{ path: '/*', authorize: 'builtin' }],
+        authorization: { decision_points: { builtin: { kind: 'rego', policy_builtin: 'nope', query: 'data.x.allow' } } },
+      }, { fn: 'policy' });
       [reader, writer] = await Promise.all([
         as.token(as.resources.jwt, 'orders:read'),
         as.token(as.resources.jwt, 'orders:read orders:write'),
@@ -60,7 +71,7 @@ for (const runtime of RUNTIMES) {
     });
 
     after(async () => {
-      await Promise.all([gateway?.stop(), broken?.stop()]);
+      await Promise.all([gateway?.stop(), broken?.stop(), missing?.stop()]);
       await Promise.all([origin?.close(), as?.stop()]);
     });
 
@@ -101,6 +112,44 @@ for (const runtime of RUNTIMES) {
       const denied = await call(gateway.url, '/fromvar/orders/1', reader, { method: 'DELETE' });
       assert.equal(denied.res.status, 403);
       assert.equal(denied.body.error_description, 'this client may not do that to orders');
+    });
+
+    test('a policy compiled in at build time (policy_builtin) decides with the build\'s data.json', async () => {
+      const reads = await call(gateway.url, '/builtin/orders/1', reader);
+      assert.equal(reads.res.status, 200, JSON.stringify(reads.body));
+      assert.equal(reads.seen.headers['x-policy-grants'], 'orders:read');
+      const writes = await call(gateway.url, '/builtin/orders', writer, { method: 'POST' });
+      assert.equal(writes.res.status, 200, JSON.stringify(writes.body));
+      assert.equal(writes.seen.headers['x-policy-grants'], 'orders:write');
+      const denied = await call(gateway.url, '/builtin/orders', reader, { method: 'POST' });
+      assert.equal(denied.res.status, 403);
+      assert.equal(denied.body.code, 'ERR_AUTHZ_DENIED');
+      assert.equal(denied.body.error_description, 'no grant for this request');
+      assert.equal(denied.originCalls, 0);
+    });
+
+    test('time.now_ns, time.clock, time.weekday and time.date read the request time (UTC)', async () => {
+      const utc = (ms) => {
+        const d = new Date(ms);
+        const two = (n) => String(n).padStart(2, '0');
+        const weekday = d.toLocaleDateString('en-US', { weekday: 'long', timeZone: 'UTC' });
+        return [`${weekday} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}`,
+          `${d.getUTCFullYear()}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}`];
+      };
+      const before = utc(Date.now());
+      const answer = await call(gateway.url, '/hours/x', reader);
+      const after = utc(Date.now());
+      assert.equal(answer.res.status, 200, JSON.stringify(answer.body));
+      const seen = [answer.seen.headers['x-policy-time'], answer.seen.headers['x-policy-date']];
+      assert.ok([before.join(), after.join()].includes(seen.join()), `${seen} not within ${before} .. ${after}`);
+    });
+
+    test('a builtin policy this build lacks: every request 500 naming the field', async () => {
+      const answer = await call(missing.url, '/orders/1', reader);
+      assert.equal(answer.res.status, 500);
+      assert.equal(answer.body.field, 'authorization.decision_points.builtin.policy_builtin');
+      assert.match(answer.body.problem, /had: hours, rbac/);
+      assert.equal(answer.originCalls, 0);
     });
 
     test('a deny is 403 ERR_AUTHZ_DENIED with the policy reason; the origin is not called', async () => {

@@ -8,6 +8,8 @@ use crate::authorize::{
 use crate::decision_point::{BearerToken, Endpoint, PointSettings};
 #[cfg(feature = "policy")]
 use crate::rego::CompileError;
+#[cfg(feature = "policy")]
+use serde_json::Value;
 
 /// Request fields a decision point never sees: credentials and cookies (RFC 9110 §11.6.2,
 /// RFC 9449 §4.1, RFC 6265 §5.4), and the client-certificate fields a terminator may set.
@@ -35,15 +37,19 @@ impl Authorization {
     }
 }
 
-/// Reads what each decision point keeps in the platform, when the gateway loads: the source of a
-/// `policy_var` policy (compiled here) and the `authorization_secret` token. The token goes into a
-/// field value, so it must be an RFC 6750 §2.1 `b64token`; a missing secret or another value is an
-/// error naming the field (never the value).
+/// Reads what each decision point keeps in the platform or the build, when the gateway loads: the
+/// source of a `policy_var` policy and of a `policy_builtin` one (from `builtins`, with their
+/// `data`), compiled here, and the `authorization_secret` token. The token goes into a field value,
+/// so it must be an RFC 6750 §2.1 `b64token`; a missing secret or another value, or a builtin
+/// policy this build does not have, is an error naming the field (never the value).
 pub(crate) fn decision_point_secrets(
     authorization: &Authorization,
     settings: &mut [PointSettings],
     secrets: SecretLookup<'_>,
+    builtins: crate::builtin_policies::BuiltinPolicies,
 ) -> Result<(), ConfigError> {
+    #[cfg(not(feature = "policy"))]
+    let _ = builtins;
     for point in settings.iter_mut() {
         let Some(config) = authorization.decision_points.get(&point.name) else {
             continue;
@@ -53,7 +59,33 @@ pub(crate) fn decision_point_secrets(
             let field = format!("authorization.decision_points.{}.policy_var", point.name);
             let source = secret(secrets, &field, name)?;
             let query = config.query.as_deref().unwrap_or_default();
-            point.endpoint = config.compile(&source, query, &field)?;
+            point.endpoint = config.compile(&source, None, query, &field)?;
+        }
+        #[cfg(feature = "policy")]
+        if let Endpoint::RegoBuiltin { name } = &point.endpoint {
+            let field = format!(
+                "authorization.decision_points.{}.policy_builtin",
+                point.name
+            );
+            let source = builtins.get(name).ok_or_else(|| {
+                let message = format!(
+                    "no policy {name:?} is compiled into this build (EDGEWARD_POLICY_DIR had: {})",
+                    builtins.names()
+                );
+                ConfigError::new(&field, message)
+            })?;
+            let data = match builtins.data {
+                Some(text) => Some(
+                    crate::strict::object(text.as_bytes())
+                        .map(Value::Object)
+                        .ok_or_else(|| {
+                            ConfigError::new(&field, "the build's data.json is not a JSON object")
+                        })?,
+                ),
+                None => None,
+            };
+            let query = config.query.as_deref().unwrap_or_default();
+            point.endpoint = config.compile(source, data.as_ref(), query, &field)?;
         }
         let Some(name) = &config.authorization_secret else {
             continue;
@@ -91,9 +123,14 @@ impl DecisionPointConfig {
             ));
         }
         let remote = self.kind != PointKind::Rego;
-        let rego_fields = [&self.policy, &self.policy_var, &self.query];
+        let rego_fields = [
+            &self.policy,
+            &self.policy_var,
+            &self.policy_builtin,
+            &self.query,
+        ];
         if remote && (rego_fields.iter().any(|f| f.is_some()) || self.data.is_some()) {
-            let message = "policy, policy_var, query and data are for kind rego";
+            let message = "policy, policy_var, policy_builtin, query and data are for kind rego";
             return Err(ConfigError::new(at, message));
         }
         if let Some(name) = &self.authorization_secret {
@@ -196,53 +233,67 @@ impl DecisionPointConfig {
                 "base and path are for remote decision points",
             ));
         }
-        if self.policy.is_none() && self.policy_var.is_none() {
-            let message = "required for kind rego (or policy_var)";
-            return Err(ConfigError::new(format!("{at}.policy"), message));
-        }
+        let sources = [
+            ("policy", &self.policy),
+            ("policy_var", &self.policy_var),
+            ("policy_builtin", &self.policy_builtin),
+        ];
+        let given: Vec<_> = sources.iter().filter(|(_, f)| f.is_some()).collect();
         let query = self
             .query
             .as_deref()
-            .ok_or_else(|| ConfigError::new(format!("{at}.query"), "required for kind rego"))?;
+            .ok_or_else(|| ConfigError::new(format!("{at}.query"), "required for kind rego"));
+        let (source, value) = match given[..] {
+            [] => {
+                let message = "required for kind rego (or policy_var, or policy_builtin)";
+                return Err(ConfigError::new(format!("{at}.policy"), message));
+            }
+            [(source, Some(value))] => (*source, value),
+            [.., (last, _)] => {
+                let message = "exactly one of policy, policy_var and policy_builtin";
+                return Err(ConfigError::new(format!("{at}.{last}"), message));
+            }
+        };
+        let field = format!("{at}.{source}");
+        let query = query?;
         if !crate::rego::is_rule_path(query) {
             let message = "must name a rule, e.g. data.envoy.authz.allow";
             return Err(ConfigError::new(format!("{at}.query"), message));
         }
-        match (&self.policy, &self.policy_var) {
-            (Some(source), None) => self.compile(source, query, &format!("{at}.policy")),
-            (None, Some(name)) if !name.is_empty() => {
-                Ok(Endpoint::RegoVariable { name: name.clone() })
-            }
-            (None, Some(_)) => Err(ConfigError::new(
-                format!("{at}.policy_var"),
-                "names a platform variable",
+        let name = value.clone();
+        match source {
+            "policy" => self.compile(value, None, query, &field),
+            _ if name.is_empty() => Err(ConfigError::new(
+                field,
+                "names a platform variable or a builtin policy",
             )),
-            (Some(_), Some(_)) => Err(ConfigError::new(
-                format!("{at}.policy_var"),
-                "either policy or policy_var, not both",
-            )),
-            (None, None) => Err(ConfigError::new(format!("{at}.policy"), "required")),
+            "policy_var" => Ok(Endpoint::RegoVariable { name }),
+            _ => Ok(Endpoint::RegoBuiltin { name }),
         }
     }
 
-    /// Compiles the policy `source` for `query`; an error names `field`.
+    /// Compiles the policy `source` for `query`, with the build's `data` (builtin policies) and the
+    /// document's; an error names `field`.
     #[cfg(feature = "policy")]
-    fn compile(&self, source: &str, query: &str, field: &str) -> Result<Endpoint, ConfigError> {
+    fn compile(
+        &self,
+        source: &str,
+        data: Option<&Value>,
+        query: &str,
+        field: &str,
+    ) -> Result<Endpoint, ConfigError> {
         let limits = crate::rego::Limits {
             time_ms: self.timeout_ms,
             output_bytes: self.max_answer_bytes,
         };
-        let policy = crate::rego::compile(source, self.data.as_ref(), query, limits).map_err(
-            |e| match e {
-                CompileError::Policy(m) => {
-                    ConfigError::new(field, format!("does not compile: {m}"))
-                }
-                CompileError::Query(m) => {
-                    let at = field.rsplit_once('.').map_or(field, |(at, _)| at);
-                    ConfigError::new(format!("{at}.query"), format!("no such rule: {m}"))
-                }
-            },
-        )?;
+        let data: Vec<&Value> = data.into_iter().chain(self.data.as_ref()).collect();
+        let policy = crate::rego::compile(source, &data, query, limits).map_err(|e| match e {
+            CompileError::Policy(m) => ConfigError::new(field, format!("does not compile: {m}")),
+            CompileError::Query(m) => {
+                let at = field.rsplit_once('.').map_or(field, |(at, _)| at);
+                ConfigError::new(format!("{at}.query"), format!("no such rule: {m}"))
+            }
+        })?;
         Ok(Endpoint::Rego(Box::new(policy)))
     }
 

@@ -8,6 +8,8 @@ pub mod access_token;
 pub mod authorize;
 #[path = "../bearer.rs"]
 pub mod bearer;
+#[path = "../builtin_policies.rs"]
+pub mod builtin_policies;
 #[cfg(feature = "token-handler")]
 #[path = "../cors.rs"]
 pub mod cors;

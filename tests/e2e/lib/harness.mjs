@@ -8,6 +8,9 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** The policies compiled into the policy function the tests serve (`policy_builtin`): scripts/test
+ * builds it with the same EDGEWARD_POLICY_DIR, so serving it does not build it again. */
+export const POLICY_DIR = join(ROOT, 'tests', 'e2e', 'policies');
 export const RUNTIMES = (process.env.EDGEWARD_E2E_RUNTIMES || 'workers,spin').split(',');
 
 /** How the `workers` runtime is served in tests: bare workerd (default: starts in about a second,
@@ -88,7 +91,8 @@ export async function startOrigin() {
  * `keyValueOutage` (ms) makes it a store that is down (every call waits that long, then fails),
  * `manifest` (a file) replaces the repository's spin.toml, whose `allowed_outbound_hosts` the
  * Spin test host enforces.
- * `fn` names the function of the bundle to serve (`token-handler`; default: the gateway).
+ * `fn` names the function of the bundle to serve (`token-handler`, `policy`; default: the gateway);
+ * `policy` is built with the builtin policies of `POLICY_DIR`.
  * Bare workerd only: `cacheApi: true` gives the gateway and its replicas one shared Cache API
  * (scripts/serve --cache-api-port), reachable by the test at the result's `cacheUrl` (e.g. `PURGE
  * ${cacheUrl}/<key path>` deletes an entry).
@@ -119,7 +123,9 @@ export async function startGateway(runtime, config, {
   if (keyValueOutage !== undefined) args.push('--key-value-outage', String(keyValueOutage));
   if (manifest) args.push('--spin-manifest', manifest);
   const child = spawn(join(ROOT, 'scripts', 'serve'), args, {
-    detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...vars },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...vars, ...(fn === 'policy' ? { EDGEWARD_POLICY_DIR: POLICY_DIR } : {}) },
   });
   live.add(child.pid);
   child.on('exit', () => live.delete(child.pid));
