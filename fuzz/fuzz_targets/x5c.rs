@@ -46,8 +46,9 @@ fuzz_target!(|data: &[u8]| {
     }
     // The cached variant must agree with the uncached one.
     let cache = ChainCache::new(4);
+    let key = ChainCache::key(&chain, anchors(), &policy);
     let cached = block_on(x5c::validate_cached(
-        &cache,
+        (&cache, key),
         &chain,
         anchors(),
         now,
