@@ -42,18 +42,25 @@ impl BuiltinPolicies {
 
 #[cfg(feature = "policy")]
 impl BuiltinPolicies {
+    /// The build's `data.json` as a document, if it has one; `Err` if it is not a JSON object
+    /// (strictly: no duplicate members).
+    pub fn data_document(&self) -> Result<Option<serde_json::Value>, &'static str> {
+        self.data
+            .map(|text| {
+                crate::strict::object(text.as_bytes())
+                    .map(serde_json::Value::Object)
+                    .ok_or("not a JSON object")
+            })
+            .transpose()
+    }
+
     /// Whether every policy compiles with the `data` (`edgeward policy check`, run by
     /// `scripts/build` before it builds a policy function): `Err` names the first one that does
     /// not, in regorus's words. See [`crate::rego::check`] for what is checked.
     pub fn check(&self) -> Result<(), String> {
-        let data = match self.data {
-            Some(text) => Some(
-                crate::strict::object(text.as_bytes())
-                    .map(serde_json::Value::Object)
-                    .ok_or("data.json: not a JSON object")?,
-            ),
-            None => None,
-        };
+        let data = self
+            .data_document()
+            .map_err(|message| format!("data.json: {message}"))?;
         for (name, source) in self.policies {
             let data: Vec<_> = data.iter().collect();
             let file = format!("{name}.rego");

@@ -74,16 +74,9 @@ pub(crate) fn decision_point_secrets(
                 );
                 ConfigError::new(&field, message)
             })?;
-            let data = match builtins.data {
-                Some(text) => Some(
-                    crate::strict::object(text.as_bytes())
-                        .map(Value::Object)
-                        .ok_or_else(|| {
-                            ConfigError::new(&field, "the build's data.json is not a JSON object")
-                        })?,
-                ),
-                None => None,
-            };
+            let data = builtins.data_document().map_err(|_| {
+                ConfigError::new(&field, "the build's data.json is not a JSON object")
+            })?;
             let query = config.query.as_deref().unwrap_or_default();
             point.endpoint = config.compile(source, data.as_ref(), query, &field)?;
         }
