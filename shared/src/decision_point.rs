@@ -75,7 +75,7 @@ pub enum Endpoint {
     },
     /// Embedded Rego (feature `policy`): the compiled policy, evaluated in the function.
     #[cfg(feature = "policy")]
-    Rego(Box<crate::rego::Policy>),
+    Rego(std::sync::Arc<crate::rego::Policy>),
     /// Embedded Rego whose source is in a platform variable (`policy_var`): replaced by
     /// [`Endpoint::Rego`] when the gateway loads (`config::decision_point_secrets`).
     #[cfg(feature = "policy")]

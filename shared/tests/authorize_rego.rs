@@ -258,6 +258,7 @@ fn role_by_path_and_method_from_verified_claims() {
 #[cfg(feature = "policy")]
 mod embedded {
     use super::*;
+    use edgeward::internal::rego;
 
     fn embedded(policy: &str, query: &str, timeout_ms: u32) -> Gateway {
         gateway_with(
@@ -299,6 +300,83 @@ mod embedded {
                 assert_eq!(a, b, "{path}: {claims} {method} {request_path}");
             }
             assert_eq!(quiet.fetches.get(), 0, "the embedded engine makes no call");
+        }
+    }
+
+    /// Which engine runs a policy: regorus's virtual machine for every policy its compiler
+    /// takes, the interpreter for one calling the time extensions.
+    #[test]
+    fn the_virtual_machine_runs_every_policy_but_those_calling_the_time_builtins() {
+        let cases = [
+            (
+                include_str!("data/rego/http-api.rego"),
+                "data.httpapi.authz.allow",
+                true,
+            ),
+            (
+                include_str!("data/rego/claims.rego"),
+                "data.claims.authz.decision",
+                true,
+            ),
+            (
+                include_str!("../../bench/policy/rbac.rego"),
+                "data.bench.rbac.allow",
+                true,
+            ),
+            (
+                include_str!("data/rego/time-of-day.rego"),
+                "data.timeofday.authz.decision",
+                false,
+            ),
+        ];
+        for (source, query, on_vm) in cases {
+            let policy = rego::compile(source, &[], query, LIMITS).expect(query);
+            assert_eq!(policy.runs_on_vm(), on_vm, "{query}");
+        }
+    }
+
+    const LIMITS: rego::Limits = rego::Limits {
+        time_ms: 50,
+        output_bytes: 4096,
+    };
+
+    /// The evaluator is reused by every request of the isolate: on either engine, a sequence of
+    /// allowed, denied and runaway evaluations answers each input as a freshly compiled policy
+    /// does, and a budget that ran out leaves nothing behind.
+    #[test]
+    fn a_reused_policy_answers_each_input_as_a_fresh_one() {
+        let source = |extra: &str| {
+            format!(
+                "package seq\nimport rego.v1\ndefault allow := false\n\
+                 allow if {{ input.user == \"alice\"{extra} }}\n\
+                 allow if {{ input.big; count({{x | some a in numbers.range(1, 4000); some b in numbers.range(1, 4000); x := a * b}}) > 0 }}"
+            )
+        };
+        let inputs = [
+            json!({ "user": "alice" }),
+            json!({ "user": "bob" }),
+            json!({ "user": "bob", "big": true }),
+            json!({ "user": "alice" }),
+            json!({ "user": "bob" }),
+        ];
+        for (extra, on_vm) in [("", true), ("; time.now_ns() > 0", false)] {
+            let source = source(extra);
+            let reused = rego::compile(&source, &[], "data.seq.allow", LIMITS).expect("compile");
+            assert_eq!(reused.runs_on_vm(), on_vm);
+            let answers: Vec<_> = inputs
+                .iter()
+                .map(|input| rego::evaluate(&reused, input.to_string().as_bytes(), NOW))
+                .collect();
+            let fresh: Vec<_> = inputs
+                .iter()
+                .map(|input| {
+                    let policy = rego::compile(&source, &[], "data.seq.allow", LIMITS).unwrap();
+                    rego::evaluate(&policy, input.to_string().as_bytes(), NOW)
+                })
+                .collect();
+            assert_eq!(format!("{answers:?}"), format!("{fresh:?}"), "vm: {on_vm}");
+            let expected = "[Ok(Some(Bool(true))), Ok(Some(Bool(false))), Err(Limit), Ok(Some(Bool(true))), Ok(Some(Bool(false)))]";
+            assert_eq!(format!("{answers:?}"), expected, "vm: {on_vm}");
         }
     }
 

@@ -287,7 +287,7 @@ impl DecisionPointConfig {
                 ConfigError::new(format!("{at}.query"), format!("no such rule: {m}"))
             }
         })?;
-        Ok(Endpoint::Rego(Box::new(policy)))
+        Ok(Endpoint::Rego(std::sync::Arc::new(policy)))
     }
 
     #[cfg(not(feature = "policy"))]
