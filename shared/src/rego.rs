@@ -75,22 +75,45 @@ fn use_work_clock() {
 pub struct Policy {
     evaluator: Mutex<Evaluator>,
     query: String,
-    max_output_bytes: usize,
+    limits: Limits,
 }
 
-/// What evaluates a policy: regorus's virtual machine when its compiler takes the policy, else
-/// its tree-walking interpreter.
-enum Evaluator {
-    /// The policy compiled to RVM bytecode (regorus's `rvm`), with the data document; natively
-    /// ≈ 6× faster than the interpreter on the benchmarks' RBAC policy. `execute` starts from
-    /// the program's entry point with an empty rule cache, so nothing of one evaluation reaches
-    /// the next but the configured data.
-    Vm(Box<RegoVM>),
-    /// The analysed, scheduled and hoisted engine: for a policy the RVM compiler refuses, e.g.
-    /// one calling the time extensions (the VM runs only regorus's own builtins). `eval_rule`
-    /// clears every state of the evaluation first (data back to the configured document, rule
-    /// values, scopes, the builtin cache, the timer).
-    Interpreter(Box<regorus::Engine>),
+/// What evaluates a policy, in two tiers.
+/// - regorus's tree-walking interpreter, on the engine analysed, scheduled and hoisted when the
+///   policy compiled. It answers the first evaluation, and every one of a policy the virtual
+///   machine's compiler refuses (e.g. one calling the time extensions: the VM runs only regorus's
+///   own builtins). `eval_rule` clears every state of the evaluation first (data back to the
+///   configured document, rule values, scopes, the builtin cache, the timer).
+/// - regorus's virtual machine (RVM), from the second evaluation on: the policy compiled to its
+///   bytecode then, with the data document. Natively ≈ 6× faster than the interpreter on the
+///   benchmarks' RBAC policy, but compiling costs about a third of what preparing the engine
+///   does, so an instance that evaluates once (a Spin component: one instance per request)
+///   never pays for it. `execute` starts from the entry point with an empty rule cache, so
+///   nothing of one evaluation reaches the next but the configured data.
+struct Evaluator {
+    engine: regorus::Engine,
+    /// What the VM is compiled from, until the second evaluation takes it.
+    compiled: Option<regorus::CompiledPolicy>,
+    vm: Option<Box<RegoVM>>,
+    evaluations: u32,
+}
+
+impl Evaluator {
+    /// Counts an evaluation; the second compiles the VM when its compiler takes the policy.
+    fn next(&mut self, query: &str, limits: Limits) {
+        self.evaluations = self.evaluations.saturating_add(1);
+        if self.evaluations < 2 {
+            return;
+        }
+        let Some(compiled) = self.compiled.take() else {
+            return;
+        };
+        if let Ok(program) = Compiler::compile_from_policy(&compiled, &[query]) {
+            if !time_builtins::called_by(&program) {
+                self.vm = vm(program, compiled, self.engine.get_data(), limits);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Policy {
@@ -103,9 +126,10 @@ impl std::fmt::Debug for Policy {
 }
 
 impl Policy {
-    /// True when the policy runs on regorus's virtual machine, false on its interpreter.
+    /// True when the policy runs on regorus's virtual machine (from its second evaluation, when
+    /// the VM's compiler takes it), false while it runs on the interpreter.
     pub fn runs_on_vm(&self) -> bool {
-        matches!(*self.evaluator(), Evaluator::Vm(_))
+        self.evaluator().vm.is_some()
     }
 
     /// The evaluator, for one evaluation at a time. A panic during an earlier evaluation leaves
@@ -174,35 +198,36 @@ pub fn compile(
     let compiled = engine
         .compile_with_entrypoint(&entrypoint)
         .map_err(|e| CompileError::Query(e.to_string()))?;
-    let evaluator = match Compiler::compile_from_policy(&compiled, &[query]) {
-        Ok(program) if !time_builtins::called_by(&program) => {
-            vm(program, compiled, engine.get_data(), limits)?
-        }
-        _ => Evaluator::Interpreter(Box::new(engine)),
+    let evaluator = Evaluator {
+        engine,
+        compiled: Some(compiled),
+        vm: None,
+        evaluations: 0,
     };
     Ok(Policy {
         evaluator: Mutex::new(evaluator),
         query: query.to_owned(),
-        max_output_bytes: limits.output_bytes,
+        limits,
     })
 }
 
-/// A virtual machine loaded with `program`, the policy's `data` and its time budget. The policy
-/// itself answers a rule that is undefined but has a `default`.
+/// A virtual machine loaded with `program`, the policy's `data` and its time budget; `None` when
+/// the data does not fit the program's rules (the interpreter then goes on answering). The
+/// policy itself answers a rule that is undefined but has a `default`.
 fn vm(
     program: std::sync::Arc<Program>,
     policy: regorus::CompiledPolicy,
     data: regorus::Value,
     limits: Limits,
-) -> Result<Evaluator, CompileError> {
+) -> Option<Box<RegoVM>> {
     let mut vm = RegoVM::new_with_policy(policy);
     vm.load_program(program);
-    vm.set_data(data).map_err(CompileError::policy)?;
+    vm.set_data(data).ok()?;
     vm.set_execution_timer_config(Some(timer(limits)));
     // The time budget bounds the work; no second, instruction-count limit (regorus's default,
     // 25,000 instructions, would refuse a policy over a data document of a few thousand entries).
     vm.set_max_instructions(usize::MAX);
-    Ok(Evaluator::Vm(Box::new(vm)))
+    Some(Box::new(vm))
 }
 
 /// The execution timer of `limits`: checked every [`CHECK_INTERVAL`] work units.
@@ -242,8 +267,11 @@ pub fn evaluate(policy: &Policy, input: &[u8], now: u64) -> Result<Option<Value>
     // serde_json straight into regorus's `Value`: `Value::from_json_str` would first install a
     // table interning object keys, which pays only for arrays of many like objects.
     let input: regorus::Value = serde_json::from_slice(input).map_err(|_| AuthzFault::Invalid)?;
-    let value = match &mut *policy.evaluator() {
-        Evaluator::Vm(vm) => {
+    let mut evaluator = policy.evaluator();
+    evaluator.next(&policy.query, policy.limits);
+    let Evaluator { engine, vm, .. } = &mut *evaluator;
+    let value = match vm {
+        Some(vm) => {
             vm.set_input(input);
             vm.execute().map_err(|e| match e {
                 VmError::TimeLimitExceeded { .. }
@@ -252,18 +280,20 @@ pub fn evaluate(policy: &Policy, input: &[u8], now: u64) -> Result<Option<Value>
                 _ => AuthzFault::Invalid,
             })
         }
-        Evaluator::Interpreter(engine) => {
+        None => {
             engine.set_input(input);
             let value = time_builtins::at(now, || engine.eval_rule(policy.query.clone()));
             value.map_err(|e| fault(&e))
         }
-    }?;
+    };
+    drop(evaluator);
+    let value = value?;
     if value == regorus::Value::Undefined {
         return Ok(None);
     }
     // Compact JSON (regorus's own `to_json_str` pretty-prints), measured as a remote answer is.
     let text = serde_json::to_string(&value).map_err(|_| AuthzFault::Invalid)?;
-    if text.len() > policy.max_output_bytes {
+    if text.len() > policy.limits.output_bytes {
         return Err(AuthzFault::TooLarge);
     }
     serde_json::from_str(&text)
