@@ -165,17 +165,21 @@ for (const runtime of RUNTIMES) {
     });
 
     test('a runaway policy is stopped by its budget: 503 ERR_AUTHZ_EVALUATION_LIMIT, and the function still answers', async (t) => {
-      const stopped = await call(gateway.url, '/runaway/x', reader);
-      assert.equal(stopped.res.status, 503, JSON.stringify(stopped.body));
-      assert.equal(stopped.body.code, 'ERR_AUTHZ_EVALUATION_LIMIT');
-      assert.equal(stopped.body.error, 'temporarily_unavailable');
-      assert.ok(stopped.res.headers.get('retry-after'));
-      assert.equal(stopped.originCalls, 0);
-      t.diagnostic(`${runtime}: a ${BUDGET_MS} ms budget answered after ${stopped.ms} ms`);
-      // Unbounded, 16 million iterations take minutes; stopped, well under the 30 s fetch timeout.
-      assert.ok(stopped.ms < 10_000, `answered after ${stopped.ms} ms`);
-      const next = await call(gateway.url, '/rego/orders/1', reader);
-      assert.equal(next.res.status, 200, 'the next request is served');
+      // Twice: an isolate's first evaluation of a policy runs on regorus's interpreter, the next
+      // ones on its virtual machine (Workers; a Spin instance evaluates once).
+      for (const attempt of ['first', 'second']) {
+        const stopped = await call(gateway.url, '/runaway/x', reader);
+        assert.equal(stopped.res.status, 503, `${attempt}: ${JSON.stringify(stopped.body)}`);
+        assert.equal(stopped.body.code, 'ERR_AUTHZ_EVALUATION_LIMIT');
+        assert.equal(stopped.body.error, 'temporarily_unavailable');
+        assert.ok(stopped.res.headers.get('retry-after'));
+        assert.equal(stopped.originCalls, 0);
+        t.diagnostic(`${runtime}: a ${BUDGET_MS} ms budget answered the ${attempt} time after ${stopped.ms} ms`);
+        // Unbounded, 16 million iterations take minutes; stopped, well under the 30 s fetch timeout.
+        assert.ok(stopped.ms < 10_000, `answered after ${stopped.ms} ms`);
+        const next = await call(gateway.url, '/rego/orders/1', reader);
+        assert.equal(next.res.status, 200, 'the next request is served');
+      }
     });
 
     test('a policy whose result is too large: 503 ERR_AUTHZ_ANSWER_TOO_LARGE; the origin is not called', async () => {
