@@ -15,10 +15,13 @@
 //!   `/...`.
 //! - **A store that is down** (`--key-value-outage MS`): see `keyvalue.rs`.
 //!
+//! Instances come from wasmtime's pooling allocator where the address space allows it, as in
+//! Spin's runtime and `wasmtime serve` (`--no-pooling`: allocated on demand per request).
+//!
 //! ```text
 //! edgeward-spin-host [--addr 127.0.0.1:8080] [--env NAME[=VALUE]]... [--manifest spin.toml
 //!                    [--component ID]] [--key-value-store default] [--key-value-outage MS]
-//!                    [--no-compile-cache] COMPONENT.wasm
+//!                    [--no-compile-cache] [--no-pooling] COMPONENT.wasm
 //! ```
 
 mod keyvalue;
@@ -39,7 +42,7 @@ use tokio::net::TcpListener;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::error::Context;
 use wasmtime::{bail, Result};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -173,11 +176,41 @@ async fn serve(options: Options) -> Result<()> {
     }
 }
 
+/// The pool Spin's runtime and `wasmtime serve` allocate instances from (their default where the
+/// address space allows it): slots for 1,000 instances, each memory, table and stack made once
+/// and reused, memories initialised copy-on-write from the module's image.
+fn pool() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(1_000)
+        .total_core_instances(1_000)
+        .total_memories(1_000)
+        .total_tables(1_000)
+        .total_stacks(1_000);
+    pool
+}
+
+/// Whether the pool's virtual memory fits: the probe Spin and `wasmtime serve` use, a memory that
+/// reserves 2^42 bytes (1,000 slots of a few GiB each).
+fn pooling_fits() -> bool {
+    let mut config = wasmtime::Config::new();
+    config.wasm_memory64(true);
+    config.memory_reservation(1 << 42);
+    let Ok(engine) = Engine::new(&config) else {
+        return false;
+    };
+    let mut store = Store::new(&engine, ());
+    let probe = wasmtime::MemoryType::new64(0, Some(1 << (42 - 16)));
+    wasmtime::Memory::new(&mut store, probe).is_ok()
+}
+
 /// Compiles the component (through wasmtime's compile cache unless disabled) and links it.
 fn load(options: &Options) -> Result<Server> {
     let mut config = wasmtime::Config::new();
     if options.compile_cache {
         config.cache(Some(wasmtime::Cache::from_file(None)?));
+    }
+    if options.pooling && pooling_fits() {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool()));
     }
     let engine = Engine::new(&config)?;
     let component = Component::from_file(&engine, &options.wasm)

@@ -8,7 +8,7 @@ use wasmtime::{bail, Result};
 
 const USAGE: &str = "usage: edgeward-spin-host [--addr HOST:PORT] [--env NAME[=VALUE]]... \
                      [--manifest spin.toml [--component ID]] [--key-value-store default] \
-                     [--key-value-outage MS] [--no-compile-cache] COMPONENT.wasm";
+                     [--key-value-outage MS] [--no-compile-cache] [--no-pooling] COMPONENT.wasm";
 
 /// How the host was asked to run.
 #[derive(Debug, PartialEq)]
@@ -29,6 +29,9 @@ pub struct Options {
     pub key_value_outage: Option<Duration>,
     /// Whether compiled code goes through wasmtime's cache (~/.cache/wasmtime).
     pub compile_cache: bool,
+    /// Whether instances come from wasmtime's pooling allocator when the machine's address space
+    /// allows it, as in Spin and `wasmtime serve` (`--no-pooling`: allocated on demand).
+    pub pooling: bool,
     /// The component to serve.
     pub wasm: PathBuf,
 }
@@ -42,6 +45,7 @@ impl Options {
         let mut args = args.into_iter();
         let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
         let (mut env, mut key_value_store, mut compile_cache) = (Vec::new(), false, true);
+        let mut pooling = true;
         let (mut manifest, mut component, mut key_value_outage, mut wasm) =
             (None, None, None, None);
         while let Some(arg) = args.next() {
@@ -66,6 +70,7 @@ impl Options {
                     key_value_outage = Some(Duration::from_millis(ms));
                 }
                 "--no-compile-cache" => compile_cache = false,
+                "--no-pooling" => pooling = false,
                 "-h" | "--help" => bail!("{USAGE}"),
                 _ if arg.starts_with('-') || wasm.is_some() => {
                     bail!("unexpected argument '{arg}'\n{USAGE}")
@@ -84,6 +89,7 @@ impl Options {
             key_value_store,
             key_value_outage,
             compile_cache,
+            pooling,
             wasm: wasm.context(USAGE)?,
         })
     }
@@ -130,6 +136,7 @@ mod tests {
             "--key-value-outage",
             "1500",
             "--no-compile-cache",
+            "--no-pooling",
             "app.wasm",
         ])
         .unwrap();
@@ -147,6 +154,7 @@ mod tests {
                 key_value_store: true,
                 key_value_outage: Some(Duration::from_millis(1500)),
                 compile_cache: false,
+                pooling: false,
                 wasm: "app.wasm".into(),
             }
         );
