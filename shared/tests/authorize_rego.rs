@@ -258,6 +258,7 @@ fn role_by_path_and_method_from_verified_claims() {
 #[cfg(feature = "policy")]
 mod embedded {
     use super::*;
+    use edgeward::error::AuthzFault;
     use edgeward::internal::rego;
 
     fn embedded(policy: &str, query: &str, timeout_ms: u32) -> Gateway {
@@ -385,6 +386,37 @@ mod embedded {
             assert_eq!(format!("{answers:?}"), format!("{fresh:?}"), "vm: {on_vm}");
             let expected = "[Ok(Some(Bool(true))), Ok(Some(Bool(false))), Err(Limit), Ok(Some(Bool(true))), Ok(Some(Bool(false)))]";
             assert_eq!(format!("{answers:?}"), expected, "vm: {on_vm}");
+        }
+    }
+
+    /// A builtin that fails on its arguments makes its expression undefined (OPA's default, not
+    /// its `--strict-builtin-errors`), on the interpreter (first evaluation) and on the virtual
+    /// machine (second) alike; so `default allow := false` answers. One known difference: an
+    /// arithmetic operator on a non-number is an error on the interpreter (503) and undefined on
+    /// the VM; pinned here so a regorus upgrade that changes it is noticed.
+    #[test]
+    fn a_failing_builtin_is_undefined_on_both_engines() {
+        let input = json!({ "s": "abc", "n": 1, "z": 0 }).to_string();
+        let cases = [
+            ("to_number(input.s) > 0", Ok(false), Ok(false)),
+            ("count(input.n) > 0", Ok(false), Ok(false)),
+            ("input.n / input.z > 0", Ok(false), Ok(false)),
+            ("upper(input.n) == \"X\"", Ok(false), Ok(false)),
+            ("input.n < input.s", Ok(true), Ok(true)),
+            ("input.s + 1 > 0", Err(AuthzFault::Invalid), Ok(false)),
+        ];
+        for (body, first, second) in cases {
+            let source =
+                format!("package e\nimport rego.v1\ndefault allow := false\nallow if {{ {body} }}");
+            let policy = rego::compile(&source, &[], "data.e.allow", LIMITS).expect(body);
+            let answers: Vec<Result<bool, AuthzFault>> = (0..2)
+                .map(|_| {
+                    let answer = rego::evaluate(&policy, input.as_bytes(), NOW)?;
+                    Ok(answer == Some(Value::Bool(true)))
+                })
+                .collect();
+            assert_eq!(answers, [first, second], "{body}");
+            assert!(policy.runs_on_vm(), "{body}");
         }
     }
 
