@@ -21,12 +21,12 @@ fn embedded(c: &mut Criterion) {
     let policy = rego::compile(POLICY, &[], "data.bench.rbac.allow", limits).expect("compile");
     let now = 1_850_000_000;
     for _ in 0..2 {
-        let answer = rego::evaluate(&policy, INPUT.as_bytes(), now).expect("evaluate");
+        let answer = rego::evaluate_json(&policy, INPUT.as_bytes(), now).expect("evaluate");
         assert_eq!(answer, Some(serde_json::Value::Bool(true)));
     }
     assert!(policy.runs_on_vm(), "measured on the virtual machine");
     c.bench_function("rego/evaluate rbac (input JSON to decision)", |b| {
-        b.iter(|| rego::evaluate(&policy, black_box(INPUT.as_bytes()), now).expect("evaluate"))
+        b.iter(|| rego::evaluate_json(&policy, black_box(INPUT.as_bytes()), now).expect("evaluate"))
     });
     // What a fresh instance pays before its one evaluation (a Spin component's per request).
     c.bench_function("rego/compile rbac (parse, analyse, prepare)", |b| {

@@ -271,6 +271,45 @@ fn token_document(token: &VerifiedToken) -> TokenDocument<'_> {
     }
 }
 
+#[cfg(feature = "policy")]
+impl Input<'_> {
+    /// The document as regorus's value, built from the request and the claims directly: the
+    /// same value as its JSON serialization parsed (pinned by a test), without the text.
+    pub fn to_rego(&self) -> regorus::Value {
+        use crate::rego::{from_json_object, object};
+        let http = &self.attributes.request.http;
+        let http = object([
+            ("headers", from_json_object(&http.headers)),
+            ("host", http.host.into()),
+            ("method", http.method.into()),
+            ("path", http.path.into()),
+            ("scheme", http.scheme.into()),
+        ]);
+        let segments = self.parsed_path.iter().map(|s| s.as_ref().into());
+        let token = match &self.token {
+            Some(token) => object([
+                ("binding", token.binding.into()),
+                ("claims", from_json_object(token.claims)),
+                ("issuer", token.issuer.into()),
+                ("kind", token.kind.into()),
+            ]),
+            None => regorus::Value::Null,
+        };
+        object([
+            (
+                "attributes",
+                object([("request", object([("http", http)]))]),
+            ),
+            (
+                "parsed_path",
+                segments.collect::<Vec<regorus::Value>>().into(),
+            ),
+            ("parsed_query", from_json_object(&self.parsed_query)),
+            ("token", token),
+        ])
+    }
+}
+
 /// A cached decision and when it stops being valid.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -311,7 +350,10 @@ impl Authorizer {
     ) -> Result<Decision, Error> {
         #[cfg(feature = "policy")]
         match &self.settings.endpoint {
-            Endpoint::Rego(policy) => return embedded(policy, &self.body(facts, token), now),
+            Endpoint::Rego(policy) => {
+                let input = input(&self.settings, facts, token).to_rego();
+                return embedded(policy, input, now);
+            }
             // Never here: the gateway compiles it when it loads, or does not load.
             Endpoint::RegoVariable { .. } | Endpoint::RegoBuiltin { .. } => {
                 return Err(Error::AuthorizationUnavailable(AuthzFault::Invalid))
@@ -494,7 +536,11 @@ impl Authorizer {
 /// An embedded policy's decision: evaluated on every request, never cached (an evaluation costs
 /// less than a shared-tier round trip) and never shared between requests.
 #[cfg(feature = "policy")]
-fn embedded(policy: &crate::rego::Policy, input: &[u8], now: u64) -> Result<Decision, Error> {
+fn embedded(
+    policy: &crate::rego::Policy,
+    input: regorus::Value,
+    now: u64,
+) -> Result<Decision, Error> {
     let result =
         crate::rego::evaluate(policy, input, now).map_err(Error::AuthorizationUnavailable)?;
     let decision =

@@ -34,6 +34,7 @@ use regorus::rvm::program::Program;
 use regorus::rvm::vm::{RegoVM, VmError};
 use regorus::utils::limits::{ExecutionTimerConfig, LimitError};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -266,25 +267,30 @@ pub fn check(file: &str, source: &str, data: &[&Value]) -> Result<(), CompileErr
     engine(file, source, data).map(drop)
 }
 
-/// Evaluates the policy's rule with `input` (JSON) at the request's time `now` (Unix seconds):
-/// `Ok(None)` when it is undefined; a result longer than the policy's output limit is
-/// [`AuthzFault::TooLarge`].
-pub fn evaluate(policy: &Policy, input: &[u8], now: u64) -> Result<Option<Value>, AuthzFault> {
+/// Evaluates the policy's rule with `input` given as JSON text (see [`evaluate`]); text that is
+/// not JSON is [`AuthzFault::Invalid`].
+pub fn evaluate_json(policy: &Policy, input: &[u8], now: u64) -> Result<Option<Value>, AuthzFault> {
     // serde_json straight into regorus's `Value`: `Value::from_json_str` would first install a
     // table interning object keys, which pays only for arrays of many like objects.
     let input: regorus::Value = serde_json::from_slice(input).map_err(|_| AuthzFault::Invalid)?;
+    evaluate(policy, input, now)
+}
+
+/// Evaluates the policy's rule with `input` at the request's time `now` (Unix seconds):
+/// `Ok(None)` when it is undefined; a result longer than the policy's output limit is
+/// [`AuthzFault::TooLarge`].
+pub fn evaluate(
+    policy: &Policy,
+    input: regorus::Value,
+    now: u64,
+) -> Result<Option<Value>, AuthzFault> {
     let mut evaluator = policy.evaluator();
     evaluator.next(&policy.query, policy.limits);
     let Evaluator { engine, vm, .. } = &mut *evaluator;
     let value = match vm {
         Some(vm) => {
             vm.set_input(input);
-            vm.execute().map_err(|e| match e {
-                VmError::TimeLimitExceeded { .. }
-                | VmError::InstructionLimitExceeded { .. }
-                | VmError::MemoryLimitExceeded { .. } => AuthzFault::Limit,
-                _ => AuthzFault::Invalid,
-            })
+            vm.execute().map_err(|e| vm_fault(&e))
         }
         None => {
             engine.set_input(input);
@@ -297,14 +303,78 @@ pub fn evaluate(policy: &Policy, input: &[u8], now: u64) -> Result<Option<Value>
     if value == regorus::Value::Undefined {
         return Ok(None);
     }
-    // Compact JSON (regorus's own `to_json_str` pretty-prints), measured as a remote answer is.
-    let text = serde_json::to_string(&value).map_err(|_| AuthzFault::Invalid)?;
-    if text.len() > policy.limits.output_bytes {
+    // Measured as a remote answer is: the length of its compact JSON (regorus's own
+    // `to_json_str` pretty-prints).
+    let mut length = Length(0);
+    serde_json::to_writer(&mut length, &value).map_err(|_| AuthzFault::Invalid)?;
+    if length.0 > policy.limits.output_bytes {
         return Err(AuthzFault::TooLarge);
     }
-    serde_json::from_str(&text)
+    serde_json::to_value(&value)
         .map(Some)
         .map_err(|_| AuthzFault::Invalid)
+}
+
+/// Counts the bytes written to it.
+struct Length(usize);
+
+impl std::io::Write for Length {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(bytes.len());
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `value` as regorus's value, built directly (no JSON text in between): the same value
+/// `serde_json` would parse its text into, numbers of each kind (`u64`, `i64`, `f64`) included.
+pub fn from_json(value: &Value) -> regorus::Value {
+    match value {
+        Value::Null => regorus::Value::Null,
+        Value::Bool(b) => regorus::Value::Bool(*b),
+        Value::Number(n) => number(n),
+        Value::String(s) => regorus::Value::from(s.as_str()),
+        Value::Array(items) => {
+            regorus::Value::from(items.iter().map(from_json).collect::<Vec<_>>())
+        }
+        Value::Object(members) => from_json_object(members),
+    }
+}
+
+/// A JSON object as regorus's object (see [`from_json`]).
+pub fn from_json_object(members: &serde_json::Map<String, Value>) -> regorus::Value {
+    object(members.iter().map(|(k, v)| (k.as_str(), from_json(v))))
+}
+
+/// A regorus object of `members` (name → value).
+pub fn object<'a>(members: impl IntoIterator<Item = (&'a str, regorus::Value)>) -> regorus::Value {
+    let members = members
+        .into_iter()
+        .map(|(name, value)| (regorus::Value::from(name), value));
+    regorus::Value::from(members.collect::<BTreeMap<_, _>>())
+}
+
+/// A JSON number as regorus's deserializer makes it: by the kind serde_json parsed.
+fn number(n: &serde_json::Number) -> regorus::Value {
+    match (n.as_u64(), n.as_i64(), n.as_f64()) {
+        (Some(u), _, _) => regorus::Value::from(u),
+        (None, Some(i), _) => regorus::Value::from(i),
+        (None, None, Some(f)) => regorus::Value::from(f),
+        (None, None, None) => regorus::Value::Null,
+    }
+}
+
+/// A virtual machine's evaluation error as a fault: a budget running out is
+/// [`AuthzFault::Limit`].
+fn vm_fault(error: &VmError) -> AuthzFault {
+    match error {
+        VmError::TimeLimitExceeded { .. }
+        | VmError::InstructionLimitExceeded { .. }
+        | VmError::MemoryLimitExceeded { .. } => AuthzFault::Limit,
+        _ => AuthzFault::Invalid,
+    }
 }
 
 /// An interpreter's evaluation error as a fault: a budget running out is [`AuthzFault::Limit`].

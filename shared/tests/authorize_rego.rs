@@ -267,6 +267,65 @@ mod embedded {
         )
     }
 
+    /// The input an embedded policy gets is built without JSON text in between: it equals the
+    /// document a remote decision point is sent, parsed. A request with configured fields (one
+    /// repeated), a query with repeated and percent-encoded names, a percent-encoded path, and
+    /// claims of every JSON kind (negative, large and fractional numbers included); and an
+    /// anonymous one (`token: null`).
+    #[test]
+    fn the_embedded_input_is_the_remote_input_parsed() {
+        use edgeward::internal::authorize::input;
+        use edgeward::internal::decision_point::{Endpoint, Facts, PointSettings};
+        use edgeward::internal::token::{TokenKind, VerifiedToken};
+        let settings = PointSettings {
+            name: "p".into(),
+            endpoint: Endpoint::Opa {
+                url: format!("{PDP}/v1/data/p"),
+            },
+            timeout_ms: 500,
+            cache_ttl: 0,
+            negative_ttl: 0,
+            cache_entries: 0,
+            headers: vec!["x-tenant".into(), "accept".into(), "x-absent".into()],
+            max_answer_bytes: 4096,
+            bearer: None,
+        };
+        let url = url::Url::parse("https://api.test:8443/a%20b/c/?x=1&y=%C3%A9&x=2&z").unwrap();
+        let mut headers = edgeward::Headers::new();
+        headers.append("x-tenant", "acme");
+        headers.append("accept", "text/plain");
+        headers.append("accept", "application/json");
+        headers.append("authorization", "Bearer secret");
+        let facts = Facts {
+            method: "PATCH",
+            url: &url,
+            headers: &headers,
+            route: "/a b/*",
+        };
+        let claims = json!({
+            "sub": "alice", "n": -7, "big": 18446744073709551615u64, "f": 1.5, "t": true,
+            "nothing": null, "list": [1, "two", [3.25], {"k": false}], "obj": {"b": 1, "a": {}},
+        });
+        let token = VerifiedToken {
+            issuer: "https://issuer.test".into(),
+            claims: claims.as_object().unwrap().clone(),
+            kind: TokenKind::Jwt,
+            phantom_jwt: None,
+            ath: None,
+        };
+        for token in [Some(&token), None] {
+            let document = input(&settings, &facts, token);
+            let text = serde_json::to_vec(&document).unwrap();
+            let parsed: regorus::Value = serde_json::from_slice(&text).unwrap();
+            assert_eq!(
+                document.to_rego(),
+                parsed,
+                "{}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+    }
+
     /// Differential: the embedded engine and the remote decision point give the same answer
     /// (status and body or forwarded fields) on every table case.
     #[test]
@@ -336,7 +395,7 @@ mod embedded {
             let input = json!({ "attributes": {}, "parsed_path": [], "token": null }).to_string();
             let mut tiers = vec![policy.runs_on_vm()];
             for _ in 0..2 {
-                rego::evaluate(&policy, input.as_bytes(), NOW).expect(query);
+                rego::evaluate_json(&policy, input.as_bytes(), NOW).expect(query);
                 tiers.push(policy.runs_on_vm());
             }
             assert_eq!(tiers, [false, false, on_vm], "{query}");
@@ -373,14 +432,14 @@ mod embedded {
             let reused = rego::compile(&source, &[], "data.seq.allow", LIMITS).expect("compile");
             let answers: Vec<_> = inputs
                 .iter()
-                .map(|input| rego::evaluate(&reused, input.to_string().as_bytes(), NOW))
+                .map(|input| rego::evaluate_json(&reused, input.to_string().as_bytes(), NOW))
                 .collect();
             assert_eq!(reused.runs_on_vm(), on_vm);
             let fresh: Vec<_> = inputs
                 .iter()
                 .map(|input| {
                     let policy = rego::compile(&source, &[], "data.seq.allow", LIMITS).unwrap();
-                    rego::evaluate(&policy, input.to_string().as_bytes(), NOW)
+                    rego::evaluate_json(&policy, input.to_string().as_bytes(), NOW)
                 })
                 .collect();
             assert_eq!(format!("{answers:?}"), format!("{fresh:?}"), "vm: {on_vm}");
@@ -411,7 +470,7 @@ mod embedded {
             let policy = rego::compile(&source, &[], "data.e.allow", LIMITS).expect(body);
             let answers: Vec<Result<bool, AuthzFault>> = (0..2)
                 .map(|_| {
-                    let answer = rego::evaluate(&policy, input.as_bytes(), NOW)?;
+                    let answer = rego::evaluate_json(&policy, input.as_bytes(), NOW)?;
                     Ok(answer == Some(Value::Bool(true)))
                 })
                 .collect();
