@@ -1,7 +1,8 @@
 //! Embedded Rego (cargo feature `policy`): a decision point evaluated in the function by
 //! `regorus` (Microsoft's Rego interpreter, pure Rust) instead of asked over the network. The
 //! policy compiles once, when the configuration loads (a policy that does not compile makes the
-//! configuration invalid); each request evaluates one rule on a copy of the compiled engine.
+//! configuration invalid); each request evaluates one rule on the prepared engine (see
+//! `Evaluator`), with an input document the gateway builds as regorus's value.
 //!
 //! Budgets ([`AuthzFault::Limit`] and [`AuthzFault::TooLarge`], both 503):
 //! - Time: regorus's cooperative execution timer ([`regorus::utils::limits::ExecutionTimerConfig`])
