@@ -22,11 +22,20 @@ use std::task::Poll;
 
 mod key_value;
 mod outbound;
+mod preinit;
 
 #[http_component]
 async fn handle(request: IncomingRequest, out: ResponseOutparam) {
-    let config = std::env::var("EDGEWARD_CONFIG").ok();
-    let gateway = Gateway::new(config.as_deref(), &|name| std::env::var(name).ok(), "spin");
+    let config = preinit::variable("EDGEWARD_CONFIG");
+    let loaded;
+    // The build's gateway when this is its configuration (`preinit`), else loaded here.
+    let gateway = match preinit::gateway(config.as_deref()) {
+        Some(gateway) => gateway,
+        None => {
+            loaded = Gateway::new(config.as_deref(), &preinit::variable, "spin");
+            &loaded
+        }
+    };
     let core_request = edgeward::Request {
         method: request.method().to_string(),
         url: request_url(&request),

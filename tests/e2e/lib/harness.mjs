@@ -98,10 +98,12 @@ export async function startOrigin() {
  * ${cacheUrl}/<key path>` deletes an entry).
  * `port`: listen there (from `freePort()`: a publisher started first needs the URL); default: a free one.
  * The result's `pid` is the runtime's own process once it is up (scripts/serve execs it).
+ * `preinit` (spin): serve the component pre-initialised with this configuration (scripts/serve
+ * --preinit). One file per function holds it: start such gateways one after another.
  */
 export async function startGateway(runtime, config, {
   trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true, cfBlobHeader,
-  keyValueOutage, manifest, fn, port: chosenPort, cacheApi = false,
+  keyValueOutage, manifest, fn, port: chosenPort, cacheApi = false, preinit,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const configFile = join(dir, 'config.json');
@@ -122,6 +124,11 @@ export async function startGateway(runtime, config, {
   if (cachePort) args.push('--cache-api-port', String(cachePort));
   if (keyValueOutage !== undefined) args.push('--key-value-outage', String(keyValueOutage));
   if (manifest) args.push('--spin-manifest', manifest);
+  if (preinit) {
+    const preinitFile = join(dir, 'preinit.json');
+    writeFileSync(preinitFile, typeof preinit === 'string' ? preinit : JSON.stringify(preinit));
+    args.push('--preinit', preinitFile);
+  }
   const child = spawn(join(ROOT, 'scripts', 'serve'), args, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -22,10 +22,14 @@
 //! edgeward-spin-host [--addr 127.0.0.1:8080] [--env NAME[=VALUE]]... [--manifest spin.toml
 //!                    [--component ID]] [--key-value-store default] [--key-value-outage MS]
 //!                    [--no-compile-cache] [--no-pooling] COMPONENT.wasm
+//! edgeward-spin-host preinit IN.wasm OUT.wasm [--env NAME[=VALUE]]...
 //! ```
+//!
+//! `preinit` pre-initialises a component at build time (`preinit.rs`).
 
 mod keyvalue;
 mod options;
+mod preinit;
 #[path = "../../../cli/src/spin_manifest.rs"]
 mod spin_manifest;
 
@@ -143,11 +147,23 @@ struct Server {
 }
 
 fn main() -> Result<()> {
-    let options = Options::parse(std::env::args().skip(1), |name| std::env::var(name).ok())?;
+    let mut args = std::env::args().skip(1).peekable();
+    let host_env = |name: &str| std::env::var(name).ok();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if args.peek().map(String::as_str) == Some("preinit") {
+        return runtime.block_on(preinit::run(args.skip(1), host_env));
+    }
+    let options = Options::parse(args, host_env)?;
     runtime.block_on(serve(options))
+}
+
+/// Links what the component may import: WASI 0.2, wasi:http and the key-value store.
+fn link(linker: &mut Linker<Instance>) -> Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    keyvalue::add_to_linker(linker, |instance: &mut Instance| &instance.store)
 }
 
 async fn serve(options: Options) -> Result<()> {
@@ -216,9 +232,7 @@ fn load(options: &Options) -> Result<Server> {
     let component = Component::from_file(&engine, &options.wasm)
         .with_context(|| format!("cannot load {}", options.wasm.display()))?;
     let mut linker = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    keyvalue::add_to_linker(&mut linker, |instance: &mut Instance| &instance.store)?;
+    link(&mut linker)?;
     let pre = linker
         .instantiate_pre(&component)
         .context("the component imports something this host does not offer")?;
@@ -333,19 +347,28 @@ impl Server {
     }
 
     fn instance(&self) -> Instance {
+        Instance::new(&self.env, self.allowed.clone(), self.store.clone())
+    }
+}
+
+impl Instance {
+    /// An instance's state: `env`, stdout and stderr passed through, the outbound rule, the store.
+    fn new(
+        env: &[(String, String)],
+        allowed: Option<Arc<AllowedHosts>>,
+        store: SharedStore,
+    ) -> Instance {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr();
-        for (name, value) in &self.env {
+        for (name, value) in env {
             wasi.env(name, value);
         }
         Instance {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            store: self.store.clone(),
-            outbound: Outbound {
-                allowed: self.allowed.clone(),
-            },
+            store,
+            outbound: Outbound { allowed },
         }
     }
 }

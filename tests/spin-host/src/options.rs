@@ -96,7 +96,10 @@ impl Options {
 }
 
 /// `NAME=VALUE`, or `NAME` alone for the value NAME has in the host's environment.
-fn name_value(arg: &str, host_env: impl Fn(&str) -> Option<String>) -> Result<(String, String)> {
+pub fn name_value(
+    arg: &str,
+    host_env: impl Fn(&str) -> Option<String>,
+) -> Result<(String, String)> {
     match arg.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
         None if !arg.is_empty() => match host_env(arg) {
