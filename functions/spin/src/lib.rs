@@ -26,13 +26,14 @@ mod preinit;
 
 #[http_component]
 async fn handle(request: IncomingRequest, out: ResponseOutparam) {
-    let config = preinit::variable("EDGEWARD_CONFIG");
+    let env = preinit::Environment::read();
+    let config = env.get("EDGEWARD_CONFIG");
     let loaded;
     // The build's gateway when this is its configuration (`preinit`), else loaded here.
     let gateway = match preinit::gateway(config.as_deref()) {
         Some(gateway) => gateway,
         None => {
-            loaded = Gateway::new(config.as_deref(), &preinit::variable, "spin");
+            loaded = Gateway::new(config.as_deref(), &|name| env.get(name), "spin");
             &loaded
         }
     };

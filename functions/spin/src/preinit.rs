@@ -46,11 +46,20 @@ thread_local! {
     static LOADED: OnceCell<&'static Loaded> = const { OnceCell::new() };
 }
 
-/// The environment variable `name`, read from the host each time (see the module documentation).
-pub fn variable(name: &str) -> Option<String> {
-    wasi::cli::environment::get_environment()
-        .into_iter()
-        .find_map(|(n, value)| (n == name).then_some(value))
+/// The instance's environment, read from the host (see the module documentation).
+pub struct Environment(Vec<(String, String)>);
+
+impl Environment {
+    /// Reads the environment once.
+    pub fn read() -> Environment {
+        Environment(wasi::cli::environment::get_environment())
+    }
+
+    /// The variable `name`.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let mut found = self.0.iter().filter(|(n, _)| n == name);
+        found.next().map(|(_, value)| value.clone())
+    }
 }
 
 /// The build's gateway, when `config` is the configuration it was loaded from.
@@ -63,7 +72,7 @@ struct Component;
 
 impl bindings::Guest for Component {
     fn wizer_initialize() -> String {
-        let Some(config) = variable("EDGEWARD_CONFIG") else {
+        let Some(config) = Environment::read().get("EDGEWARD_CONFIG") else {
             return "not pre-initialised: EDGEWARD_CONFIG is unset".into();
         };
         let asked = Cell::new(false);
