@@ -57,8 +57,8 @@ impl Environment {
 
     /// The variable `name`.
     pub fn get(&self, name: &str) -> Option<String> {
-        let mut found = self.0.iter().filter(|(n, _)| n == name);
-        found.next().map(|(_, value)| value.clone())
+        let (_, value) = self.0.iter().find(|(n, _)| n == name)?;
+        Some(value.clone())
     }
 }
 

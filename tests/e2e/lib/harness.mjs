@@ -106,8 +106,12 @@ export async function startGateway(runtime, config, {
   keyValueOutage, manifest, fn, port: chosenPort, cacheApi = false, preinit,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
-  const configFile = join(dir, 'config.json');
-  writeFileSync(configFile, typeof config === 'string' ? config : JSON.stringify(config));
+  const writeConfig = (name, value) => {
+    const file = join(dir, name);
+    writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
+    return file;
+  };
+  const configFile = writeConfig('config.json', config);
   const port = chosenPort ?? await freePort();
   const serveAs = runtime === 'workers' ? (engine || WORKERS_ENGINE).replace('wrangler', 'workers') : runtime;
   const args = ['--runtime', serveAs, '--config', configFile, '--port', String(port)];
@@ -124,11 +128,7 @@ export async function startGateway(runtime, config, {
   if (cachePort) args.push('--cache-api-port', String(cachePort));
   if (keyValueOutage !== undefined) args.push('--key-value-outage', String(keyValueOutage));
   if (manifest) args.push('--spin-manifest', manifest);
-  if (preinit) {
-    const preinitFile = join(dir, 'preinit.json');
-    writeFileSync(preinitFile, typeof preinit === 'string' ? preinit : JSON.stringify(preinit));
-    args.push('--preinit', preinitFile);
-  }
+  if (preinit) args.push('--preinit', writeConfig('preinit.json', preinit));
   const child = spawn(join(ROOT, 'scripts', 'serve'), args, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
