@@ -219,3 +219,35 @@ fn htu_with_a_bare_percent_is_in_normal_form() {
         Some("https://h.test/%25zz/100%25")
     );
 }
+
+/// `fuzz/` target `htu` (CI, session 9): `xn--3ug` is Punycode for U+200F, which idna 1.1.0's
+/// `is_bidi` asserts it never sees, so a debug-assertions build panicked on an ASCII host. The
+/// assertion is compiled out of the functions (release); the fuzz and test profiles now leave it
+/// out of `idna` too (fuzz/Cargo.toml), and such a host must get the release build's answer: a
+/// host like any other, in normal form, and a request to it an ordinary verdict.
+#[test]
+fn a_punycode_bidi_control_host_gets_an_answer() {
+    use edgeward::internal::dpop::normalize_htu;
+    for host in ["xn--3ug", "xn--a-ygn", "xn--mgba900r"] {
+        let once = normalize_htu(&format!("https://{host}/a")).expect("a host like any other");
+        assert_eq!(normalize_htu(&once).as_deref(), Some(once.as_str()));
+        assert_eq!(
+            normalize_htu(&format!("HTTPS://{}:443/%61", host.to_uppercase())).as_deref(),
+            Some(once.as_str())
+        );
+    }
+    let gw = Gateway::with_trust_anchors(
+        Some(r#"{"origin":"http://origin.test","routes":[{"path":"/*"}]}"#),
+        &|_| None,
+        "test",
+        &[],
+    );
+    let fake = FakePlatform::new(1_800_000_000);
+    let request = Request {
+        method: "GET".into(),
+        url: "https://xn--3ug/x".into(),
+        headers: Headers::new(),
+        client_cert: None,
+    };
+    assert_eq!(status(&block_on(gw.handle(&fake, &request))), 401);
+}
