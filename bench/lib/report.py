@@ -235,7 +235,9 @@ if steps:
         w("")
 w("## Cold start\n")
 w("Time from spawning a fresh process to the first `200` for an x5c-authenticated request (includes loading and "
-  "compiling the code, reading the configuration and the first verification), polling every 2 ms.\n")
+  "compiling the code, reading the configuration and the first verification), polling every 2 ms. "
+  "`-anonymous`: the same process, its first request on the anonymous route (no token to verify); "
+  "`workerd-floor-rs`: the F.rs floor Worker, a workers-rs Worker that only forwards.\n")
 w("| process | median ms | min | max | runs |")
 w("|---|---:|---:|---:|---:|")
 for name, c in cold.items():

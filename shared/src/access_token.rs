@@ -11,6 +11,7 @@ use crate::error::{Error, TokenFault};
 use crate::jwk::JwkSet;
 use crate::jwks::{InlineJwks, RemoteJwks};
 use crate::jws::{self, Alg, HeaderMemo, Jws};
+use crate::outline::outlined;
 use crate::platform::Platform;
 pub use crate::token::{TokenKind, VerifiedToken};
 use crate::token_cache::SharedTokenCache;
@@ -134,7 +135,7 @@ impl TokenVerifier {
             };
         let shared_key = shared.then(|| token_cache::shared_key(&self.fingerprint, token));
         if let Some(key) = &shared_key {
-            if let Some(answer) = self.shared_hit(platform, key, token, now).await {
+            if let Some(answer) = outlined(self.shared_hit(platform, key, token, now)).await {
                 return answer;
             }
         }
@@ -144,8 +145,8 @@ impl TokenVerifier {
         if !issuer.algorithms.contains(&jws.header.alg) {
             return Err(Error::InvalidToken(TokenFault::AlgorithmNotAllowed));
         }
-        let (key, key_valid) = self.key_for(platform, issuer, &jws, now).await?;
-        jws.verify(&key, platform.verifier())
+        let (key, key_valid) = outlined(self.key_for(platform, issuer, &jws, now)).await?;
+        outlined(jws.verify(&key, platform.verifier()))
             .await
             .map_err(Error::InvalidToken)?;
         claims::check(&jws.header, &jws.claims, &issuer.rules, now).map_err(Error::InvalidToken)?;
@@ -323,14 +324,14 @@ impl TokenVerifier {
                 .x5c_digest
                 .unwrap_or_else(|| crate::crypto::list_digest(crate::jws::X5C_DIGEST_LABEL, chain));
             let key = ChainCache::key_of_digests(&chain_digest, &self.anchors_digest, policy);
-            let leaf = x5c::validate_cached(
+            let leaf = outlined(x5c::validate_cached(
                 (&self.chains, key),
                 chain,
                 self.anchors,
                 now,
                 policy,
                 platform.verifier(),
-            )
+            ))
             .await?;
             return Ok((leaf.key, Some((leaf.not_before, leaf.not_after))));
         }
@@ -343,8 +344,7 @@ impl TokenVerifier {
             }
         }
         match &issuer.remote_keys {
-            Some(remote) => remote
-                .key(platform, kid, alg, now)
+            Some(remote) => outlined(remote.key(platform, kid, alg, now))
                 .await
                 .map(|key| (key, None)),
             None => Err(Error::InvalidToken(TokenFault::UnknownKey)),

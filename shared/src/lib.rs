@@ -33,6 +33,7 @@ pub mod jwk;
 pub mod jws;
 pub mod kv;
 pub mod message_signature;
+mod outline;
 mod pipeline;
 pub mod platform;
 mod strict;

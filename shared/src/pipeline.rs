@@ -11,6 +11,7 @@ use crate::forward::{self, Forwarder};
 use crate::http::{Headers, Outcome, Request, Response};
 use crate::introspection::Introspector;
 use crate::mtls;
+use crate::outline::outlined;
 use crate::platform::{FetchError, LogLevel, Platform};
 use crate::policy;
 use crate::token_exchange::{self, Exchanger};
@@ -320,7 +321,7 @@ impl Gateway {
     ) -> Response {
         let agent = self.config.as_ref().ok().and_then(|l| l.agent.as_ref());
         let agent_answer = match agent {
-            Some(agent) => token_handler::body(agent, platform, request, body).await,
+            Some(agent) => outlined(token_handler::body(agent, platform, request, body)).await,
             None => None,
         };
         let answer = match (self.config.as_ref(), agent_answer) {
@@ -333,7 +334,14 @@ impl Gateway {
                         Err(Error::RouteNotFound)
                     } else {
                         let now = platform.now();
-                        crate::warmup::accept(platform, &loaded.tokens, accepts, body, now).await
+                        outlined(crate::warmup::accept(
+                            platform,
+                            &loaded.tokens,
+                            accepts,
+                            body,
+                            now,
+                        ))
+                        .await
                     }
                 }
                 None => Err(Error::RouteNotFound),
@@ -387,7 +395,14 @@ impl Gateway {
             ("POST", crate::warmup::WARMUP_PATH) => warmup_gate(loaded, platform),
             _ if token_handler::owns(loaded.agent.as_ref(), request, &url) => {
                 let agent = loaded.agent.as_ref().ok_or(Error::RouteNotFound)?;
-                token_handler::gate(agent, platform, request, &url, context.now).await
+                outlined(token_handler::gate(
+                    agent,
+                    platform,
+                    request,
+                    &url,
+                    context.now,
+                ))
+                .await
             }
             _ => {
                 let call = Call {
@@ -419,7 +434,7 @@ impl Gateway {
         let (authenticated, response_headers) = match anonymous {
             true => (None, Headers::new()),
             false => {
-                let mut found = authenticate(loaded, platform, call, route).await?;
+                let mut found = outlined(authenticate(loaded, platform, call, route)).await?;
                 let headers = std::mem::take(&mut found.headers);
                 (Some(found), headers)
             }
@@ -427,9 +442,9 @@ impl Gateway {
         let verified = authenticated.as_ref().map(|a| &a.token);
         let now = call.context.now;
         let origin = policy_stage(loaded, route, verified, now)?;
-        let decision = authorize_stage(loaded, platform, call, route, verified).await?;
+        let decision = outlined(authorize_stage(loaded, platform, call, route, verified)).await?;
         let subject = authenticated.as_ref().map(|a| (&a.token, a.sent.as_ref()));
-        let exchanged = exchange_stage(loaded, platform, call, route, subject).await?;
+        let exchanged = outlined(exchange_stage(loaded, platform, call, route, subject)).await?;
         let mut incoming = self.origin_fields(config, &call.request.headers);
         if let Some(decision) = decision.filter(|d| !d.headers.is_empty()) {
             let cert_field = config.mtls.client_cert_header.as_deref();
@@ -526,7 +541,14 @@ async fn authenticate<'r, P: Platform>(
         Credential::None => {
             let agent = loaded.agent.as_ref();
             let now = call.context.now;
-            token_handler::cookie_token(agent, platform, route, call.request, now).await?
+            outlined(token_handler::cookie_token(
+                agent,
+                platform,
+                route,
+                call.request,
+                now,
+            ))
+            .await?
         }
         _ => None,
     };
@@ -544,8 +566,8 @@ async fn authenticate<'r, P: Platform>(
         }
         None => return Err(Error::MissingCredential),
     };
-    let token = resolve(loaded, platform, sent, call.context.now).await?;
-    let headers = bind(loaded, platform, call, dpop_mode, credential, &token).await?;
+    let token = outlined(resolve(loaded, platform, sent, call.context.now)).await?;
+    let headers = outlined(bind(loaded, platform, call, dpop_mode, credential, &token)).await?;
     let sent = match from_cookie {
         Some(token) => Cow::Owned(token),
         None => Cow::Borrowed(from_header.token().unwrap_or_default()),
@@ -569,21 +591,19 @@ async fn resolve<P: Platform>(
         return Err(Error::InvalidToken(crate::error::TokenFault::TooLarge));
     }
     if looks_like_jws(token) {
-        return loaded.tokens.verify(platform, token, now).await;
+        return outlined(loaded.tokens.verify(platform, token, now)).await;
     }
     if looks_like_jose(token) {
         return Err(Error::InvalidToken(TokenFault::UnsupportedJose));
     }
-    if let Some(found) = resolve_split(loaded, platform, token, now).await? {
+    if let Some(found) = outlined(resolve_split(loaded, platform, token, now)).await? {
         return Ok(found);
     }
     let introspector = loaded
         .introspector
         .as_ref()
         .ok_or(Error::InvalidToken(crate::error::TokenFault::Malformed))?;
-    let found = introspector
-        .introspect(platform, &loaded.tokens, token, now)
-        .await?;
+    let found = outlined(introspector.introspect(platform, &loaded.tokens, token, now)).await?;
     let issuer = loaded
         .config
         .introspection
@@ -752,7 +772,7 @@ async fn bind<P: Platform>(
                     hashed.as_str()
                 }
             };
-            check_proof(loaded, platform, call, ath, jkt).await?;
+            outlined(check_proof(loaded, platform, call, ath, jkt)).await?;
             if let Some(key) = &loaded.dpop.nonce {
                 response_headers.append("dpop-nonce", &key.issue(call.context.now));
             }
