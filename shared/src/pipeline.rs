@@ -157,6 +157,71 @@ async fn authorize_stage<P: Platform>(
     Ok(Some(decision))
 }
 
+/// A configuration [`Config::from_json`] accepted from `text`, loaded: its platform secrets
+/// resolved through `secrets`, its parts moved to the stages that use them.
+fn load(
+    mut config: Config,
+    text: &str,
+    secrets: SecretLookup<'_>,
+    runtime: &'static str,
+    anchors: &'static [&'static [u8]],
+    policies: crate::builtin_policies::BuiltinPolicies,
+) -> Result<Loaded, ConfigError> {
+    // Moved out of the document: the stages read them from here only.
+    let origin = config.origin_url.take().ok_or_else(|| ConfigError {
+        field: "origin".into(),
+        message: "not loaded".into(),
+    })?;
+    let public_base = config.public_base.take();
+    let dpop = DpopState::load(&config.dpop, secrets)?;
+    let tokens = TokenVerifier::new(
+        std::mem::take(&mut config.issuer_settings),
+        anchors,
+        config.max_token_bytes,
+        config.token_cache_entries,
+        (
+            config.token_cache_shared,
+            crate::token_cache::fingerprint(text, anchors),
+        ),
+    );
+    let introspector = match &config.introspection {
+        Some(introspection) => Some(Introspector::new(
+            introspection.settings(&config.issuers, secrets)?,
+        )),
+        None => None,
+    };
+    let exchanger = match &config.token_exchange {
+        Some(section) => Some(Exchanger::new(section.settings(secrets)?)),
+        None => None,
+    };
+    let split_tokens = config
+        .split_tokens()
+        .map(|s| crate::split_token::SplitTokens::new(s.cache_entries, s.isolate_ttl_seconds));
+    let forwarder = Forwarder::new(
+        &config.forwarding,
+        config::forwarding_secrets(&config.forwarding, secrets)?,
+    )?
+    .on_runtime(runtime)
+    .stripping_cookies(config.token_handler.is_some());
+    let agent = token_handler::load(&config, secrets, &forwarder)?;
+    let mut points = std::mem::take(&mut config.decision_point_settings);
+    config::decision_point_secrets(&config.authorization, &mut points, secrets, policies)?;
+    let decision_points = DecisionPoints::new(points);
+    Ok(Loaded {
+        config,
+        origin,
+        tokens,
+        introspector,
+        exchanger,
+        split_tokens,
+        public_base,
+        dpop,
+        forwarder,
+        agent,
+        decision_points,
+    })
+}
+
 impl Gateway {
     /// Loads the configuration text (`None` when the platform has no such variable). Fields that
     /// name a platform secret (e.g. a signing key) are resolved through `secrets` at load time.
@@ -194,69 +259,30 @@ impl Gateway {
                 field: String::new(),
                 message: "no configuration given (EDGEWARD_CONFIG is unset)".into(),
             }),
-            Some(text) => Config::from_json(text).and_then(|mut config| {
-                // Moved out of the document: the stages read them from here only.
-                let origin = config.origin_url.take().ok_or_else(|| ConfigError {
-                    field: "origin".into(),
-                    message: "not loaded".into(),
-                })?;
-                let public_base = config.public_base.take();
-                let dpop = DpopState::load(&config.dpop, secrets)?;
-                let tokens = TokenVerifier::new(
-                    std::mem::take(&mut config.issuer_settings),
-                    anchors,
-                    config.max_token_bytes,
-                    config.token_cache_entries,
-                    (
-                        config.token_cache_shared,
-                        crate::token_cache::fingerprint(text, anchors),
-                    ),
-                );
-                let introspector = match &config.introspection {
-                    Some(introspection) => Some(Introspector::new(
-                        introspection.settings(&config.issuers, secrets)?,
-                    )),
-                    None => None,
-                };
-                let exchanger = match &config.token_exchange {
-                    Some(section) => Some(Exchanger::new(section.settings(secrets)?)),
-                    None => None,
-                };
-                let split_tokens = config.split_tokens().map(|s| {
-                    crate::split_token::SplitTokens::new(s.cache_entries, s.isolate_ttl_seconds)
-                });
-                let forwarder = Forwarder::new(
-                    &config.forwarding,
-                    config::forwarding_secrets(&config.forwarding, secrets)?,
-                )?
-                .on_runtime(runtime)
-                .stripping_cookies(config.token_handler.is_some());
-                let agent = token_handler::load(&config, secrets, &forwarder)?;
-                let mut points = std::mem::take(&mut config.decision_point_settings);
-                config::decision_point_secrets(
-                    &config.authorization,
-                    &mut points,
-                    secrets,
-                    policies,
-                )?;
-                let decision_points = DecisionPoints::new(points);
-                Ok(Loaded {
-                    config,
-                    origin,
-                    tokens,
-                    introspector,
-                    exchanger,
-                    split_tokens,
-                    public_base,
-                    dpop,
-                    forwarder,
-                    agent,
-                    decision_points,
-                })
-            }),
+            Some(text) => Config::from_json(text)
+                .and_then(|config| load(config, text, secrets, runtime, anchors, policies)),
         };
         Gateway {
             config,
+            runtime,
+            reported: AtomicBool::new(false),
+        }
+    }
+
+    /// Like [`Gateway::new`], from a configuration [`Config::from_json`] accepted from `text`:
+    /// the platform secrets it names are resolved now, through `secrets`. For a platform that
+    /// parses a configuration once and binds its secrets per instance (the Spin component's
+    /// pre-initialisation); the gateway is the one [`Gateway::new`] loads from `text`.
+    pub fn from_parsed(
+        config: Config,
+        text: &str,
+        secrets: SecretLookup<'_>,
+        runtime: &'static str,
+    ) -> Gateway {
+        let anchors = crate::trust_anchors::TRUST_ANCHORS;
+        let policies = crate::builtin_policies::BuiltinPolicies::BUILD;
+        Gateway {
+            config: load(config, text, secrets, runtime, anchors, policies),
             runtime,
             reported: AtomicBool::new(false),
         }

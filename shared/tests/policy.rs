@@ -508,3 +508,45 @@ fn an_hmac_secret_shorter_than_32_bytes_is_a_config_error() {
         }
     }
 }
+
+/// `Gateway::from_parsed` (the Spin component's pre-initialisation keeps a parsed configuration
+/// and binds its secrets per instance) gives the gateway `Gateway::new` loads from the same text:
+/// the same published key, derived from the secret, the same forwarded request, and the same
+/// configuration error when the secret is missing.
+#[test]
+fn a_parsed_configuration_binds_its_secrets_as_loading_the_text_does() {
+    let text = config(routes(), signed_forwarding("ecdsa-p256-sha256")).to_string();
+    let parsed = edgeward::Config::from_json(&text).unwrap();
+    let secrets = |name: &str| match name {
+        "EDGEWARD_SIGNING_KEY" => Some(gateway_private_jwk().to_string()),
+        "EDGEWARD_HMAC" => Some(Base64::encode_string(&[9u8; 32])),
+        _ => None,
+    };
+    let loaded = Gateway::new(Some(&text), &secrets, "test");
+    let bound = Gateway::from_parsed(parsed.clone(), &text, &secrets, "test");
+    let jwks = |gw: &Gateway| responded(run(gw, &get("/.well-known/edgeward/jwks.json", &[]))).body;
+    let published: Value = serde_json::from_slice(&jwks(&bound)).unwrap();
+    assert_eq!(published["keys"][0]["kid"], "gw-1", "{published}");
+    assert_eq!(jwks(&bound), jwks(&loaded));
+    let t = bearer(claims(json!({ "tenant": "acme" })));
+    let request = get("/api/orders", &[("authorization", &t)]);
+    let (from_bound, from_loaded) = (
+        forwarded(run(&bound, &request)),
+        forwarded(run(&loaded, &request)),
+    );
+    assert!(from_bound
+        .headers
+        .get_single("signature")
+        .unwrap()
+        .is_some());
+    assert_eq!(from_bound.headers, from_loaded.headers);
+
+    let none = |_: &str| None;
+    let missing = responded(run(
+        &Gateway::from_parsed(parsed, &text, &none, "test"),
+        &request,
+    ));
+    assert_eq!(missing.status, 500);
+    let body: Value = serde_json::from_slice(&missing.body).unwrap();
+    assert_eq!(body["field"], "forwarding.signing_key_secret");
+}

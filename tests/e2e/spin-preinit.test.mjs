@@ -1,11 +1,14 @@
 // Build-time pre-initialisation of the Spin component (issue #19, functions/spin/src/preinit.rs):
-// the component is snapshotted with the gateway loaded from the build's configuration. An instance
-// uses that gateway only when its own EDGEWARD_CONFIG is the same text and the configuration names
-// no platform secret; otherwise it loads its configuration as without pre-initialisation.
+// the component is snapshotted with the build's configuration loaded: the whole gateway, or, for a
+// configuration that names platform secrets, the configuration parsed, its secrets bound by each
+// instance from its own environment. An instance uses the snapshot only when its own
+// EDGEWARD_CONFIG is the same text; otherwise it loads its configuration as without
+// pre-initialisation.
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { ROOT, RUNTIMES, npm, startOrigin, startGateway } from './lib/harness.mjs';
 
@@ -14,7 +17,8 @@ const AUDIENCE = 'https://api.preinit.test';
 
 if (RUNTIMES.includes('spin')) {
   describe('Spin: a pre-initialised component', () => {
-    let jose, signer, origin, same, other, secret, jwtConfig;
+    let jose, signer, origin, same, other, secret, unset, jwtConfig, pdp;
+    const pdpSaw = [];
 
     const mint = async () => {
       const now = Math.floor(Date.now() / 1000);
@@ -39,11 +43,19 @@ if (RUNTIMES.includes('spin')) {
         routes: [{ path: `/open-${randomUUID()}/*`, anonymous: true }, { path: '/*' }],
         issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['ES256'], jwks: { keys: [jwk] } }],
       };
+      // An OPA Data API decision point that allows and records the token the gateway sent it.
+      pdp = createServer((req, res) => {
+        pdpSaw.push(req.headers.authorization);
+        req.resume();
+        req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"result":true}'));
+      });
+      await new Promise((resolve) => pdp.listen(0, '127.0.0.1', resolve));
       const withSecret = {
         ...jwtConfig,
-        routes: [...jwtConfig.routes, { path: '/never/*', authorize: 'pdp' }],
+        routes: [{ path: '/pdp/*', authorize: 'pdp' }, ...jwtConfig.routes],
         authorization: { decision_points: { pdp: {
-          kind: 'opa', base: 'http://127.0.0.1:9', path: 'x/allow', authorization_secret: 'EDGEWARD_PDP_TOKEN',
+          kind: 'opa', base: `http://127.0.0.1:${pdp.address().port}`, path: 'x/allow',
+          authorization_secret: 'EDGEWARD_PDP_TOKEN',
         } } },
       };
       // One pre-initialised file per function: one gateway after another (see startGateway).
@@ -52,11 +64,13 @@ if (RUNTIMES.includes('spin')) {
         { preinit: jwtConfig });
       secret = await startGateway('spin', withSecret,
         { preinit: withSecret, vars: { EDGEWARD_PDP_TOKEN: 'pdp-token-value' } });
+      unset = await startGateway('spin', withSecret, { preinit: withSecret });
     });
 
     after(async () => {
-      await Promise.all([same, other, secret].filter(Boolean).map((g) => g.stop()));
+      await Promise.all([same, other, secret, unset].filter(Boolean).map((g) => g.stop()));
       await origin?.close();
+      pdp?.close();
     });
 
     test("the build's own configuration: the snapshot's gateway verifies and refuses as configured", async () => {
@@ -79,10 +93,16 @@ if (RUNTIMES.includes('spin')) {
       assert.equal(res.status, 200, JSON.stringify(res.body));
     });
 
-    test('a configuration naming a platform secret is not kept: loaded per instance, with the secret', async () => {
-      assert.match(secret.log(), /not pre-initialised: the configuration names a platform secret/);
-      const ok = await get(secret, '/orders/1', await mint());
+    test('a configuration naming a platform secret is kept parsed; each instance binds the secret', async () => {
+      assert.match(secret.log(), /pre-initialised: the configuration is parsed; the platform secrets it names are bound per instance/);
+      const ok = await get(secret, '/pdp/orders', await mint());
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.deepEqual(pdpSaw, ['Bearer pdp-token-value']);
+      // The same artefact in an instance without the secret: the configuration error, fail closed.
+      const missing = await get(unset, '/pdp/orders', await mint());
+      assert.equal(missing.status, 500, JSON.stringify(missing.body));
+      assert.equal(missing.body.field, 'authorization.decision_points.pdp.authorization_secret');
+      assert.equal(pdpSaw.length, 1);
       // The artefact holds no secret value.
       const target = process.env.CARGO_TARGET_DIR || join(ROOT, 'target');
       const wasm = readFileSync(join(target, 'wasm32-wasip2', 'release', 'edgeward-spin-gateway-preinit.wasm'));

@@ -28,15 +28,12 @@ mod preinit;
 async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     let env = preinit::Environment::read();
     let config = env.get("EDGEWARD_CONFIG");
-    let loaded;
+    let secrets = |name: &str| env.get(name);
     // The build's gateway when this is its configuration (`preinit`), else loaded here.
-    let gateway = match preinit::gateway(config.as_deref()) {
-        Some(gateway) => gateway,
-        None => {
-            loaded = Gateway::new(config.as_deref(), &|name| env.get(name), "spin");
-            &loaded
-        }
-    };
+    let gateway = preinit::gateway(config.as_deref(), &secrets).unwrap_or_else(|| {
+        preinit::Found::Made(Box::new(Gateway::new(config.as_deref(), &secrets, "spin")))
+    });
+    let gateway = gateway.get();
     let core_request = edgeward::Request {
         method: request.method().to_string(),
         url: request_url(&request),
