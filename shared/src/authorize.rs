@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
-use url::{Position, Url};
+use url::Position;
 
 /// Default time a decision point gets to answer, in milliseconds: an edge request cannot wait
 /// long, and a policy decision is a local computation at the decision point.
@@ -218,38 +218,10 @@ pub fn input<'a>(
                 },
             },
         },
-        parsed_path: parsed_path(url),
-        parsed_query: parsed_query(url),
+        parsed_path: decision_point::parsed_path(url),
+        parsed_query: decision_point::parsed_query(url),
         token: token.map(token_document),
     }
-}
-
-/// The path's segments, percent-decoded, without the empty ones (`/a/b` → `["a", "b"]`).
-fn parsed_path(url: &Url) -> Vec<Cow<'_, str>> {
-    url.path_segments()
-        .map(|segments| {
-            segments
-                .filter(|s| !s.is_empty())
-                .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Query parameters, name → every value in order (`application/x-www-form-urlencoded`). A
-/// serde_json `Map` (sorted), as the other maps of the documents: a map type of its own here
-/// would link its own code (≈ 1 KB of Wasm).
-fn parsed_query(url: &Url) -> Map<String, Value> {
-    let mut query: Map<String, Value> = Map::new();
-    for (name, value) in url.query_pairs() {
-        let values = query
-            .entry(name.into_owned())
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(values) = values {
-            values.push(Value::String(value.into_owned()));
-        }
-    }
-    query
 }
 
 fn token_document(token: &VerifiedToken) -> TokenDocument<'_> {

@@ -508,18 +508,23 @@ fn every_part_of_the_question_is_in_the_cache_key() {
         );
         assert_eq!(status(&block_on(gw.handle(&fake, &request))).0, 200);
         assert_eq!(fake.fetches.get(), questions.len(), "{point}");
-        // The host and a repeated query parameter are in OPA's input (`http.host`, `parsed_query`
-        // with every value), not in an AuthZEN request (the resource is the path; its
-        // `parsed_query` keeps one value per name): new questions for OPA only.
+        // The host is in OPA's input (`http.host`), not in an AuthZEN request (the resource is
+        // the path): a new question for OPA only.
         ask("GET", "https://gw2.test/api/orders/1?x=1", &claims, "acme");
+        let opa_only = if point["kind"] == "opa" { 1 } else { 0 };
+        assert_eq!(fake.fetches.get(), questions.len() + opa_only, "{point}");
+        // A repeated query parameter is in both (`parsed_query` has every value): a new question.
         ask(
             "GET",
             "https://gw.test/api/orders/1?x=1&x=1",
             &claims,
             "acme",
         );
-        let opa_only = if point["kind"] == "opa" { 2 } else { 0 };
-        assert_eq!(fake.fetches.get(), questions.len() + opa_only, "{point}");
+        assert_eq!(
+            fake.fetches.get(),
+            questions.len() + opa_only + 1,
+            "{point}"
+        );
     }
 }
 
@@ -537,7 +542,10 @@ fn authzen_request_and_answers() {
         )
     });
     let gw = gateway(&config(point, json!({})));
-    let outcome = block_on(gw.handle(&fake, &request("/api/open?a=1", &[("x-tenant", "acme")])));
+    let outcome = block_on(gw.handle(
+        &fake,
+        &request("/api/open?a=1&a=%202", &[("x-tenant", "acme")]),
+    ));
     let Outcome::Forward(forward) = outcome else {
         panic!("{outcome:?}")
     };
@@ -553,10 +561,19 @@ fn authzen_request_and_answers() {
                 "properties": { "roles": ["clerk"], "issuer": "https://issuer.test" } },
             "action": { "name": "GET" },
             "resource": { "type": "invoice", "id": "/api/open",
-                "properties": { "route": "/api/*", "parsed_path": ["api", "open"], "parsed_query": { "a": "1" } } },
+                "properties": { "route": "/api/*", "parsed_path": ["api", "open"], "parsed_query": { "a": ["1", " 2"] } } },
             "context": { "headers": { "x-tenant": "acme" } },
         })
     );
+    // Segments percent-decoded, as in OPA's input; the resource id is the path as sent.
+    let outcome = block_on(gw.handle(&fake, &request("/api/open/a%20b", &[])));
+    assert!(matches!(outcome, Outcome::Forward(_)), "{outcome:?}");
+    let resource = &sent(&fake, 1)["resource"];
+    assert_eq!(
+        resource["properties"]["parsed_path"],
+        json!(["api", "open", "a b"])
+    );
+    assert_eq!(resource["id"], "/api/open/a%20b");
     let Outcome::Respond(denied) = block_on(gw.handle(&fake, &request("/api/shut", &[]))) else {
         panic!()
     };

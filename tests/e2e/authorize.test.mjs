@@ -144,14 +144,17 @@ for (const runtime of RUNTIMES) {
     });
 
     test('AuthZEN: the evaluation API decides, with its reason and headers', async () => {
-      const allowed = await call('/authzen/orders/1', reader);
+      const allowed = await call('/authzen/orders/a%20b?x=1&x=2', reader);
       assert.equal(allowed.res.status, 200);
       assert.equal(allowed.seen.headers['x-pdp'], 'authzen');
       const request = JSON.parse((await pdp.stats()).last.body);
       assert.equal(request.subject.id, as.clients.app.client_id);
       assert.equal(request.action.name, 'GET');
-      assert.equal(request.resource.id, '/authzen/orders/1');
+      assert.equal(request.resource.id, '/authzen/orders/a%20b');
       assert.equal(request.resource.properties.route, '/authzen/*');
+      // The OPA input's parsed path and query: decoded segments, every value of a repeated name.
+      assert.deepEqual(request.resource.properties.parsed_path, ['authzen', 'orders', 'a b']);
+      assert.deepEqual(request.resource.properties.parsed_query, { x: ['1', '2'] });
       const denied = await call('/authzen/orders/1', reader, { method: 'DELETE' });
       assert.equal(denied.res.status, 403);
       assert.equal(denied.body.error_description, 'orders:read is needed');
