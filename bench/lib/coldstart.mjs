@@ -1,7 +1,8 @@
 // bench/lib/coldstart.mjs RUNS URL AUTHORIZATION COMMAND... — cold start: spawn a fresh gateway
 // process RUNS times and time from spawn to the first 200 answer to a request with that
 // Authorization field (none when it is ""), so the time includes loading and compiling the Wasm,
-// reading the configuration and, for a token, the first verification. Polls every 2 ms. Prints JSON {runs_ms:[…], median_ms, min_ms, max_ms}.
+// reading the configuration and, for a token, the first verification. Polls every 2 ms. Prints
+// JSON {runs_ms:[…], median_ms, min_ms, max_ms}.
 import { spawn } from 'node:child_process';
 
 const [runs, url, authorization, cmd, ...args] = process.argv.slice(2);

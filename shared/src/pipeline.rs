@@ -262,11 +262,7 @@ impl Gateway {
             Some(text) => Config::from_json(text)
                 .and_then(|config| load(config, text, secrets, runtime, anchors, policies)),
         };
-        Gateway {
-            config,
-            runtime,
-            reported: AtomicBool::new(false),
-        }
+        Gateway::of(config, runtime)
     }
 
     /// Like [`Gateway::new`], from a configuration [`Config::from_json`] accepted from `text`:
@@ -281,8 +277,14 @@ impl Gateway {
     ) -> Gateway {
         let anchors = crate::trust_anchors::TRUST_ANCHORS;
         let policies = crate::builtin_policies::BuiltinPolicies::BUILD;
+        let loaded = load(config, text, secrets, runtime, anchors, policies);
+        Gateway::of(loaded, runtime)
+    }
+
+    /// The gateway of a loaded configuration, or of the error that every request then answers.
+    fn of(config: Result<Loaded, ConfigError>, runtime: &'static str) -> Gateway {
         Gateway {
-            config: load(config, text, secrets, runtime, anchors, policies),
+            config,
             runtime,
             reported: AtomicBool::new(false),
         }
