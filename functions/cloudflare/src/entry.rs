@@ -11,9 +11,10 @@
 //! - a promise it awaits through [`wait`] is watched by two callbacks made once per isolate, not
 //!   by two closures per await with finalizer bookkeeping, as `JsFuture` does.
 //!
-//! Futures from other crates (`worker`'s fetch and timers, which use `JsFuture`) work unchanged:
-//! they wake the task through its [`Waker`]. The task's waker exists before the first poll, so a
-//! future that keeps only its first waker (`worker::Delay`) still wakes the task.
+//! The platform's services (`glue.rs`: fetch, timers, the Cache API, the replay store) are promises
+//! awaited through [`wait`]. A future from another crate that uses `JsFuture` would work unchanged:
+//! it wakes the task through its [`Waker`]. The task's waker exists before the first poll, so a
+//! future that keeps only its first waker still wakes the task.
 //!
 //! Single-threaded (one isolate, one thread): the slabs are thread-locals, never borrowed across a
 //! poll. An exception while polling a task rejects the request's promise (`glue.js`), so workerd

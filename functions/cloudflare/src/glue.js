@@ -129,3 +129,92 @@ export function watchPromise(promise, id) {
     (reason) => settled(id, reason, false),
   );
 }
+
+// The platform services of src/lib.rs (Platform::fetch, sleep, the shared cache, the replay store's
+// client), as promises src/entry.rs waits on. workers-rs' Fetch, Delay and Cache made the same calls
+// through its own Request/Headers/Response wrappers, an AbortController per fetch (≈ 40 µs of CPU in
+// workerd) and a ReadableStream read chunk by chunk from Rust.
+
+// The core's own fetches (key sets, introspection, decision points, token exchange). Resolves to
+// { status, fields (a flat list), body (Uint8Array) } once the whole body is read; rejects with
+// "timeout" (no whole answer within `timeoutMs`), "too-large" (a body over `maxBytes`: refused by its
+// Content-Length before it is read, or after) or "unreachable" (anything else). Redirects are not
+// followed: a 3xx is the answer, and the core fails closed on it. The fetch that lost the race is not
+// aborted: workerd cancels a request's outstanding subrequests when the request ends.
+export function fetchBytes(method, url, flat, body, timeoutMs, maxBytes) {
+  const init = { method, headers: toHeaders(flat), redirect: "manual" };
+  if (body.length > 0) init.body = body.slice();
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject("timeout"), timeoutMs);
+  });
+  return Promise.race([exchange(url, init, maxBytes), timeout]).finally(() => clearTimeout(timer));
+}
+
+async function exchange(url, init, maxBytes) {
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    throw "unreachable";
+  }
+  if (Number(response.headers.get("content-length")) > maxBytes) {
+    response.body?.cancel().catch(() => {});
+    throw "too-large";
+  }
+  let body;
+  try {
+    body = new Uint8Array(await response.arrayBuffer());
+  } catch {
+    throw "unreachable";
+  }
+  if (body.length > maxBytes) throw "too-large";
+  const fields = [];
+  for (const [name, value] of response.headers) fields.push(name, value);
+  return { status: response.status, fields: fields.join("\n"), body };
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// The shared cache tier (the Cache API). A failing cache is a miss (undefined), never an error.
+export async function cacheGet(url) {
+  try {
+    const response = await caches.default.match(url, { ignoreMethod: true });
+    return response ? new Uint8Array(await response.arrayBuffer()) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Stores `body` under `url` with the given Cache-Control; a failure is ignored (the entry is absent).
+export async function cachePut(url, body, cacheControl) {
+  const copy = body.slice();
+  try {
+    await caches.default.put(url, new Response(copy, { headers: { "cache-control": cacheControl } }));
+  } catch {
+    // A cache that refuses is a cache that misses.
+  }
+}
+
+// One check of the DPoP replay store (src/replay.rs): POSTs `body` to the Durable Object named
+// `name` of `namespace`. Resolves to the object's status; rejects with "timeout" after `timeoutMs`
+// or "unreachable".
+export function replayCheck(namespace, name, body, timeoutMs) {
+  const copy = body.slice();
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject("timeout"), timeoutMs);
+  });
+  const ask = (async () => {
+    try {
+      const stub = namespace.get(namespace.idFromName(name));
+      const response = await stub.fetch("https://replay-store/", { method: "POST", body: copy });
+      return response.status;
+    } catch {
+      throw "unreachable";
+    }
+  })();
+  return Promise.race([ask, timeout]).finally(() => clearTimeout(timer));
+}

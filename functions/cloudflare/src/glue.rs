@@ -3,8 +3,12 @@
 //! call each. workers-rs' `Request`/`Response` cross once per header field and per property, and
 //! rebuild every origin response; profiled, that was most of the shell's fixed cost per request.
 //! The origin's answer is passed on as a promise: nothing in Rust waits for it.
+//!
+//! The platform's services for the core (its own fetches, timers, the Cache API, the replay
+//! store's client) are glue.js promises too, awaited through [`crate::entry::wait`]: one crossing
+//! each way, no workers-rs `Request`/`Headers`/`Response` wrappers, no `AbortController`.
 
-use edgeward::platform::FetchError;
+use edgeward::platform::{FetchError, FetchRequest, FetchResponse};
 use edgeward::{ClientCert, Forward, Gateway, Headers};
 use std::cell::Cell;
 use wasm_bindgen::prelude::*;
@@ -36,6 +40,42 @@ extern "C" {
 
     #[wasm_bindgen(catch)]
     fn respond(status: u16, headers: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;
+
+    #[wasm_bindgen(js_name = fetchBytes)]
+    fn fetch_bytes(
+        method: &str,
+        url: &str,
+        headers: &str,
+        body: &[u8],
+        timeout_ms: u32,
+        max_bytes: f64,
+    ) -> js_sys::Promise;
+
+    /// `fetchBytes`' answer.
+    type Fetched;
+    #[wasm_bindgen(method, getter)]
+    fn status(this: &Fetched) -> u16;
+    #[wasm_bindgen(method, getter)]
+    fn fields(this: &Fetched) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn body(this: &Fetched) -> Vec<u8>;
+
+    #[wasm_bindgen(js_name = sleep)]
+    fn sleep_promise(ms: u32) -> js_sys::Promise;
+
+    #[wasm_bindgen(js_name = cacheGet)]
+    fn cache_get(url: &str) -> js_sys::Promise;
+
+    #[wasm_bindgen(js_name = cachePut)]
+    fn cache_put(url: &str, body: &[u8], cache_control: &str) -> js_sys::Promise;
+
+    #[wasm_bindgen(js_name = replayCheck)]
+    fn replay_check(
+        namespace: &JsValue,
+        name: &str,
+        body: &[u8],
+        timeout_ms: u32,
+    ) -> js_sys::Promise;
 }
 
 #[wasm_bindgen]
@@ -157,6 +197,87 @@ pub fn send_to_origin(
     )?)
 }
 
+/// The core's own fetch (`Platform::fetch`), through `fetchBytes` in glue.js: one crossing out,
+/// one promise, one crossing back with the status, the fields and the whole body.
+pub async fn fetch(request: &FetchRequest) -> Result<FetchResponse, FetchError> {
+    let headers = flatten(
+        request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    )
+    .map_err(|_| FetchError::Unreachable)?;
+    let promise = fetch_bytes(
+        request.method,
+        &request.url,
+        &headers,
+        &request.body,
+        request.timeout_ms,
+        request.max_body_bytes as f64,
+    );
+    match crate::entry::wait(promise).await {
+        Ok(answer) => {
+            let answer: Fetched = answer.unchecked_into();
+            Ok(FetchResponse {
+                status: answer.status(),
+                headers: unflatten(&answer.fields()),
+                body: answer.body(),
+            })
+        }
+        Err(reason) => Err(match reason.as_string().as_deref() {
+            Some("timeout") => FetchError::Timeout,
+            Some("too-large") => FetchError::TooLarge,
+            _ => FetchError::Unreachable,
+        }),
+    }
+}
+
+/// Waits `ms` milliseconds (`setTimeout`).
+pub async fn sleep(ms: u32) {
+    let _ = crate::entry::wait(sleep_promise(ms)).await;
+}
+
+/// A shared-cache entry (the Cache API); any failure is a miss.
+pub async fn cache_read(url: &str) -> Option<Vec<u8>> {
+    let value = crate::entry::wait(cache_get(url)).await.ok()?;
+    value
+        .dyn_into::<js_sys::Uint8Array>()
+        .ok()
+        .map(|bytes| bytes.to_vec())
+}
+
+/// Stores a shared-cache entry; a failure leaves it absent.
+pub async fn cache_write(url: &str, body: &[u8], cache_control: &str) {
+    let _ = crate::entry::wait(cache_put(url, body, cache_control)).await;
+}
+
+/// Posts `body` to the replay store's object `name`: its status, or why there is none.
+pub async fn replay_ask(
+    namespace: &JsValue,
+    name: &str,
+    body: &[u8],
+    timeout_ms: u32,
+) -> Result<u16, FetchError> {
+    match crate::entry::wait(replay_check(namespace, name, body, timeout_ms)).await {
+        Ok(status) => status
+            .as_f64()
+            .map(|status| status as u16)
+            .ok_or(FetchError::Unreachable),
+        Err(reason) if reason.as_string().as_deref() == Some("timeout") => Err(FetchError::Timeout),
+        Err(_) => Err(FetchError::Unreachable),
+    }
+}
+
+/// A flat list (`name\nvalue\n...`) as pairs; a trailing name without a value is dropped.
+fn unflatten(flat: &str) -> Vec<(String, String)> {
+    let mut lines = flat.split('\n');
+    let mut fields = Vec::new();
+    while let (Some(name), Some(value)) = (lines.next(), lines.next()) {
+        fields.push((name.to_owned(), value.to_owned()));
+    }
+    fields
+}
+
 /// The request body, for the few requests the gateway reads itself.
 pub async fn body(request: &web_sys::Request) -> worker::Result<Vec<u8>> {
     let buffer = crate::entry::wait(request.array_buffer()?).await?;
@@ -198,5 +319,20 @@ mod tests {
         assert!(flatten([("a", "x\ny")].into_iter()).is_err());
         assert!(flatten([("a\n", "x")].into_iter()).is_err());
         assert_eq!(flatten(std::iter::empty()).ok().as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_flat_list_reads_back_as_the_pairs_it_was_made_of() {
+        let pairs = [
+            ("content-type", "application/json"),
+            ("x-e", ""),
+            ("set-cookie", "a=1"),
+        ];
+        let flat = flatten(pairs.into_iter()).expect("no line breaks");
+        let read = unflatten(&flat);
+        let read: Vec<(&str, &str)> = read.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(read, pairs);
+        assert!(unflatten("").is_empty(), "no fields");
+        assert_eq!(unflatten("a\n1\nb"), [("a".to_owned(), "1".to_owned())]);
     }
 }

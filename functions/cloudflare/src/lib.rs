@@ -17,15 +17,12 @@ mod webcrypto;
 
 use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use edgeward::{Gateway, Outcome};
-use futures_util::future::{select, Either};
-use js_sys::Uint8Array;
 use std::cell::OnceCell;
-use std::time::Duration;
 use webcrypto::{Backend, WebCrypto};
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{
-    console_error, console_log, console_warn, js_sys, web_sys, worker_sys, AbortController, Delay,
-    Env, Fetch, Headers, Method, ObjectNamespace, Request, RequestInit, RequestRedirect, Result,
+    console_error, console_log, console_warn, web_sys, worker_sys, Env, ObjectNamespace, Request,
+    Result,
 };
 
 /// What one isolate builds from the first request's environment.
@@ -118,16 +115,9 @@ fn internal_error() -> JsValue {
         .unwrap_or(JsValue::NULL)
 }
 
-fn to_worker_headers<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> Result<Headers> {
-    let headers = Headers::new();
-    for (name, value) in fields {
-        headers.append(name, value)?;
-    }
-    Ok(headers)
-}
-
 /// The Workers platform: JS clock, console, WebCrypto randomness, signatures and cookie AES-GCM
-/// (or RustCrypto, by `EDGEWARD_CRYPTO`), `fetch` with an abort timer, the replay store when it is bound.
+/// (or RustCrypto, by `EDGEWARD_CRYPTO`), `fetch`, timers and the Cache API through `glue.js`, the
+/// replay store when it is bound.
 struct Workers {
     verifier: Backend,
     replay: Option<ObjectNamespace>,
@@ -201,62 +191,10 @@ impl Platform for Workers {
     }
 
     async fn sleep(&self, ms: u32) {
-        Delay::from(Duration::from_millis(ms.into())).await
+        glue::sleep(ms).await
     }
 
     async fn fetch(&self, request: FetchRequest) -> std::result::Result<FetchResponse, FetchError> {
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let send = Box::pin(send(request.clone(), signal));
-        let timer = Box::pin(Delay::from(Duration::from_millis(
-            request.timeout_ms.into(),
-        )));
-        match select(send, timer).await {
-            Either::Left((result, _)) => {
-                let response = result?;
-                if response.body.len() > request.max_body_bytes {
-                    return Err(FetchError::TooLarge);
-                }
-                Ok(response)
-            }
-            Either::Right(_) => {
-                controller.abort();
-                Err(FetchError::Timeout)
-            }
-        }
+        glue::fetch(&request).await
     }
-}
-
-async fn send(
-    request: FetchRequest,
-    signal: worker::AbortSignal,
-) -> std::result::Result<FetchResponse, FetchError> {
-    let unreachable = |_| FetchError::Unreachable;
-    let headers = to_worker_headers(
-        request
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str())),
-    )
-    .map_err(unreachable)?;
-    let mut init = RequestInit::new();
-    // A key source or AS that redirects gets no second request: its 3xx is the answer (not 2xx,
-    // so the core fails closed), as on Spin, whose outgoing HTTP never follows redirects.
-    init.with_method(Method::from(request.method.to_owned()))
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual);
-    if !request.body.is_empty() {
-        init.with_body(Some(Uint8Array::from(request.body.as_slice()).into()));
-    }
-    let req = Request::new_with_init(&request.url, &init).map_err(unreachable)?;
-    let mut response = Fetch::Request(req)
-        .send_with_signal(&signal)
-        .await
-        .map_err(unreachable)?;
-    let body = response.bytes().await.map_err(unreachable)?;
-    Ok(FetchResponse {
-        status: response.status_code(),
-        headers: response.headers().entries().collect(),
-        body,
-    })
 }

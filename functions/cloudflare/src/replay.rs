@@ -9,12 +9,9 @@
 //! accepted within one acceptance window.
 
 use edgeward::platform::FetchError;
-use futures_util::future::{select, Either};
-use std::time::Duration;
-use worker::js_sys::Uint8Array;
 use worker::{
-    console_error, durable_object, Date, Delay, DurableObject, Env, Method, ObjectNamespace,
-    Request, RequestInit, Response, Result, SqlStorage, State,
+    console_error, durable_object, Date, DurableObject, Env, ObjectNamespace, Request, Response,
+    Result, SqlStorage, State,
 };
 
 /// The environment binding of the Durable Object namespace.
@@ -29,7 +26,7 @@ const SHARDS: u8 = 16;
 const SLACK_SECONDS: u64 = 5;
 
 /// An answer from the store later than this is a failure (strict mode then answers 503).
-const TIMEOUT_MS: u64 = 3000;
+const TIMEOUT_MS: u32 = 3000;
 
 /// The object's answers: the key was recorded now, or it was already there.
 const FIRST_USE: u16 = 201;
@@ -42,32 +39,14 @@ pub async fn check(
     key: &[u8; 32],
     ttl: u64,
 ) -> std::result::Result<bool, FetchError> {
-    let ask = Box::pin(ask(namespace, key, ttl));
-    let timer = Box::pin(Delay::from(Duration::from_millis(TIMEOUT_MS)));
-    match select(ask, timer).await {
-        Either::Left((answer, _)) => answer,
-        Either::Right(_) => Err(FetchError::Timeout),
-    }
-}
-
-async fn ask(
-    namespace: &ObjectNamespace,
-    key: &[u8; 32],
-    ttl: u64,
-) -> std::result::Result<bool, FetchError> {
-    let unreachable = |_| FetchError::Unreachable;
-    let stub = namespace
-        .get_by_name(&shard_name(key))
-        .map_err(unreachable)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(Uint8Array::from(&encode(key, ttl)[..]).into()));
-    let request = Request::new_with_init("https://replay-store/", &init).map_err(unreachable)?;
-    let response = stub
-        .fetch_with_request(request)
-        .await
-        .map_err(unreachable)?;
-    match response.status_code() {
+    let status = crate::glue::replay_ask(
+        namespace.as_ref(),
+        &shard_name(key),
+        &encode(key, ttl),
+        TIMEOUT_MS,
+    )
+    .await?;
+    match status {
         FIRST_USE => Ok(true),
         SEEN => Ok(false),
         _ => Err(FetchError::Unreachable),

@@ -3,8 +3,6 @@
 //! `Cache-Control: max-age`. A failing cache is a miss, never an error: the core then asks the
 //! authorization server.
 
-use worker::{Cache, Headers, Response};
-
 /// Synthetic origin for cache keys; never fetched.
 const KEY_ORIGIN: &str = "https://edgeward-cache.invalid/";
 
@@ -21,8 +19,7 @@ fn cache_control(expires: u64, now: u64) -> Option<String> {
 }
 
 pub async fn get(key: &str) -> Option<Vec<u8>> {
-    let mut response = Cache::default().get(key_url(key), true).await.ok()??;
-    response.bytes().await.ok()
+    crate::glue::cache_read(&key_url(key)).await
 }
 
 /// Stores `value` until `expires` (Unix seconds), `now` being the request's clock reading.
@@ -30,14 +27,7 @@ pub async fn put(key: &str, value: Vec<u8>, expires: u64, now: u64) {
     let Some(cache_control) = cache_control(expires, now) else {
         return;
     };
-    let headers = Headers::new();
-    let _ = headers.set("cache-control", &cache_control);
-    let Ok(response) = Response::from_bytes(value) else {
-        return;
-    };
-    let _ = Cache::default()
-        .put(key_url(key), response.with_headers(headers))
-        .await;
+    crate::glue::cache_write(&key_url(key), &value, &cache_control).await
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { requestHead, toHeaders, editResponse, forward, setOriginFailure, respond } from '../src/glue.js';
+import {
+  requestHead, toHeaders, editResponse, forward, setOriginFailure, respond, fetchBytes, cacheGet, cachePut, replayCheck,
+} from '../src/glue.js';
 
 test('requestHead: certificate facts, method, URL, then every field in order', () => {
   const request = new Request('https://gw.test/a?b=1', { method: 'POST', headers: [['x-a', '1'], ['x-b', '2']] });
@@ -101,4 +103,109 @@ test('editResponse: a field the core adds without removing joins the origin\'s l
   const edited = editResponse(origin, '', 'vary\norigin\naccess-control-allow-origin\nhttps://app.test');
   assert.equal(edited.headers.get('vary'), 'accept-encoding, origin');
   assert.equal(edited.headers.get('access-control-allow-origin'), 'https://app.test');
+});
+
+// fetchBytes' outcome as [kind, value]: ['ok', answer] or ['refused', reason].
+async function fetched(...args) {
+  try {
+    return ['ok', await fetchBytes(...args)];
+  } catch (reason) {
+    return ['refused', reason];
+  }
+}
+
+test('fetchBytes: method, fields and body go out; status, every field and the whole body come back', async () => {
+  let seen;
+  const server = await origin((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', () => {
+      seen = [req.method, req.headers['content-type'], body];
+      res.writeHead(201, [['content-type', 'application/json'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']]);
+      res.end('{"ok":true}');
+    });
+  });
+  try {
+    const memory = new TextEncoder().encode('token=abc');
+    const pending = fetched('POST', server.url, 'content-type\napplication/x-www-form-urlencoded', memory, 2000, 1024);
+    memory[0] = 0; // Wasm memory may change once the call returns: the body was copied.
+    const [kind, answer] = await pending;
+    assert.equal(kind, 'ok');
+    assert.deepEqual(seen, ['POST', 'application/x-www-form-urlencoded', 'token=abc']);
+    assert.equal(answer.status, 201);
+    const fields = answer.fields.split('\n');
+    assert.deepEqual(fields.slice(fields.indexOf('content-type'), fields.indexOf('content-type') + 2), ['content-type', 'application/json']);
+    assert.equal(fields.filter((f) => f === 'set-cookie').length, 2, 'repeated fields stay repeated');
+    assert.equal(new TextDecoder().decode(answer.body), '{"ok":true}');
+  } finally { await server.close(); }
+});
+
+test('fetchBytes: a body over the limit is refused, by its length field or by what arrives', async () => {
+  const server = await origin((req, res) => {
+    if (req.url === '/declared') { res.setHeader('content-length', '11'); res.end('0123456789a'); return; }
+    res.write('01234'); res.end('56789a'); // chunked: no length field
+  });
+  try {
+    assert.deepEqual(await fetched('GET', server.url + 'declared', '', new Uint8Array(), 2000, 10), ['refused', 'too-large']);
+    assert.deepEqual(await fetched('GET', server.url + 'chunked', '', new Uint8Array(), 2000, 10), ['refused', 'too-large']);
+    const [kind, answer] = await fetched('GET', server.url + 'declared', '', new Uint8Array(), 2000, 11);
+    assert.equal(kind, 'ok');
+    assert.equal(answer.body.length, 11, 'exactly the limit is accepted');
+  } finally { await server.close(); }
+});
+
+test('fetchBytes: unreachable, silent and slow-bodied servers fail as such; a 3xx is the answer', async () => {
+  assert.deepEqual(await fetched('GET', 'http://127.0.0.1:1/', '', new Uint8Array(), 2000, 10), ['refused', 'unreachable']);
+  const server = await origin((req, res) => {
+    if (req.url === '/silent') return;
+    if (req.url === '/slow') { res.writeHead(200); res.write('{'); return; } // the head, never the whole body
+    res.writeHead(302, { location: 'http://127.0.0.1:1/elsewhere' }); res.end();
+  });
+  try {
+    assert.deepEqual(await fetched('GET', server.url + 'silent', '', new Uint8Array(), 100, 10), ['refused', 'timeout']);
+    assert.deepEqual(await fetched('GET', server.url + 'slow', '', new Uint8Array(), 100, 10), ['refused', 'timeout']);
+    const [kind, answer] = await fetched('GET', server.url + 'moved', '', new Uint8Array(), 2000, 10);
+    assert.equal(kind, 'ok');
+    assert.equal(answer.status, 302);
+  } finally { await server.close(); }
+});
+
+test('cacheGet / cachePut: entries by URL with their Cache-Control; a failing cache is a miss', async () => {
+  const stored = new Map();
+  globalThis.caches = {
+    default: {
+      match: async (url, options) => {
+        assert.deepEqual(options, { ignoreMethod: true });
+        return stored.get(url)?.clone();
+      },
+      put: async (url, response) => { stored.set(url, response); },
+    },
+  };
+  try {
+    const memory = new Uint8Array([1, 2, 3]);
+    const put = cachePut('https://edgeward-cache.invalid/k', memory, 'max-age=60');
+    memory[0] = 9;
+    await put;
+    assert.equal(stored.get('https://edgeward-cache.invalid/k').headers.get('cache-control'), 'max-age=60');
+    assert.deepEqual([...await cacheGet('https://edgeward-cache.invalid/k')], [1, 2, 3]);
+    assert.equal(await cacheGet('https://edgeward-cache.invalid/other'), undefined);
+    globalThis.caches = { default: { match: async () => { throw new Error('down'); }, put: async () => { throw new Error('down'); } } };
+    assert.equal(await cacheGet('https://edgeward-cache.invalid/k'), undefined);
+    await cachePut('https://edgeward-cache.invalid/k', memory, 'max-age=60'); // no rejection
+  } finally { delete globalThis.caches; }
+});
+
+test('replayCheck: the named object\'s status; a failing or silent store is unreachable or a timeout', async () => {
+  const asked = [];
+  const namespace = (answer) => ({
+    idFromName: (name) => ({ name }),
+    get: (id) => ({ fetch: async (url, init) => { asked.push([id.name, url, init.method, [...init.body]]); return answer(); } }),
+  });
+  const body = new Uint8Array([7, 8]);
+  const status = replayCheck(namespace(() => new Response(null, { status: 201 })), 'replay-3', body, 1000);
+  body[0] = 0;
+  assert.equal(await status, 201);
+  assert.deepEqual(asked, [['replay-3', 'https://replay-store/', 'POST', [7, 8]]]);
+  await assert.rejects(replayCheck(namespace(() => { throw new Error('gone'); }), 'replay-1', body, 1000), (r) => r === 'unreachable');
+  await assert.rejects(replayCheck(namespace(() => new Promise(() => {})), 'replay-1', body, 50), (r) => r === 'timeout');
 });
