@@ -50,6 +50,12 @@ const GLUE_STEP = {
   taskDone: "executor: a request that waits",
   schedulePoll: "executor: a request that waits",
   watchPromise: "executor: a request that waits",
+  fetchBytes: "the core's own fetches: key sets, introspection (glue)",
+  exchange: "the core's own fetches: key sets, introspection (glue)",
+  cacheGet: "shared cache tier: Cache API (glue)",
+  cachePut: "shared cache tier: Cache API (glue)",
+  replayCheck: "DPoP replay store (glue)",
+  sleep: "executor: a request that waits",
 };
 const BUILTIN_STEP = {
   fetch: "runtime: fetch and the HTTP exchange (built-in)",
@@ -93,7 +99,8 @@ function step(frame) {
   if (url.endsWith("index.js")) {
     const offset = (lineStarts[frame.lineNumber] ?? 0) + frame.columnNumber;
     if (offset < glueEnd) {
-      const glue = glueNames.get(name);
+      // Exported functions by their export name; others by their own name (builds kept unminified).
+      const glue = glueNames.get(name) ?? name;
       return GLUE_STEP[glue] ?? "glue: helpers (flat field lists, origin failures)";
     }
     if (name.startsWith("__wbg_verify")) return "WebCrypto verify (crypto.subtle.verify call)";

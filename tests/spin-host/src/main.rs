@@ -26,6 +26,9 @@
 //! ```
 //!
 //! `preinit` pre-initialises a component at build time (`preinit.rs`).
+//!
+//! Profiling: with `EDGEWARD_SPIN_HOST_PERFMAP=1` in its environment the host writes
+//! `/tmp/perf-PID.map` (wasmtime's perf map), so `perf report` names the component's functions.
 
 mod keyvalue;
 mod options;
@@ -222,6 +225,9 @@ fn pooling_fits() -> bool {
 /// Compiles the component (through wasmtime's compile cache unless disabled) and links it.
 fn load(options: &Options) -> Result<Server> {
     let mut config = wasmtime::Config::new();
+    if std::env::var_os("EDGEWARD_SPIN_HOST_PERFMAP").is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if options.compile_cache {
         config.cache(Some(wasmtime::Cache::from_file(None)?));
     }
