@@ -81,16 +81,7 @@ impl SignatureVerifier for WebCrypto {
             return verify_sync(scheme, key, message, signature);
         };
         let crypto_key = imported(family, key).await?;
-        let algorithm = match family {
-            Family::P256 | Family::P384 => {
-                object(&[("name", "ECDSA".into()), ("hash", hash.into())])
-            }
-            Family::RsaPkcs1(_) => object(&[("name", "RSASSA-PKCS1-v1_5".into())]),
-            Family::RsaPss(_, salt) => {
-                object(&[("name", "RSA-PSS".into()), ("saltLength", salt.into())])
-            }
-            Family::Ed25519 => object(&[("name", "Ed25519".into())]),
-        };
+        let algorithm = verify_algorithm(family, hash);
         let promise =
             subtle_verify(&algorithm, &crypto_key, signature, message).map_err(|_| BadSignature)?;
         match crate::entry::wait(promise).await {
@@ -98,6 +89,36 @@ impl SignatureVerifier for WebCrypto {
             _ => Err(BadSignature),
         }
     }
+}
+
+/// The `verify` call's algorithm for (family, hash): made once per isolate and reused (WebCrypto
+/// reads it at the call and keeps nothing of it). At most a dozen combinations exist.
+fn verify_algorithm(family: Family, hash: &'static str) -> Object {
+    thread_local! {
+        static ALGORITHMS: RefCell<Vec<(Family, &'static str, Object)>> =
+            const { RefCell::new(Vec::new()) };
+    }
+    ALGORITHMS.with(|cache| {
+        let found = cache
+            .borrow()
+            .iter()
+            .find(|(f, h, _)| *f == family && *h == hash)
+            .map(|(_, _, algorithm)| algorithm.clone());
+        found.unwrap_or_else(|| {
+            let made = match family {
+                Family::P256 | Family::P384 => {
+                    object(&[("name", "ECDSA".into()), ("hash", hash.into())])
+                }
+                Family::RsaPkcs1(_) => object(&[("name", "RSASSA-PKCS1-v1_5".into())]),
+                Family::RsaPss(_, salt) => {
+                    object(&[("name", "RSA-PSS".into()), ("saltLength", salt.into())])
+                }
+                Family::Ed25519 => object(&[("name", "Ed25519".into())]),
+            };
+            cache.borrow_mut().push((family, hash, made.clone()));
+            made
+        })
+    })
 }
 
 /// `Ok(None)`: leave this one to RustCrypto. `Err`: RustCrypto would refuse it too.
