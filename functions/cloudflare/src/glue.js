@@ -144,11 +144,17 @@ export function watchPromise(promise, id) {
 export function fetchBytes(method, url, flat, body, timeoutMs, maxBytes) {
   const init = { method, headers: toHeaders(flat), redirect: "manual" };
   if (body.length > 0) init.body = body.slice();
+  return withTimeout(exchange(url, init, maxBytes), timeoutMs);
+}
+
+// `promise`, or a rejection with "timeout" if it has not settled within `ms`; the timer is cleared
+// either way.
+function withTimeout(promise, ms) {
   let timer;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject("timeout"), timeoutMs);
+    timer = setTimeout(() => reject("timeout"), ms);
   });
-  return Promise.race([exchange(url, init, maxBytes), timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function exchange(url, init, maxBytes) {
@@ -203,10 +209,6 @@ export async function cachePut(url, body, cacheControl) {
 // or "unreachable".
 export function replayCheck(namespace, name, body, timeoutMs) {
   const copy = body.slice();
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject("timeout"), timeoutMs);
-  });
   const ask = (async () => {
     try {
       const stub = namespace.get(namespace.idFromName(name));
@@ -216,5 +218,5 @@ export function replayCheck(namespace, name, body, timeoutMs) {
       throw "unreachable";
     }
   })();
-  return Promise.race([ask, timeout]).finally(() => clearTimeout(timer));
+  return withTimeout(ask, timeoutMs);
 }
