@@ -7,9 +7,9 @@
 // Attribution, by the frame that was on top of the stack when V8 sampled:
 // - Wasm frames (url wasm://…) by crate or module path in the Rust name (keep the names:
 //   EDGEWARD_KEEP_NAMES=1), wasm-bindgen's shims and the JS<->Wasm transitions as "crossing";
-// - index.js frames before worker-build's own code are edgeward's glue (src/glue.js), named
-//   through the bundle's export map; the rest of index.js is wasm-bindgen's and worker-build's
-//   generated JS, except the `__wbg_<name>_<hash>` import shims, which are attributed by name;
+// - index.js frames before wasm-bindgen's generated code are edgeward's glue (src/glue.js), named
+//   through the bundle's export map; the rest of index.js is wasm-bindgen's generated JS and the
+//   entry (src/worker.js), except the `__wbg_<name>_<hash>` import shims, attributed by name;
 // - frames without a url are the runtime's built-ins (fetch, timers, Headers, TextDecoder, ...).
 // With CPU_US_PER_REQUEST (the same run's workerd CPU per request) each share is also given in µs;
 // the profiler's own overhead inflates that run's CPU, so compare shares, not these µs with
@@ -29,11 +29,11 @@ const lineStarts = [0];
 for (let i = 0; i < index.length; i++) if (index[i] === "\n") lineStarts.push(i + 1);
 // esbuild's namespace object for glue.js: `{editResponse:()=>de,forward:()=>V,...}` when minified,
 // `{ editResponse: () => editResponse, ... }` over several lines when not (EDGEWARD_KEEP_NAMES=1);
-// the glue is bundled before worker-build's own code. A Worker without the glue (the F.rs floor)
-// has none.
+// the glue is bundled before wasm-bindgen's generated code, whose first `__wbg_`/`__wbindgen` name
+// ends it. A Worker without the glue (the F.rs floor) has none.
 const exportMap = index.match(/\{\s*((?:[A-Za-z_$][\w$]*:\s*\(\)\s*=>\s*[\w$]+,?\s*)+)\}/);
 const hasGlue = exportMap !== null && /\brequestHead:/.test(exportMap[1]);
-const glueEnd = hasGlue ? index.indexOf("__worker_init_state") : 0;
+const glueEnd = hasGlue ? index.search(/__wbg_|__wbindgen/) : 0;
 const glueNames = new Map();
 for (const pair of hasGlue ? exportMap[1].split(",") : []) {
   const [name, local] = pair.split(/:\s*\(\)\s*=>\s*/).map((part) => part.trim());
@@ -106,7 +106,7 @@ function step(frame) {
     if (name.startsWith("__wbg_verify")) return "WebCrypto verify (crypto.subtle.verify call)";
     if (name.startsWith("__wbg_importKey")) return "WebCrypto key import";
     if (name.startsWith("__wbg_")) return "crossing: wasm-bindgen import shims";
-    return "crossing: wasm-bindgen / worker-build entry JS";
+    return "crossing: wasm-bindgen / entry JS";
   }
   if (url === "" || url.startsWith("node-internal")) return BUILTIN_STEP[name] ?? `runtime: ${name} (built-in)`;
   return `other JS: ${name}`;

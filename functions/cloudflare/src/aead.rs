@@ -11,9 +11,9 @@
 
 use crate::webcrypto::{bytes, object};
 use edgeward::aead::{AesKey, BadTag, KEY_BYTES, NONCE_BYTES};
+use js_sys::{Array, Object, Promise, Uint8Array};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
-use worker::js_sys::{Array, Object, Promise, Uint8Array};
 
 #[wasm_bindgen]
 extern "C" {

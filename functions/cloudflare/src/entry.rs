@@ -20,6 +20,7 @@
 //! poll. An exception while polling a task rejects the request's promise (`glue.js`), so workerd
 //! answers it with an error instead of waiting forever.
 
+use js_sys::Promise;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -27,7 +28,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use wasm_bindgen::prelude::*;
-use worker::js_sys::Promise;
 
 #[wasm_bindgen(module = "/src/glue.js")]
 extern "C" {

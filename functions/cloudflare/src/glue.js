@@ -220,3 +220,33 @@ export function replayCheck(namespace, name, body, timeoutMs) {
   })();
   return withTimeout(ask, timeoutMs);
 }
+
+// The Worker's environment as src/lib.rs reads it once per isolate: a text variable or secret
+// (undefined when absent or not text), and a Durable Object namespace (undefined when not bound).
+export function envText(env, name) {
+  const value = env?.[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+export function envNamespace(env, name) {
+  const value = env?.[name];
+  return typeof value?.idFromName === "function" ? value : undefined;
+}
+
+// One console line: level 2 error, 1 warn, else log.
+export function log(level, message) {
+  if (level === 2) console.error(message);
+  else if (level === 1) console.warn(message);
+  else console.log(message);
+}
+
+// The answer to a request the shell could not translate.
+export function internalError() {
+  return new Response("INTERNAL SERVER ERROR", { status: 500 });
+}
+
+// One statement of the replay store's SQLite storage (src/replay.rs), its `?`s bound to the array
+// `bindings`: the rows it wrote. Throws what the storage throws.
+export function sqlExec(sql, query, bindings) {
+  return sql.exec(query, ...bindings).rowsWritten;
+}

@@ -7,12 +7,15 @@
 //! The platform's services for the core (its own fetches, timers, the Cache API, the replay
 //! store's client) are glue.js promises too, awaited through [`crate::entry::wait`]: one crossing
 //! each way, no workers-rs `Request`/`Headers`/`Response` wrappers, no `AbortController`.
+//!
+//! So are the Worker's environment (its text variables and the replay store's binding), the
+//! console, and the 500 of a request the shell could not translate: the shell links no workers-rs.
 
-use edgeward::platform::{FetchError, FetchRequest, FetchResponse};
+use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel};
 use edgeward::{ClientCert, Forward, Gateway, Headers};
 use std::cell::Cell;
+use std::fmt;
 use wasm_bindgen::prelude::*;
-use worker::web_sys;
 
 #[wasm_bindgen(module = "/src/glue.js")]
 extern "C" {
@@ -76,6 +79,35 @@ extern "C" {
         body: &[u8],
         timeout_ms: u32,
     ) -> js_sys::Promise;
+
+    /// A text variable or secret of the Worker's environment; `None` when absent or not text.
+    #[wasm_bindgen(js_name = envText)]
+    pub fn env_text(env: &JsValue, name: &str) -> Option<String>;
+
+    #[wasm_bindgen(js_name = envNamespace)]
+    fn env_namespace_of(env: &JsValue, name: &str) -> JsValue;
+
+    #[wasm_bindgen(js_name = log)]
+    fn log_line(level: u8, message: &str);
+
+    /// The answer to a request the shell could not translate: a bare 500, as workers-rs gave.
+    #[wasm_bindgen(js_name = internalError)]
+    pub fn internal_error() -> JsValue;
+}
+
+/// A Durable Object namespace bound in the environment as `name`; `None` when there is none.
+pub fn env_namespace(env: &JsValue, name: &str) -> Option<JsValue> {
+    Some(env_namespace_of(env, name)).filter(|namespace| !namespace.is_undefined())
+}
+
+/// One line on the console, at `level` (`console.error`, `.warn`, `.log`).
+pub fn log(level: LogLevel, message: &str) {
+    let level = match level {
+        LogLevel::Error => 2,
+        LogLevel::Warn => 1,
+        LogLevel::Info => 0,
+    };
+    log_line(level, message);
 }
 
 #[wasm_bindgen]
@@ -92,15 +124,40 @@ pub fn random(buf: &mut [u8]) -> bool {
         .all(|chunk| get_random_values(chunk).is_ok())
 }
 
-use worker::js_sys;
-
 /// Why a request or response could not cross: a header field that cannot be expressed.
 #[derive(Debug)]
 pub struct BadField;
 
-impl From<BadField> for worker::Error {
+/// Why the shell could not translate a request or a response (logged, then a 500).
+#[derive(Debug)]
+pub enum ShellError {
+    /// A header field that cannot be expressed.
+    BadField,
+    /// What JavaScript threw.
+    Js(JsValue),
+}
+
+impl fmt::Display for ShellError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShellError::BadField => f.write_str("a header field contains a line break"),
+            ShellError::Js(thrown) => match thrown.as_string() {
+                Some(text) => f.write_str(&text),
+                None => write!(f, "{thrown:?}"),
+            },
+        }
+    }
+}
+
+impl From<BadField> for ShellError {
     fn from(_: BadField) -> Self {
-        worker::Error::RustError("a header field contains a line break".into())
+        ShellError::BadField
+    }
+}
+
+impl From<JsValue> for ShellError {
+    fn from(thrown: JsValue) -> Self {
+        ShellError::Js(thrown)
     }
 }
 
@@ -148,7 +205,7 @@ fn flatten<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> Result<Strin
 }
 
 /// A response made by the core.
-pub fn to_response(response: edgeward::Response) -> worker::Result<web_sys::Response> {
+pub fn to_response(response: edgeward::Response) -> Result<web_sys::Response, ShellError> {
     let headers = flatten(response.headers.iter())?;
     Ok(respond(response.status, &headers, &response.body)?)
 }
@@ -161,7 +218,7 @@ pub fn send_to_origin(
     gateway: &Gateway,
     request: &web_sys::Request,
     forward_to: Forward,
-) -> worker::Result<js_sys::Promise> {
+) -> Result<js_sys::Promise, ShellError> {
     thread_local! {
         static FAILURE_SET: Cell<bool> = const { Cell::new(false) };
     }
@@ -279,7 +336,7 @@ fn unflatten(flat: &str) -> Vec<(String, String)> {
 }
 
 /// The request body, for the few requests the gateway reads itself.
-pub async fn body(request: &web_sys::Request) -> worker::Result<Vec<u8>> {
+pub async fn body(request: &web_sys::Request) -> Result<Vec<u8>, ShellError> {
     let buffer = crate::entry::wait(request.array_buffer()?).await?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }

@@ -18,12 +18,8 @@ mod webcrypto;
 use edgeward::platform::{FetchError, FetchRequest, FetchResponse, LogLevel, Platform};
 use edgeward::{Gateway, Outcome};
 use std::cell::OnceCell;
+use wasm_bindgen::{prelude::wasm_bindgen, JsValue};
 use webcrypto::{Backend, WebCrypto};
-use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
-use worker::{
-    console_error, console_log, console_warn, web_sys, worker_sys, Env, ObjectNamespace, Request,
-    Result,
-};
 
 /// What one isolate builds from the first request's environment.
 struct Isolate {
@@ -36,22 +32,25 @@ thread_local! {
     static ISOLATE: OnceCell<&'static Isolate> = const { OnceCell::new() };
 }
 
-fn isolate(env: &Env) -> &'static Isolate {
+fn isolate(env: &JsValue) -> &'static Isolate {
     ISOLATE.with(|cell| {
         *cell.get_or_init(|| {
-            let var = |name: &str| env.var(name).map(|v| v.to_string()).ok();
+            let var = |name: &str| glue::env_text(env, name);
             let config = var("EDGEWARD_CONFIG");
             let crypto = var("EDGEWARD_CRYPTO");
             let verifier = Backend::from_setting(crypto.as_deref()).unwrap_or_else(|message| {
                 // Both backends give the same verdicts; only speed is at stake.
-                console_error!("edgeward: {message}; using webcrypto");
+                glue::log(
+                    LogLevel::Error,
+                    &format!("edgeward: {message}; using webcrypto"),
+                );
                 Backend::Web(WebCrypto)
             });
             Box::leak(Box::new(Isolate {
                 gateway: Gateway::new(config.as_deref(), &|name| var(name), "cloudflare-workers"),
                 platform: Workers {
                     verifier,
-                    replay: env.durable_object(replay::BINDING).ok(),
+                    replay: glue::env_namespace(env, replay::BINDING),
                 },
                 selftest: var("EDGEWARD_SELFTEST").as_deref() == Some("1"),
             }))
@@ -59,23 +58,21 @@ fn isolate(env: &Env) -> &'static Isolate {
     })
 }
 
-/// The fetch handler worker-build's entry shim calls, in place of `#[event(fetch)]`'s glue (which
-/// spawns every request as a future and awaits the origin fetch in Rust): a `Response`, or a
-/// promise of one. See [`entry`].
+/// The fetch handler `src/worker.js` calls: a `Response`, or a promise of one. See [`entry`].
 #[wasm_bindgen]
-pub fn fetch(req: web_sys::Request, env: Env, _ctx: worker_sys::Context) -> JsValue {
+pub fn fetch(req: web_sys::Request, env: JsValue) -> JsValue {
     entry::run(handle(req, env))
 }
 
 /// One request: a `Response`, or the promise of the origin's `Response` (never awaited here).
-async fn handle(req: web_sys::Request, env: Env) -> JsValue {
+async fn handle(req: web_sys::Request, env: JsValue) -> JsValue {
     respond(req, env).await.unwrap_or_else(|error| {
-        console_error!("edgeward: {error}");
-        internal_error()
+        glue::log(LogLevel::Error, &format!("edgeward: {error}"));
+        glue::internal_error()
     })
 }
 
-async fn respond(req: web_sys::Request, env: Env) -> Result<JsValue> {
+async fn respond(req: web_sys::Request, env: JsValue) -> Result<JsValue, glue::ShellError> {
     let Isolate {
         gateway,
         platform,
@@ -83,10 +80,9 @@ async fn respond(req: web_sys::Request, env: Env) -> Result<JsValue> {
     } = isolate(&env);
     let core_request = glue::read_request(&req);
     if *selftest && core_request.method == "POST" {
-        let req = Request::from(Clone::clone(&req));
-        if selftest::answers(&req.path()) {
-            let response: web_sys::Response = selftest::handle(req).await?.into();
-            return Ok(response.into());
+        if let Some(test) = selftest::answers(&core_request) {
+            let response = selftest::handle(test, &req, &core_request).await?;
+            return Ok(glue::to_response(response)?.into());
         }
     }
     let response = match gateway.handle(platform, &core_request).await {
@@ -107,20 +103,12 @@ async fn respond(req: web_sys::Request, env: Env) -> Result<JsValue> {
     Ok(response.into())
 }
 
-/// The answer to a request the shell could not translate (as `#[event(fetch)]` gave).
-fn internal_error() -> JsValue {
-    worker::Response::error("INTERNAL SERVER ERROR", 500)
-        .map(web_sys::Response::from)
-        .map(JsValue::from)
-        .unwrap_or(JsValue::NULL)
-}
-
 /// The Workers platform: JS clock, console, WebCrypto randomness, signatures and cookie AES-GCM
 /// (or RustCrypto, by `EDGEWARD_CRYPTO`), `fetch`, timers and the Cache API through `glue.js`, the
 /// replay store when it is bound.
 struct Workers {
     verifier: Backend,
-    replay: Option<ObjectNamespace>,
+    replay: Option<JsValue>,
 }
 
 impl Platform for Workers {
@@ -132,15 +120,11 @@ impl Platform for Workers {
 
     fn now(&self) -> u64 {
         // The static `Date.now()`: no Date object per call.
-        (worker::js_sys::Date::now() / 1000.0) as u64
+        (js_sys::Date::now() / 1000.0) as u64
     }
 
     fn log(&self, level: LogLevel, message: &str) {
-        match level {
-            LogLevel::Error => console_error!("edgeward: {message}"),
-            LogLevel::Warn => console_warn!("edgeward: {message}"),
-            LogLevel::Info => console_log!("edgeward: {message}"),
-        }
+        glue::log(level, &format!("edgeward: {message}"));
     }
 
     #[cfg(feature = "token-handler")]

@@ -7,12 +7,19 @@
 //! row expires when its proof stops being accepted (plus [`SLACK_SECONDS`]); every request first
 //! deletes the expired rows of its object, so an object holds at most the keys of the proofs it
 //! accepted within one acceptance window.
+//!
+//! The class itself is JavaScript (`ReplayStore` in `src/worker.js`, a `DurableObject`); it reads
+//! the request body and calls [`open`] once and [`record`] per check, which decide here.
 
-use edgeward::platform::FetchError;
-use worker::{
-    console_error, durable_object, Date, DurableObject, Env, ObjectNamespace, Request, Response,
-    Result, SqlStorage, State,
-};
+use edgeward::platform::{FetchError, LogLevel};
+use js_sys::{Array, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/src/glue.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = sqlExec, catch)]
+    fn sql_exec(sql: &JsValue, query: &str, bindings: &Array) -> Result<f64, JsValue>;
+}
 
 /// The environment binding of the Durable Object namespace.
 pub const BINDING: &str = "EDGEWARD_REPLAY";
@@ -34,18 +41,9 @@ const SEEN: u16 = 409;
 
 /// Asks the key's shard to record `key` for `ttl` seconds: `Ok(true)` on first use, `Ok(false)`
 /// when it was recorded before; an error or no answer in time is `Err`.
-pub async fn check(
-    namespace: &ObjectNamespace,
-    key: &[u8; 32],
-    ttl: u64,
-) -> std::result::Result<bool, FetchError> {
-    let status = crate::glue::replay_ask(
-        namespace.as_ref(),
-        &shard_name(key),
-        &encode(key, ttl),
-        TIMEOUT_MS,
-    )
-    .await?;
+pub async fn check(namespace: &JsValue, key: &[u8; 32], ttl: u64) -> Result<bool, FetchError> {
+    let status =
+        crate::glue::replay_ask(namespace, &shard_name(key), &encode(key, ttl), TIMEOUT_MS).await?;
     match status {
         FIRST_USE => Ok(true),
         SEEN => Ok(false),
@@ -53,53 +51,71 @@ pub async fn check(
     }
 }
 
-/// The Durable Object: a table of keys and their expiry (milliseconds since the epoch).
-#[durable_object(fetch)]
-pub struct ReplayStore {
-    sql: SqlStorage,
-}
-
+/// The object's table of keys and their expiry (milliseconds since the epoch).
 const SCHEMA: [&str; 2] = [
     "CREATE TABLE IF NOT EXISTS seen (key BLOB PRIMARY KEY, expires INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS seen_by_expiry ON seen (expires)",
 ];
 
-impl DurableObject for ReplayStore {
-    fn new(state: State, _env: Env) -> Self {
-        let sql = state.storage().sql();
-        for statement in SCHEMA {
-            // Without the table every request fails, and strict mode answers 503.
-            if let Err(error) = sql.exec(statement, None) {
-                console_error!("edgeward: replay store schema: {error}");
-            }
-        }
-        ReplayStore { sql }
-    }
+/// A check the object cannot read.
+const BAD_CHECK: u16 = 400;
+/// The storage failed (the checking isolate then treats the store as unreachable).
+const STORAGE_FAILED: u16 = 500;
 
-    async fn fetch(&self, mut request: Request) -> Result<Response> {
-        let Some((key, ttl)) = decode(&request.bytes().await?) else {
-            return Response::error("bad replay check", 400);
-        };
-        let now = Date::now().as_millis();
-        // No await from here on: the sweep and the insert run as one step of this object.
-        self.sql
-            .exec("DELETE FROM seen WHERE expires <= ?", vec![millis(now)])?;
-        let insert = self.sql.exec(
-            "INSERT INTO seen (key, expires) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            vec![key.to_vec().into(), millis(expires_at(now, ttl))],
-        )?;
-        let status = if insert.rows_written() > 0 {
-            FIRST_USE
-        } else {
-            SEEN
-        };
-        Ok(Response::empty()?.with_status(status))
+/// Makes the table of the object whose SQLite storage is `sql` (its constructor calls this).
+#[wasm_bindgen(js_name = replayOpen)]
+pub fn open(sql: &JsValue) {
+    for statement in SCHEMA {
+        // Without the table every check fails, and strict mode answers 503.
+        if let Err(error) = sql_exec(sql, statement, &Array::new()) {
+            storage_failed("schema", error);
+        }
     }
 }
 
-fn millis(ms: u64) -> worker::SqlStorageValue {
-    // Milliseconds since the epoch stay far below 2^53 for the next few hundred thousand years.
-    worker::SqlStorageValue::Integer(ms as i64)
+/// One check, `body` as [`encode`] made it, `now_ms` the object's clock: [`FIRST_USE`] when the key
+/// was recorded now, [`SEEN`] when it was already there, else an error status.
+#[wasm_bindgen(js_name = replayRecord)]
+pub fn record(sql: &JsValue, body: &[u8], now_ms: f64) -> u16 {
+    let Some((key, ttl)) = decode(body) else {
+        return BAD_CHECK;
+    };
+    let now = now_ms as u64;
+    // No await here: the sweep and the insert run as one step of this object.
+    let swept = sql_exec(
+        sql,
+        "DELETE FROM seen WHERE expires <= ?",
+        &Array::of1(&millis(now)),
+    );
+    let inserted = swept.and_then(|_| {
+        sql_exec(
+            sql,
+            "INSERT INTO seen (key, expires) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            &Array::of2(&Uint8Array::from(&key[..]), &millis(expires_at(now, ttl))),
+        )
+    });
+    match inserted {
+        Ok(written) if written > 0.0 => FIRST_USE,
+        Ok(_) => SEEN,
+        Err(error) => {
+            storage_failed("check", error);
+            STORAGE_FAILED
+        }
+    }
+}
+
+fn storage_failed(what: &str, error: JsValue) {
+    let error = crate::glue::ShellError::from(error);
+    crate::glue::log(
+        LogLevel::Error,
+        &format!("edgeward: replay store {what}: {error}"),
+    );
+}
+
+/// Milliseconds since the epoch as SQLite gets them: a number (exact far beyond the next few
+/// hundred thousand years, below 2^53).
+fn millis(ms: u64) -> JsValue {
+    JsValue::from(ms as f64)
 }
 
 /// The object a key lives in.

@@ -15,8 +15,8 @@
 
 use crate::webcrypto::WebCrypto;
 use edgeward::crypto::{rustcrypto_verifies, verify_sync, PublicKey, Scheme, SignatureVerifier};
+use edgeward::Response;
 use serde_json::{json, Value};
-use worker::{Request, Response, Result};
 
 /// Where the signature self-test listens.
 pub const PATH: &str = "/.well-known/edgeward/selftest/verify";
@@ -25,20 +25,28 @@ pub const PATH: &str = "/.well-known/edgeward/selftest/verify";
 pub const AES_GCM_PATH: &str = "/.well-known/edgeward/selftest/aes-gcm";
 
 /// Where the self-test panics on purpose: tests/e2e/webcrypto.test.mjs checks that the next request
-/// gets a fresh Wasm instance (the entry made by scripts/lib/worker-entry.mjs keeps worker-build's
-/// recovery) rather than an isolate that answers errors from then on.
+/// gets a fresh Wasm instance (the recovery in src/worker.js) rather than an isolate that answers
+/// errors from then on.
 pub const TRAP_PATH: &str = "/.well-known/edgeward/selftest/trap";
 
-/// True for the paths the self-test answers.
-pub fn answers(path: &str) -> bool {
-    if path == TRAP_PATH {
-        return true;
+/// The self-test `request` asks for, if its path is one of the self-test's.
+pub fn answers(request: &edgeward::Request) -> Option<Test> {
+    let url = edgeward::http::parse_url(&request.url).ok()?;
+    match url.path() {
+        TRAP_PATH => Some(Test::Trap),
+        PATH => Some(Test::Verify),
+        #[cfg(feature = "token-handler")]
+        AES_GCM_PATH => Some(Test::AesGcm),
+        _ => None,
     }
+}
+
+/// What the self-test was asked to do.
+pub enum Test {
+    Verify,
     #[cfg(feature = "token-handler")]
-    if path == AES_GCM_PATH {
-        return true;
-    }
-    path == PATH
+    AesGcm,
+    Trap,
 }
 /// Items per request: a Wycheproof file in a few requests, without unbounded work per request.
 const MAX_ITEMS: usize = 512;
@@ -59,46 +67,61 @@ const SCHEMES: [Scheme; 11] = [
     Scheme::Ed25519,
 ];
 
-/// Runs every item through both backends.
-pub async fn handle(mut req: Request) -> Result<Response> {
-    if req.path() == TRAP_PATH {
+/// Runs every item of `request` (whose core view is `core`) through both backends.
+pub async fn handle(
+    test: Test,
+    request: &web_sys::Request,
+    core: &edgeward::Request,
+) -> Result<Response, crate::glue::ShellError> {
+    if let Test::Trap = test {
         panic!("selftest: a trap on purpose");
     }
-    let declared = req.headers().get("content-length")?;
+    let declared = core.headers.get_all("content-length").next();
     if declared.and_then(|n| n.parse::<usize>().ok()) > Some(MAX_BODY_BYTES) {
-        return Response::error("selftest: body too large", 413);
+        return Ok(error(413, "selftest: body too large"));
     }
-    let body = req.bytes().await?;
+    let body = crate::glue::body(request).await?;
     if body.len() > MAX_BODY_BYTES {
-        return Response::error("selftest: body too large", 413);
+        return Ok(error(413, "selftest: body too large"));
     }
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&body) else {
-        return Response::error("selftest: expected a JSON array", 400);
+        return Ok(error(400, "selftest: expected a JSON array"));
     };
     if items.len() > MAX_ITEMS {
-        return Response::error("selftest: too many items", 413);
+        return Ok(error(413, "selftest: too many items"));
     }
     #[cfg(feature = "token-handler")]
-    if req.path() == AES_GCM_PATH {
-        return aes_gcm(&items).await;
+    if let Test::AesGcm = test {
+        return Ok(aes_gcm(&items).await);
     }
     let mut verdicts = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let Some((scheme, key, msg, sig)) = parse(item) else {
             let error = json!({"error": "unreadable item", "index": index});
-            return Ok(Response::from_json(&error)?.with_status(400));
+            return Ok(Response::json(400, &error));
         };
         let web = WebCrypto.verify(scheme, &key, &msg, &sig).await.is_ok();
         let rust =
             rustcrypto_verifies(scheme).then(|| verify_sync(scheme, &key, &msg, &sig).is_ok());
         verdicts.push(json!({"webcrypto": web, "rustcrypto": rust}));
     }
-    Response::from_json(&verdicts)
+    Ok(Response::json(200, &Value::Array(verdicts)))
+}
+
+/// A plain-text refusal.
+fn error(status: u16, text: &str) -> Response {
+    let mut headers = edgeward::Headers::new();
+    headers.append("content-type", "text/plain");
+    Response {
+        status,
+        headers,
+        body: text.as_bytes().to_vec(),
+    }
 }
 
 /// The AES-GCM items: the plaintext each backend opens, or `null`.
 #[cfg(feature = "token-handler")]
-async fn aes_gcm(items: &[Value]) -> Result<Response> {
+async fn aes_gcm(items: &[Value]) -> Response {
     use edgeward::aead::AesKey;
     let mut answers = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
@@ -111,14 +134,14 @@ async fn aes_gcm(items: &[Value]) -> Result<Response> {
             (key, nonce, field("sealed"), field("aad"))
         else {
             let error = json!({"error": "unreadable item", "index": index});
-            return Ok(Response::from_json(&error)?.with_status(400));
+            return Response::json(400, &error);
         };
         let web = crate::aead::open(&key, &nonce, &sealed, &aad).await;
         let rust = key.open(&nonce, &sealed, &aad);
         let text = |r: std::result::Result<Vec<u8>, _>| r.ok().map(|p| to_hex(&p));
         answers.push(json!({"webcrypto": text(web), "rustcrypto": text(rust)}));
     }
-    Response::from_json(&answers)
+    Response::json(200, &Value::Array(answers))
 }
 
 #[cfg(feature = "token-handler")]

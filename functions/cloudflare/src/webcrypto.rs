@@ -22,9 +22,9 @@ use edgeward::crypto::{
     rsa_modulus_bytes, rustcrypto_verifies, verify_sync, BadSignature, PublicKey, RustCrypto,
     Scheme, SignatureVerifier,
 };
+use js_sys::{Array, Object, Promise, Reflect};
 use std::cell::{OnceCell, RefCell};
 use wasm_bindgen::prelude::*;
-use worker::js_sys::{Array, Object, Promise, Reflect};
 
 #[wasm_bindgen]
 extern "C" {
@@ -267,7 +267,7 @@ pub(crate) fn object(fields: &[(&str, JsValue)]) -> Object {
 }
 
 pub(crate) fn bytes(b: &[u8]) -> JsValue {
-    worker::js_sys::Uint8Array::from(b).into()
+    js_sys::Uint8Array::from(b).into()
 }
 
 fn base64url(b: &[u8]) -> String {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import {
   requestHead, toHeaders, editResponse, forward, setOriginFailure, respond, fetchBytes, cacheGet, cachePut, replayCheck,
+  envText, envNamespace, log, internalError, sqlExec,
 } from '../src/glue.js';
 
 test('requestHead: certificate facts, method, URL, then every field in order', () => {
@@ -208,4 +209,44 @@ test('replayCheck: the named object\'s status; a failing or silent store is unre
   assert.deepEqual(asked, [['replay-3', 'https://replay-store/', 'POST', [7, 8]]]);
   await assert.rejects(replayCheck(namespace(() => { throw new Error('gone'); }), 'replay-1', body, 1000), (r) => r === 'unreachable');
   await assert.rejects(replayCheck(namespace(() => new Promise(() => {})), 'replay-1', body, 50), (r) => r === 'timeout');
+});
+
+test('envText / envNamespace: text variables and secrets, Durable Object namespaces, nothing else', () => {
+  const namespace = { idFromName() {}, get() {} };
+  const env = { EDGEWARD_CONFIG: '{"origin":"x"}', EMPTY: '', NUMBER: 7, KV: { get() {} }, EDGEWARD_REPLAY: namespace };
+  assert.equal(envText(env, 'EDGEWARD_CONFIG'), '{"origin":"x"}');
+  assert.equal(envText(env, 'EMPTY'), '', 'an empty variable is still text');
+  for (const name of ['NUMBER', 'KV', 'EDGEWARD_REPLAY', 'MISSING']) assert.equal(envText(env, name), undefined, name);
+  assert.equal(envText(undefined, 'EDGEWARD_CONFIG'), undefined);
+  assert.equal(envNamespace(env, 'EDGEWARD_REPLAY'), namespace);
+  for (const name of ['KV', 'EDGEWARD_CONFIG', 'MISSING']) assert.equal(envNamespace(env, name), undefined, name);
+});
+
+test('log: each level to its console method', (t) => {
+  const lines = [];
+  for (const method of ['error', 'warn', 'log']) t.mock.method(console, method, (line) => lines.push([method, line]));
+  log(2, 'e'); log(1, 'w'); log(0, 'i');
+  assert.deepEqual(lines, [['error', 'e'], ['warn', 'w'], ['log', 'i']]);
+});
+
+test('internalError: a bare 500', async () => {
+  const response = internalError();
+  assert.equal(response.status, 500);
+  assert.equal(await response.text(), 'INTERNAL SERVER ERROR');
+});
+
+test('sqlExec: the statement with its bindings in order; rows written back; storage errors thrown', () => {
+  const calls = [];
+  const sql = {
+    exec(query, ...bindings) {
+      if (query === 'BAD') throw new Error('SQLITE_ERROR');
+      calls.push([query, bindings]);
+      return { rowsWritten: bindings.length };
+    },
+  };
+  const key = new Uint8Array([1, 2, 3]);
+  assert.equal(sqlExec(sql, 'INSERT ?, ?', [key, 1700000000000]), 2);
+  assert.equal(sqlExec(sql, 'CREATE', []), 0);
+  assert.deepEqual(calls, [['INSERT ?, ?', [key, 1700000000000]], ['CREATE', []]]);
+  assert.throws(() => sqlExec(sql, 'BAD', []), /SQLITE_ERROR/);
 });
