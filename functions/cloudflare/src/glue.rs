@@ -84,8 +84,9 @@ extern "C" {
     #[wasm_bindgen(js_name = envText)]
     pub fn env_text(env: &JsValue, name: &str) -> Option<String>;
 
+    /// A Durable Object namespace bound in the environment as `name`; `None` when there is none.
     #[wasm_bindgen(js_name = envNamespace)]
-    fn env_namespace_of(env: &JsValue, name: &str) -> JsValue;
+    pub fn env_namespace(env: &JsValue, name: &str) -> Option<JsValue>;
 
     #[wasm_bindgen(js_name = log)]
     fn log_line(level: u8, message: &str);
@@ -95,19 +96,15 @@ extern "C" {
     pub fn internal_error() -> JsValue;
 }
 
-/// A Durable Object namespace bound in the environment as `name`; `None` when there is none.
-pub fn env_namespace(env: &JsValue, name: &str) -> Option<JsValue> {
-    Some(env_namespace_of(env, name)).filter(|namespace| !namespace.is_undefined())
-}
-
-/// One line on the console, at `level` (`console.error`, `.warn`, `.log`).
+/// One line on the console, `edgeward: ` and `message`, at `level` (`console.error`, `.warn`,
+/// `.log`).
 pub fn log(level: LogLevel, message: &str) {
     let level = match level {
         LogLevel::Error => 2,
         LogLevel::Warn => 1,
         LogLevel::Info => 0,
     };
-    log_line(level, message);
+    log_line(level, &format!("edgeward: {message}"));
 }
 
 #[wasm_bindgen]

@@ -40,10 +40,7 @@ fn isolate(env: &JsValue) -> &'static Isolate {
             let crypto = var("EDGEWARD_CRYPTO");
             let verifier = Backend::from_setting(crypto.as_deref()).unwrap_or_else(|message| {
                 // Both backends give the same verdicts; only speed is at stake.
-                glue::log(
-                    LogLevel::Error,
-                    &format!("edgeward: {message}; using webcrypto"),
-                );
+                glue::log(LogLevel::Error, &format!("{message}; using webcrypto"));
                 Backend::Web(WebCrypto)
             });
             Box::leak(Box::new(Isolate {
@@ -67,7 +64,7 @@ pub fn fetch(req: web_sys::Request, env: JsValue) -> JsValue {
 /// One request: a `Response`, or the promise of the origin's `Response` (never awaited here).
 async fn handle(req: web_sys::Request, env: JsValue) -> JsValue {
     respond(req, env).await.unwrap_or_else(|error| {
-        glue::log(LogLevel::Error, &format!("edgeward: {error}"));
+        glue::log(LogLevel::Error, &error.to_string());
         glue::internal_error()
     })
 }
@@ -124,7 +121,7 @@ impl Platform for Workers {
     }
 
     fn log(&self, level: LogLevel, message: &str) {
-        glue::log(level, &format!("edgeward: {message}"));
+        glue::log(level, message);
     }
 
     #[cfg(feature = "token-handler")]

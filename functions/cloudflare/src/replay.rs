@@ -106,10 +106,7 @@ pub fn record(sql: &JsValue, body: &[u8], now_ms: f64) -> u16 {
 
 fn storage_failed(what: &str, error: JsValue) {
     let error = crate::glue::ShellError::from(error);
-    crate::glue::log(
-        LogLevel::Error,
-        &format!("edgeward: replay store {what}: {error}"),
-    );
+    crate::glue::log(LogLevel::Error, &format!("replay store {what}: {error}"));
 }
 
 /// Milliseconds since the epoch as SQLite gets them: a number (exact far beyond the next few
