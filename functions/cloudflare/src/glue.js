@@ -241,8 +241,8 @@ export function log(level, message) {
 }
 
 // The answer to a request the shell could not translate.
-export function internalError() {
-  return new Response("INTERNAL SERVER ERROR", { status: 500 });
+export function internalError(body) {
+  return new Response(body, { status: 500 });
 }
 
 // One statement of the replay store's SQLite storage (src/replay.rs), its `?`s bound to the array

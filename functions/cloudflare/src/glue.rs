@@ -91,9 +91,20 @@ extern "C" {
     #[wasm_bindgen(js_name = log)]
     fn log_line(level: u8, message: &str);
 
-    /// The answer to a request the shell could not translate: a bare 500, as workers-rs gave.
+    /// One statement of the replay store's SQLite storage (`src/replay.rs`): the rows it wrote.
+    #[wasm_bindgen(js_name = sqlExec, catch)]
+    pub fn sql_exec(sql: &JsValue, query: &str, bindings: &js_sys::Array) -> Result<f64, JsValue>;
+
+    /// The answer to a request the shell could not translate: a bare 500 with `body`. (The body
+    /// crosses as text, so this import has a JS shim: an import without one would be passed to Wasm
+    /// straight from a second namespace import of glue.js, a duplicate key in the import object.)
     #[wasm_bindgen(js_name = internalError)]
-    pub fn internal_error() -> JsValue;
+    fn internal_error_with(body: &str) -> JsValue;
+}
+
+/// The answer to a request the shell could not translate: a bare 500, as workers-rs gave.
+pub fn internal_error() -> JsValue {
+    internal_error_with("INTERNAL SERVER ERROR")
 }
 
 /// One line on the console, `edgeward: ` and `message`, at `level` (`console.error`, `.warn`,

@@ -11,15 +11,10 @@
 //! The class itself is JavaScript (`ReplayStore` in `src/worker.js`, a `DurableObject`); it reads
 //! the request body and calls [`open`] once and [`record`] per check, which decide here.
 
+use crate::glue::sql_exec;
 use edgeward::platform::{FetchError, LogLevel};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
-
-#[wasm_bindgen(module = "/src/glue.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = sqlExec, catch)]
-    fn sql_exec(sql: &JsValue, query: &str, bindings: &Array) -> Result<f64, JsValue>;
-}
 
 /// The environment binding of the Durable Object namespace.
 pub const BINDING: &str = "EDGEWARD_REPLAY";

@@ -230,7 +230,7 @@ test('log: each level to its console method', (t) => {
 });
 
 test('internalError: a bare 500', async () => {
-  const response = internalError();
+  const response = internalError('INTERNAL SERVER ERROR');
   assert.equal(response.status, 500);
   assert.equal(await response.text(), 'INTERNAL SERVER ERROR');
 });
