@@ -10,13 +10,15 @@
 //! - Ed25519 keys of small order and signatures whose `R` is a small-order point are refused, as
 //!   `ed25519-dalek`'s `verify_strict` does (BoringSSL would accept them).
 //!
-//! Two cases go to RustCrypto unchanged: ECDSA P-256 with SHA-384 (X.509 only) and P-256 points not
-//! in uncompressed SEC1 form (the gateway itself only makes uncompressed ones). Any JS exception (a
-//! point off the curve, a malformed key) is a [`BadSignature`].
+//! One case goes to RustCrypto unchanged: P-256 points not in uncompressed SEC1 form (the gateway
+//! itself only makes uncompressed ones: JWKs and X.509 keys are decoded to that form or refused),
+//! and only with SHA-256; with SHA-384 such a key is a [`BadSignature`] in this build. Any JS
+//! exception (a point off the curve, a malformed key) is a [`BadSignature`].
 //!
 //! The function is built without the core's `rustcrypto-full` feature: RustCrypto verifies only
-//! P-256 here, and [`Backend::Rust`] hands P-384, RSA and Ed25519 to WebCrypto too (≈ 30 KiB gzip
-//! of Wasm saved; same verdicts, which `tests/e2e/webcrypto.test.mjs` checks against known answers).
+//! ECDSA P-256 with SHA-256 here, and [`Backend::Rust`] hands P-256 with SHA-384 (X.509 only),
+//! P-384, RSA and Ed25519 to WebCrypto too (≈ 33 KiB gzip of Wasm saved; same verdicts, which
+//! `tests/e2e/webcrypto.test.mjs` checks against known answers).
 
 use edgeward::crypto::{
     rsa_modulus_bytes, rustcrypto_verifies, verify_sync, BadSignature, PublicKey, RustCrypto,
@@ -137,9 +139,15 @@ fn precheck(
     };
     let uncompressed = |point: &[u8], len: usize| point.len() == len && point.first() == Some(&4);
     Ok(Some(match (scheme, key) {
-        (EcdsaP256Sha256, PublicKey::P256(p)) if uncompressed(p, 65) => {
+        (EcdsaP256Sha256 | EcdsaP256Sha384, PublicKey::P256(p)) if uncompressed(p, 65) => {
             exact(64)?;
-            (Family::P256, "SHA-256")
+            // As for P-384 below: WebCrypto takes any SHA-2 with any curve.
+            let hash = if scheme == EcdsaP256Sha384 {
+                "SHA-384"
+            } else {
+                "SHA-256"
+            };
+            (Family::P256, hash)
         }
         (EcdsaP384Sha384 | EcdsaP384Sha256, PublicKey::P384(p)) if uncompressed(p, 97) => {
             exact(96)?;
@@ -364,14 +372,22 @@ mod tests {
     }
 
     #[test]
-    fn a_compressed_point_or_a_mixed_hash_is_left_to_rustcrypto() {
+    fn a_compressed_point_is_left_to_rustcrypto() {
         let mut compressed = vec![2u8];
         compressed.extend([1u8; 32]);
         let key = PublicKey::P256(compressed);
         assert_eq!(precheck(Scheme::EcdsaP256Sha256, &key, &[0; 64]), Ok(None));
+    }
+
+    #[test]
+    fn p256_with_sha384_goes_to_webcrypto_with_its_hash() {
         assert_eq!(
             precheck(Scheme::EcdsaP256Sha384, &p256(), &[0; 64]),
-            Ok(None)
+            Ok(Some((Family::P256, "SHA-384")))
+        );
+        assert_eq!(
+            precheck(Scheme::EcdsaP256Sha384, &p256(), &[0; 63]),
+            Err(BadSignature)
         );
     }
 
