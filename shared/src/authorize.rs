@@ -64,8 +64,7 @@ pub struct Authorization {
 }
 
 /// Which API a decision point speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PointKind {
     /// OPA's Data API: `POST {base}/v1/data/{path}` with `{"input": …}` → `{"result": …}`.
     Opa,
@@ -74,6 +73,12 @@ pub enum PointKind {
     /// Rego evaluated in the function (the `policy` build of the function only).
     Rego,
 }
+
+crate::by_name::deserialize_by_name!(PointKind {
+    "opa" => PointKind::Opa,
+    "authzen" => PointKind::Authzen,
+    "rego" => PointKind::Rego,
+});
 
 /// One decision point as the document gives it (validated by `config`).
 #[derive(Debug, Clone, Deserialize)]

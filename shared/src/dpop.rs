@@ -24,7 +24,6 @@ use crate::lru::Lru;
 use crate::strict;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
@@ -510,8 +509,7 @@ impl ReplayCache {
 }
 
 /// How `jti` replay is detected (RFC 9449 §11.1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ReplayMode {
     /// A bounded per-isolate cache: catches replays that land on the same isolate.
     #[default]
@@ -520,9 +518,13 @@ pub enum ReplayMode {
     Strict,
 }
 
+crate::by_name::deserialize_by_name!(ReplayMode {
+    "best_effort" => ReplayMode::BestEffort,
+    "strict" => ReplayMode::Strict,
+});
+
 /// Per-route DPoP mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DpopMode {
     /// Only DPoP-bound tokens presented with `Authorization: DPoP` and a valid proof.
     Required,
@@ -532,6 +534,12 @@ pub enum DpopMode {
     /// Only unbound Bearer tokens; the DPoP scheme and DPoP-bound tokens are refused.
     Disabled,
 }
+
+crate::by_name::deserialize_by_name!(DpopMode {
+    "required" => DpopMode::Required,
+    "optional" => DpopMode::Optional,
+    "disabled" => DpopMode::Disabled,
+});
 
 #[cfg(test)]
 mod tests {

@@ -623,15 +623,18 @@ pub struct Forwarding {
 
 /// The field that carries the client's address to the origin (`forwarding.client_address`),
 /// appended after any the client sent, as a proxy does: the origin trusts the last element only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAddressField {
     /// `X-Forwarded-For: 192.0.2.7` (the de facto standard).
-    #[serde(rename = "x-forwarded-for")]
     XForwardedFor,
     /// `Forwarded: for=192.0.2.7`, `for="[2001:db8::7]"` (RFC 7239 §4, §6).
-    #[serde(rename = "forwarded")]
     Forwarded,
 }
+
+crate::by_name::deserialize_by_name!(ClientAddressField {
+    "x-forwarded-for" => ClientAddressField::XForwardedFor,
+    "forwarded" => ClientAddressField::Forwarded,
+});
 
 impl ClientAddressField {
     /// The field name.
@@ -682,15 +685,18 @@ impl Default for AssertionConfig {
 }
 
 /// RFC 9421 signature algorithms the gateway can use (RFC 9421 §3.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureAlgorithm {
     /// ECDSA P-256 SHA-256 with the gateway signing key (RFC 9421 §3.3.4).
-    #[serde(rename = "ecdsa-p256-sha256")]
     EcdsaP256Sha256,
     /// HMAC-SHA256 with a shared secret (RFC 9421 §3.3.3).
-    #[serde(rename = "hmac-sha256")]
     HmacSha256,
 }
+
+crate::by_name::deserialize_by_name!(SignatureAlgorithm {
+    "ecdsa-p256-sha256" => SignatureAlgorithm::EcdsaP256Sha256,
+    "hmac-sha256" => SignatureAlgorithm::HmacSha256,
+});
 
 /// The message signature's settings.
 #[derive(Debug, Clone, Deserialize)]

@@ -128,8 +128,7 @@ pub struct Mtls {
 }
 
 /// Encodings of a forwarded client certificate.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum CertEncoding {
     /// RFC 9440 `Client-Cert`: a structured-field byte sequence, `:<base64 DER>:`.
     #[default]
@@ -137,6 +136,11 @@ pub enum CertEncoding {
     /// URL-encoded PEM, as nginx's `$ssl_client_escaped_cert` and Envoy's XFCC `Cert=` give it.
     PemUrlEncoded,
 }
+
+crate::by_name::deserialize_by_name!(CertEncoding {
+    "rfc9440" => CertEncoding::Rfc9440,
+    "pem_url_encoded" => CertEncoding::PemUrlEncoded,
+});
 
 #[cfg(test)]
 mod tests {

@@ -2,18 +2,21 @@
 //! RFC 7662) hands every later stage — bind, policy, forward — and the verified-token cache keeps.
 //! A leaf, so that those stages depend on it rather than on each other.
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// The kinds of access token: what a route can demand, and how a token was resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
     /// A JWT access token verified locally (RFC 9068).
     Jwt,
     /// An opaque token resolved by introspection (RFC 7662).
     Opaque,
 }
+
+crate::by_name::deserialize_by_name!(TokenKind {
+    "jwt" => TokenKind::Jwt,
+    "opaque" => TokenKind::Opaque,
+});
 
 /// A token whose signature and claims have been verified.
 #[derive(Debug, Clone, PartialEq)]

@@ -40,7 +40,6 @@
 //!   to it can make the gateway accept claims. Grant it to the gateway only.
 
 use crate::token::{TokenKind, VerifiedToken};
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -294,8 +293,7 @@ pub fn decode_shared(bytes: &[u8]) -> Option<SharedEntry> {
 }
 
 /// Whether verified JWTs are kept in the platform's shared tier as well as per isolate.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SharedTokenCache {
     /// Where every request runs in a fresh instance (so the per-isolate cache never hits) and the
     /// platform has a shared store: Spin with its key-value store. Not on Workers, whose isolates
@@ -308,6 +306,12 @@ pub enum SharedTokenCache {
     /// Never.
     Off,
 }
+
+crate::by_name::deserialize_by_name!(SharedTokenCache {
+    "auto" => SharedTokenCache::Auto,
+    "on" => SharedTokenCache::On,
+    "off" => SharedTokenCache::Off,
+});
 
 #[cfg(test)]
 mod tests {

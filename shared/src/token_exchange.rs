@@ -58,8 +58,7 @@ pub const MAX_RESPONSE_BYTES: usize = crate::access_token::MAX_SIGNED_ANSWER_BYT
 const REFUSALS: &[&str] = &["invalid_grant", "invalid_target", "invalid_scope"];
 
 /// Who the exchanged token names as actor (RFC 8693 §4.1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Actor {
     /// No `actor_token`: the exchanged token speaks for the subject alone.
     #[default]
@@ -67,6 +66,11 @@ pub enum Actor {
     /// The gateway's own signed JWT as `actor_token` (`forwarding.signing_key_secret`).
     Gateway,
 }
+
+crate::by_name::deserialize_by_name!(Actor {
+    "none" => Actor::None,
+    "gateway" => Actor::Gateway,
+});
 
 /// A route's `exchange`: what to ask the AS for (RFC 8693 §2.1). Checked when the configuration
 /// loads (`config/token_exchange.rs`).
@@ -91,18 +95,32 @@ pub struct ExchangeRule {
     pub actor: Actor,
 }
 
-/// A string or a list of strings, as a list.
+/// A string or a list of strings, as a list. A visitor rather than an untagged enum: serde reads an
+/// untagged enum by buffering the value in its `Content` tree first, ≈ 3 KB of Wasm for two shapes.
 fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
+    deserializer.deserialize_any(OneOrMany)
+}
+
+struct OneOrMany;
+
+impl<'de> serde::de::Visitor<'de> for OneOrMany {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string or a list of strings")
     }
-    Ok(match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::One(one) => vec![one],
-        OneOrMany::Many(many) => many,
-    })
+
+    fn visit_str<E: serde::de::Error>(self, one: &str) -> Result<Vec<String>, E> {
+        Ok(vec![one.to_owned()])
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut many = Vec::new();
+        while let Some(one) = seq.next_element::<String>()? {
+            many.push(one);
+        }
+        Ok(many)
+    }
 }
 
 fn default_requested_token_type() -> String {
@@ -576,6 +594,36 @@ impl Exchanger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audience_and_resource_take_a_string_or_a_list_of_strings() {
+        let read = |exchange: Value| serde_json::from_value::<ExchangeRule>(exchange);
+        let one = read(serde_json::json!({ "audience": "orders", "resource": [] })).unwrap();
+        assert_eq!(
+            (one.audience, one.resource),
+            (vec!["orders".to_owned()], vec![])
+        );
+        let many = read(serde_json::json!({ "audience": ["a", "b"] })).unwrap();
+        assert_eq!(many.audience, ["a", "b"]);
+        assert!(many.resource.is_empty());
+        for bad in [
+            serde_json::json!(1),
+            serde_json::json!(["a", 2]),
+            serde_json::json!({}),
+        ] {
+            let error = read(serde_json::json!({ "audience": bad }))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("invalid type"), "{error}");
+        }
+        let error = read(serde_json::json!({ "resource": null }))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("expected a string or a list of strings"),
+            "{error}"
+        );
+    }
 
     fn rule() -> ExchangeRule {
         ExchangeRule {

@@ -151,8 +151,7 @@ pub struct Config {
 }
 
 /// The verdict for requests no route matches.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Unmatched {
     /// Reject with 404 (the safe default).
     #[default]
@@ -160,6 +159,11 @@ pub enum Unmatched {
     /// Treat as a route that requires a valid token.
     RequireToken,
 }
+
+crate::by_name::deserialize_by_name!(Unmatched {
+    "deny" => Unmatched::Deny,
+    "require_token" => Unmatched::RequireToken,
+});
 
 fn default_max_token_bytes() -> usize {
     DEFAULT_MAX_TOKEN_BYTES
