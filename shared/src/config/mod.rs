@@ -21,6 +21,7 @@ pub use crate::mtls::{CertEncoding, Mtls};
 pub use crate::policy::{ClaimRule, OriginByClaim, Route};
 pub use crate::token::TokenKind;
 pub use crate::token_cache::SharedTokenCache;
+use objects::Objects;
 use serde::Deserialize;
 use url::Url;
 
@@ -30,6 +31,7 @@ mod forwarding;
 mod introspection;
 mod issuer;
 mod mtls;
+mod objects;
 mod route;
 mod split_token;
 #[cfg(test)]
@@ -195,11 +197,13 @@ impl Config {
     #[cfg(feature = "config-paths")]
     fn deserialize_json(text: &str) -> Result<Config, ConfigError> {
         let mut de = serde_json::Deserializer::from_slice(text.as_bytes());
-        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let config = serde_path_to_error::deserialize(Objects(&mut de)).map_err(|e| {
             let field = e.path().to_string();
             let field = if field == "." { String::new() } else { field };
             ConfigError::new(field, e.inner().to_string())
-        })
+        })?;
+        de.end().map_err(|e| ConfigError::new("", e.to_string()))?;
+        Ok(config)
     }
 
     /// Deserializes; a serde error gives line and column, not the field (see `config-paths`).
@@ -207,7 +211,10 @@ impl Config {
     /// (`SliceRead`) in the Wasm functions instead of two (`StrRead` too).
     #[cfg(not(feature = "config-paths"))]
     fn deserialize_json(text: &str) -> Result<Config, ConfigError> {
-        serde_json::from_slice(text.as_bytes()).map_err(|e| ConfigError::new("", e.to_string()))
+        let mut de = serde_json::Deserializer::from_slice(text.as_bytes());
+        Config::deserialize(Objects(&mut de))
+            .and_then(|config| de.end().map(|()| config))
+            .map_err(|e| ConfigError::new("", e.to_string()))
     }
 
     pub(super) fn validate(&mut self) -> Result<(), ConfigError> {
