@@ -630,6 +630,18 @@ fn config_check_reports_ok_and_exact_lines() {
     );
     assert_eq!(r.code, 1);
     assert!(r.stdout.starts_with("syntax.json:3:14: "), "{}", r.stdout);
+    // What follows the document is refused, as the functions refuse it.
+    let r = check("trailing.json", &format!("{CONFIG} {{}}"));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("trailing characters"), "{}", r.stdout);
+    // A section is an object, never an array of its fields.
+    let r = check("array.json", &CONFIG.replace("\"x5c\": {}", "\"x5c\": []"));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("issuers[0].x5c: invalid type: sequence"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(run(dir, &["config", "check", "missing.json"]).code, 2);
 }
 
