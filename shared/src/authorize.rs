@@ -26,7 +26,7 @@ use crate::error::{AuthzFault, Error};
 use crate::lru::Lru;
 use crate::platform::{FetchError, LogLevel, Platform};
 use crate::single_flight::{Flights, Turn};
-use crate::token::{TokenKind, VerifiedToken};
+use crate::token::VerifiedToken;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -236,10 +236,7 @@ fn token_document(token: &VerifiedToken) -> TokenDocument<'_> {
         Some(cnf) if cnf.contains_key("x5t#S256") => "mtls",
         _ => "none",
     };
-    let kind = match token.kind {
-        TokenKind::Jwt => "jwt",
-        TokenKind::Opaque => "opaque",
-    };
+    let kind = token.kind.name();
     TokenDocument {
         binding,
         claims: &token.claims,

@@ -9,9 +9,10 @@
 use serde::de::{Deserializer, Error, Visitor};
 use std::fmt;
 
-/// Implements `Deserialize` for a unit enum from its names, in the order given.
+/// Implements `Deserialize` for a unit enum from its names, in the order given, and `name`, the
+/// name of a value: one table for both directions.
 macro_rules! deserialize_by_name {
-    ($ty:ty { $($name:literal => $variant:expr),+ $(,)? }) => {
+    ($ty:ty { $($name:literal => $variant:path),+ $(,)? }) => {
         impl<'de> serde::Deserialize<'de> for $ty {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 const NAMES: &[&str] = &[$($name),+];
@@ -21,6 +22,15 @@ macro_rules! deserialize_by_name {
                     .get(index)
                     .copied()
                     .ok_or_else(|| serde::de::Error::custom("variant without a value"))
+            }
+        }
+
+        impl $ty {
+            /// The name the configuration document gives this value.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($variant => $name),+
+                }
             }
         }
     };
@@ -70,6 +80,10 @@ mod tests {
         assert_eq!(read(r#""optional""#).ok(), Some(Mode::Optional));
         // An escaped name is the same name (serde_json hands over a transient string).
         assert_eq!(read(r#""re\u0071uired""#).ok(), Some(Mode::Required));
+        for mode in [Mode::Required, Mode::Optional] {
+            assert_eq!(read(&format!("\"{}\"", mode.name())).ok(), Some(mode));
+        }
+        assert_eq!(Mode::Optional.name(), "optional");
     }
 
     #[test]

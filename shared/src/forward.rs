@@ -432,10 +432,7 @@ impl Forwarder {
                     }))
                 }
             };
-            let alg = match config.algorithm {
-                SignatureAlgorithm::EcdsaP256Sha256 => "ecdsa-p256-sha256",
-                SignatureAlgorithm::HmacSha256 => "hmac-sha256",
-            };
+            let alg = config.algorithm.name();
             let params = SignatureParams {
                 components: covered,
                 params: vec![
@@ -635,16 +632,6 @@ crate::by_name::deserialize_by_name!(ClientAddressField {
     "x-forwarded-for" => ClientAddressField::XForwardedFor,
     "forwarded" => ClientAddressField::Forwarded,
 });
-
-impl ClientAddressField {
-    /// The field name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ClientAddressField::XForwardedFor => "x-forwarded-for",
-            ClientAddressField::Forwarded => "forwarded",
-        }
-    }
-}
 
 impl Default for Forwarding {
     fn default() -> Self {

@@ -379,10 +379,7 @@ fn form_encode(value: &str) -> String {
 /// two different requests share a key.
 pub fn cache_key(subject: &Subject<'_>) -> [u8; 32] {
     let rule = subject.rule;
-    let actor = match rule.actor {
-        Actor::None => "none",
-        Actor::Gateway => "gateway",
-    };
+    let actor = rule.actor.name();
     let mut hash = Sha256::new();
     let text = |hash: &mut Sha256, text: &str| {
         hash.update((text.len() as u64).to_be_bytes());
