@@ -38,6 +38,26 @@ fn main() {
     fs::write(out.join("trust_anchors.rs"), code).expect("write trust_anchors.rs");
     fs::write(out.join("builtin_policies.rs"), builtin_policies())
         .expect("write builtin_policies.rs");
+    baked_config(&out);
+}
+
+/// With `EDGEWARD_BAKED_CONFIG` (a file `edgeward config bake` wrote), the configuration baked into
+/// the build: the file becomes `baked_config.rs` and `cfg(edgeward_baked)` is set. Not checked
+/// here: the file is compiled, so code that is not a baked configuration fails the build.
+fn baked_config(out: &std::path::Path) {
+    println!("cargo:rerun-if-env-changed=EDGEWARD_BAKED_CONFIG");
+    println!("cargo:rustc-check-cfg=cfg(edgeward_baked)");
+    let Some(path) = env::var("EDGEWARD_BAKED_CONFIG")
+        .ok()
+        .filter(|p| !p.is_empty())
+    else {
+        return;
+    };
+    println!("cargo:rerun-if-changed={path}");
+    let code =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("EDGEWARD_BAKED_CONFIG={path}: {e}"));
+    fs::write(out.join("baked_config.rs"), code).expect("write baked_config.rs");
+    println!("cargo:rustc-cfg=edgeward_baked");
 }
 
 /// The generated `POLICIES` (name, source) and `DATA` of `EDGEWARD_POLICY_DIR`; empty without the

@@ -56,6 +56,20 @@ pub fn run(path: &Path, manifest: Option<&Path>, component: Option<&str>) -> Res
     Ok(())
 }
 
+/// `config bake`: checks `path` as [`run`] does (errors reported the same way), then writes the
+/// configuration as Rust code to `out` ([`edgeward::Config::bake`]). The file holds the whole
+/// text: it is as private as the configuration (mode 0600).
+pub fn bake(path: &Path, out: &Path) -> Result<()> {
+    let text = files::read_text(path)?;
+    let config = match edgeward::Config::from_json(&text) {
+        Ok(config) => config,
+        Err(error) => return report(path, &text, &error),
+    };
+    files::write_private(out, config.bake(&text).as_bytes())?;
+    println!("{}: baked into {}", path.display(), out.display());
+    Ok(())
+}
+
 /// `scheme://host[:port]` of a URL, as Spin names a destination it denies.
 fn destination(url: &str) -> String {
     match url::Url::parse(url) {

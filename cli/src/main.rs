@@ -115,6 +115,19 @@ enum DpopCommand {
 enum ConfigCommand {
     /// Validate a gateway configuration file; errors are printed as FILE:LINE:COL.
     Check(ConfigFile),
+    /// Check a configuration file as `check` does, then write it as Rust code to bake into a
+    /// function (EDGEWARD_BAKED_CONFIG; `EDGEWARD_BAKE_CONFIG=FILE scripts/build RUNTIME` runs
+    /// this).
+    Bake(BakeArgs),
+}
+
+#[derive(Args)]
+struct BakeArgs {
+    /// The JSON configuration document.
+    file: PathBuf,
+    /// Where to write the Rust code.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -173,6 +186,7 @@ fn main() -> ExitCode {
             args.spin_manifest.as_deref(),
             args.spin_component.as_deref(),
         ),
+        Command::Config(ConfigCommand::Bake(args)) => config_check::bake(&args.file, &args.out),
         Command::Policy(PolicyCommand::Check) => policy_check(),
     };
     match result {

@@ -63,6 +63,8 @@ pub struct Authorization {
     pub decision_points: BTreeMap<String, DecisionPointConfig>,
 }
 
+crate::bake::bake_struct!(Authorization { decision_points });
+
 /// Which API a decision point speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PointKind {
@@ -135,6 +137,25 @@ pub struct DecisionPointConfig {
     #[serde(default)]
     pub data: Option<Value>,
 }
+
+crate::bake::bake_struct!(DecisionPointConfig {
+    kind,
+    base,
+    path,
+    timeout_ms,
+    cache_ttl_seconds,
+    negative_ttl_seconds,
+    cache_entries,
+    headers,
+    max_answer_bytes,
+    authorization_secret,
+    authzen,
+    policy,
+    policy_var,
+    policy_builtin,
+    query,
+    data,
+});
 
 fn default_timeout_ms() -> u32 {
     DEFAULT_TIMEOUT_MS

@@ -9,8 +9,8 @@
 use serde::de::{Deserializer, Error, Visitor};
 use std::fmt;
 
-/// Implements `Deserialize` for a unit enum from its names, in the order given, and `name`, the
-/// name of a value: one table for both directions.
+/// Implements `Deserialize` for a unit enum from its names, in the order given, `name`, the
+/// name of a value, and [`Bake`](crate::bake::Bake): one table for all three.
 macro_rules! deserialize_by_name {
     ($ty:ty { $($name:literal => $variant:path),+ $(,)? }) => {
         impl<'de> serde::Deserialize<'de> for $ty {
@@ -22,6 +22,14 @@ macro_rules! deserialize_by_name {
                     .get(index)
                     .copied()
                     .ok_or_else(|| serde::de::Error::custom("variant without a value"))
+            }
+        }
+
+        impl $crate::bake::Bake for $ty {
+            fn bake(&self, out: &mut String) {
+                match self {
+                    $($variant => $crate::bake::path(out, module_path!(), stringify!($variant))),+
+                }
             }
         }
 

@@ -48,6 +48,13 @@ pub struct AuthzenMapping {
     pub resource_type: String,
 }
 
+crate::bake::bake_struct!(AuthzenMapping {
+    subject_type,
+    subject_id_claim,
+    subject_claims,
+    resource_type,
+});
+
 impl Default for AuthzenMapping {
     fn default() -> Self {
         AuthzenMapping {

@@ -618,6 +618,18 @@ pub struct Forwarding {
     pub client_address: Option<ClientAddressField>,
 }
 
+crate::bake::bake_struct!(Forwarding {
+    gateway_id,
+    forward_credentials,
+    claim_headers,
+    max_claim_header_bytes,
+    max_claim_headers_bytes,
+    signing_key_secret,
+    assertion,
+    message_signature,
+    client_address,
+});
+
 /// The field that carries the client's address to the origin (`forwarding.client_address`),
 /// appended after any the client sent, as a proxy does: the origin trusts the last element only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -660,6 +672,12 @@ pub struct AssertionConfig {
     /// Lifetime in seconds (1 – 60).
     pub ttl_seconds: u64,
 }
+
+crate::bake::bake_struct!(AssertionConfig {
+    header,
+    claims,
+    ttl_seconds
+});
 
 impl Default for AssertionConfig {
     fn default() -> Self {
@@ -707,6 +725,15 @@ pub struct MessageSignatureConfig {
     #[serde(default)]
     pub cover: Vec<String>,
 }
+
+crate::bake::bake_struct!(MessageSignatureConfig {
+    algorithm,
+    label,
+    ttl_seconds,
+    hmac_secret,
+    hmac_keyid,
+    cover,
+});
 
 fn default_label() -> String {
     DEFAULT_SIGNATURE_LABEL.into()

@@ -21,6 +21,7 @@
 #[cfg(feature = "token-handler")]
 pub mod aead;
 pub mod assertion;
+mod bake;
 mod by_name;
 pub mod claims;
 pub mod config;

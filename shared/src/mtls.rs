@@ -127,6 +127,12 @@ pub struct Mtls {
     pub accept_unverified_client_certs: bool,
 }
 
+crate::bake::bake_struct!(Mtls {
+    client_cert_header,
+    client_cert_encoding,
+    accept_unverified_client_certs,
+});
+
 /// Encodings of a forwarded client certificate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum CertEncoding {

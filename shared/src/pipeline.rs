@@ -254,14 +254,8 @@ impl Gateway {
         anchors: &'static [&'static [u8]],
         policies: crate::builtin_policies::BuiltinPolicies,
     ) -> Gateway {
-        let config = match config_text {
-            None => Err(ConfigError {
-                field: String::new(),
-                message: "no configuration given (EDGEWARD_CONFIG is unset)".into(),
-            }),
-            Some(text) => Config::from_json(text)
-                .and_then(|config| load(config, text, secrets, runtime, anchors, policies)),
-        };
+        let config = Config::for_function(config_text)
+            .and_then(|(config, text)| load(config, text, secrets, runtime, anchors, policies));
         Gateway::of(config, runtime)
     }
 

@@ -202,6 +202,24 @@ pub struct Route {
     pub authorize: Option<String>,
 }
 
+crate::bake::bake_struct!(Route {
+    path,
+    methods,
+    anonymous,
+    dpop,
+    scopes_all,
+    scopes_any,
+    claims,
+    issuers,
+    token_kind,
+    acr_values,
+    max_age,
+    origin_by_claim,
+    exchange,
+    credential_cookie,
+    authorize,
+});
+
 /// One claim requirement: the claim (a top-level name, or a JSON Pointer such as
 /// `/realm_access/roles` when it starts with `/`) and exactly one test.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -223,6 +241,14 @@ pub struct ClaimRule {
     pub exists: Option<bool>,
 }
 
+crate::bake::bake_struct!(ClaimRule {
+    claim,
+    equals,
+    one_of,
+    contains,
+    exists
+});
+
 /// Claim-based origin selection: `origins[claim value]`, else `default`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -234,6 +260,12 @@ pub struct OriginByClaim {
     /// Origin when the claim is absent, not a string, or not in `origins`.
     pub default: String,
 }
+
+crate::bake::bake_struct!(OriginByClaim {
+    claim,
+    origins,
+    default
+});
 
 #[cfg(test)]
 mod tests {

@@ -95,6 +95,14 @@ pub struct ExchangeRule {
     pub actor: Actor,
 }
 
+crate::bake::bake_struct!(ExchangeRule {
+    audience,
+    resource,
+    scope,
+    requested_token_type,
+    actor
+});
+
 /// A string or a list of strings, as a list. A visitor rather than an untagged enum: serde reads an
 /// untagged enum by buffering the value in its `Content` tree first, ≈ 3 KB of Wasm for two shapes.
 fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {

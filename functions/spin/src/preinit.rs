@@ -125,12 +125,12 @@ impl bindings::Guest for Component {
             None
         };
         let gateway = Gateway::new(Some(&config), &secrets, "spin");
-        let (kept, said) = match (asked.get(), Config::from_json(&config)) {
+        let (kept, said) = match (asked.get(), Config::for_function(Some(&config))) {
             (false, _) => (
                 Kept::Gateway(Box::new(gateway)),
                 "pre-initialised: the gateway is loaded from the build's configuration",
             ),
-            (true, Ok(parsed)) => (
+            (true, Ok((parsed, _))) => (
                 Kept::Parsed(Box::new(parsed)),
                 "pre-initialised: the configuration is parsed; the platform secrets it names are \
                  bound per instance",

@@ -28,6 +28,11 @@ pub struct Dpop {
     pub algs: AlgSet,
 }
 
+crate::bake::bake_struct!(Dpop {
+    algorithms, max_proof_bytes, iat_window_seconds, iat_leeway_seconds, replay,
+    replay_cache_entries, nonce_secret, nonce_bucket_seconds,
+} skip { algs });
+
 impl Default for Dpop {
     fn default() -> Self {
         Dpop {

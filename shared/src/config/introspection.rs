@@ -45,6 +45,21 @@ pub struct Introspection {
     pub require_audience: bool,
 }
 
+crate::bake::bake_struct!(Introspection {
+    endpoint,
+    issuer,
+    client_id,
+    client_secret_name,
+    response,
+    timeout_ms,
+    max_ttl,
+    negative_ttl,
+    cache_capacity,
+    warmup,
+    audiences,
+    require_audience,
+});
+
 fn default_true() -> bool {
     true
 }

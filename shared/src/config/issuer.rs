@@ -40,6 +40,20 @@ pub struct Issuer {
     pub required_claims: Vec<String>,
 }
 
+crate::bake::bake_struct!(Issuer {
+    issuer,
+    audiences,
+    algorithms,
+    x5c,
+    jwks_uri,
+    jwks_cache,
+    jwks,
+    require_typ,
+    leeway_seconds,
+    max_age_seconds,
+    required_claims,
+});
+
 /// Options for the x5c key source.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +65,11 @@ pub struct X5cSource {
     #[serde(default)]
     pub leaf_eku: Option<String>,
 }
+
+crate::bake::bake_struct!(X5cSource {
+    leaf_subject,
+    leaf_eku
+});
 
 /// JWKS caching bounds, in seconds (milliseconds for the timeout). Defaults and their reasons:
 /// `docs/decisions.md` ("JWKS caching defaults").
@@ -70,6 +89,15 @@ pub struct JwksCache {
     /// Fetch timeout in milliseconds (default 2000).
     pub timeout_ms: u32,
 }
+
+crate::bake::bake_struct!(JwksCache {
+    min_ttl,
+    max_ttl,
+    default_ttl,
+    refresh_cooldown,
+    max_stale,
+    timeout_ms,
+});
 
 impl Default for JwksCache {
     fn default() -> Self {

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use url::Url;
 
 mod authorization;
+mod baked;
 mod dpop;
 mod forwarding;
 mod introspection;
@@ -152,6 +153,12 @@ pub struct Config {
     pub decision_point_settings: Vec<PointSettings>,
 }
 
+crate::bake::bake_struct!(Config {
+    origin, max_token_bytes, token_cache_entries, token_cache_shared, routes, unmatched, issuers,
+    introspection, origin_timeout_ms, forwarding, public_base_url, dpop, mtls, token_exchange,
+    split_token, token_handler, authorization,
+} skip { issuer_settings, origin_url, public_base, decision_point_settings });
+
 /// The verdict for requests no route matches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Unmatched {
@@ -182,7 +189,11 @@ fn default_origin_timeout_ms() -> u32 {
 impl Config {
     /// Parses and validates a JSON document.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
-        let mut config = Config::deserialize_json(text)?;
+        Config::finish(Config::deserialize_json(text)?)
+    }
+
+    /// Checks a document as read and fills in what loading derives from it.
+    fn finish(mut config: Config) -> Result<Config, ConfigError> {
         config.validate()?;
         config.issuer_settings = config
             .issuers

@@ -281,43 +281,7 @@ mod tests {
 
     /// Every section of the document, each kind of field (defaults, options, lists, maps, JSON
     /// values, the string-or-list fields, names of unit enums).
-    const DOCUMENT: &str = r#"{
-      "origin": "https://origin.test", "max_token_bytes": 9000, "token_cache_entries": 5,
-      "token_cache_shared": "off", "unmatched": "require_token", "origin_timeout_ms": 2000,
-      "public_base_url": "https://api.test/v1",
-      "routes": [
-        { "path": "/a/*", "methods": ["GET"], "dpop": "required", "scopes_all": ["r"],
-          "claims": [ { "claim": "/realm/roles", "contains": "admin" },
-                      { "claim": "tier", "one_of": [1, "gold", null, {"x": [true]}] },
-                      { "claim": "sub", "equals": "u1" }, { "claim": "amr", "exists": true } ],
-          "token_kind": "jwt", "max_age": 60, "acr_values": ["a1"], "issuers": ["https://as.test"],
-          "origin_by_claim": { "claim": "tenant", "origins": { "t1": "https://t1.test" },
-                               "default": "https://t0.test" },
-          "exchange": { "audience": "orders", "resource": ["https://r.test/"], "actor": "gateway" },
-          "authorize": "pdp" },
-        { "path": "/p", "anonymous": true, "credential_cookie": true }
-      ],
-      "issuers": [
-        { "issuer": "https://as.test", "audiences": ["api"], "algorithms": ["ES256"],
-          "x5c": { "leaf_subject": "CN=as" }, "jwks": { "keys": [] }, "require_typ": "at+jwt",
-          "jwks_cache": { "min_ttl": 1, "timeout_ms": 500 }, "leeway_seconds": 5,
-          "max_age_seconds": 300, "required_claims": ["jti"] }
-      ],
-      "introspection": { "endpoint": "https://as.test/introspect", "issuer": "https://as.test",
-        "client_id": "gw", "client_secret_name": "S", "audiences": ["api"], "warmup": false },
-      "forwarding": { "gateway_id": "gw", "claim_headers": { "sub": "x-sub" },
-        "assertion": { "claims": ["sub"], "ttl_seconds": 30 }, "client_address": "forwarded",
-        "message_signature": { "algorithm": "hmac-sha256", "hmac_secret": "H", "cover": ["@method"] } },
-      "dpop": { "algorithms": ["ES256"], "replay": "strict", "nonce_secret": "N" },
-      "mtls": { "client_cert_header": "client-cert", "client_cert_encoding": "pem_url_encoded" },
-      "token_exchange": { "token_endpoint": "https://as.test/token", "client_id": "gw",
-        "client_auth": "client_secret_basic", "client_secret_name": "X" },
-      "split_token": { "enabled": true, "publisher": "https://as.test", "audience": "edge" },
-      "authorization": { "decision_points": {
-        "pdp": { "kind": "authzen", "base": "https://pdp.test", "headers": ["x-a"],
-                 "authzen": { "subject_claims": ["role"] }, "data": { "k": [1, 2] } },
-        "opa": { "kind": "opa", "base": "https://opa.test", "path": "a/b" } } }
-    }"#;
+    const DOCUMENT: &str = include_str!("testdata/every_section.json");
 
     fn through_objects(text: &str) -> Result<Config, String> {
         let mut de = serde_json::Deserializer::from_slice(text.as_bytes());
@@ -335,7 +299,7 @@ mod tests {
         let ours = through_objects(DOCUMENT).unwrap();
         let theirs = plain(DOCUMENT).unwrap();
         assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
-        assert_eq!(ours.routes.len(), 2);
+        assert_eq!(ours.routes.len(), 3);
         assert_eq!(
             ours.routes[0].exchange.as_ref().unwrap().audience,
             ["orders"]

@@ -24,6 +24,14 @@ pub struct SplitToken {
     pub isolate_ttl_seconds: u64,
 }
 
+crate::bake::bake_struct!(SplitToken {
+    enabled,
+    publisher,
+    audience,
+    cache_entries,
+    isolate_ttl_seconds,
+});
+
 fn default_cache_entries() -> usize {
     // 1024 entries of ≈1 KiB: about 1 MiB per isolate.
     1024

@@ -39,6 +39,18 @@ pub struct TokenExchange {
     pub cache_capacity: usize,
 }
 
+crate::bake::bake_struct!(TokenExchange {
+    token_endpoint,
+    client_id,
+    client_auth,
+    client_secret_name,
+    timeout_ms,
+    max_ttl,
+    negative_ttl,
+    skew_seconds,
+    cache_capacity,
+});
+
 fn default_client_auth() -> String {
     "client_secret_basic".into()
 }

@@ -61,6 +61,26 @@ pub struct TokenHandler {
     pub par: bool,
 }
 
+crate::bake::bake_struct!(TokenHandler {
+    base_path,
+    issuer,
+    client_id,
+    client_auth,
+    client_secret_name,
+    redirect_uri,
+    post_logout_redirect_uri,
+    scope,
+    authorization_params,
+    trusted_web_origins,
+    cookie_keys,
+    cookie_name_prefix,
+    csrf_header,
+    cors_max_age_seconds,
+    session_lifetime_seconds,
+    timeout_ms,
+    par,
+});
+
 /// One cookie key: its version (in every cookie it seals) and the secret holding it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +90,8 @@ pub struct CookieKey {
     /// Name of the platform secret: 32 bytes as 64 hex characters.
     pub secret: String,
 }
+
+crate::bake::bake_struct!(CookieKey { version, secret });
 
 fn default_base_path() -> String {
     "/oauth-agent".into()
