@@ -100,10 +100,12 @@ export async function startOrigin() {
  * The result's `pid` is the runtime's own process once it is up (scripts/serve execs it).
  * `preinit` (spin): serve the component pre-initialised with this configuration (scripts/serve
  * --preinit). One file per function holds it: start such gateways one after another.
+ * `bake` (workerd, spin): serve the function with this configuration baked in (scripts/serve --bake);
+ * `config` may then be null (no EDGEWARD_CONFIG). One build per function holds it, as for `preinit`.
  */
 export async function startGateway(runtime, config, {
   trustAnchors, vars = {}, engine, replicas = 0, replayStore = true, keyValueStore = true, cfBlobHeader,
-  keyValueOutage, manifest, fn, port: chosenPort, cacheApi = false, preinit,
+  keyValueOutage, manifest, fn, port: chosenPort, cacheApi = false, preinit, bake,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeward-e2e-'));
   const writeConfig = (name, value) => {
@@ -111,10 +113,11 @@ export async function startGateway(runtime, config, {
     writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
     return file;
   };
-  const configFile = writeConfig('config.json', config);
   const port = chosenPort ?? await freePort();
   const serveAs = runtime === 'workers' ? (engine || WORKERS_ENGINE).replace('wrangler', 'workers') : runtime;
-  const args = ['--runtime', serveAs, '--config', configFile, '--port', String(port)];
+  const args = ['--runtime', serveAs, '--port', String(port)];
+  if (config !== null) args.push('--config', writeConfig('config.json', config));
+  if (bake) args.push('--bake', writeConfig('bake.json', bake));
   if (trustAnchors) args.push('--trust-anchors', trustAnchors);
   for (const name of Object.keys(vars)) args.push('--var', name);
   const replicaPorts = [];
