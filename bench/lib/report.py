@@ -97,6 +97,12 @@ targets = [
     target("Workers function gzip size (KB = 1000 bytes; index_bg.wasm + index.js)",
            (sz["edgeward Workers (index_bg.wasm)"]["gzip"] + sz["edgeward Workers JS shim (index.js)"]["gzip"]) / 1000, 250, "<=", " KB"),
     target("Spin component gzip size (KB = 1000 bytes)", sz["edgeward Spin component"]["gzip"] / 1000, 250, "<=", " KB"),
+    target("Workers function gzip size, configuration baked in (KB; index_bg.wasm + index.js)",
+           (sz["edgeward Workers, configuration baked in (index_bg.wasm)"]["gzip"]
+            + sz["edgeward Workers, configuration baked in, JS shim (index.js)"]["gzip"]) / 1000, 250, "<=", " KB",
+           note="EDGEWARD_BAKE_CONFIG with this run's configuration: the function takes no other one"),
+    target("Spin component gzip size, configuration baked in (KB)",
+           sz["edgeward Spin component, configuration baked in"]["gzip"] / 1000, 250, "<=", " KB"),
     target("embedded Rego decision on Workers: added CPU per request (µs, R.web - B.web; small RBAC policy)",
            m("R.web", "cpu_us_per_request") - m("B.web", "cpu_us_per_request")
            if m("R.web", "cpu_us_per_request") and m("B.web", "cpu_us_per_request") else None, 100, "<=", " µs",
@@ -237,6 +243,7 @@ w("## Cold start\n")
 w("Time from spawning a fresh process to the first `200` for an x5c-authenticated request (includes loading and "
   "compiling the code, reading the configuration and the first verification), polling every 2 ms. "
   "`-anonymous`: the same process, its first request on the anonymous route (no token to verify); "
+  "`-baked`: the gateway built with the same configuration baked in (`EDGEWARD_BAKE_CONFIG`); "
   "`workerd-floor-rs`: the F.rs floor Worker, a workers-rs Worker that only forwards.\n")
 w("| process | median ms | min | max | runs |")
 w("|---|---:|---:|---:|---:|")
