@@ -8,10 +8,10 @@
 //!
 //! What is kept depends on the configuration:
 //! - one that names no platform secret: the whole gateway, loaded;
-//! - one that does: the configuration parsed and validated ([`edgeward::Config::from_json`], which
-//!   never sees a secret), and each instance binds the secrets from its own environment
-//!   ([`Gateway::from_parsed`]). Parsing is most of loading (natively 27 of 29 µs for the bench's
-//!   configuration). No secret is ever in the artefact.
+//! - one that does: the configuration parsed and validated
+//!   ([`edgeward::Config::for_function`], which never sees a secret), and each instance binds the
+//!   secrets from its own environment ([`Gateway::from_parsed`]). Parsing is most of loading
+//!   (natively 27 of 29 µs for the bench's configuration). No secret is ever in the artefact.
 //!
 //! Either is used only when the configuration an instance reads (`EDGEWARD_CONFIG`) is byte for
 //! byte the build's; otherwise the instance loads its configuration itself. What the snapshot
