@@ -55,10 +55,18 @@ pub(crate) fn path(out: &mut String, module: &str, item: &str) {
     out.push_str(item);
 }
 
+/// The owned copy of a string in baked code: one call per string, not an inlined allocation and
+/// copy at each of them.
+#[inline(never)]
+#[cfg_attr(not(any(test, edgeward_baked)), allow(dead_code))]
+pub(crate) fn string(text: &str) -> String {
+    text.to_owned()
+}
+
 impl Bake for String {
     fn bake(&self, out: &mut String) {
         // `str`'s Debug form is a Rust string literal: quotes, backslash and control escapes.
-        let _ = write!(out, "String::from({self:?})");
+        let _ = write!(out, "crate::bake::string({self:?})");
     }
 }
 
@@ -97,24 +105,31 @@ impl<T: Bake> Bake for Vec<T> {
     }
 }
 
-impl<A: Bake, B: Bake> Bake for (A, B) {
-    fn bake(&self, out: &mut String) {
-        out.push('(');
-        self.0.bake(out);
-        out.push(',');
-        self.1.bake(out);
-        out.push(')');
+/// A map as a block that inserts each entry into `new`: `from_iter` would sort its input first, and
+/// each map type would bring its own instance of the standard library's stable sort.
+fn bake_map<'a, V: Bake + 'a>(
+    out: &mut String,
+    new: &str,
+    entries: impl ExactSizeIterator<Item = (&'a String, &'a V)>,
+) {
+    if entries.len() == 0 {
+        out.push_str(new);
+        return;
     }
+    let _ = write!(out, "{{let mut map = {new};");
+    for (key, value) in entries {
+        out.push_str("map.insert(");
+        key.bake(out);
+        out.push(',');
+        value.bake(out);
+        out.push_str(");");
+    }
+    out.push_str("map}");
 }
 
 impl<V: Bake> Bake for BTreeMap<String, V> {
     fn bake(&self, out: &mut String) {
-        out.push_str("std::collections::BTreeMap::from_iter([");
-        for (key, value) in self {
-            (key.clone(), value).bake(out);
-            out.push(',');
-        }
-        out.push_str("])");
+        bake_map(out, "std::collections::BTreeMap::new()", self.iter());
     }
 }
 
@@ -142,7 +157,9 @@ impl Bake for serde_json::Value {
             }
             Value::Number(n) => bake_number(n, out),
             Value::String(s) => {
-                let _ = write!(out, "serde_json::Value::String(String::from({s:?}))");
+                out.push_str("serde_json::Value::String(");
+                s.bake(out);
+                out.push(')');
             }
             Value::Array(items) => {
                 out.push_str("serde_json::Value::Array(");
@@ -160,12 +177,7 @@ impl Bake for serde_json::Value {
 
 impl Bake for serde_json::Map<String, serde_json::Value> {
     fn bake(&self, out: &mut String) {
-        out.push_str("serde_json::Map::from_iter([");
-        for (key, value) in self {
-            (key.clone(), value).bake(out);
-            out.push(',');
-        }
-        out.push_str("])");
+        bake_map(out, "serde_json::Map::new()", self.iter());
     }
 }
 
@@ -196,7 +208,7 @@ mod tests {
     fn strings_are_rust_literals() {
         let text = "a \"quoted\" \\ line\nwith\ttab and \u{7f} é ✓".to_owned();
         let code = baked(&text);
-        assert!(code.starts_with("String::from(\""), "{code}");
+        assert!(code.starts_with("crate::bake::string(\""), "{code}");
         assert!(!code.contains('\n') && !code.contains('\t'), "{code}");
         assert!(code.contains("\\\"quoted\\\""), "{code}");
     }
@@ -215,18 +227,22 @@ mod tests {
     fn containers_and_json_values() {
         assert_eq!(baked(&Some(vec![1u32, 2])), "Some(vec![1,2,])");
         assert_eq!(baked(&None::<u64>), "None");
-        let map = BTreeMap::from([("k".to_owned(), true)]);
+        let map = BTreeMap::from([("k".to_owned(), true), ("a".to_owned(), false)]);
         assert_eq!(
             baked(&map),
-            "std::collections::BTreeMap::from_iter([(String::from(\"k\"),true),])"
+            "{let mut map = std::collections::BTreeMap::new();\
+             map.insert(crate::bake::string(\"a\"),false);\
+             map.insert(crate::bake::string(\"k\"),true);map}"
         );
+        assert_eq!(baked(&BTreeMap::<String, u8>::new()), "std::collections::BTreeMap::new()");
         let value = serde_json::json!({"a": [1, -2, 2.5, null, "x"]});
         assert_eq!(
             baked(&value),
-            "serde_json::Value::Object(serde_json::Map::from_iter([(String::from(\"a\"),\
-             serde_json::Value::Array(vec![serde_json::Value::from(1u64),\
-             serde_json::Value::from(-2i64),serde_json::Value::from(2.5f64),\
-             serde_json::Value::Null,serde_json::Value::String(String::from(\"x\")),])),]))"
+            "serde_json::Value::Object({let mut map = serde_json::Map::new();\
+             map.insert(crate::bake::string(\"a\"),serde_json::Value::Array(vec![\
+             serde_json::Value::from(1u64),serde_json::Value::from(-2i64),\
+             serde_json::Value::from(2.5f64),serde_json::Value::Null,\
+             serde_json::Value::String(crate::bake::string(\"x\")),]));map})"
         );
     }
 }
