@@ -7,9 +7,10 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { ROOT, RUNTIMES, npm, startOrigin, startGateway } from './lib/harness.mjs';
+import {
+  ROOT, RUNTIMES, es256Issuer, getJson as get, startOrigin, startGateway, startRecordingPdp,
+} from './lib/harness.mjs';
 
 const ISSUER = 'https://issuer.baked.test';
 const AUDIENCE = 'https://api.baked.test';
@@ -24,33 +25,14 @@ function artefact(runtime) {
 
 for (const runtime of RUNTIMES) {
   describe(`${runtime}: a gateway with its configuration baked in`, () => {
-    let jose, signer, origin, pdp, config, same, unset, other, noSecret;
-    const pdpSaw = [];
-
-    const mint = async () => {
-      const now = Math.floor(Date.now() / 1000);
-      return new jose.SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'alice', iat: now, exp: now + 120 })
-        .setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(signer);
-    };
-    const get = async (gateway, path, token) => {
-      const headers = token ? { authorization: `Bearer ${token}` } : {};
-      const res = await fetch(`${gateway.url}${path}`, { headers, signal: AbortSignal.timeout(30_000) });
-      return { status: res.status, body: await res.json(), auth: res.headers.get('www-authenticate') };
-    };
+    let mint, origin, pdp, config, same, unset, other, noSecret;
 
     before(async () => {
-      jose = await npm('jose', 'dist/webapi/index.js');
-      const key = await jose.generateKeyPair('ES256');
-      signer = key.privateKey;
-      const jwk = { ...(await jose.exportJWK(key.publicKey)), kid: 'k1', alg: 'ES256' };
+      const issuer = await es256Issuer(ISSUER, AUDIENCE);
+      mint = issuer.mint;
       origin = await startOrigin();
       // An OPA Data API decision point that allows and records the token the gateway sent it.
-      pdp = createServer((req, res) => {
-        pdpSaw.push(req.headers.authorization);
-        req.resume();
-        req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"result":true}'));
-      });
-      await new Promise((resolve) => pdp.listen(0, '127.0.0.1', resolve));
+      pdp = await startRecordingPdp();
       config = {
         origin: origin.url,
         routes: [
@@ -58,10 +40,10 @@ for (const runtime of RUNTIMES) {
           { path: '/pdp/*', authorize: 'pdp' },
           { path: '/*', scopes_all: [] },
         ],
-        issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['ES256'], jwks: { keys: [jwk] } }],
+        issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['ES256'], jwks: { keys: [issuer.jwk] } }],
         forwarding: { claim_headers: { sub: 'x-user' } },
         authorization: { decision_points: { pdp: {
-          kind: 'opa', base: `http://127.0.0.1:${pdp.address().port}`, path: 'x/allow',
+          kind: 'opa', base: pdp.url, path: 'x/allow',
           authorization_secret: 'EDGEWARD_PDP_TOKEN',
         } } },
       };
@@ -96,16 +78,16 @@ for (const runtime of RUNTIMES) {
     });
 
     test('the platform secret the document names is read when the function starts', async () => {
-      const before = pdpSaw.length;
+      const before = pdp.saw.length;
       const ok = await get(same, '/pdp/orders', await mint());
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
-      assert.deepEqual(pdpSaw.slice(before), [`Bearer ${SECRET}`]);
+      assert.deepEqual(pdp.saw.slice(before), [`Bearer ${SECRET}`]);
       // Without it: the configuration error naming the field, fail closed, the PDP never called.
       const missing = await get(noSecret, '/pdp/orders', await mint());
       assert.equal(missing.status, 500, JSON.stringify(missing.body));
       assert.equal(missing.body.code, 'ERR_CONFIG_INVALID');
       assert.equal(missing.body.field, 'authorization.decision_points.pdp.authorization_secret');
-      assert.equal(pdpSaw.length, before + 1);
+      assert.equal(pdp.saw.length, before + 1);
       // The build ran with the secret in its environment; the artefact holds its name only.
       const wasm = readFileSync(artefact(runtime));
       assert.equal(wasm.indexOf(SECRET), -1);

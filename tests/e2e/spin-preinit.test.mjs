@@ -8,53 +8,35 @@ import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { ROOT, RUNTIMES, npm, startOrigin, startGateway } from './lib/harness.mjs';
+import {
+  ROOT, RUNTIMES, es256Issuer, getJson as get, startOrigin, startGateway, startRecordingPdp,
+} from './lib/harness.mjs';
 
 const ISSUER = 'https://issuer.preinit.test';
 const AUDIENCE = 'https://api.preinit.test';
 
 if (RUNTIMES.includes('spin')) {
   describe('Spin: a pre-initialised component', () => {
-    let jose, signer, origin, same, other, secret, unset, jwtConfig, pdp;
-    const pdpSaw = [];
-
-    const mint = async () => {
-      const now = Math.floor(Date.now() / 1000);
-      return new jose.SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'alice', iat: now, exp: now + 120 })
-        .setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(signer);
-    };
-    const get = async (gateway, path, token) => {
-      const headers = token ? { authorization: `Bearer ${token}` } : {};
-      const res = await fetch(`${gateway.url}${path}`, { headers, signal: AbortSignal.timeout(30_000) });
-      return { status: res.status, body: await res.json(), auth: res.headers.get('www-authenticate') };
-    };
+    let mint, origin, same, other, secret, unset, jwtConfig, pdp;
 
     before(async () => {
-      jose = await npm('jose', 'dist/webapi/index.js');
-      const key = await jose.generateKeyPair('ES256');
-      signer = key.privateKey;
-      const jwk = { ...(await jose.exportJWK(key.publicKey)), kid: 'k1', alg: 'ES256' };
+      const issuer = await es256Issuer(ISSUER, AUDIENCE);
+      mint = issuer.mint;
       origin = await startOrigin();
       // A route of its own per run, so the build pre-initialises again (and says so) every time.
       jwtConfig = {
         origin: origin.url,
         routes: [{ path: `/open-${randomUUID()}/*`, anonymous: true }, { path: '/*' }],
-        issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['ES256'], jwks: { keys: [jwk] } }],
+        issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['ES256'], jwks: { keys: [issuer.jwk] } }],
       };
       // An OPA Data API decision point that allows and records the token the gateway sent it.
-      pdp = createServer((req, res) => {
-        pdpSaw.push(req.headers.authorization);
-        req.resume();
-        req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"result":true}'));
-      });
-      await new Promise((resolve) => pdp.listen(0, '127.0.0.1', resolve));
+      pdp = await startRecordingPdp();
       const withSecret = {
         ...jwtConfig,
         routes: [{ path: '/pdp/*', authorize: 'pdp' }, ...jwtConfig.routes],
         authorization: { decision_points: { pdp: {
-          kind: 'opa', base: `http://127.0.0.1:${pdp.address().port}`, path: 'x/allow',
+          kind: 'opa', base: pdp.url, path: 'x/allow',
           authorization_secret: 'EDGEWARD_PDP_TOKEN',
         } } },
       };
@@ -97,12 +79,12 @@ if (RUNTIMES.includes('spin')) {
       assert.match(secret.log(), /pre-initialised: the configuration is parsed; the platform secrets it names are bound per instance/);
       const ok = await get(secret, '/pdp/orders', await mint());
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
-      assert.deepEqual(pdpSaw, ['Bearer pdp-token-value']);
+      assert.deepEqual(pdp.saw, ['Bearer pdp-token-value']);
       // The same artefact in an instance without the secret: the configuration error, fail closed.
       const missing = await get(unset, '/pdp/orders', await mint());
       assert.equal(missing.status, 500, JSON.stringify(missing.body));
       assert.equal(missing.body.field, 'authorization.decision_points.pdp.authorization_secret');
-      assert.equal(pdpSaw.length, 1);
+      assert.equal(pdp.saw.length, 1);
       // The artefact holds no secret value.
       const target = process.env.CARGO_TARGET_DIR || join(ROOT, 'target');
       const wasm = readFileSync(join(target, 'wasm32-wasip2', 'release', 'edgeward-spin-gateway-preinit.wasm'));

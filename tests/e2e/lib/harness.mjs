@@ -80,6 +80,44 @@ export async function startOrigin() {
 }
 
 /**
+ * A token issuer for tests: an ES256 key whose public JWK (`kid` k1) goes into an inline JWK Set,
+ * and `mint()`, a fresh token from `iss` for `aud` (sub alice, valid two minutes).
+ */
+export async function es256Issuer(iss, aud) {
+  const jose = await npm('jose', 'dist/webapi/index.js');
+  const key = await jose.generateKeyPair('ES256');
+  const jwk = { ...(await jose.exportJWK(key.publicKey)), kid: 'k1', alg: 'ES256' };
+  const mint = () => {
+    const now = Math.floor(Date.now() / 1000);
+    return new jose.SignJWT({ iss, aud, sub: 'alice', iat: now, exp: now + 120 })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(key.privateKey);
+  };
+  return { jwk, mint };
+}
+
+/**
+ * An OPA Data API decision point that allows every request; `saw` records the Authorization field
+ * of each, `url` is its base.
+ */
+export async function startRecordingPdp() {
+  const saw = [];
+  const server = createServer((req, res) => {
+    saw.push(req.headers.authorization);
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"result":true}'));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, saw, close: () => server.close() };
+}
+
+/** GET `path` from a gateway, with `token` as a Bearer token if given: status, JSON body, challenge. */
+export async function getJson(gateway, path, token) {
+  const headers = token ? { authorization: `Bearer ${token}` } : {};
+  const res = await fetch(`${gateway.url}${path}`, { headers, signal: AbortSignal.timeout(30_000) });
+  return { status: res.status, body: await res.json(), auth: res.headers.get('www-authenticate') };
+}
+
+/**
  * Starts `scripts/serve` for a runtime with a config object; resolves once health answers.
  * `vars` ({ NAME: 'value' }) become extra environment variables: set in scripts/serve's
  * environment and named with `--var NAME`, so no value is on a command line.
