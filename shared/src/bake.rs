@@ -234,7 +234,10 @@ mod tests {
              map.insert(crate::bake::string(\"a\"),false);\
              map.insert(crate::bake::string(\"k\"),true);map}"
         );
-        assert_eq!(baked(&BTreeMap::<String, u8>::new()), "std::collections::BTreeMap::new()");
+        assert_eq!(
+            baked(&BTreeMap::<String, u8>::new()),
+            "std::collections::BTreeMap::new()"
+        );
         let value = serde_json::json!({"a": [1, -2, 2.5, null, "x"]});
         assert_eq!(
             baked(&value),
