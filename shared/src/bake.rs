@@ -1,13 +1,14 @@
 //! A loaded configuration written back as Rust code, for functions built with their configuration
-//! baked in (`edgeward config bake`, `EDGEWARD_BAKE_CONFIG=FILE scripts/build RUNTIME`; docs/configuration.md,
-//! "A configuration baked into the function").
+//! baked in (`edgeward config bake`, `EDGEWARD_BAKE_CONFIG=FILE scripts/build RUNTIME`;
+//! docs/configuration.md, "A configuration baked into the function").
 //!
 //! [`Bake`] writes an expression, valid inside this crate, that constructs an equal value: struct
-//! literals by their `crate::` path, `String::from("…")`, `vec![…]`, `Some(…)`, JSON values by
-//! serde_json's constructors. Such a function constructs its document from that code instead of
-//! reading JSON, so serde's readers for the configuration types are not in it. Only the document
-//! is written: fields that loading fills in (parsed URLs, algorithm sets, typed settings) are
-//! written as their `Default` and computed again when the function loads the document.
+//! literals by their `crate::` path, strings through [`string`], `vec![…]`, `Some(…)`, maps built
+//! entry by entry, JSON values by serde_json's constructors. Such a function constructs its document
+//! from that code instead of reading JSON, so serde's readers for the configuration types are not in
+//! it. Only the document is written: fields that loading fills in (parsed URLs, algorithm sets,
+//! typed settings) are written as their `Default` and computed again when the function loads the
+//! document.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -138,12 +139,6 @@ impl<V: Bake> Bake for BTreeMap<String, V> {
 impl Bake for serde::de::IgnoredAny {
     fn bake(&self, out: &mut String) {
         out.push_str("serde::de::IgnoredAny");
-    }
-}
-
-impl<T: Bake> Bake for &T {
-    fn bake(&self, out: &mut String) {
-        (*self).bake(out);
     }
 }
 

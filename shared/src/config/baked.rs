@@ -3,8 +3,8 @@
 //!
 //! `edgeward config bake FILE` checks a document as the functions load it and writes it as Rust
 //! code ([`Config::bake`]). The core built with `EDGEWARD_BAKED_CONFIG` naming that code (build.rs;
-//! `EDGEWARD_BAKE_CONFIG=FILE scripts/build RUNTIME` does both steps) constructs the document from it, so the
-//! function carries no JSON reader for the configuration types. Such a function takes no other
+//! `EDGEWARD_BAKE_CONFIG=FILE scripts/build RUNTIME` does both steps) constructs the document from
+//! it, so the function carries no JSON reader for the configuration types. Such a function takes no other
 //! configuration: an `EDGEWARD_CONFIG` that is not the baked text is refused (every request
 //! answers 500 naming it), and an unset one means the baked one. Loading is otherwise the same: the
 //! checks run again and the platform secrets the document names are read when the function starts.
