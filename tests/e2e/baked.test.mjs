@@ -47,13 +47,15 @@ for (const runtime of RUNTIMES) {
           authorization_secret: 'EDGEWARD_PDP_TOKEN',
         } } },
       };
+      // Bare workerd whatever EDGEWARD_E2E_WORKERS says: wrangler dev builds wrangler.toml's gateway.
+      const options = { bake: config, engine: 'workerd' };
       const vars = { EDGEWARD_PDP_TOKEN: SECRET };
       // One baked build per runtime serves all four: one gateway after another (see startGateway).
-      same = await startGateway(runtime, config, { bake: config, vars });
-      unset = await startGateway(runtime, null, { bake: config, vars });
+      same = await startGateway(runtime, config, { ...options, vars });
+      unset = await startGateway(runtime, null, { ...options, vars });
       other = await startGateway(runtime, { origin: origin.url, routes: [{ path: '/*', anonymous: true }] },
-        { bake: config, vars });
-      noSecret = await startGateway(runtime, config, { bake: config });
+        { ...options, vars });
+      noSecret = await startGateway(runtime, config, options);
     });
 
     after(async () => {
