@@ -646,6 +646,42 @@ fn config_check_reports_ok_and_exact_lines() {
 }
 
 #[test]
+fn config_bake_checks_first_then_writes_private_rust_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fs::write(dir.join("good.json"), CONFIG).unwrap();
+    let r = run(dir, &["config", "bake", "good.json", "--out", "good.rs"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "good.json: baked into good.rs\n");
+    let code = fs::read_to_string(dir.join("good.rs")).unwrap();
+    // The document's text (for the run-time comparison) and the code that constructs it.
+    assert!(code.contains(&format!("pub(super) const TEXT: &str = {CONFIG:?};")));
+    assert!(code.contains("pub(super) fn document() -> crate::config::Config {"));
+    assert!(code.contains("require_typ: Some(crate::bake::string(\"at+jwt\"))"));
+    let mode = fs::metadata(dir.join("good.rs"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    // A document the functions would refuse is reported as `config check` reports it; no file.
+    fs::write(
+        dir.join("alg.json"),
+        CONFIG.replace("\"ES384\"", "\"HS256\""),
+    )
+    .unwrap();
+    let r = run(dir, &["config", "bake", "alg.json", "--out", "alg.rs"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout
+            .starts_with("alg.json:10:22: issuers[0].algorithms[1]: must be one of"),
+        "{}",
+        r.stdout
+    );
+    assert!(!dir.join("alg.rs").exists());
+}
+
+#[test]
 fn config_check_names_every_host_the_spin_manifest_does_not_allow() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
