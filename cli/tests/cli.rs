@@ -671,10 +671,10 @@ fn config_bake_checks_first_then_writes_private_rust_code() {
     )
     .unwrap();
     let r = run(dir, &["config", "bake", "alg.json", "--out", "alg.rs"]);
-    assert_eq!(r.code, 1);
+    let checked = run(dir, &["config", "check", "alg.json"]);
+    assert_eq!((r.code, &r.stdout), (1, &checked.stdout));
     assert!(
-        r.stdout
-            .starts_with("alg.json:10:22: issuers[0].algorithms[1]: must be one of"),
+        r.stdout.contains("issuers[0].algorithms[1]"),
         "{}",
         r.stdout
     );
