@@ -296,9 +296,16 @@ mod tests {
 
     #[test]
     fn a_document_reads_as_serde_json_reads_it() {
-        let ours = through_objects(DOCUMENT).unwrap();
-        let theirs = plain(DOCUMENT).unwrap();
+        // Plus a decision point's `data` (a JSON value in another section; only `kind: "rego"`
+        // loads with it, so the shared document, which must load, cannot have it).
+        let text = DOCUMENT.replace(
+            r#""headers": ["x-a"],"#,
+            r#""headers": ["x-a"], "data": { "k": [1, 2] },"#,
+        );
+        let ours = through_objects(&text).unwrap();
+        let theirs = plain(&text).unwrap();
         assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        assert!(ours.authorization.decision_points["pdp"].data.is_some());
         assert_eq!(ours.routes.len(), 3);
         assert_eq!(
             ours.routes[0].exchange.as_ref().unwrap().audience,
